@@ -1,0 +1,192 @@
+# jobq — build, test and run.
+#
+#   make            bin/jobq-api and bin/jobq-worker
+#   make deps       install the Debian packages for build, tests and run
+#   make run        local Redis + API on 127.0.0.1:8080 + one worker
+#   make test       unit and integration tests
+#   make sanitize   the same tests built with ASan + UBSan
+#   make tsan       the same tests built with ThreadSanitizer
+#   make bench      benchmarks (tests/bench/)
+#   make install    PREFIX=/usr/local DESTDIR=
+#
+# One switch per build flavour: SAN=asan or SAN=tsan puts everything under
+# build/$(SAN)/ so flavours never mix objects.
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+PREFIX  ?= /usr/local
+SAN     ?=
+
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wpointer-arith -Wformat=2
+CPPFLAGS += -D_GNU_SOURCE -Iqueue -Iworker -Iapi
+ALL_CFLAGS = -std=c11 $(WARNINGS) $(CFLAGS) -pthread -MMD -MP
+
+ifeq ($(SAN),asan)
+  ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  LDFLAGS    += -fsanitize=address,undefined
+else ifeq ($(SAN),tsan)
+  ALL_CFLAGS += -fsanitize=thread -fno-omit-frame-pointer
+  LDFLAGS    += -fsanitize=thread
+else ifneq ($(SAN),)
+  $(error SAN must be empty, asan or tsan)
+endif
+
+ifeq ($(SAN),)
+  BUILD := build
+  BIN   := bin
+else
+  BUILD := build/$(SAN)
+  BIN   := build/$(SAN)/bin
+endif
+
+PKGS     := libmicrohttpd hiredis jansson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+TEST_LIBS  := $(shell pkg-config --libs criterion libcurl 2>/dev/null) -lcsv
+
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+
+# ---- Sources ---------------------------------------------------------------
+
+QUEUE_SRCS := queue/csv_reader.c queue/utf8.c queue/csv_check.c queue/job.c \
+              queue/ids.c queue/keys.c queue/config.c queue/log.c \
+              queue/redis_url.c queue/job_store.c queue/backoff.c
+LUA_SCRIPTS := queue/scripts/enqueue.lua queue/scripts/claim.lua \
+               queue/scripts/progress.lua queue/scripts/renew.lua \
+               queue/scripts/finish.lua queue/scripts/requeue.lua
+
+API_SRCS := api/main.c api/server.c api/router.c api/reply.c api/upload.c \
+            api/handlers.c
+
+TASK_SRCS := worker/task.c worker/task_profile.c worker/column_stats.c \
+             worker/hll.c worker/task_ndjson.c
+WORKER_SRCS := worker/main.c worker/job_buffer.c worker/producer.c \
+               worker/consumer.c worker/result_sink.c $(TASK_SRCS)
+
+UNIT_SRCS := tests/unit/test_csv_reader.c tests/unit/test_utf8.c \
+             tests/unit/test_csv_check.c tests/unit/test_ids.c \
+             tests/unit/test_job.c tests/unit/test_config.c \
+             tests/unit/test_keys.c tests/unit/test_redis_url.c \
+             tests/unit/test_backoff.c tests/unit/test_job_buffer.c \
+             tests/unit/test_profile.c tests/unit/test_hll.c \
+             tests/unit/test_ndjson.c
+INTEGRATION_SRCS := tests/integration/harness.c tests/integration/test_submit.c \
+                    tests/integration/test_lifecycle.c tests/integration/test_errors.c \
+                    tests/integration/test_workers.c
+
+obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
+
+QUEUE_OBJS  := $(call obj,$(QUEUE_SRCS)) $(BUILD)/gen/scripts.o
+API_OBJS    := $(call obj,$(API_SRCS))
+TASK_OBJS   := $(call obj,$(TASK_SRCS))
+WORKER_OBJS := $(call obj,$(WORKER_SRCS))
+UNIT_OBJS   := $(call obj,$(UNIT_SRCS))
+INTEGRATION_OBJS := $(call obj,$(INTEGRATION_SRCS))
+
+# ---- Build -----------------------------------------------------------------
+
+.PHONY: all deps run test test-run sanitize tsan bench install clean help
+all: $(BIN)/jobq-api $(BIN)/jobq-worker
+
+Q := @
+ifeq ($(V),1)
+  Q :=
+endif
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/gen/scripts.c: $(LUA_SCRIPTS) queue/scripts/embed.sh
+	@mkdir -p $(dir $@)
+	@echo "  EMBED   $@"
+	$(Q)sh queue/scripts/embed.sh $@ $(LUA_SCRIPTS)
+
+$(BUILD)/gen/scripts.o: $(BUILD)/gen/scripts.c
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+# The version is baked into config.o; the stamp changes only when it does.
+$(BUILD)/version.stamp: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
+$(BUILD)/queue/config.o: $(BUILD)/version.stamp
+$(BUILD)/queue/config.o: CPPFLAGS += -DJOBQ_VERSION='"$(VERSION)"'
+FORCE:
+
+$(BUILD)/libjobq.a: $(QUEUE_OBJS)
+	@echo "  AR      $@"
+	$(Q)$(AR) rcs $@ $^
+
+$(BIN)/jobq-api: $(API_OBJS) $(BUILD)/libjobq.a
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BIN)/jobq-worker: $(WORKER_OBJS) $(BUILD)/libjobq.a
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# Unit tests link the library and the worker's tasks (pure code).
+$(BUILD)/tests/unit-tests: $(UNIT_OBJS) $(TASK_OBJS) $(call obj,worker/job_buffer.c) $(BUILD)/libjobq.a
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
+
+$(BUILD)/tests/integration-tests: $(INTEGRATION_OBJS) $(BUILD)/libjobq.a
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
+
+TEST_BINS := $(BUILD)/tests/unit-tests $(BUILD)/tests/integration-tests
+
+# ---- Setup and running -----------------------------------------------------
+
+DEP_LISTS := docker/deps-build.txt docker/deps-test.txt
+deps:
+	$(Q)sh docker/install-deps.sh $(DEP_LISTS)
+
+run:
+	$(Q)sh docker/install-deps.sh $(DEP_LISTS)
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)sh docker/run-local.sh
+
+# ---- Tests -----------------------------------------------------------------
+
+# CRITERION_JOBS bounds how many test processes run at once: each
+# integration test starts its own redis-server, API and worker.
+CRITERION_JOBS ?= 2
+
+test:
+	$(Q)sh docker/install-deps.sh $(DEP_LISTS)
+	$(Q)$(MAKE) --no-print-directory test-run
+
+test-run: all $(TEST_BINS)
+	@echo "== unit tests ($(or $(SAN),plain))"
+	$(Q)$(BUILD)/tests/unit-tests --jobs=$(CRITERION_JOBS)
+	@echo "== integration tests ($(or $(SAN),plain))"
+	$(Q)JOBQ_TEST_BIN_DIR=$(BIN) $(BUILD)/tests/integration-tests --jobs=$(CRITERION_JOBS)
+
+sanitize:
+	$(Q)sh docker/install-deps.sh $(DEP_LISTS)
+	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  $(MAKE) --no-print-directory SAN=asan CFLAGS='-O1 -g' test-run
+
+tsan:
+	$(Q)sh docker/install-deps.sh $(DEP_LISTS)
+	$(Q)TSAN_OPTIONS=halt_on_error=1 $(MAKE) --no-print-directory SAN=tsan CFLAGS='-O1 -g' test-run
+
+bench: all
+	$(Q)sh tests/bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 bin/jobq-api bin/jobq-worker $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf build bin
+
+help:
+	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,170 @@
+/*
+ * job_store — jobq's state in Redis, and every transition of it.
+ *
+ * A job_store is one hiredis connection plus the prefix and the SHA1s of the
+ * Lua scripts. It belongs to exactly one thread: the API gives each of its
+ * threads one, the worker gives one to its producer and one to each
+ * consumer. Nothing in here is shared between stores.
+ *
+ * Each state transition that must be atomic is one Lua script in
+ * queue/scripts/ (its header lists KEYS, ARGV and replies). Scripts are
+ * loaded with SCRIPT LOAD on first use, called with EVALSHA, and loaded again
+ * when Redis answers NOSCRIPT (a restart or SCRIPT FLUSH).
+ *
+ * Connection loss: a call that fails on I/O drops the connection and
+ * returns JOB_STORE_EUNAVAILABLE; the next call reconnects. Callers decide
+ * how long to wait between tries (see backoff.h).
+ *
+ * Fencing: each claim gives the job a new token (a counter in its hash).
+ * Progress, renewal and finish carry the token; a call whose token is no
+ * longer current answers JOB_STORE_LOST and changes nothing.
+ *
+ * Errors: functions return a job_store_status (0 is success) and leave a
+ * human sentence in job_store_errstr.
+ */
+#ifndef JOBQ_JOB_STORE_H
+#define JOBQ_JOB_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "job.h"
+
+enum job_store_status {
+	JOB_STORE_OK = 0,
+	JOB_STORE_NOT_FOUND = 1,       /* no such job (or staging key expired) */
+	JOB_STORE_LOST = 2,            /* our token is no longer current */
+	JOB_STORE_CANCEL = 3,          /* the job has a cancel request */
+	JOB_STORE_CONFLICT = 4,        /* the job is not in the state asked for */
+	JOB_STORE_EUNAVAILABLE = -1,   /* Redis unreachable or timed out */
+	JOB_STORE_EPROTO = -2,         /* Redis answered something unexpected */
+	JOB_STORE_ENOMEM = -3,
+};
+
+struct job_store_config {
+	const char *url;      /* redis://[:password@]host[:port][/db] or unix:///path[?db=N] */
+	const char *prefix;   /* key prefix, e.g. "jobq" */
+	int timeout_ms;       /* connect and command timeout (not for blocking waits) */
+};
+
+/* The part of a claimed job a worker needs to run it. */
+struct job_claim {
+	char id[JOB_ID_HEX + 1];
+	uint64_t token;        /* fencing token of this attempt */
+	char task[JOB_NAME_MAX + 1];
+	char queue[JOB_NAME_MAX + 1];
+	char request_id[JOB_REQUEST_ID_MAX + 1];
+	unsigned char delimiter;
+	bool header;
+	uint64_t bytes;        /* input size */
+	int attempts;          /* including this one */
+	int64_t deadline_ms;   /* job timeout as wall-clock time, 0 = none */
+};
+
+struct job_store;
+
+/* job_store_open returns a store for cfg (strings are copied) or NULL when
+ * out of memory or the URL is malformed (then *err, if not NULL, points to a
+ * static sentence). It does not connect: the first call does. Free with
+ * job_store_close. */
+struct job_store *job_store_open(const struct job_store_config *cfg, const char **err);
+
+/* job_store_close closes the connection and frees st. NULL is allowed. */
+void job_store_close(struct job_store *st);
+
+/* job_store_errstr returns the sentence for the last failure (owned by st). */
+const char *job_store_errstr(const struct job_store *st);
+
+/* job_store_ping sends PING. Returns OK or EUNAVAILABLE. */
+enum job_store_status job_store_ping(struct job_store *st);
+
+/* ---- Submission (API) ------------------------------------------------ */
+
+/* job_store_stage_append adds len bytes to the staging key of id. The first
+ * call (first=true) creates it with a TTL of ttl_s seconds; later calls
+ * append and keep that TTL. */
+enum job_store_status job_store_stage_append(struct job_store *st, const char *id,
+					     const char *buf, size_t len, bool first,
+					     int ttl_s);
+
+/* job_store_enqueue makes the job visible, atomically: the staged input plus
+ * tail (which may be empty) become its input key, the hash is written, and
+ * its id is pushed on its queue. With staged=false there is no staging key
+ * and tail is the whole input (a small upload in one round trip). Returns
+ * OK, NOT_FOUND when the staging key has expired, or an error; on any
+ * failure nothing is visible. */
+enum job_store_status job_store_enqueue(struct job_store *st, const struct job_spec *spec,
+					const char *tail, size_t tail_len, bool staged);
+
+/* job_store_discard_staging deletes the staging key of id. Best effort: the
+ * key's TTL removes it anyway. */
+enum job_store_status job_store_discard_staging(struct job_store *st, const char *id);
+
+/* ---- Reading (API) ----------------------------------------------------- */
+
+/* job_store_fetch reads job id into *rec. Returns OK, NOT_FOUND, or an
+ * error. */
+enum job_store_status job_store_fetch(struct job_store *st, const char *id,
+				      struct job_record *rec);
+
+/* job_store_read_result copies up to cap bytes of id's result starting at
+ * offset into buf and sets *n. *n < cap means the end was reached. */
+enum job_store_status job_store_read_result(struct job_store *st, const char *id,
+					    uint64_t offset, char *buf, size_t cap,
+					    size_t *n);
+
+/* ---- Running (worker) ---------------------------------------------------- */
+
+/* job_store_claim claims up to max queued jobs from queues (in that order
+ * of preference) for worker_id, each with a lease of lease_ms, and writes
+ * them to out. It also puts back on their queue up to a few jobs whose lease
+ * has expired. Returns the number claimed (0..max) or a negative status. */
+int job_store_claim(struct job_store *st, const char *worker_id,
+		    const char *const *queues, size_t nqueues, int lease_ms,
+		    struct job_claim *out, int max);
+
+/* job_store_wait blocks until a job may be waiting on one of queues, or
+ * timeout_s passes. Returns OK (woken or timed out; claim to find out) or an
+ * error. Wake-ups may be spurious. */
+enum job_store_status job_store_wait(struct job_store *st, const char *const *queues,
+				     size_t nqueues, double timeout_s);
+
+/* job_store_read_input copies up to cap bytes of id's input starting at
+ * offset into buf and sets *n. */
+enum job_store_status job_store_read_input(struct job_store *st, const char *id,
+					   uint64_t offset, char *buf, size_t cap,
+					   size_t *n);
+
+/* job_store_progress records rows and bytes done and extends the lease by
+ * lease_ms. Returns OK, CANCEL (go on only to stop), LOST (stop now:
+ * another attempt owns the job) or an error. */
+enum job_store_status job_store_progress(struct job_store *st, const struct job_claim *c,
+					 uint64_t rows, uint64_t bytes, int lease_ms);
+
+/* job_store_renew extends the leases of n claims in one round trip and
+ * writes each one's answer (OK, CANCEL or LOST) to status[i]. Returns OK or
+ * an error (then status is unspecified). */
+enum job_store_status job_store_renew(struct job_store *st, const struct job_claim *c,
+				      size_t n, int lease_ms, enum job_store_status *status);
+
+/* job_store_result_append adds len bytes to the result this attempt is
+ * writing. The result becomes visible only through job_store_finish. */
+enum job_store_status job_store_result_append(struct job_store *st, const struct job_claim *c,
+					      const char *buf, size_t len);
+
+/* job_store_finish ends this attempt. status is JOB_SUCCEEDED (the written
+ * result becomes the job's, with media type result_type), JOB_FAILED
+ * (error_code and error_message are kept) or JOB_CANCELLED. The job, its
+ * input and result expire after ttl_s. Returns OK or LOST (nothing
+ * changed), or an error. */
+enum job_store_status job_store_finish(struct job_store *st, const struct job_claim *c,
+				       enum job_status status, const char *result_type,
+				       const char *error_code, const char *error_message,
+				       uint64_t rows, uint64_t bytes, int ttl_s);
+
+/* job_store_requeue gives the job back to its queue without counting the
+ * attempt (worker shutdown). Returns OK or LOST, or an error. */
+enum job_store_status job_store_requeue(struct job_store *st, const struct job_claim *c);
+
+#endif

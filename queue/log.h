@@ -1,0 +1,31 @@
+/*
+ * log — one JSON object per line on stderr.
+ *
+ * Every line has "time" (RFC 3339 UTC, ms), "level", "component" ("api" or
+ * "worker"), "msg", and whatever fields the caller adds — "request_id" and
+ * "job_id" wherever there is one. A line is written with a single write(2)
+ * so that lines from several threads never interleave.
+ *
+ * The component and minimum level are set once by log_init before any
+ * thread starts; they are the module's only state.
+ */
+#ifndef JOBQ_LOG_H
+#define JOBQ_LOG_H
+
+#include <jansson.h>
+
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+
+/* log_init sets the component name (static storage) and the minimum level. */
+void log_init(const char *component, enum log_level min);
+
+/* log_event writes one line with msg and the fields of the object fields,
+ * which it steals (NULL is allowed). */
+void log_event(enum log_level level, const char *msg, json_t *fields);
+
+/* log_job writes one line about a job: msg plus request_id and job_id (each
+ * left out when NULL or empty), plus fields (stolen, may be NULL). */
+void log_job(enum log_level level, const char *msg, const char *request_id,
+	     const char *job_id, json_t *fields);
+
+#endif

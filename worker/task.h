@@ -1,0 +1,72 @@
+/*
+ * task — what a worker can do with a job's CSV.
+ *
+ * A task is a set of operations over the records of one input: the worker
+ * reads the input from Redis in pieces, runs it through csv_reader, and
+ * hands each field and record end to the task. The task writes its result
+ * through a task_output (the worker's sink streams it into Redis). A task
+ * knows nothing of Redis, threads or cancellation: the worker checks those
+ * between pieces of input.
+ *
+ * Built-in tasks:
+ *   profile  one JSON object of per-column statistics (application/json)
+ *   ndjson   one JSON object per record, keys from the header
+ *            (application/x-ndjson)
+ *
+ * Ownership: create returns an instance the worker frees with destroy, on
+ * every path. The output is borrowed; it outlives the instance.
+ */
+#ifndef JOBQ_TASK_H
+#define JOBQ_TASK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Where a task writes its result. write returns 0, or -1 when the bytes
+ * could not be stored (the task then fails with code "output_failed"). */
+struct task_output {
+	int (*write)(void *ctx, const char *buf, size_t len);
+	void *ctx;
+};
+
+struct task_params {
+	unsigned char delimiter;
+	bool header;         /* the first record names the columns */
+	uint64_t bytes_total;
+};
+
+/* Why a task failed: a stable code and a sentence. */
+struct task_error {
+	char code[65];
+	char message[256];
+};
+
+struct task_ops {
+	const char *name;
+	const char *result_type; /* media type of the result */
+	/* create returns an instance, or NULL with *err set. */
+	void *(*create)(const struct task_params *params, const struct task_output *out,
+			struct task_error *err);
+	/* field and record_end follow csv_reader_callbacks: 0 to go on,
+	 * non-zero to stop (then error() says why). */
+	int (*field)(void *self, const char *data, size_t len);
+	int (*record_end)(void *self, uint64_t line);
+	/* finish is called after the last record: it writes whatever the
+	 * result still lacks. Returns 0, or -1 with *err set. */
+	int (*finish)(void *self, struct task_error *err);
+	/* error fills *err after field or record_end returned non-zero. */
+	void (*error)(void *self, struct task_error *err);
+	/* rows returns the data records seen so far (for progress). */
+	uint64_t (*rows)(void *self);
+	void (*destroy)(void *self);
+};
+
+/* task_find returns the built-in task called name, or NULL. */
+const struct task_ops *task_find(const char *name);
+
+/* The built-ins, for tests. */
+extern const struct task_ops task_profile;
+extern const struct task_ops task_ndjson;
+
+#endif
