@@ -8,7 +8,7 @@
  *   {p}:job:{id}              hash    the job record (fields: KEYS_F_*)
  *   {p}:job:{id}:input        string  the uploaded CSV, byte for byte
  *   {p}:job:{id}:result       string  the result of a succeeded job
- *   {p}:job:{id}:partial:{t}  string  result being written by attempt token t
+ *   {p}:job:{id}:partial:{token} string result being written by that attempt
  *   {p}:staging:{id}          string  an upload still streaming (TTL)
  *   {p}:queue:{name}          list    ids waiting, oldest at the right
  *   {p}:queues                set     every queue name ever used

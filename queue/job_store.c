@@ -1,0 +1,757 @@
+/*
+ * job_store.c — jobq's Redis state: the connection, the script calls, and
+ * the reading and writing of jobs (see job_store.h for the contracts and
+ * keys.h for the key schema).
+ *
+ * Layout: connection handling, then script calls, then one section per
+ * caller (submission, reading, running).
+ */
+#include "job_store.h"
+
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keys.h"
+#include "redis_url.h"
+#include "scripts.h"
+
+enum script_id {
+	SCRIPT_ENQUEUE,
+	SCRIPT_CLAIM,
+	SCRIPT_PROGRESS,
+	SCRIPT_RENEW,
+	SCRIPT_FINISH,
+	SCRIPT_REQUEUE,
+	SCRIPT_COUNT
+};
+
+static const char *const script_names[SCRIPT_COUNT] = {
+	"enqueue", "claim", "progress", "renew", "finish", "requeue",
+};
+
+/* Codes the scripts return; see each script's header. */
+enum { SCRIPT_REPLY_LOST = 2, SCRIPT_REPLY_CANCEL = 3 };
+
+struct job_store {
+	redisContext *ctx;       /* NULL while disconnected */
+	struct redis_url url;
+	char prefix[65];
+	int timeout_ms;
+	char sha[SCRIPT_COUNT][41];
+	char err[256];
+};
+
+/* ======================= Connection ======================= */
+
+struct job_store *job_store_open(const struct job_store_config *cfg, const char **err)
+{
+	struct job_store *st = calloc(1, sizeof *st);
+	if (!st) {
+		if (err)
+			*err = "out of memory";
+		return NULL;
+	}
+	if (redis_url_parse(cfg->url, &st->url, err) < 0 || !keys_prefix_valid(cfg->prefix)) {
+		if (err && keys_prefix_valid(cfg->prefix) == 0)
+			*err = "the key prefix must be 1 to 64 bytes of [A-Za-z0-9_.:-]";
+		free(st);
+		return NULL;
+	}
+	snprintf(st->prefix, sizeof st->prefix, "%s", cfg->prefix);
+	st->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 2000;
+	return st;
+}
+
+static void store_disconnect(struct job_store *st)
+{
+	if (st->ctx) {
+		redisFree(st->ctx);
+		st->ctx = NULL;
+	}
+}
+
+void job_store_close(struct job_store *st)
+{
+	if (!st)
+		return;
+	store_disconnect(st);
+	free(st);
+}
+
+const char *job_store_errstr(const struct job_store *st)
+{
+	return st->err;
+}
+
+static struct timeval ms_to_timeval(int64_t ms)
+{
+	struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+	return tv;
+}
+
+/* store_fail drops the connection after an I/O error and records why. */
+static enum job_store_status store_fail(struct job_store *st, const char *what)
+{
+	snprintf(st->err, sizeof st->err, "redis %s: %s", what,
+		 st->ctx && st->ctx->errstr[0] ? st->ctx->errstr : "connection lost");
+	store_disconnect(st);
+	return JOB_STORE_EUNAVAILABLE;
+}
+
+/* store_simple runs one command during connection set-up. Returns 0, or -1
+ * with st->err set. The caller drops the connection on -1. */
+static int store_simple(struct job_store *st, int argc, const char **argv, redisReply **keep)
+{
+	redisReply *r = redisCommandArgv(st->ctx, argc, argv, NULL);
+	if (!r) {
+		snprintf(st->err, sizeof st->err, "redis %s: %s", argv[0], st->ctx->errstr);
+		return -1;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		snprintf(st->err, sizeof st->err, "redis %s: %s", argv[0], r->str);
+		freeReplyObject(r);
+		return -1;
+	}
+	if (keep)
+		*keep = r;
+	else
+		freeReplyObject(r);
+	return 0;
+}
+
+/* store_load_scripts loads every embedded script and keeps their SHA1s. */
+static int store_load_scripts(struct job_store *st)
+{
+	for (int id = 0; id < SCRIPT_COUNT; id++) {
+		const char *source = NULL;
+		for (unsigned i = 0; i < scripts_embedded_len; i++)
+			if (strcmp(scripts_embedded[i].name, script_names[id]) == 0)
+				source = scripts_embedded[i].source;
+		if (!source) {
+			snprintf(st->err, sizeof st->err, "script %s is not built in", script_names[id]);
+			return -1;
+		}
+		redisReply *r = NULL;
+		const char *argv[] = {"SCRIPT", "LOAD", source};
+		if (store_simple(st, 3, argv, &r) < 0)
+			return -1;
+		int ok = r->type == REDIS_REPLY_STRING && r->len == 40;
+		if (ok)
+			memcpy(st->sha[id], r->str, 41);
+		freeReplyObject(r);
+		if (!ok) {
+			snprintf(st->err, sizeof st->err, "SCRIPT LOAD gave no SHA1");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* store_handshake authenticates, selects the database and loads scripts. */
+static int store_handshake(struct job_store *st)
+{
+	if (st->url.password[0]) {
+		const char *with_user[] = {"AUTH", st->url.user, st->url.password};
+		const char *without[] = {"AUTH", st->url.password};
+		int rc = st->url.user[0] ? store_simple(st, 3, with_user, NULL)
+					 : store_simple(st, 2, without, NULL);
+		if (rc < 0)
+			return -1;
+	}
+	if (st->url.db != 0) {
+		char db[16];
+		snprintf(db, sizeof db, "%d", st->url.db);
+		const char *argv[] = {"SELECT", db};
+		if (store_simple(st, 2, argv, NULL) < 0)
+			return -1;
+	}
+	return store_load_scripts(st);
+}
+
+/* store_connect makes sure st has a live connection. */
+static enum job_store_status store_connect(struct job_store *st)
+{
+	if (st->ctx)
+		return JOB_STORE_OK;
+	struct timeval tv = ms_to_timeval(st->timeout_ms);
+	st->ctx = st->url.unix_socket ? redisConnectUnixWithTimeout(st->url.host, tv)
+				      : redisConnectWithTimeout(st->url.host, st->url.port, tv);
+	if (!st->ctx) {
+		snprintf(st->err, sizeof st->err, "redis connect: out of memory");
+		return JOB_STORE_ENOMEM;
+	}
+	if (st->ctx->err)
+		return store_fail(st, "connect");
+	if (redisSetTimeout(st->ctx, tv) != REDIS_OK)
+		return store_fail(st, "set timeout");
+	if (!st->url.unix_socket)
+		redisEnableKeepAlive(st->ctx);
+	if (store_handshake(st) < 0) {
+		store_disconnect(st);
+		return JOB_STORE_EUNAVAILABLE;
+	}
+	return JOB_STORE_OK;
+}
+
+/* store_command sends one command and returns its reply, which the caller
+ * frees with freeReplyObject; NULL after an I/O error (connection dropped,
+ * *status set) — an error reply is returned like any other. */
+static redisReply *store_command(struct job_store *st, int argc, const char **argv,
+				 const size_t *lens, enum job_store_status *status)
+{
+	*status = store_connect(st);
+	if (*status != JOB_STORE_OK)
+		return NULL;
+	redisReply *r = redisCommandArgv(st->ctx, argc, argv, lens);
+	if (!r) {
+		*status = store_fail(st, argv[0]);
+		return NULL;
+	}
+	return r;
+}
+
+/* store_reply_error turns an error reply into EPROTO with its text. */
+static enum job_store_status store_reply_error(struct job_store *st, redisReply *r, const char *what)
+{
+	snprintf(st->err, sizeof st->err, "redis %s: %s", what,
+		 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply type");
+	return JOB_STORE_EPROTO;
+}
+
+enum job_store_status job_store_ping(struct job_store *st)
+{
+	enum job_store_status s;
+	const char *argv[] = {"PING"};
+	redisReply *r = store_command(st, 1, argv, NULL, &s);
+	if (!r)
+		return s;
+	s = r->type == REDIS_REPLY_STATUS ? JOB_STORE_OK : store_reply_error(st, r, "PING");
+	freeReplyObject(r);
+	return s;
+}
+
+/* ======================= Script calls ======================= */
+
+/* Arguments of one EVALSHA call: "EVALSHA sha numkeys keys... args...". */
+#define SCRIPT_ARGS_MAX 96
+
+struct script_call {
+	int argc;
+	const char *argv[SCRIPT_ARGS_MAX];
+	size_t lens[SCRIPT_ARGS_MAX];
+	char numkeys[8];
+	char numbers[SCRIPT_ARGS_MAX][24]; /* storage for arguments that are numbers */
+	int nnumbers;
+};
+
+static void call_init(struct script_call *c, int nkeys)
+{
+	c->argc = 3;
+	c->argv[0] = "EVALSHA";
+	c->lens[0] = 7;
+	snprintf(c->numkeys, sizeof c->numkeys, "%d", nkeys);
+	c->argv[2] = c->numkeys;
+	c->lens[2] = strlen(c->numkeys);
+	c->nnumbers = 0;
+}
+
+/* call_bytes appends an argument of n bytes (borrowed until the call). */
+static void call_bytes(struct script_call *c, const char *s, size_t n)
+{
+	if (c->argc < SCRIPT_ARGS_MAX) {
+		c->argv[c->argc] = s;
+		c->lens[c->argc++] = n;
+	}
+}
+
+static void call_str(struct script_call *c, const char *s)
+{
+	call_bytes(c, s, strlen(s));
+}
+
+static void call_u64(struct script_call *c, uint64_t v)
+{
+	if (c->nnumbers >= SCRIPT_ARGS_MAX)
+		return;
+	char *buf = c->numbers[c->nnumbers++];
+	snprintf(buf, 24, "%" PRIu64, v);
+	call_str(c, buf);
+}
+
+/* store_eval runs script with the arguments in c, loading the scripts again
+ * when Redis has forgotten them (NOSCRIPT after a restart). Returns the
+ * reply (caller frees) or NULL with *status set. Error replies other than
+ * NOSCRIPT are turned into NULL with EPROTO. */
+static redisReply *store_eval(struct job_store *st, enum script_id id, struct script_call *c,
+			      enum job_store_status *status)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		*status = store_connect(st);
+		if (*status != JOB_STORE_OK)
+			return NULL;
+		c->argv[1] = st->sha[id];
+		c->lens[1] = 40;
+		redisReply *r = store_command(st, c->argc, c->argv, c->lens, status);
+		if (!r)
+			return NULL;
+		if (r->type != REDIS_REPLY_ERROR)
+			return r;
+		int noscript = strncmp(r->str, "NOSCRIPT", 8) == 0;
+		*status = store_reply_error(st, r, script_names[id]);
+		freeReplyObject(r);
+		if (!noscript || store_load_scripts(st) < 0)
+			return NULL;
+	}
+	return NULL;
+}
+
+/* store_eval_code runs a script that answers one integer and maps the
+ * script's codes (0, 2 lost, 3 cancel) to statuses. */
+static enum job_store_status store_eval_code(struct job_store *st, enum script_id id,
+					     struct script_call *c)
+{
+	enum job_store_status s;
+	redisReply *r = store_eval(st, id, c, &s);
+	if (!r)
+		return s;
+	if (r->type != REDIS_REPLY_INTEGER)
+		s = store_reply_error(st, r, script_names[id]);
+	else if (r->integer == SCRIPT_REPLY_LOST)
+		s = JOB_STORE_LOST;
+	else if (r->integer == SCRIPT_REPLY_CANCEL)
+		s = JOB_STORE_CANCEL;
+	else
+		s = JOB_STORE_OK;
+	freeReplyObject(r);
+	return s;
+}
+
+/* ======================= Submission ======================= */
+
+enum job_store_status job_store_stage_append(struct job_store *st, const char *id,
+					     const char *buf, size_t len, bool first,
+					     int ttl_s)
+{
+	char key[KEYS_MAX], ttl[16];
+	keys_staging(key, st->prefix, id);
+	snprintf(ttl, sizeof ttl, "%d", ttl_s);
+	const char *set_argv[] = {"SET", key, buf, "EX", ttl};
+	size_t set_lens[] = {3, strlen(key), len, 2, strlen(ttl)};
+	const char *append_argv[] = {"APPEND", key, buf};
+	size_t append_lens[] = {6, strlen(key), len};
+	enum job_store_status s;
+	redisReply *r = first ? store_command(st, 5, set_argv, set_lens, &s)
+			      : store_command(st, 3, append_argv, append_lens, &s);
+	if (!r)
+		return s;
+	s = r->type == REDIS_REPLY_ERROR ? store_reply_error(st, r, first ? "SET" : "APPEND")
+					 : JOB_STORE_OK;
+	freeReplyObject(r);
+	return s;
+}
+
+/* call_spec_fields appends the hash fields a submission writes. */
+static void call_spec_fields(struct script_call *c, const struct job_spec *spec,
+			     const char *delimiter)
+{
+	call_str(c, "id");
+	call_str(c, spec->id);
+	call_str(c, "task");
+	call_str(c, spec->task);
+	call_str(c, "queue");
+	call_str(c, spec->queue);
+	call_str(c, "request_id");
+	call_str(c, spec->request_id);
+	call_str(c, "delimiter");
+	call_bytes(c, delimiter, 1);
+	call_str(c, "header");
+	call_str(c, spec->header ? "1" : "0");
+	call_str(c, "rows");
+	call_u64(c, spec->rows);
+	call_str(c, "columns");
+	call_u64(c, spec->columns);
+	call_str(c, "bytes");
+	call_u64(c, spec->bytes);
+	call_str(c, "created_at");
+	call_u64(c, (uint64_t)spec->created_at_ms);
+	call_str(c, "max_attempts");
+	call_u64(c, (uint64_t)spec->max_attempts);
+	call_str(c, "timeout");
+	call_u64(c, (uint64_t)spec->timeout_s);
+}
+
+enum job_store_status job_store_enqueue(struct job_store *st, const struct job_spec *spec,
+					const char *tail, size_t tail_len, bool staged)
+{
+	char k_staging[KEYS_MAX], k_job[KEYS_MAX], k_input[KEYS_MAX], k_queue[KEYS_MAX],
+		k_queues[KEYS_MAX], k_wake[KEYS_MAX];
+	const char delimiter[1] = {(char)spec->delimiter};
+	struct script_call c;
+	call_init(&c, 6);
+	call_str(&c, keys_staging(k_staging, st->prefix, spec->id));
+	call_str(&c, keys_job(k_job, st->prefix, spec->id));
+	call_str(&c, keys_input(k_input, st->prefix, spec->id));
+	call_str(&c, keys_queue(k_queue, st->prefix, spec->queue));
+	call_str(&c, keys_queues(k_queues, st->prefix));
+	call_str(&c, keys_wake(k_wake, st->prefix, spec->queue));
+	call_str(&c, staged ? "1" : "0");
+	call_bytes(&c, tail_len ? tail : "", tail_len);
+	call_str(&c, spec->queue);
+	call_str(&c, spec->id);
+	call_spec_fields(&c, spec, delimiter);
+	enum job_store_status s;
+	redisReply *r = store_eval(st, SCRIPT_ENQUEUE, &c, &s);
+	if (!r)
+		return s;
+	if (r->type != REDIS_REPLY_INTEGER)
+		s = store_reply_error(st, r, "enqueue");
+	else if (r->integer == 0) {
+		snprintf(st->err, sizeof st->err, "the staged upload expired before it was complete");
+		s = JOB_STORE_NOT_FOUND;
+	} else
+		s = JOB_STORE_OK;
+	freeReplyObject(r);
+	return s;
+}
+
+enum job_store_status job_store_discard_staging(struct job_store *st, const char *id)
+{
+	char key[KEYS_MAX];
+	const char *argv[] = {"UNLINK", keys_staging(key, st->prefix, id)};
+	enum job_store_status s;
+	redisReply *r = store_command(st, 2, argv, NULL, &s);
+	if (!r)
+		return s;
+	freeReplyObject(r);
+	return JOB_STORE_OK;
+}
+
+/* ======================= Reading ======================= */
+
+static uint64_t parse_u64(const char *s)
+{
+	return strtoull(s, NULL, 10);
+}
+
+#define COPY_FIELD(dst, src) snprintf((dst), sizeof(dst), "%s", (src))
+
+/* record_set_field stores one hash field into rec; unknown fields are
+ * ignored so that newer writers do not break older readers. */
+static void record_set_field(struct job_record *rec, const char *name, const char *v, size_t vlen)
+{
+	struct job_spec *sp = &rec->spec;
+	if (strcmp(name, "id") == 0) COPY_FIELD(sp->id, v);
+	else if (strcmp(name, "status") == 0) job_status_parse(v, &rec->status);
+	else if (strcmp(name, "task") == 0) COPY_FIELD(sp->task, v);
+	else if (strcmp(name, "queue") == 0) COPY_FIELD(sp->queue, v);
+	else if (strcmp(name, "request_id") == 0) COPY_FIELD(sp->request_id, v);
+	else if (strcmp(name, "delimiter") == 0) sp->delimiter = vlen ? (unsigned char)v[0] : ',';
+	else if (strcmp(name, "header") == 0) sp->header = strcmp(v, "1") == 0;
+	else if (strcmp(name, "rows") == 0) sp->rows = parse_u64(v);
+	else if (strcmp(name, "columns") == 0) sp->columns = parse_u64(v);
+	else if (strcmp(name, "bytes") == 0) sp->bytes = parse_u64(v);
+	else if (strcmp(name, "created_at") == 0) sp->created_at_ms = (int64_t)parse_u64(v);
+	else if (strcmp(name, "max_attempts") == 0) sp->max_attempts = atoi(v);
+	else if (strcmp(name, "timeout") == 0) sp->timeout_s = atoi(v);
+	else if (strcmp(name, "attempts") == 0) rec->attempts = atoi(v);
+	else if (strcmp(name, "started_at") == 0) rec->started_at_ms = (int64_t)parse_u64(v);
+	else if (strcmp(name, "finished_at") == 0) rec->finished_at_ms = (int64_t)parse_u64(v);
+	else if (strcmp(name, "progress_rows") == 0) rec->progress_rows = parse_u64(v);
+	else if (strcmp(name, "progress_bytes") == 0) rec->progress_bytes = parse_u64(v);
+	else if (strcmp(name, "cancel_requested") == 0) rec->cancel_requested = strcmp(v, "1") == 0;
+	else if (strcmp(name, "error_code") == 0) COPY_FIELD(rec->error_code, v);
+	else if (strcmp(name, "error_message") == 0) COPY_FIELD(rec->error_message, v);
+	else if (strcmp(name, "result_type") == 0) COPY_FIELD(rec->result_type, v);
+	else if (strcmp(name, "result_bytes") == 0) rec->result_bytes = parse_u64(v);
+}
+
+enum job_store_status job_store_fetch(struct job_store *st, const char *id,
+				      struct job_record *rec)
+{
+	char key[KEYS_MAX];
+	const char *argv[] = {"HGETALL", keys_job(key, st->prefix, id)};
+	enum job_store_status s;
+	redisReply *r = store_command(st, 2, argv, NULL, &s);
+	if (!r)
+		return s;
+	if (r->type != REDIS_REPLY_ARRAY) {
+		s = store_reply_error(st, r, "HGETALL");
+		freeReplyObject(r);
+		return s;
+	}
+	memset(rec, 0, sizeof *rec);
+	rec->spec.delimiter = ',';
+	for (size_t i = 0; i + 1 < r->elements; i += 2)
+		record_set_field(rec, r->element[i]->str, r->element[i + 1]->str,
+				 r->element[i + 1]->len);
+	s = r->elements == 0 || rec->spec.id[0] == '\0' ? JOB_STORE_NOT_FOUND : JOB_STORE_OK;
+	freeReplyObject(r);
+	return s;
+}
+
+/* store_getrange copies a byte range of key into buf. */
+static enum job_store_status store_getrange(struct job_store *st, const char *key,
+					    uint64_t offset, char *buf, size_t cap, size_t *n)
+{
+	*n = 0;
+	if (cap == 0)
+		return JOB_STORE_OK;
+	char from[24], to[24];
+	snprintf(from, sizeof from, "%" PRIu64, offset);
+	snprintf(to, sizeof to, "%" PRIu64, offset + cap - 1);
+	const char *argv[] = {"GETRANGE", key, from, to};
+	enum job_store_status s;
+	redisReply *r = store_command(st, 4, argv, NULL, &s);
+	if (!r)
+		return s;
+	if (r->type != REDIS_REPLY_STRING) {
+		s = store_reply_error(st, r, "GETRANGE");
+	} else {
+		*n = r->len < cap ? r->len : cap;
+		memcpy(buf, r->str, *n);
+		s = JOB_STORE_OK;
+	}
+	freeReplyObject(r);
+	return s;
+}
+
+enum job_store_status job_store_read_result(struct job_store *st, const char *id,
+					    uint64_t offset, char *buf, size_t cap,
+					    size_t *n)
+{
+	char key[KEYS_MAX];
+	return store_getrange(st, keys_result(key, st->prefix, id), offset, buf, cap, n);
+}
+
+enum job_store_status job_store_read_input(struct job_store *st, const char *id,
+					   uint64_t offset, char *buf, size_t cap,
+					   size_t *n)
+{
+	char key[KEYS_MAX];
+	return store_getrange(st, keys_input(key, st->prefix, id), offset, buf, cap, n);
+}
+
+/* ======================= Running ======================= */
+
+/* claim_from_reply fills *c from one entry of claim.lua's reply. */
+static int claim_from_reply(const redisReply *e, struct job_claim *c)
+{
+	if (e->type != REDIS_REPLY_ARRAY || e->elements != 10)
+		return -1;
+	for (size_t i = 0; i < 10; i++)
+		if (e->element[i]->type != REDIS_REPLY_STRING && e->element[i]->type != REDIS_REPLY_INTEGER)
+			return -1;
+	memset(c, 0, sizeof *c);
+	COPY_FIELD(c->id, e->element[0]->str);
+	c->token = (uint64_t)e->element[1]->integer;
+	COPY_FIELD(c->task, e->element[2]->str);
+	COPY_FIELD(c->queue, e->element[3]->str);
+	c->delimiter = e->element[4]->len ? (unsigned char)e->element[4]->str[0] : ',';
+	c->header = strcmp(e->element[5]->str, "1") == 0;
+	c->bytes = parse_u64(e->element[6]->str);
+	COPY_FIELD(c->request_id, e->element[7]->str);
+	c->attempts = (int)e->element[8]->integer;
+	c->deadline_ms = e->element[9]->integer;
+	return 0;
+}
+
+int job_store_claim(struct job_store *st, const char *worker_id,
+		    const char *const *queues, size_t nqueues, int lease_ms,
+		    struct job_claim *out, int max)
+{
+	char k_running[KEYS_MAX];
+	struct script_call c;
+	call_init(&c, 1);
+	call_str(&c, keys_running(k_running, st->prefix));
+	call_str(&c, st->prefix);
+	call_u64(&c, (uint64_t)lease_ms);
+	call_str(&c, worker_id);
+	call_u64(&c, (uint64_t)max);
+	for (size_t i = 0; i < nqueues && c.argc < SCRIPT_ARGS_MAX; i++)
+		call_str(&c, queues[i]);
+	enum job_store_status s;
+	redisReply *r = store_eval(st, SCRIPT_CLAIM, &c, &s);
+	if (!r)
+		return s;
+	if (r->type != REDIS_REPLY_ARRAY) {
+		s = store_reply_error(st, r, "claim");
+		freeReplyObject(r);
+		return s;
+	}
+	int n = 0;
+	for (size_t i = 0; i < r->elements && n < max; i++)
+		if (claim_from_reply(r->element[i], &out[n]) == 0)
+			n++;
+	freeReplyObject(r);
+	return n;
+}
+
+/* Most queues one worker blocks on (as many as a queue list holds). */
+#define WAIT_QUEUES_MAX 32
+
+enum job_store_status job_store_wait(struct job_store *st, const char *const *queues,
+				     size_t nqueues, double timeout_s)
+{
+	const char *argv[WAIT_QUEUES_MAX + 2];
+	char keys[WAIT_QUEUES_MAX][KEYS_MAX], timeout[32];
+	int argc = 0;
+	argv[argc++] = "BLPOP";
+	for (size_t i = 0; i < nqueues && i < WAIT_QUEUES_MAX; i++)
+		argv[argc++] = keys_wake(keys[i], st->prefix, queues[i]);
+	snprintf(timeout, sizeof timeout, "%.3f", timeout_s);
+	argv[argc++] = timeout;
+	enum job_store_status s = store_connect(st);
+	if (s != JOB_STORE_OK)
+		return s;
+	/* The socket timeout must outlast the blocking wait. */
+	redisSetTimeout(st->ctx, ms_to_timeval((int64_t)(timeout_s * 1000) + st->timeout_ms));
+	redisReply *r = store_command(st, argc, argv, NULL, &s);
+	if (!r)
+		return s;
+	s = r->type == REDIS_REPLY_ERROR ? store_reply_error(st, r, "BLPOP") : JOB_STORE_OK;
+	freeReplyObject(r);
+	if (st->ctx)
+		redisSetTimeout(st->ctx, ms_to_timeval(st->timeout_ms));
+	return s;
+}
+
+enum job_store_status job_store_progress(struct job_store *st, const struct job_claim *cl,
+					 uint64_t rows, uint64_t bytes, int lease_ms)
+{
+	char k_job[KEYS_MAX], k_running[KEYS_MAX];
+	struct script_call c;
+	call_init(&c, 2);
+	call_str(&c, keys_job(k_job, st->prefix, cl->id));
+	call_str(&c, keys_running(k_running, st->prefix));
+	call_str(&c, cl->id);
+	call_u64(&c, cl->token);
+	call_u64(&c, rows);
+	call_u64(&c, bytes);
+	call_u64(&c, (uint64_t)lease_ms);
+	return store_eval_code(st, SCRIPT_PROGRESS, &c);
+}
+
+/* renew_code maps one code of renew.lua's reply to a status. */
+static enum job_store_status renew_code(const redisReply *e)
+{
+	if (e->type != REDIS_REPLY_INTEGER)
+		return JOB_STORE_EPROTO;
+	if (e->integer == SCRIPT_REPLY_LOST)
+		return JOB_STORE_LOST;
+	return e->integer == SCRIPT_REPLY_CANCEL ? JOB_STORE_CANCEL : JOB_STORE_OK;
+}
+
+enum job_store_status job_store_renew(struct job_store *st, const struct job_claim *cl,
+				      size_t n, int lease_ms, enum job_store_status *status)
+{
+	if (n == 0)
+		return JOB_STORE_OK;
+	char k_running[KEYS_MAX];
+	struct script_call c;
+	/* Pairs that fit one call: more than any worker runs at once, so this
+	 * is one round trip in practice. */
+	const size_t per_call = (SCRIPT_ARGS_MAX - 6) / 2;
+	enum job_store_status s = JOB_STORE_OK;
+	for (size_t done = 0; done < n && s == JOB_STORE_OK;) {
+		size_t batch = n - done < per_call ? n - done : per_call;
+		call_init(&c, 1);
+		call_str(&c, keys_running(k_running, st->prefix));
+		call_str(&c, st->prefix);
+		call_u64(&c, (uint64_t)lease_ms);
+		for (size_t i = 0; i < batch; i++) {
+			call_str(&c, cl[done + i].id);
+			call_u64(&c, cl[done + i].token);
+		}
+		redisReply *r = store_eval(st, SCRIPT_RENEW, &c, &s);
+		if (!r)
+			break;
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != batch)
+			s = store_reply_error(st, r, "renew");
+		for (size_t i = 0; s == JOB_STORE_OK && i < batch; i++)
+			status[done + i] = renew_code(r->element[i]);
+		freeReplyObject(r);
+		done += batch;
+	}
+	return s;
+}
+
+/* partial_key names the result an attempt is writing. */
+static char *partial_key(char *out, const char *prefix, const struct job_claim *cl)
+{
+	snprintf(out, KEYS_MAX, "%s:job:%s:partial:%" PRIu64, prefix, cl->id, cl->token);
+	return out;
+}
+
+/* A partial result outlives a crashed attempt only this long. */
+#define PARTIAL_TTL "86400"
+
+enum job_store_status job_store_result_append(struct job_store *st, const struct job_claim *cl,
+					      const char *buf, size_t len)
+{
+	char key[KEYS_MAX];
+	partial_key(key, st->prefix, cl);
+	const char *append_argv[] = {"APPEND", key, buf};
+	size_t append_lens[] = {6, strlen(key), len};
+	const char *expire_argv[] = {"EXPIRE", key, PARTIAL_TTL};
+	enum job_store_status s = store_connect(st);
+	if (s != JOB_STORE_OK)
+		return s;
+	/* One round trip: APPEND and EXPIRE pipelined. */
+	redisAppendCommandArgv(st->ctx, 3, append_argv, append_lens);
+	redisAppendCommandArgv(st->ctx, 3, expire_argv, NULL);
+	for (int i = 0; i < 2; i++) {
+		void *reply = NULL;
+		if (redisGetReply(st->ctx, &reply) != REDIS_OK || !reply)
+			return store_fail(st, "APPEND");
+		redisReply *r = reply;
+		if (r->type != REDIS_REPLY_INTEGER && s == JOB_STORE_OK)
+			s = store_reply_error(st, r, "APPEND");
+		freeReplyObject(r);
+	}
+	return s;
+}
+
+enum job_store_status job_store_finish(struct job_store *st, const struct job_claim *cl,
+				       enum job_status status, const char *result_type,
+				       const char *error_code, const char *error_message,
+				       uint64_t rows, uint64_t bytes, int ttl_s)
+{
+	char k_job[KEYS_MAX], k_running[KEYS_MAX], k_partial[KEYS_MAX], k_result[KEYS_MAX],
+		k_input[KEYS_MAX];
+	struct script_call c;
+	call_init(&c, 5);
+	call_str(&c, keys_job(k_job, st->prefix, cl->id));
+	call_str(&c, keys_running(k_running, st->prefix));
+	call_str(&c, partial_key(k_partial, st->prefix, cl));
+	call_str(&c, keys_result(k_result, st->prefix, cl->id));
+	call_str(&c, keys_input(k_input, st->prefix, cl->id));
+	call_str(&c, cl->id);
+	call_u64(&c, cl->token);
+	call_str(&c, job_status_name(status));
+	call_u64(&c, (uint64_t)ttl_s);
+	call_str(&c, result_type ? result_type : "");
+	call_str(&c, error_code ? error_code : "");
+	call_str(&c, error_message ? error_message : "");
+	call_u64(&c, rows);
+	call_u64(&c, bytes);
+	return store_eval_code(st, SCRIPT_FINISH, &c);
+}
+
+enum job_store_status job_store_requeue(struct job_store *st, const struct job_claim *cl)
+{
+	char k_job[KEYS_MAX], k_running[KEYS_MAX], k_queue[KEYS_MAX], k_partial[KEYS_MAX],
+		k_wake[KEYS_MAX];
+	struct script_call c;
+	call_init(&c, 5);
+	call_str(&c, keys_job(k_job, st->prefix, cl->id));
+	call_str(&c, keys_running(k_running, st->prefix));
+	call_str(&c, keys_queue(k_queue, st->prefix, cl->queue));
+	call_str(&c, partial_key(k_partial, st->prefix, cl));
+	call_str(&c, keys_wake(k_wake, st->prefix, cl->queue));
+	call_str(&c, cl->id);
+	call_u64(&c, cl->token);
+	return store_eval_code(st, SCRIPT_REQUEUE, &c);
+}

@@ -1,0 +1,81 @@
+/* keys.c — builders for the Redis key names of keys.h, and the schema table
+ * the README is checked against. */
+#include "keys.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const struct keys_entry keys_schema[] = {
+	{"{p}:job:{id}", "hash", "the job record: status, task, queue, times, progress, error"},
+	{"{p}:job:{id}:input", "string", "the uploaded CSV, byte for byte"},
+	{"{p}:job:{id}:result", "string", "the result of a succeeded job"},
+	{"{p}:job:{id}:partial:{token}", "string", "a result still being written by attempt {token}"},
+	{"{p}:staging:{id}", "string", "an upload still streaming in; expires by itself"},
+	{"{p}:queue:{name}", "list", "ids of jobs waiting on queue {name}, oldest at the right"},
+	{"{p}:queues", "set", "every queue name that ever had a job"},
+	{"{p}:running", "zset", "ids of running jobs, scored by lease deadline (ms since epoch)"},
+	{"{p}:wake:{name}", "list", "wake-up tokens that unblock idle workers of queue {name}"},
+};
+const size_t keys_schema_len = sizeof keys_schema / sizeof keys_schema[0];
+
+char *keys_job(char *out, const char *prefix, const char *id)
+{
+	snprintf(out, KEYS_MAX, "%s:job:%s", prefix, id);
+	return out;
+}
+
+char *keys_input(char *out, const char *prefix, const char *id)
+{
+	snprintf(out, KEYS_MAX, "%s:job:%s:input", prefix, id);
+	return out;
+}
+
+char *keys_result(char *out, const char *prefix, const char *id)
+{
+	snprintf(out, KEYS_MAX, "%s:job:%s:result", prefix, id);
+	return out;
+}
+
+char *keys_staging(char *out, const char *prefix, const char *id)
+{
+	snprintf(out, KEYS_MAX, "%s:staging:%s", prefix, id);
+	return out;
+}
+
+char *keys_queue(char *out, const char *prefix, const char *queue)
+{
+	snprintf(out, KEYS_MAX, "%s:queue:%s", prefix, queue);
+	return out;
+}
+
+char *keys_wake(char *out, const char *prefix, const char *queue)
+{
+	snprintf(out, KEYS_MAX, "%s:wake:%s", prefix, queue);
+	return out;
+}
+
+char *keys_running(char *out, const char *prefix)
+{
+	snprintf(out, KEYS_MAX, "%s:running", prefix);
+	return out;
+}
+
+char *keys_queues(char *out, const char *prefix)
+{
+	snprintf(out, KEYS_MAX, "%s:queues", prefix);
+	return out;
+}
+
+int keys_prefix_valid(const char *prefix)
+{
+	size_t n = strlen(prefix);
+	if (n == 0 || n > 64)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = prefix[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '.' || c == '-' || c == ':'))
+			return 0;
+	}
+	return 1;
+}

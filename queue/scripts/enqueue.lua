@@ -1,0 +1,45 @@
+-- enqueue.lua — makes a submitted job visible, all at once.
+--
+-- KEYS[1] {p}:staging:{id}   upload streamed so far (only when ARGV[1] == "1")
+-- KEYS[2] {p}:job:{id}       the job hash to create
+-- KEYS[3] {p}:job:{id}:input the input key to create
+-- KEYS[4] {p}:queue:{name}   the queue to push the id on
+-- KEYS[5] {p}:queues         set of queue names
+-- KEYS[6] {p}:wake:{name}    wake-up list of the queue's idle workers
+-- ARGV[1] "1" when the input was staged, "0" when ARGV[2] is all of it
+-- ARGV[2] the tail of the input (bytes not staged yet)
+-- ARGV[3] the queue name
+-- ARGV[4] the job id
+-- ARGV[5..] field, value pairs of the job hash
+--
+-- Returns 1 when the job is queued; 0 when the staging key is gone (it
+-- expired: the upload took longer than the staging TTL); an error reply
+-- "EXISTS" when the id is taken. On 0 or error nothing was written.
+--
+-- Transition: (nothing) -> queued. The input, the hash and the queue entry
+-- appear together or not at all.
+
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return redis.error_reply('EXISTS job id already in use')
+end
+if ARGV[1] == '1' then
+  if redis.call('EXISTS', KEYS[1]) == 0 then
+    return 0
+  end
+  if #ARGV[2] > 0 then
+    redis.call('APPEND', KEYS[1], ARGV[2])
+  end
+  redis.call('RENAME', KEYS[1], KEYS[3])
+  redis.call('PERSIST', KEYS[3])
+else
+  redis.call('SET', KEYS[3], ARGV[2])
+end
+redis.call('HSET', KEYS[2], 'status', 'queued', 'attempts', 0, 'token', 0,
+           unpack(ARGV, 5))
+redis.call('LPUSH', KEYS[4], ARGV[4])
+redis.call('SADD', KEYS[5], ARGV[3])
+-- One token per job, capped: a blocked worker needs one to wake, and a
+-- long backlog of tokens only causes claims that find nothing.
+redis.call('RPUSH', KEYS[6], '1')
+redis.call('LTRIM', KEYS[6], -64, -1)
+return 1

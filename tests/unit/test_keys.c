@@ -1,0 +1,61 @@
+/* Unit tests: keys — the key schema, and the README's table of it. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keys.h"
+
+Test(keys, names_are_built_from_the_prefix)
+{
+	char k[KEYS_MAX];
+	const char *id = "0123456789abcdef0123456789abcdef";
+	cr_assert_str_eq(keys_job(k, "jobq", id), "jobq:job:0123456789abcdef0123456789abcdef");
+	cr_assert_str_eq(keys_input(k, "jobq", id), "jobq:job:0123456789abcdef0123456789abcdef:input");
+	cr_assert_str_eq(keys_result(k, "t1", id), "t1:job:0123456789abcdef0123456789abcdef:result");
+	cr_assert_str_eq(keys_staging(k, "jobq", id), "jobq:staging:0123456789abcdef0123456789abcdef");
+	cr_assert_str_eq(keys_queue(k, "jobq", "default"), "jobq:queue:default");
+	cr_assert_str_eq(keys_wake(k, "jobq", "fast"), "jobq:wake:fast");
+	cr_assert_str_eq(keys_running(k, "jobq"), "jobq:running");
+	cr_assert_str_eq(keys_queues(k, "jobq"), "jobq:queues");
+}
+
+Test(keys, longest_names_fit)
+{
+	char prefix[65], k[KEYS_MAX];
+	memset(prefix, 'p', 64);
+	prefix[64] = '\0';
+	cr_assert(keys_prefix_valid(prefix));
+	keys_result(k, prefix, "0123456789abcdef0123456789abcdef");
+	cr_assert_eq(strlen(k), 64 + 5 + 32 + 7);
+}
+
+Test(keys, prefix_rules)
+{
+	cr_assert(keys_prefix_valid("jobq"));
+	cr_assert(keys_prefix_valid("prod:jobq-2.a_b"));
+	cr_assert_not(keys_prefix_valid(""));
+	cr_assert_not(keys_prefix_valid("has space"));
+	cr_assert_not(keys_prefix_valid("star*"));
+	char long_prefix[66];
+	memset(long_prefix, 'a', 65);
+	long_prefix[65] = '\0';
+	cr_assert_not(keys_prefix_valid(long_prefix));
+}
+
+/* The README documents every key of the schema; this test fails when a key
+ * is added to keys.c without being documented (tests run from the repo). */
+Test(keys, readme_documents_every_key)
+{
+	FILE *f = fopen("README.md", "r");
+	cr_assert_not_null(f, "README.md not found (run tests from the repository root)");
+	static char text[1 << 20];
+	size_t n = fread(text, 1, sizeof text - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	for (size_t i = 0; i < keys_schema_len; i++) {
+		char want[128];
+		snprintf(want, sizeof want, "`%s`", keys_schema[i].pattern);
+		cr_expect_not_null(strstr(text, want), "README lacks key %s", want);
+	}
+}
