@@ -1,0 +1,438 @@
+/*
+ * harness.c — process management, HTTP and Redis helpers for the
+ * integration tests (see harness.h).
+ */
+#include "harness.h"
+
+#include <criterion/criterion.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+struct harness harness;
+
+void sleep_ms(int ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+long long monotonic_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *bin_dir(void)
+{
+	const char *d = getenv("JOBQ_TEST_BIN_DIR");
+	return d && *d ? d : "bin";
+}
+
+/* spawn starts argv[0] with stdout and stderr appended to log_path. The
+ * child dies with the test process (PR_SET_PDEATHSIG). */
+static pid_t spawn(const char *const *argv, const char *log_path)
+{
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	cr_assert_neq(pid, -1, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		int null = open("/dev/null", O_RDONLY);
+		if (null >= 0)
+			dup2(null, 0);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* stop_pid sends sig and waits up to timeout_ms; then SIGKILL. Returns the
+ * wait status, or -1 when it had to be killed. */
+static int stop_pid(pid_t pid, int sig, int timeout_ms)
+{
+	int status = 0;
+	if (pid <= 0)
+		return 0;
+	kill(pid, sig);
+	long long end = monotonic_ms() + timeout_ms;
+	while (monotonic_ms() < end) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		if (r == pid || (r < 0 && errno == ECHILD))
+			return status;
+		sleep_ms(10);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
+}
+
+static void log_path(char *out, size_t cap, const char *name)
+{
+	snprintf(out, cap, "%s/%s.log", harness.dir, name);
+}
+
+void harness_start_redis(void)
+{
+	snprintf(harness.dir, sizeof harness.dir, "/tmp/jobq-test-XXXXXX");
+	cr_assert_not_null(mkdtemp(harness.dir), "mkdtemp: %s", strerror(errno));
+	snprintf(harness.redis_sock, sizeof harness.redis_sock, "%s/redis.sock", harness.dir);
+	snprintf(harness.redis_url, sizeof harness.redis_url, "unix://%s", harness.redis_sock);
+	char log[320];
+	log_path(log, sizeof log, "redis");
+	const char *argv[] = {"redis-server", "--port", "0", "--unixsocket", harness.redis_sock,
+			      "--dir", harness.dir, "--save", "", "--appendonly", "no", NULL};
+	harness.redis_pid = spawn(argv, log);
+	for (int i = 0; i < 500 && !harness.redis; i++) {
+		redisContext *c = redisConnectUnix(harness.redis_sock);
+		if (c && !c->err)
+			harness.redis = c;
+		else {
+			if (c)
+				redisFree(c);
+			sleep_ms(10);
+		}
+	}
+	cr_assert_not_null(harness.redis, "redis-server did not start (see %s)", log);
+}
+
+/* read_listen_port scans the API log for its "listening" line. */
+static int read_listen_port(const char *log)
+{
+	FILE *f = fopen(log, "r");
+	if (!f)
+		return 0;
+	char line[4096];
+	int port = 0;
+	while (!port && fgets(line, sizeof line, f)) {
+		json_t *j = json_loads(line, 0, NULL);
+		const char *msg = json_string_value(json_object_get(j, "msg"));
+		const char *addr = json_string_value(json_object_get(j, "address"));
+		if (msg && addr && strcmp(msg, "listening") == 0) {
+			const char *colon = strrchr(addr, ':');
+			port = colon ? atoi(colon + 1) : 0;
+		}
+		json_decref(j);
+	}
+	fclose(f);
+	return port;
+}
+
+/* build_argv puts base then extra (NULL-terminated) into out. */
+static void build_argv(const char **out, size_t cap, const char *const *base,
+		       const char *const *extra)
+{
+	size_t n = 0;
+	for (; base[n] && n < cap - 1; n++)
+		out[n] = base[n];
+	for (size_t i = 0; extra && extra[i] && n < cap - 1; i++)
+		out[n++] = extra[i];
+	out[n] = NULL;
+}
+
+void harness_start_api(const char *const *extra_args)
+{
+	char exe[300], log[320];
+	snprintf(exe, sizeof exe, "%s/jobq-api", bin_dir());
+	log_path(log, sizeof log, "api");
+	const char *base[] = {exe, "--redis-url", harness.redis_url, "--listen", "127.0.0.1:0",
+			      "--threads", "2", NULL};
+	const char *argv[64];
+	build_argv(argv, 64, base, extra_args);
+	harness.api_pid = spawn(argv, log);
+	for (int i = 0; i < 1000 && !harness.api_port; i++) {
+		harness.api_port = read_listen_port(log);
+		if (!harness.api_port) {
+			int status;
+			cr_assert_eq(waitpid(harness.api_pid, &status, WNOHANG), 0,
+				     "jobq-api exited at start (see %s)", log);
+			sleep_ms(10);
+		}
+	}
+	cr_assert_gt(harness.api_port, 0, "jobq-api did not report its port (see %s)", log);
+}
+
+int harness_start_worker(const char *const *extra_args)
+{
+	cr_assert_lt(harness.nworkers, HARNESS_MAX_WORKERS);
+	int i = harness.nworkers++;
+	char exe[300], log[320], name[32];
+	snprintf(exe, sizeof exe, "%s/jobq-worker", bin_dir());
+	snprintf(name, sizeof name, "worker%d", i);
+	log_path(log, sizeof log, name);
+	const char *base[] = {exe, "--redis-url", harness.redis_url, "--concurrency", "2", NULL};
+	const char *argv[64];
+	build_argv(argv, 64, base, extra_args);
+	harness.worker_pids[i] = spawn(argv, log);
+	return i;
+}
+
+int harness_stop_worker(int i, int sig, int timeout_ms)
+{
+	int status = stop_pid(harness.worker_pids[i], sig, timeout_ms);
+	harness.worker_pids[i] = 0;
+	return status;
+}
+
+void harness_setup_with(int nworkers)
+{
+	memset(&harness, 0, sizeof harness);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	harness_start_redis();
+	harness_start_api(NULL);
+	for (int i = 0; i < nworkers; i++)
+		harness_start_worker(NULL);
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb, (void)flag, (void)ftw;
+	return remove(path);
+}
+
+/* dump_logs copies the children's logs to stderr when a test keeps them. */
+static void dump_logs(void)
+{
+	if (!getenv("JOBQ_TEST_SHOW_LOGS"))
+		return;
+	char cmd[400];
+	snprintf(cmd, sizeof cmd, "tail -n 50 %s/*.log >&2", harness.dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not show logs\n");
+}
+
+void harness_teardown(void)
+{
+	for (int i = 0; i < harness.nworkers; i++)
+		if (harness.worker_pids[i])
+			stop_pid(harness.worker_pids[i], SIGKILL, 2000);
+	stop_pid(harness.api_pid, SIGKILL, 2000);
+	if (harness.redis)
+		redisFree(harness.redis);
+	stop_pid(harness.redis_pid, SIGKILL, 2000);
+	dump_logs();
+	if (harness.dir[0])
+		nftw(harness.dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+	curl_global_cleanup();
+}
+
+/* ---- HTTP ------------------------------------------------------------- */
+
+struct buffer {
+	char *data;
+	size_t len;
+};
+
+static size_t buffer_write(char *ptr, size_t size, size_t n, void *ud)
+{
+	struct buffer *b = ud;
+	size_t add = size * n;
+	char *grown = realloc(b->data, b->len + add + 1);
+	if (!grown)
+		return 0;
+	b->data = grown;
+	memcpy(b->data + b->len, ptr, add);
+	b->len += add;
+	b->data[b->len] = '\0';
+	return add;
+}
+
+static struct http_reply http_perform(CURL *curl, struct curl_slist *hdrs)
+{
+	struct buffer body = {0}, head = {0};
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, buffer_write);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, buffer_write);
+	curl_easy_setopt(curl, CURLOPT_HEADERDATA, &head);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
+	CURLcode rc = curl_easy_perform(curl);
+	cr_assert_eq(rc, CURLE_OK, "HTTP request failed: %s", curl_easy_strerror(rc));
+	struct http_reply r = {0};
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
+	r.body = body.data ? body.data : strdup("");
+	r.len = body.len;
+	r.headers = head.data ? head.data : strdup("");
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(curl);
+	return r;
+}
+
+static CURL *http_easy(const char *method, const char *path)
+{
+	char url[2048];
+	snprintf(url, sizeof url, "http://127.0.0.1:%d%s", harness.api_port, path);
+	CURL *curl = curl_easy_init();
+	cr_assert_not_null(curl);
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+	return curl;
+}
+
+struct http_reply http_request(const char *method, const char *path, const char *content_type,
+			       const char *body, size_t len, const char *const *headers)
+{
+	CURL *curl = http_easy(method, path);
+	struct curl_slist *hdrs = curl_slist_append(NULL, "Expect:");
+	if (content_type) {
+		char h[256];
+		snprintf(h, sizeof h, "Content-Type: %s", content_type);
+		hdrs = curl_slist_append(hdrs, h);
+	}
+	for (size_t i = 0; headers && headers[i]; i++)
+		hdrs = curl_slist_append(hdrs, headers[i]);
+	if (body) {
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	}
+	return http_perform(curl, hdrs);
+}
+
+struct http_reply http_get(const char *path)
+{
+	return http_request("GET", path, NULL, NULL, 0, NULL);
+}
+
+struct http_reply http_post_csv(const char *path, const char *csv)
+{
+	return http_request("POST", path, "text/csv", csv, strlen(csv), NULL);
+}
+
+struct http_reply http_post_multipart(const char *path, const char *const *fields,
+				      const char *file_field, const char *file, size_t file_len)
+{
+	CURL *curl = http_easy("POST", path);
+	curl_mime *mime = curl_mime_init(curl);
+	for (size_t i = 0; fields && fields[i]; i += 2) {
+		curl_mimepart *part = curl_mime_addpart(mime);
+		curl_mime_name(part, fields[i]);
+		curl_mime_data(part, fields[i + 1], CURL_ZERO_TERMINATED);
+	}
+	if (file) {
+		curl_mimepart *part = curl_mime_addpart(mime);
+		curl_mime_name(part, file_field);
+		curl_mime_filename(part, "upload.csv");
+		curl_mime_type(part, "text/csv");
+		curl_mime_data(part, file, file_len);
+	}
+	curl_easy_setopt(curl, CURLOPT_MIMEPOST, mime);
+	struct http_reply r = http_perform(curl, curl_slist_append(NULL, "Expect:"));
+	curl_mime_free(mime);
+	return r;
+}
+
+char *http_header(const struct http_reply *r, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *line = r->headers; line && *line;) {
+		const char *end = strstr(line, "\r\n");
+		if (!end)
+			end = line + strlen(line);
+		if ((size_t)(end - line) > n && strncasecmp(line, name, n) == 0 && line[n] == ':') {
+			const char *v = line + n + 1;
+			while (*v == ' ')
+				v++;
+			return strndup(v, (size_t)(end - v));
+		}
+		line = *end ? end + 2 : end;
+	}
+	return NULL;
+}
+
+json_t *http_json(const struct http_reply *r)
+{
+	json_error_t err;
+	json_t *j = json_loadb(r->body, r->len, 0, &err);
+	cr_assert_not_null(j, "reply is not JSON (%s): %.300s", err.text, r->body);
+	return j;
+}
+
+void http_reply_free(struct http_reply *r)
+{
+	free(r->body);
+	free(r->headers);
+	r->body = r->headers = NULL;
+}
+
+char *submit_csv(const char *query, const char *csv)
+{
+	char path[1024];
+	snprintf(path, sizeof path, "/v1/jobs%s%s", query && *query ? "?" : "", query ? query : "");
+	struct http_reply r = http_post_csv(path, csv);
+	cr_assert_eq(r.status, 202, "submit answered %ld: %s", r.status, r.body);
+	json_t *j = http_json(&r);
+	char *id = strdup(json_string_value(json_object_get(j, "id")));
+	json_decref(j);
+	http_reply_free(&r);
+	return id;
+}
+
+static bool is_terminal(const char *s)
+{
+	return strcmp(s, "succeeded") == 0 || strcmp(s, "failed") == 0 ||
+	       strcmp(s, "cancelled") == 0;
+}
+
+json_t *wait_for_status(const char *id, const char *want, int timeout_ms)
+{
+	char path[128];
+	snprintf(path, sizeof path, "/v1/jobs/%s", id);
+	long long end = monotonic_ms() + timeout_ms;
+	for (;;) {
+		struct http_reply r = http_get(path);
+		cr_assert_eq(r.status, 200, "GET %s answered %ld: %s", path, r.status, r.body);
+		json_t *j = http_json(&r);
+		http_reply_free(&r);
+		const char *s = json_string_value(json_object_get(j, "status"));
+		if (!s || strcmp(s, want) == 0 || is_terminal(s) || monotonic_ms() > end)
+			return j;
+		json_decref(j);
+		sleep_ms(20);
+	}
+}
+
+/* ---- Redis ------------------------------------------------------------ */
+
+redisReply *redis_cmd(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	redisReply *r = redisvCommand(harness.redis, fmt, ap);
+	va_end(ap);
+	cr_assert_not_null(r, "redis: %s", harness.redis->errstr);
+	return r;
+}
+
+long redis_count_keys(const char *pattern)
+{
+	long count = 0;
+	char cursor[32] = "0";
+	do {
+		redisReply *r = redis_cmd("SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+		snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+		count += (long)r->element[1]->elements;
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0") != 0);
+	return count;
+}

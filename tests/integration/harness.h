@@ -1,0 +1,124 @@
+/*
+ * harness — starts a real jobq for an integration test and talks to it.
+ *
+ * Each test gets its own temporary directory, its own redis-server on a
+ * Unix socket inside it (no port to collide on), its own jobq-api on
+ * 127.0.0.1 with a port the kernel picks (read back from the API's
+ * "listening" log line) and as many jobq-worker processes as it asks for.
+ * Every child is started with PR_SET_PDEATHSIG, so nothing outlives a test
+ * process that crashes; harness_stop ends them all by PID and removes the
+ * directory.
+ *
+ * The binaries come from $JOBQ_TEST_BIN_DIR (default "bin").
+ *
+ * Criterion runs each test in its own process, so the one harness per test
+ * process below is plain static state of that process.
+ */
+#ifndef JOBQ_TEST_HARNESS_H
+#define JOBQ_TEST_HARNESS_H
+
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define HARNESS_MAX_WORKERS 8
+
+struct harness {
+	char dir[256];          /* temporary directory of this test */
+	char redis_sock[300];
+	char redis_url[320];
+	pid_t redis_pid;
+	pid_t api_pid;
+	int api_port;
+	pid_t worker_pids[HARNESS_MAX_WORKERS];
+	int nworkers;
+	redisContext *redis;    /* the test's own connection */
+};
+
+/* The harness of the current test process. */
+extern struct harness harness;
+
+/* harness_start_redis starts redis-server (with AOF off, on a socket in the
+ * test directory) and connects harness.redis. Aborts the test on failure. */
+void harness_start_redis(void);
+
+/* harness_start_api starts jobq-api with extra arguments (NULL-terminated
+ * list, may be NULL) and waits until it listens. */
+void harness_start_api(const char *const *extra_args);
+
+/* harness_start_worker starts one more jobq-worker with extra arguments and
+ * returns its index in harness.worker_pids. */
+int harness_start_worker(const char *const *extra_args);
+
+/* harness_stop_worker sends sig to worker i and waits for it to exit.
+ * Returns its exit status (as from waitpid), or -1 when it did not exit
+ * within timeout_ms (then it is killed). */
+int harness_stop_worker(int i, int sig, int timeout_ms);
+
+/* harness_setup starts Redis, the API and nworkers workers; harness_teardown
+ * stops everything and removes the directory. Suited to .init / .fini. */
+void harness_setup_with(int nworkers);
+void harness_teardown(void);
+
+/* An HTTP reply: status, body (NUL-terminated, owned) and headers. */
+struct http_reply {
+	long status;
+	char *body;
+	size_t len;
+	char *headers; /* raw header block, NUL-terminated, owned */
+};
+
+/* http_request sends method path with the body (may be NULL) and extra
+ * header lines (NULL-terminated list, may be NULL). Returns the reply; the
+ * caller frees it with http_reply_free. Aborts the test on transport
+ * errors. */
+struct http_reply http_request(const char *method, const char *path, const char *content_type,
+			       const char *body, size_t len, const char *const *headers);
+
+/* http_get is http_request("GET", path, ...) with no body. */
+struct http_reply http_get(const char *path);
+
+/* http_post_csv posts CSV as text/csv to path (which may carry a query). */
+struct http_reply http_post_csv(const char *path, const char *csv);
+
+/* http_post_multipart posts one form with the given fields (name, value
+ * pairs, NULL-terminated) and, when file is not NULL, a part named
+ * file_field holding it. */
+struct http_reply http_post_multipart(const char *path, const char *const *fields,
+				      const char *file_field, const char *file, size_t file_len);
+
+/* http_header returns a copy of header name's value (caller frees) or
+ * NULL. */
+char *http_header(const struct http_reply *r, const char *name);
+
+/* http_json parses the body; aborts the test when it is not JSON. The
+ * caller releases the result with json_decref. */
+json_t *http_json(const struct http_reply *r);
+
+void http_reply_free(struct http_reply *r);
+
+/* submit_csv posts csv with the query and returns the new job's id (a
+ * malloc'd string); aborts the test unless the reply is 202. */
+char *submit_csv(const char *query, const char *csv);
+
+/* wait_for_status polls GET /v1/jobs/{id} until the job's status is one of
+ * the terminal states or want, or timeout_ms passes; returns the last job
+ * JSON (caller releases). */
+json_t *wait_for_status(const char *id, const char *want, int timeout_ms);
+
+/* redis_cmd runs a command on the test's own Redis connection; the caller
+ * frees the reply. */
+redisReply *redis_cmd(const char *fmt, ...);
+
+/* redis_count_keys returns how many keys match pattern (via SCAN). */
+long redis_count_keys(const char *pattern);
+
+/* sleep_ms sleeps that long. */
+void sleep_ms(int ms);
+
+/* monotonic_ms returns a monotonic clock in ms. */
+long long monotonic_ms(void);
+
+#endif

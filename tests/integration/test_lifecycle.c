@@ -1,0 +1,179 @@
+/*
+ * Integration: what happens around a job when clients and workers come and
+ * go — an upload cut halfway leaves nothing, a client that hangs up after
+ * sending everything still gets its job done, a worker stops cleanly.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static void setup(void)
+{
+	harness_setup_with(0);
+}
+
+TestSuite(lifecycle, .init = setup, .fini = harness_teardown, .timeout = 60);
+
+static int connect_api(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_geq(fd, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)harness.api_port)};
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+	return fd;
+}
+
+static void send_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+		cr_assert_gt(n, 0, "send failed");
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+/* csv_rows returns "v\n" followed by rows lines of 16 bytes. */
+static char *csv_rows(size_t rows, size_t *len)
+{
+	*len = 2 + rows * 16;
+	char *s = malloc(*len + 1);
+	memcpy(s, "v\n", 2);
+	for (size_t i = 0; i < rows; i++)
+		snprintf(s + 2 + i * 16, 17, "%015zu\n", i);
+	return s;
+}
+
+static void send_headers(int fd, size_t content_length)
+{
+	char head[256];
+	int n = snprintf(head, sizeof head,
+			 "POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\n"
+			 "Content-Length: %zu\r\n\r\n", content_length);
+	send_all(fd, head, (size_t)n);
+}
+
+/* An upload cut after more than one staging piece (256 KiB) has been written
+ * to Redis must leave no key behind. */
+Test(lifecycle, upload_cut_halfway_leaves_no_key)
+{
+	size_t len;
+	char *csv = csv_rows(100000, &len); /* 1.6 MB */
+	int fd = connect_api();
+	send_headers(fd, len);
+	send_all(fd, csv, len / 2);
+	sleep_ms(300);
+	close(fd);
+	long long end = monotonic_ms() + 5000;
+	long staging = -1, jobs = -1;
+	while (monotonic_ms() < end) {
+		staging = redis_count_keys("jobq:staging:*");
+		jobs = redis_count_keys("jobq:job:*");
+		if (staging == 0 && jobs == 0)
+			break;
+		sleep_ms(50);
+	}
+	cr_assert_eq(staging, 0, "the staging key of a cut upload is still there");
+	cr_assert_eq(jobs, 0, "a cut upload became a job");
+	free(csv);
+}
+
+/* A client that sends a whole upload and hangs up without reading the reply
+ * still gets its job: the API enqueues before it replies. */
+Test(lifecycle, client_that_hangs_up_after_sending_still_gets_its_job_done)
+{
+	size_t len;
+	char *csv = csv_rows(50000, &len);
+	int fd = connect_api();
+	send_headers(fd, len);
+	send_all(fd, csv, len);
+	shutdown(fd, SHUT_RDWR);
+	close(fd);
+	harness_start_worker(NULL);
+	long long end = monotonic_ms() + 20000;
+	char status[32] = "";
+	while (monotonic_ms() < end && strcmp(status, "succeeded") != 0) {
+		redisReply *keys = redis_cmd("KEYS jobq:job:????????????????????????????????");
+		if (keys->elements == 1) {
+			redisReply *s = redis_cmd("HGET %s status", keys->element[0]->str);
+			if (s->type == REDIS_REPLY_STRING)
+				snprintf(status, sizeof status, "%s", s->str);
+			freeReplyObject(s);
+		}
+		cr_assert_leq(keys->elements, 1);
+		freeReplyObject(keys);
+		sleep_ms(50);
+	}
+	cr_assert_str_eq(status, "succeeded");
+	free(csv);
+}
+
+Test(lifecycle, worker_exits_zero_on_sigterm_when_idle)
+{
+	int w = harness_start_worker(NULL);
+	sleep_ms(300);
+	int status = harness_stop_worker(w, SIGTERM, 10000);
+	cr_assert_neq(status, -1, "worker did not exit after SIGTERM");
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "worker exit status %d", status);
+}
+
+/* SIGTERM lets a running job finish (within the grace) before exiting. */
+Test(lifecycle, worker_finishes_its_running_job_before_exiting_on_sigterm)
+{
+	size_t len;
+	char *csv = csv_rows(400000, &len); /* 6.4 MB: long enough to be running */
+	char *id = submit_csv("task=ndjson", csv);
+	int w = harness_start_worker(NULL);
+	json_t *job = wait_for_status(id, "running", 10000);
+	json_decref(job);
+	int status = harness_stop_worker(w, SIGTERM, 30000);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "worker exit status %d", status);
+	job = wait_for_status(id, "succeeded", 1000);
+	cr_assert_str_eq(json_string_value(json_object_get(job, "status")), "succeeded");
+	json_decref(job);
+	free(id), free(csv);
+}
+
+Test(lifecycle, progress_moves_while_a_large_job_runs)
+{
+	size_t len;
+	char *csv = csv_rows(1500000, &len); /* 24 MB */
+	char *id = submit_csv("task=ndjson", csv);
+	harness_start_worker(NULL);
+	json_t *job = wait_for_status(id, "running", 10000);
+	json_decref(job);
+	long long seen_rows = 0;
+	long long end = monotonic_ms() + 30000;
+	char path[80];
+	snprintf(path, sizeof path, "/v1/jobs/%s", id);
+	while (monotonic_ms() < end) {
+		struct http_reply r = http_get(path);
+		json_t *j = http_json(&r);
+		http_reply_free(&r);
+		const char *s = json_string_value(json_object_get(j, "status"));
+		long long rows = json_integer_value(json_object_get(json_object_get(j, "progress"), "rows"));
+		int running = strcmp(s, "running") == 0;
+		json_decref(j);
+		if (running && rows > 0 && rows < 1500000) {
+			seen_rows = rows;
+			break;
+		}
+		if (!running)
+			break;
+		sleep_ms(20);
+	}
+	cr_assert_gt(seen_rows, 0, "never saw partial progress on a running job");
+	job = wait_for_status(id, "succeeded", 60000);
+	json_decref(job);
+	free(id), free(csv);
+}
