@@ -166,6 +166,8 @@ test-run: all $(TEST_BINS)
 	$(Q)$(BUILD)/tests/unit-tests --jobs=$(CRITERION_JOBS)
 	@echo "== integration tests ($(or $(SAN),plain))"
 	$(Q)JOBQ_TEST_BIN_DIR=$(BIN) $(BUILD)/tests/integration-tests --jobs=$(CRITERION_JOBS)
+	@echo "== smoke test ($(or $(SAN),plain))"
+	$(Q)JOBQ_TEST_BIN_DIR=$(BIN) sh tests/smoke.sh
 
 sanitize:
 	$(Q)sh docker/install-deps.sh $(DEP_LISTS)
