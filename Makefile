@@ -42,7 +42,7 @@ endif
 PKGS     := libmicrohttpd hiredis jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-TEST_LIBS  := $(shell pkg-config --libs criterion libcurl 2>/dev/null) -lcsv
+TEST_LIBS  := $(shell pkg-config --libs criterion libcurl 2>/dev/null) -lcsv -lm
 
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
 
@@ -72,7 +72,7 @@ UNIT_SRCS := tests/unit/test_csv_reader.c tests/unit/test_utf8.c \
              tests/unit/test_ndjson.c
 INTEGRATION_SRCS := tests/integration/harness.c tests/integration/test_submit.c \
                     tests/integration/test_lifecycle.c tests/integration/test_errors.c \
-                    tests/integration/test_workers.c
+                    tests/integration/test_workers.c tests/integration/test_store.c
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 

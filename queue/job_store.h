@@ -13,7 +13,9 @@
  *
  * Connection loss: a call that fails on I/O drops the connection and
  * returns JOB_STORE_EUNAVAILABLE; the next call reconnects. Callers decide
- * how long to wait between tries (see backoff.h).
+ * how long to wait between tries (see backoff.h). hiredis writes with
+ * write(2), so a process using a store must ignore SIGPIPE, or a Redis that
+ * goes away kills it.
  *
  * Fencing: each claim gives the job a new token (a counter in its hash).
  * Progress, renewal and finish carry the token; a call whose token is no

@@ -1,0 +1,229 @@
+/*
+ * Integration: the state transitions of job_store against a real Redis —
+ * each Lua script, fencing, lease reaping and script reloading.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "harness.h"
+#include "ids.h"
+#include "job_store.h"
+
+static struct job_store *st;
+
+static void setup(void)
+{
+	memset(&harness, 0, sizeof harness);
+	harness_start_redis();
+	struct job_store_config cfg = {.url = harness.redis_url, .prefix = "jobq", .timeout_ms = 2000};
+	st = job_store_open(&cfg, NULL);
+	cr_assert_not_null(st);
+}
+
+static void teardown(void)
+{
+	job_store_close(st);
+	harness_teardown();
+}
+
+TestSuite(store, .init = setup, .fini = teardown, .timeout = 30);
+
+static struct job_spec spec_for(const char *queue)
+{
+	struct job_spec s = {.delimiter = ',', .header = true, .rows = 1, .columns = 1,
+			     .bytes = 4, .max_attempts = 3, .timeout_s = 600};
+	cr_assert_eq(ids_random_hex(s.id, 16), 0);
+	snprintf(s.task, sizeof s.task, "profile");
+	snprintf(s.queue, sizeof s.queue, "%s", queue);
+	snprintf(s.request_id, sizeof s.request_id, "req-1");
+	s.created_at_ms = job_now_ms();
+	return s;
+}
+
+static const char *const default_queue[] = {"default"};
+
+static struct job_claim claim_one(int lease_ms)
+{
+	struct job_claim c;
+	int n = job_store_claim(st, "test:1:abc", default_queue, 1, lease_ms, &c, 1);
+	cr_assert_eq(n, 1, "claim found %d jobs: %s", n, job_store_errstr(st));
+	return c;
+}
+
+static void enqueue_small(struct job_spec *s)
+{
+	cr_assert_eq(job_store_enqueue(st, s, "a\n1\n", 4, false), JOB_STORE_OK, "%s",
+		     job_store_errstr(st));
+}
+
+Test(store, enqueue_makes_hash_input_and_queue_entry_visible_together)
+{
+	struct job_spec s = spec_for("default");
+	enqueue_small(&s);
+	struct job_record rec;
+	cr_assert_eq(job_store_fetch(st, s.id, &rec), JOB_STORE_OK);
+	cr_assert_eq(rec.status, JOB_QUEUED);
+	cr_assert_str_eq(rec.spec.request_id, "req-1");
+	redisReply *r = redis_cmd("GET jobq:job:%s:input", s.id);
+	cr_assert_str_eq(r->str, "a\n1\n");
+	freeReplyObject(r);
+	r = redis_cmd("LRANGE jobq:queue:default 0 -1");
+	cr_assert_eq(r->elements, 1);
+	cr_assert_str_eq(r->element[0]->str, s.id);
+	freeReplyObject(r);
+}
+
+Test(store, staged_upload_is_renamed_into_the_input)
+{
+	struct job_spec s = spec_for("default");
+	cr_assert_eq(job_store_stage_append(st, s.id, "a\n", 2, true, 60), JOB_STORE_OK);
+	cr_assert_eq(job_store_stage_append(st, s.id, "1\n", 2, false, 60), JOB_STORE_OK);
+	cr_assert_eq(job_store_enqueue(st, &s, "2\n", 2, true), JOB_STORE_OK);
+	redisReply *r = redis_cmd("GET jobq:job:%s:input", s.id);
+	cr_assert_str_eq(r->str, "a\n1\n2\n");
+	freeReplyObject(r);
+	r = redis_cmd("TTL jobq:job:%s:input", s.id);
+	cr_assert_eq(r->integer, -1, "the input kept the staging TTL");
+	freeReplyObject(r);
+	cr_assert_eq(redis_count_keys("jobq:staging:*"), 0);
+}
+
+Test(store, expired_staging_key_enqueues_nothing)
+{
+	struct job_spec s = spec_for("default");
+	cr_assert_eq(job_store_enqueue(st, &s, "x", 1, true), JOB_STORE_NOT_FOUND);
+	cr_assert_eq(redis_count_keys("jobq:*"), 0);
+}
+
+Test(store, claim_gives_a_lease_and_a_new_token_each_time)
+{
+	struct job_spec s = spec_for("default");
+	enqueue_small(&s);
+	struct job_claim c = claim_one(30000);
+	cr_assert_str_eq(c.id, s.id);
+	cr_assert_eq(c.token, 1);
+	cr_assert_eq(c.attempts, 1);
+	cr_assert_str_eq(c.request_id, "req-1");
+	cr_assert_gt(c.deadline_ms, job_now_ms() + 500 * 1000);
+	redisReply *r = redis_cmd("ZSCORE jobq:running %s", s.id);
+	cr_assert_not_null(r->str, "no lease");
+	freeReplyObject(r);
+	struct job_claim none;
+	cr_assert_eq(job_store_claim(st, "w", default_queue, 1, 30000, &none, 1), 0);
+}
+
+Test(store, finish_with_a_stale_token_is_refused)
+{
+	struct job_spec s = spec_for("default");
+	enqueue_small(&s);
+	struct job_claim c = claim_one(30000);
+	struct job_claim stale = c;
+	stale.token = c.token + 7;
+	cr_assert_eq(job_store_finish(st, &stale, JOB_SUCCEEDED, "application/json", NULL, NULL,
+				      1, 4, 60),
+		     JOB_STORE_LOST);
+	cr_assert_eq(job_store_progress(st, &stale, 1, 1, 30000), JOB_STORE_LOST);
+	cr_assert_eq(job_store_result_append(st, &c, "{}", 2), JOB_STORE_OK);
+	cr_assert_eq(job_store_finish(st, &c, JOB_SUCCEEDED, "application/json", NULL, NULL, 1, 4, 60),
+		     JOB_STORE_OK);
+	struct job_record rec;
+	job_store_fetch(st, s.id, &rec);
+	cr_assert_eq(rec.status, JOB_SUCCEEDED);
+	cr_assert_eq(rec.result_bytes, 2);
+	/* A second finish by the same attempt is refused: exactly once. */
+	cr_assert_eq(job_store_finish(st, &c, JOB_FAILED, NULL, "x", "y", 1, 4, 60), JOB_STORE_LOST);
+	job_store_fetch(st, s.id, &rec);
+	cr_assert_eq(rec.status, JOB_SUCCEEDED);
+}
+
+Test(store, expired_lease_puts_the_job_back_and_fences_the_old_worker)
+{
+	struct job_spec s = spec_for("default");
+	enqueue_small(&s);
+	struct job_claim first = claim_one(1);
+	sleep_ms(20);
+	/* The next claim reaps the expired lease and hands the job out again. */
+	struct job_claim second = claim_one(30000);
+	cr_assert_str_eq(second.id, first.id);
+	cr_assert_eq(second.token, first.token + 1);
+	cr_assert_eq(second.attempts, 2);
+	cr_assert_eq(job_store_progress(st, &first, 1, 1, 30000), JOB_STORE_LOST);
+	cr_assert_eq(job_store_result_append(st, &first, "stale", 5), JOB_STORE_OK);
+	cr_assert_eq(job_store_finish(st, &first, JOB_SUCCEEDED, "t", NULL, NULL, 1, 1, 60),
+		     JOB_STORE_LOST);
+	cr_assert_eq(job_store_result_append(st, &second, "fresh", 5), JOB_STORE_OK);
+	cr_assert_eq(job_store_finish(st, &second, JOB_SUCCEEDED, "t", NULL, NULL, 1, 1, 60),
+		     JOB_STORE_OK);
+	char buf[16];
+	size_t n;
+	cr_assert_eq(job_store_read_result(st, s.id, 0, buf, sizeof buf, &n), JOB_STORE_OK);
+	cr_assert_eq(n, 5);
+	cr_assert(memcmp(buf, "fresh", 5) == 0);
+	cr_assert_eq(redis_count_keys("jobq:job:*:partial:*"), 0, "a partial result was left");
+}
+
+Test(store, renew_reports_each_job_and_flags_cancel_requests)
+{
+	struct job_spec a = spec_for("default"), b = spec_for("default");
+	enqueue_small(&a);
+	enqueue_small(&b);
+	struct job_claim c[3];
+	cr_assert_eq(job_store_claim(st, "w", default_queue, 1, 30000, c, 2), 2);
+	c[2] = c[1];
+	c[2].token = 99;
+	redisReply *r = redis_cmd("HSET jobq:job:%s cancel_requested 1", c[1].id);
+	freeReplyObject(r);
+	enum job_store_status status[3];
+	cr_assert_eq(job_store_renew(st, c, 3, 30000, status), JOB_STORE_OK);
+	cr_assert_eq(status[0], JOB_STORE_OK);
+	cr_assert_eq(status[1], JOB_STORE_CANCEL);
+	cr_assert_eq(status[2], JOB_STORE_LOST);
+}
+
+Test(store, requeue_puts_the_job_first_in_line_without_counting_the_attempt)
+{
+	struct job_spec a = spec_for("default"), b = spec_for("default");
+	enqueue_small(&a);
+	enqueue_small(&b);
+	struct job_claim c = claim_one(30000);
+	cr_assert_str_eq(c.id, a.id);
+	cr_assert_eq(job_store_requeue(st, &c), JOB_STORE_OK);
+	struct job_claim again = claim_one(30000);
+	cr_assert_str_eq(again.id, a.id, "the requeued job was not first in line");
+	cr_assert_eq(again.attempts, 1);
+}
+
+Test(store, scripts_are_loaded_again_after_script_flush)
+{
+	struct job_spec s = spec_for("default");
+	enqueue_small(&s);
+	redisReply *r = redis_cmd("SCRIPT FLUSH");
+	freeReplyObject(r);
+	struct job_claim c = claim_one(30000);
+	cr_assert_str_eq(c.id, s.id);
+}
+
+Test(store, claim_prefers_queues_in_the_order_given)
+{
+	struct job_spec low = spec_for("low"), high = spec_for("high");
+	enqueue_small(&low);
+	enqueue_small(&high);
+	const char *const queues[] = {"high", "low"};
+	struct job_claim c[2];
+	cr_assert_eq(job_store_claim(st, "w", queues, 2, 30000, c, 2), 2);
+	cr_assert_str_eq(c[0].id, high.id);
+	cr_assert_str_eq(c[1].id, low.id);
+}
+
+Test(store, redis_going_away_is_reported_as_unavailable_and_recovered)
+{
+	cr_assert_eq(job_store_ping(st), JOB_STORE_OK);
+	redisReply *r = redis_cmd("CLIENT KILL TYPE normal SKIPME yes");
+	freeReplyObject(r);
+	/* The first call notices the dead connection, the next reconnects. */
+	enum job_store_status s = job_store_ping(st);
+	if (s != JOB_STORE_OK)
+		cr_assert_eq(s, JOB_STORE_EUNAVAILABLE);
+	cr_assert_eq(job_store_ping(st), JOB_STORE_OK);
+}
