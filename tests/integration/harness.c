@@ -223,19 +223,36 @@ static void dump_logs(void)
 		fprintf(stderr, "could not show logs\n");
 }
 
+/* stop_checked stops a jobq process with SIGTERM and records a failure
+ * unless it exits 0 in time: that is how a leak (LeakSanitizer exits
+ * non-zero) or a hang at shutdown in the real binaries fails a test. */
+static bool stop_checked(pid_t pid, const char *name)
+{
+	if (pid <= 0)
+		return true;
+	int status = stop_pid(pid, SIGTERM, 15000);
+	if (status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return true;
+	fprintf(stderr, "%s (pid %d) did not exit 0 on SIGTERM (status %d)\n", name, (int)pid, status);
+	return false;
+}
+
 void harness_teardown(void)
 {
+	bool clean = true;
 	for (int i = 0; i < harness.nworkers; i++)
-		if (harness.worker_pids[i])
-			stop_pid(harness.worker_pids[i], SIGKILL, 2000);
-	stop_pid(harness.api_pid, SIGKILL, 2000);
+		clean &= stop_checked(harness.worker_pids[i], "jobq-worker");
+	clean &= stop_checked(harness.api_pid, "jobq-api");
 	if (harness.redis)
 		redisFree(harness.redis);
 	stop_pid(harness.redis_pid, SIGKILL, 2000);
+	if (!clean)
+		setenv("JOBQ_TEST_SHOW_LOGS", "1", 1);
 	dump_logs();
 	if (harness.dir[0])
 		nftw(harness.dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
 	curl_global_cleanup();
+	cr_expect(clean, "a jobq process did not exit cleanly (leak, crash or hang at shutdown)");
 }
 
 /* ---- HTTP ------------------------------------------------------------- */
