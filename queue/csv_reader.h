@@ -65,8 +65,10 @@ struct csv_reader_callbacks {
 struct csv_reader;
 
 /* csv_reader_new returns a reader for the given delimiter, or NULL when out
- * of memory. The caller frees it with csv_reader_free. cbs is copied; ctx is
- * passed to every callback and not owned. */
+ * of memory or when the delimiter is '"', CR or LF (which would make the
+ * dialect ambiguous; callers validate the delimiter first). The caller frees
+ * it with csv_reader_free. cbs is copied (a NULL callback means "not
+ * interested"); ctx is passed to every callback and not owned. */
 struct csv_reader *csv_reader_new(unsigned char delimiter, size_t max_field,
 				  const struct csv_reader_callbacks *cbs, void *ctx);
 
@@ -78,8 +80,11 @@ enum csv_error csv_reader_feed(struct csv_reader *r, const char *buf, size_t len
  * end, and reports an unterminated quote. Returns CSV_OK or the error. */
 enum csv_error csv_reader_finish(struct csv_reader *r);
 
-/* csv_reader_line returns the 1-based physical line the reader is on: after
- * an error, the line where the problem is. */
+/* csv_reader_line returns the 1-based physical line the reader is on. After
+ * an error it is the line where the problem is: for an unterminated quote or
+ * a field too large, the line where that field started; for text after a
+ * closing quote, the line of the offending byte. CRLF is one line end even
+ * when a chunk boundary splits it. */
 uint64_t csv_reader_line(const struct csv_reader *r);
 
 /* csv_reader_free frees r and its buffer. NULL is allowed. */

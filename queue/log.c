@@ -1,0 +1,203 @@
+/*
+ * log.c — JSON lines on stderr.
+ *
+ * A line is built as a jansson object, serialised compactly, given its '\n'
+ * and handed to write(2) whole, so lines from several threads do not
+ * interleave (a write to a pipe is atomic up to PIPE_BUF bytes; longer lines
+ * to a pipe are the kernel's to split). When a line cannot be built (out of
+ * memory, or text that is not UTF-8) a fixed line saying so is written in
+ * its place: logging never aborts and never fails silently.
+ *
+ * log_component and log_min are written by log_init before any thread
+ * starts and only read afterwards, so they need no lock.
+ */
+#include "log.h"
+
+#include "job.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *log_component = "jobq";
+static enum log_level log_min = LOG_INFO;
+
+static const char *log_level_name(enum log_level level)
+{
+	switch (level) {
+	case LOG_DEBUG: return "debug";
+	case LOG_INFO: return "info";
+	case LOG_WARN: return "warn";
+	case LOG_ERROR: return "error";
+	}
+	return "error";
+}
+
+/* log_init also seeds jansson's hash function: jansson would otherwise do it
+ * on first use, possibly from two threads at once. */
+void log_init(const char *component, enum log_level min)
+{
+	log_component = component != NULL ? component : "jobq";
+	log_min = min;
+	json_object_seed(0);
+}
+
+/* log_write_all writes len bytes of buf to stderr, resuming after EINTR and
+ * partial writes. Best-effort: if stderr is gone there is nowhere left to
+ * report that. */
+static void log_write_all(const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(STDERR_FILENO, buf, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+/* log_component_plain returns the component when it can be written into JSON
+ * without escaping, else "jobq". */
+static const char *log_component_plain(void)
+{
+	size_t i;
+
+	for (i = 0; log_component[i] != '\0'; i++) {
+		char c = log_component[i];
+		if (i == 32 || !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+			return "jobq";
+	}
+	return i > 0 ? log_component : "jobq";
+}
+
+/* log_write_dropped writes the fixed line that stands in for one that could
+ * not be built. It needs no allocation. */
+static void log_write_dropped(enum log_level level)
+{
+	char now[32], line[256];
+	int n;
+
+	job_time_format(job_now_ms(), now);
+	n = snprintf(line, sizeof line,
+		     "{\"time\":\"%s\",\"level\":\"%s\",\"component\":\"%s\","
+		     "\"msg\":\"log line dropped: out of memory or text not UTF-8\"}\n",
+		     now, log_level_name(level), log_component_plain());
+	if (n > 0 && (size_t)n < sizeof line)
+		log_write_all(line, (size_t)n);
+}
+
+/* log_write_json writes line as one compact JSON line. Small lines are
+ * serialised on the stack; larger ones in one heap buffer. */
+static void log_write_json(enum log_level level, const json_t *line)
+{
+	char stack[2048];
+	char *heap;
+	size_t n = json_dumpb(line, stack, sizeof stack - 1, JSON_COMPACT);
+
+	if (n == 0) {
+		log_write_dropped(level);
+		return;
+	}
+	if (n < sizeof stack) {
+		stack[n] = '\n';
+		log_write_all(stack, n + 1);
+		return;
+	}
+	heap = malloc(n + 1);
+	if (heap == NULL || json_dumpb(line, heap, n, JSON_COMPACT) != n) {
+		free(heap);
+		log_write_dropped(level);
+		return;
+	}
+	heap[n] = '\n';
+	log_write_all(heap, n + 1);
+	free(heap);
+}
+
+/* log_merge adds to dst each member of src whose name dst lacks. Returns 0,
+ * or -1 when out of memory. (json_object_update_missing would ignore a
+ * failed insertion and drop a field without a word.) */
+static int log_merge(json_t *dst, json_t *src)
+{
+	const char *key;
+	json_t *value;
+
+	if (!json_is_object(dst))
+		return -1;
+	json_object_foreach(src, key, value) {
+		if (json_object_get(dst, key) == NULL && json_object_set(dst, key, value) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* log_line_new returns the object for one line, or NULL when out of memory.
+ * It steals fields; the standard members win over fields of the same name. */
+static json_t *log_line_new(enum log_level level, const char *msg, json_t *fields)
+{
+	char now[32];
+	json_t *line = json_object();
+	int rc = 0;
+
+	job_time_format(job_now_ms(), now);
+	rc |= json_object_set_new(line, "time", json_string(now));
+	rc |= json_object_set_new(line, "level", json_string(log_level_name(level)));
+	rc |= json_object_set_new(line, "component", json_string(log_component));
+	rc |= json_object_set_new(line, "msg", json_string(msg != NULL ? msg : ""));
+	if (json_is_object(fields))
+		rc |= log_merge(line, fields);
+	json_decref(fields);
+	if (rc) {
+		json_decref(line);
+		return NULL;
+	}
+	return line;
+}
+
+void log_event(enum log_level level, const char *msg, json_t *fields)
+{
+	json_t *line;
+
+	if (level < log_min) {
+		json_decref(fields);
+		return;
+	}
+	line = log_line_new(level, msg, fields);
+	if (line == NULL) {
+		log_write_dropped(level);
+		return;
+	}
+	log_write_json(level, line);
+	json_decref(line);
+}
+
+void log_job(enum log_level level, const char *msg, const char *request_id,
+	     const char *job_id, json_t *fields)
+{
+	json_t *all;
+	int rc = 0;
+
+	if (level < log_min) {
+		json_decref(fields);
+		return;
+	}
+	all = json_object();
+	if (request_id != NULL && request_id[0] != '\0')
+		rc |= json_object_set_new(all, "request_id", json_string(request_id));
+	if (job_id != NULL && job_id[0] != '\0')
+		rc |= json_object_set_new(all, "job_id", json_string(job_id));
+	if (json_is_object(fields))
+		rc |= log_merge(all, fields);
+	json_decref(fields);
+	if (all == NULL || rc) {
+		json_decref(all);
+		log_write_dropped(level);
+		return;
+	}
+	log_event(level, msg, all);
+}
