@@ -41,7 +41,7 @@ endif
 
 PKGS     := libmicrohttpd hiredis jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 TEST_LIBS  := $(shell pkg-config --libs criterion libcurl 2>/dev/null) -lcsv -lm
 
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
@@ -55,13 +55,13 @@ LUA_SCRIPTS := queue/scripts/enqueue.lua queue/scripts/claim.lua \
                queue/scripts/progress.lua queue/scripts/renew.lua \
                queue/scripts/finish.lua queue/scripts/requeue.lua
 
-API_SRCS := api/main.c api/server.c api/router.c api/reply.c api/upload.c \
+API_SRCS := api/main.c api/server.c api/router.c api/reply.c api/upload.c api/submit.c \
             api/handlers.c
 
 TASK_SRCS := worker/task.c worker/task_profile.c worker/column_stats.c \
              worker/hll.c worker/task_ndjson.c
 WORKER_SRCS := worker/main.c worker/job_buffer.c worker/producer.c \
-               worker/consumer.c worker/result_sink.c $(TASK_SRCS)
+               worker/consumer.c worker/result_sink.c worker/running.c $(TASK_SRCS)
 
 UNIT_SRCS := tests/unit/test_csv_reader.c tests/unit/test_utf8.c \
              tests/unit/test_csv_check.c tests/unit/test_ids.c \

@@ -1,0 +1,33 @@
+/*
+ * handlers — jobq-api's routes, and the handlers that read.
+ *
+ * handlers_routes is the table the server routes every request through
+ * (router.h):
+ *
+ *     POST /v1/jobs               submit a CSV (submit.h)
+ *     GET  /v1/jobs/{id}          the job as JSON
+ *     GET  /v1/jobs/{id}/result   the result of a succeeded job, streamed
+ *     GET  /healthz               the process is up
+ *     GET  /readyz                the process can reach Redis
+ *
+ * The reading handlers answer once the request is complete (see
+ * handlers_wait: that keeps the connection alive). A result is streamed
+ * from Redis in blocks of HANDLERS_RESULT_BLOCK bytes, each read by the
+ * connection's own thread with that thread's store when libmicrohttpd
+ * wants more to send; its size is known up front (Content-Length), so a
+ * result that vanishes half-way (expired) ends the connection early and
+ * the client sees a short body, never a wrong one.
+ */
+#ifndef JOBQ_API_HANDLERS_H
+#define JOBQ_API_HANDLERS_H
+
+#include <stddef.h>
+
+#include "router.h"
+
+#define HANDLERS_RESULT_BLOCK (256 * 1024)
+
+extern const struct route handlers_routes[];
+extern const size_t handlers_routes_len;
+
+#endif

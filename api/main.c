@@ -1,0 +1,184 @@
+/*
+ * main.c — jobq-api: options, start-up, and the shutdown sequence.
+ *
+ * Signals: SIGTERM and SIGINT are blocked before the daemon starts its
+ * threads (which inherit the mask), and the main thread takes them with
+ * sigwait; no work happens in an asynchronous signal handler. SIGPIPE is
+ * ignored: a client or Redis connection that closes under a write must
+ * give EPIPE, not kill the process.
+ *
+ * Shutdown: on the first SIGTERM or SIGINT the server stops accepting
+ * connections, requests in flight get up to --shutdown-grace to finish,
+ * then the daemon stops, everything is freed, and the process exits 0. A
+ * second signal during the grace period ends the wait at once.
+ *
+ * Exit codes: 0 after a shutdown, --help or --version; 1 when the server
+ * cannot start; 2 for a bad option.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "log.h"
+#include "server.h"
+
+#define MAIN_PROGRAM "jobq-api"
+#define MAIN_GRACE_POLL_MS 100
+
+/* main_parse_log_level reads debug|info|warn|error into the enum log_level
+ * at dst (a config_parse_fn). */
+static int main_parse_log_level(const char *text, void *dst, char *err, size_t errlen)
+{
+	static const char *const names[] = { "debug", "info", "warn", "error" };
+	static const enum log_level levels[] = { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		if (strcmp(text, names[i]) == 0) {
+			*(enum log_level *)dst = levels[i];
+			return 0;
+		}
+	}
+	snprintf(err, errlen, "is not a log level (debug, info, warn or error)");
+	return -1;
+}
+
+/* MAIN_OPTION_COUNT is the length of the table main_options fills. */
+#define MAIN_OPTION_COUNT 10
+
+/* main_options fills opts with jobq-api's option table, writing into cfg;
+ * threads_default (which must outlive opts) gets the CPU count as text. */
+static void main_options(struct config_option opts[MAIN_OPTION_COUNT], struct api_config *cfg,
+			 char threads_default[16])
+{
+	snprintf(threads_default, 16, "%d", config_cpu_count());
+	const struct config_option table[MAIN_OPTION_COUNT] = {
+		{ "redis-url", "JOBQ_REDIS_URL", "URL", "redis://127.0.0.1:6379/0",
+		  "Redis to keep jobs in: redis://[[user]:password@]host[:port][/db] or unix:///path/to/sock[?db=N].",
+		  config_parse_string, cfg->redis_url, false },
+		{ "listen", "JOBQ_LISTEN", "ADDR:PORT", "127.0.0.1:8080",
+		  "Address to serve HTTP on (numeric IPv4:port or [IPv6]:port); port 0 picks a free port, logged as \"listening\".",
+		  config_parse_listen, &cfg->listen, false },
+		{ "prefix", "JOBQ_PREFIX", "PREFIX", "jobq",
+		  "Prefix of every Redis key; the worker must use the same.",
+		  config_parse_prefix, cfg->prefix, false },
+		{ "max-upload", "JOBQ_MAX_UPLOAD", "SIZE", "256M",
+		  "Largest CSV upload accepted (bytes, or with K, M, G); larger ones get 413.",
+		  config_parse_size, &cfg->max_upload, false },
+		{ "max-field", "JOBQ_MAX_FIELD", "SIZE", "1M",
+		  "Longest CSV field accepted; a longer one gets 422 field_too_large.",
+		  config_parse_size, &cfg->max_field, false },
+		{ "result-ttl", "JOBQ_RESULT_TTL", "DURATION", "7d",
+		  "How long finished jobs are kept (used by the worker; accepted here so both binaries share the variable).",
+		  config_parse_seconds, &cfg->result_ttl_s, false },
+		{ "threads", "JOBQ_THREADS", "N", threads_default,
+		  "HTTP threads, each with its own Redis connection (default: the number of CPUs).",
+		  config_parse_positive_int, &cfg->threads, false },
+		{ "staging-ttl", "JOBQ_STAGING_TTL", "DURATION", "1h",
+		  "TTL of a half-received upload's staging key; an upload must finish within it.",
+		  config_parse_seconds, &cfg->staging_ttl_s, false },
+		{ "shutdown-grace", "JOBQ_SHUTDOWN_GRACE", "DURATION", "30s",
+		  "On SIGTERM or SIGINT, how long requests in flight may take to finish.",
+		  config_parse_seconds, &cfg->shutdown_grace_s, false },
+		{ "log-level", "JOBQ_LOG_LEVEL", "LEVEL", "info",
+		  "Least severe log lines written: debug, info, warn or error.",
+		  main_parse_log_level, &cfg->log_level, false },
+	};
+
+	memcpy(opts, table, sizeof table);
+}
+
+/* main_block_signals blocks SIGTERM and SIGINT in the calling thread (and
+ * the threads it starts later) and puts them in *set for sigwait. */
+static void main_block_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* main_wait_signal waits for SIGTERM or SIGINT and returns it. */
+static int main_wait_signal(const sigset_t *set)
+{
+	int sig = 0;
+
+	while (sigwait(set, &sig) != 0)
+		;
+	return sig;
+}
+
+/* main_drain lets requests in flight finish: polls until the server is
+ * idle, grace_s has passed, or another signal arrives. Returns true when
+ * the server went idle. */
+static bool main_drain(struct api_server *srv, const sigset_t *set, int grace_s)
+{
+	const struct timespec poll = { 0, MAIN_GRACE_POLL_MS * 1000000L };
+	long waited_ms = 0;
+
+	while (!api_server_idle(srv)) {
+		if (waited_ms >= (long)grace_s * 1000)
+			return false;
+		if (sigtimedwait(set, NULL, &poll) > 0) {
+			log_event(LOG_WARN, "second signal: stopping without waiting", NULL);
+			return false;
+		}
+		waited_ms += MAIN_GRACE_POLL_MS;
+	}
+	return true;
+}
+
+/* main_shutdown runs the shutdown sequence after signal sig. */
+static void main_shutdown(struct api_server *srv, const sigset_t *set, int sig)
+{
+	bool idle;
+
+	log_event(LOG_INFO, "shutting down",
+		  json_pack("{s:s, s:i}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+			    "grace_s", srv->cfg.shutdown_grace_s));
+	api_server_quiesce(srv);
+	idle = main_drain(srv, set, srv->cfg.shutdown_grace_s);
+	if (!idle)
+		log_event(LOG_WARN, "requests still in flight are cut off",
+			  json_pack("{s:i}", "in_flight", (int)atomic_load(&srv->in_flight)));
+	api_server_stop(srv);
+	log_event(LOG_INFO, "stopped", NULL);
+}
+
+int main(int argc, char **argv)
+{
+	struct config_option opts[MAIN_OPTION_COUNT];
+	char threads_default[16];
+	struct api_server srv;
+	const char *err = NULL;
+	sigset_t set;
+
+	/* First of all, so that a SIGTERM during start-up is handled by the
+	 * shutdown path instead of killing a half-started process. */
+	main_block_signals(&set);
+	memset(&srv, 0, sizeof srv);
+	main_options(opts, &srv.cfg, threads_default);
+	switch (config_load(opts, MAIN_OPTION_COUNT, argc, argv, MAIN_PROGRAM,
+			    "The HTTP API of jobq: takes CSV uploads as jobs and serves their status and results.")) {
+	case CONFIG_EXIT:
+		return 0;
+	case CONFIG_ERROR:
+		return 2;
+	case CONFIG_OK:
+		break;
+	}
+	log_init("api", srv.cfg.log_level);
+	if (api_server_init(&srv, &err) != 0) {
+		fprintf(stderr, "%s: %s (--redis-url, JOBQ_REDIS_URL)\n", MAIN_PROGRAM, err);
+		api_server_stop(&srv);
+		return 2;
+	}
+	if (api_server_start(&srv) != 0) {
+		api_server_stop(&srv);
+		return 1;
+	}
+	main_shutdown(&srv, &set, main_wait_signal(&set));
+	return 0;
+}

@@ -1,0 +1,404 @@
+/*
+ * server.c — the libmicrohttpd daemon, per-thread stores, the request
+ * lifecycle and the access log (see server.h).
+ */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "handlers.h"
+#include "ids.h"
+#include "reply.h"
+
+/* An idle connection is closed after this long, so that a client cannot
+ * hold a thread's connection slot (or a shutdown) forever. */
+#define SERVER_CONNECTION_TIMEOUT_S 60
+
+/* Connect and command timeout of each thread's Redis connection. */
+#define SERVER_STORE_TIMEOUT_MS 5000
+
+/* ---- Per-thread stores -------------------------------------------------- */
+
+/* server_store_close is the store key's destructor: it runs when a daemon
+ * thread exits with a store (pthread_key_create). */
+static void server_store_close(void *st)
+{
+	job_store_close(st);
+}
+
+struct job_store *api_server_store(struct api_server *srv)
+{
+	struct job_store *st = pthread_getspecific(srv->store_key);
+	const char *err = "out of memory";
+
+	if (st != NULL)
+		return st;
+	st = job_store_open(&srv->store_cfg, &err);
+	if (st != NULL && pthread_setspecific(srv->store_key, st) != 0) {
+		job_store_close(st);
+		st = NULL;
+	}
+	if (st == NULL)
+		log_event(LOG_ERROR, "this thread's job store could not be opened",
+			  json_pack("{s:s}", "error", err));
+	return st;
+}
+
+int api_server_init(struct api_server *srv, const char **err)
+{
+	struct job_store *st;
+
+	srv->store_cfg = (struct job_store_config){
+		.url = srv->cfg.redis_url,
+		.prefix = srv->cfg.prefix,
+		.timeout_ms = SERVER_STORE_TIMEOUT_MS,
+	};
+	srv->daemon = NULL;
+	srv->quiesced_fd = MHD_INVALID_SOCKET;
+	srv->store_key_made = false;
+	atomic_init(&srv->in_flight, 0);
+	atomic_init(&srv->draining, false);
+	st = job_store_open(&srv->store_cfg, err); /* does not connect */
+	if (st == NULL)
+		return -1;
+	job_store_close(st);
+	if (pthread_key_create(&srv->store_key, server_store_close) != 0) {
+		*err = "no thread-specific key is left for the job stores";
+		return -1;
+	}
+	srv->store_key_made = true;
+	return 0;
+}
+
+/* ---- Requests ----------------------------------------------------------- */
+
+static int64_t server_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* server_request_id sets req's id: the client's X-Request-ID when sane,
+ * else 16 random bytes in hex. */
+static void server_request_id(struct api_request *req)
+{
+	const char *given = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "X-Request-ID");
+
+	if (given != NULL && ids_request_id_sane(given)) {
+		snprintf(req->request_id, sizeof req->request_id, "%s", given);
+		return;
+	}
+	if (ids_random_hex(req->request_id, 16) != 0) /* getrandom failed: still unique per process */
+		snprintf(req->request_id, sizeof req->request_id, "t%lld", (long long)req->start_ns);
+}
+
+/* server_request_init fills a new request. The method is kept as printable
+ * ASCII so that the access log can always show it. */
+static void server_request_init(struct api_request *req, struct api_server *srv,
+				struct MHD_Connection *conn, const char *method)
+{
+	size_t i;
+
+	memset(req, 0, sizeof *req);
+	req->server = srv;
+	req->conn = conn;
+	for (i = 0; method[i] != '\0' && i < sizeof req->method - 1; i++)
+		req->method[i] = method[i] > 0x20 && method[i] < 0x7f ? method[i] : '?';
+	req->start_ns = server_now_ns();
+	server_request_id(req);
+}
+
+/* server_reply_oom answers 503 for a request that could not even be
+ * allocated: with a request on the stack, not tracked and not logged
+ * beyond reply.c's out-of-memory line. */
+static enum MHD_Result server_reply_oom(struct api_server *srv, struct MHD_Connection *conn,
+					const char *method)
+{
+	struct api_request req;
+	struct reply_error e = { 0 };
+
+	server_request_init(&req, srv, conn, method);
+	reply_error_oom(&e);
+	return reply_send_error(&req, &e);
+}
+
+/* server_route_error answers a request no route takes: 404 not_found or
+ * 405 method_not_allowed with Allow. */
+static enum MHD_Result server_route_error(struct api_request *req, enum router_result r,
+					  const char *allow)
+{
+	struct reply_error e = { 0 };
+
+	if (r == ROUTER_NOT_FOUND) {
+		reply_error_set(&e, MHD_HTTP_NOT_FOUND, "not_found", "There is nothing at this path.");
+	} else {
+		reply_error_set(&e, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
+				"This path does not take that method; it takes %s.", allow);
+		e.allow = allow;
+	}
+	return reply_send_error(req, &e);
+}
+
+/* server_request_start handles the first call about a request: creates
+ * it, routes it and gives the handler its first call. */
+static enum MHD_Result server_request_start(struct api_server *srv, struct MHD_Connection *conn,
+					    const char *url, const char *method,
+					    const char *upload_data, size_t *upload_data_size,
+					    void **con_cls)
+{
+	struct api_request *req = malloc(sizeof *req);
+	struct router_match m;
+	enum router_result r;
+	enum MHD_Result ret;
+
+	if (req == NULL)
+		return server_reply_oom(srv, conn, method);
+	server_request_init(req, srv, conn, method);
+	atomic_fetch_add(&srv->in_flight, 1);
+	*con_cls = req;
+	r = router_match(handlers_routes, handlers_routes_len, method, url, &m);
+	if (r != ROUTER_FOUND)
+		return server_route_error(req, r, m.allow);
+	req->route = m.route->pattern;
+	req->handler = m.route->handler;
+	if (m.nparams > 0)
+		memcpy(req->id, m.params[0], sizeof req->id);
+	ret = req->handler(req, upload_data, upload_data_size);
+	req->started = true;
+	return ret;
+}
+
+/* server_access is libmicrohttpd's access handler (MHD_AccessHandlerCallback). */
+static enum MHD_Result server_access(void *cls, struct MHD_Connection *conn, const char *url,
+				     const char *method, const char *version,
+				     const char *upload_data, size_t *upload_data_size,
+				     void **con_cls)
+{
+	struct api_request *req = *con_cls;
+
+	(void)version;
+	if (req == NULL)
+		return server_request_start(cls, conn, url, method, upload_data, upload_data_size,
+					    con_cls);
+	if (req->handler == NULL) /* answered on the first call; not called again */
+		return MHD_NO;
+	req->bytes_in += *upload_data_size;
+	return req->handler(req, upload_data, upload_data_size);
+}
+
+/* ---- Completion and the access log -------------------------------------- */
+
+static const char *server_termination_name(enum MHD_RequestTerminationCode toe)
+{
+	switch (toe) {
+	case MHD_REQUEST_TERMINATED_COMPLETED_OK: return "completed";
+	case MHD_REQUEST_TERMINATED_WITH_ERROR: return "error";
+	case MHD_REQUEST_TERMINATED_TIMEOUT_REACHED: return "timeout";
+	case MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN: return "daemon_shutdown";
+	case MHD_REQUEST_TERMINATED_READ_ERROR: return "read_error";
+	case MHD_REQUEST_TERMINATED_CLIENT_ABORT: return "client_abort";
+	}
+	return "unknown";
+}
+
+/* server_access_log writes the request's access log line. A request that
+ * ended with no reply queued is logged as 499 (the client went away, or the
+ * daemon stopped, before there was anything to send); "termination" says
+ * how any request that did not complete normally ended. */
+static void server_access_log(const struct api_request *req, enum MHD_RequestTerminationCode toe)
+{
+	unsigned status = req->status != 0 ? req->status : 499;
+	/* Whole milliseconds: a real would print as 4.0359999999999996. */
+	json_int_t ms = (json_int_t)((server_now_ns() - req->start_ns + 500000) / 1000000);
+	json_t *f = json_pack("{s:s, s:o, s:i, s:I, s:I, s:I}", "method", req->method,
+			      "route", req->route != NULL ? json_string(req->route) : json_null(),
+			      "status", (int)status, "bytes_in", (json_int_t)req->bytes_in,
+			      "bytes_out", (json_int_t)req->bytes_out,
+			      "duration_ms", ms);
+
+	if (f != NULL && req->error_code != NULL)
+		json_object_set_new(f, "error_code", json_string(req->error_code));
+	if (f != NULL && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		json_object_set_new(f, "termination", json_string(server_termination_name(toe)));
+	log_job(LOG_INFO, "request", req->request_id, req->job_id, f);
+}
+
+/* server_completed is libmicrohttpd's completion callback: it runs on the
+ * request's own thread, once per request the access handler saw. */
+static void server_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			     enum MHD_RequestTerminationCode toe)
+{
+	struct api_server *srv = cls;
+	struct api_request *req = *con_cls;
+
+	(void)conn;
+	if (req == NULL)
+		return;
+	*con_cls = NULL;
+	server_access_log(req, toe);
+	if (req->ctx_free != NULL)
+		req->ctx_free(req, toe);
+	free(req);
+	atomic_fetch_sub(&srv->in_flight, 1);
+}
+
+/* server_mhd_log passes libmicrohttpd's own messages to the log. */
+__attribute__((format(printf, 2, 0)))
+static void server_mhd_log(void *cls, const char *fm, va_list ap)
+{
+	char text[512];
+	size_t len;
+
+	(void)cls;
+	vsnprintf(text, sizeof text, fm, ap);
+	len = strlen(text);
+	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+		text[--len] = '\0';
+	log_event(LOG_WARN, "libmicrohttpd", json_pack("{s:s}", "detail", text));
+}
+
+/* ---- Start and stop ----------------------------------------------------- */
+
+union server_addr {
+	struct sockaddr sa;
+	struct sockaddr_in in4;
+	struct sockaddr_in6 in6;
+};
+
+static bool server_is_ipv6(const struct config_listen *l)
+{
+	return strchr(l->host, ':') != NULL;
+}
+
+/* server_addr_make fills *a from the listen option (already checked by
+ * config_parse_listen). Returns 0, or -1 when the host does not parse. */
+static int server_addr_make(const struct config_listen *l, union server_addr *a)
+{
+	memset(a, 0, sizeof *a);
+	if (server_is_ipv6(l)) {
+		a->in6.sin6_family = AF_INET6;
+		a->in6.sin6_port = htons((uint16_t)l->port);
+		return inet_pton(AF_INET6, l->host, &a->in6.sin6_addr) == 1 ? 0 : -1;
+	}
+	a->in4.sin_family = AF_INET;
+	a->in4.sin_port = htons((uint16_t)l->port);
+	return inet_pton(AF_INET, l->host, &a->in4.sin_addr) == 1 ? 0 : -1;
+}
+
+/* server_flags returns the daemon's flags: internal polling threads with
+ * epoll where libmicrohttpd has it (poll otherwise), an inter-thread
+ * channel (MHD_quiesce_daemon needs it), errors through our logger. */
+static unsigned server_flags(const struct api_config *cfg, bool *epoll)
+{
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+
+	*epoll = MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES;
+	flags |= *epoll ? MHD_USE_EPOLL : MHD_USE_POLL;
+	if (server_is_ipv6(&cfg->listen))
+		flags |= MHD_USE_IPv6;
+	return flags;
+}
+
+/* server_log_started writes the "listening" line (which the integration
+ * tests parse: msg, then address) and one line with the settings. */
+static void server_log_started(const struct api_server *srv, bool epoll)
+{
+	const struct api_config *cfg = &srv->cfg;
+	char address[96];
+
+	snprintf(address, sizeof address, server_is_ipv6(&cfg->listen) ? "[%s]:%u" : "%s:%u",
+		 cfg->listen.host, (unsigned)srv->port);
+	log_event(LOG_INFO, "listening", json_pack("{s:s}", "address", address));
+	log_event(LOG_INFO, "server started",
+		  json_pack("{s:i, s:s, s:I, s:I, s:i, s:s, s:s}", "threads", cfg->threads,
+			    "polling", epoll ? "epoll" : "poll",
+			    "max_upload", (json_int_t)cfg->max_upload,
+			    "max_field", (json_int_t)cfg->max_field,
+			    "staging_ttl_s", cfg->staging_ttl_s, "prefix", cfg->prefix,
+			    "version", config_version));
+}
+
+int api_server_start(struct api_server *srv)
+{
+	union server_addr addr;
+	const union MHD_DaemonInfo *info;
+	bool epoll;
+	unsigned flags = server_flags(&srv->cfg, &epoll);
+
+	if (server_addr_make(&srv->cfg.listen, &addr) != 0) {
+		log_event(LOG_ERROR, "listen address does not parse",
+			  json_pack("{s:s}", "host", srv->cfg.listen.host));
+		return -1;
+	}
+	srv->daemon = MHD_start_daemon(flags, (uint16_t)srv->cfg.listen.port, NULL, NULL,
+				       server_access, srv,
+				       /* First, so that no option's complaint bypasses it. */
+				       MHD_OPTION_EXTERNAL_LOGGER, server_mhd_log, srv,
+				       MHD_OPTION_SOCK_ADDR, &addr.sa,
+				       MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)srv->cfg.threads,
+				       MHD_OPTION_NOTIFY_COMPLETED, server_completed, srv,
+				       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)SERVER_CONNECTION_TIMEOUT_S,
+				       MHD_OPTION_END);
+	if (srv->daemon == NULL) {
+		log_event(LOG_ERROR, "the HTTP server could not start (see libmicrohttpd's line above)",
+			  json_pack("{s:s, s:i}", "host", srv->cfg.listen.host,
+				    "port", (int)srv->cfg.listen.port));
+		return -1;
+	}
+	info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	srv->port = info != NULL ? info->port : (uint16_t)srv->cfg.listen.port;
+	server_log_started(srv, epoll);
+	return 0;
+}
+
+void api_server_quiesce(struct api_server *srv)
+{
+	atomic_store(&srv->draining, true);
+	if (srv->daemon == NULL || srv->quiesced_fd != MHD_INVALID_SOCKET)
+		return;
+	srv->quiesced_fd = MHD_quiesce_daemon(srv->daemon);
+	/* The socket stays open until the daemon stops, and the kernel would go
+	 * on completing handshakes into its backlog that nobody accepts: those
+	 * clients would hang, then be reset. Shutting the listening socket down
+	 * (it is not closed, so its number cannot be reused under a daemon
+	 * thread) makes new connections fail at once with "refused". */
+	if (srv->quiesced_fd != MHD_INVALID_SOCKET)
+		shutdown(srv->quiesced_fd, SHUT_RDWR);
+}
+
+/* api_server_idle counts requests as well as connections: an idle
+ * keep-alive connection has nothing in flight, and waiting for its client
+ * to close it would spend the whole grace period for nothing. */
+bool api_server_idle(struct api_server *srv)
+{
+	const union MHD_DaemonInfo *info;
+
+	if (atomic_load(&srv->in_flight) == 0)
+		return true;
+	info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+	return info != NULL && info->num_connections == 0;
+}
+
+void api_server_stop(struct api_server *srv)
+{
+	if (srv->daemon != NULL)
+		MHD_stop_daemon(srv->daemon); /* joins the threads: their stores close */
+	srv->daemon = NULL;
+	/* MHD_quiesce_daemon hands the listen socket over; it may be closed only
+	 * once no daemon thread can use it any more. */
+	if (srv->quiesced_fd != MHD_INVALID_SOCKET)
+		close(srv->quiesced_fd);
+	srv->quiesced_fd = MHD_INVALID_SOCKET;
+	if (srv->store_key_made)
+		pthread_key_delete(srv->store_key);
+	srv->store_key_made = false;
+}

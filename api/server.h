@@ -1,0 +1,125 @@
+/*
+ * server — jobq-api's HTTP daemon, its threads, and the requests it serves.
+ *
+ * Threads. libmicrohttpd runs a pool of --threads polling threads
+ * (epoll where the library has it, else poll). Each connection lives on one
+ * of them for its whole life, so every callback about a request (access
+ * handler, content reader, completion) runs on that one thread. Each such
+ * thread gets its own job_store, opened on the thread's first use and
+ * closed by a pthread key destructor when the thread exits: a hiredis
+ * context belongs to exactly one thread.
+ *
+ * Shared state. struct api_server is the process's one place of state
+ * shared between threads. main fills cfg before the daemon starts; after
+ * that everything in it is read-only except the members marked "shared",
+ * which are atomics.
+ *
+ * Requests. The access handler's first call about a request creates a
+ * struct api_request (owned by the server), routes it and hands it to the
+ * route's handler; later calls (pieces of body, then the end of the body)
+ * go to the same handler. At completion the server writes the access log
+ * line, lets the handler release its state through ctx_free, and frees the
+ * request.
+ *
+ * Shutdown. api_server_quiesce stops accepting connections and makes every
+ * later reply close its connection; api_server_idle tells when nothing is
+ * left to wait for; api_server_stop closes what remains and joins the
+ * threads (whose stores are closed on the way out).
+ */
+#ifndef JOBQ_API_SERVER_H
+#define JOBQ_API_SERVER_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "job.h"
+#include "job_store.h"
+#include "log.h"
+#include "router.h"
+
+/* Everything the API is configured with (main's option table fills it). */
+struct api_config {
+	char redis_url[256];
+	struct config_listen listen;
+	char prefix[256];
+	uint64_t max_upload;      /* most CSV bytes one submission may carry */
+	uint64_t max_field;       /* longest CSV field, in bytes */
+	int result_ttl_s;         /* the worker's; accepted so both share JOBQ_RESULT_TTL */
+	int threads;              /* libmicrohttpd polling threads */
+	int staging_ttl_s;        /* TTL of a half-received upload's staging key */
+	int shutdown_grace_s;     /* how long requests in flight may finish */
+	enum log_level log_level;
+};
+
+struct api_server {
+	struct api_config cfg;
+	struct job_store_config store_cfg; /* strings point into cfg */
+	struct MHD_Daemon *daemon;
+	MHD_socket quiesced_fd;            /* listen socket after quiesce, closed after stop */
+	pthread_key_t store_key;           /* each polling thread's job_store */
+	bool store_key_made;
+	uint16_t port;                     /* the port bound (the one picked for port 0) */
+	atomic_uint in_flight;             /* shared: requests between first call and completion */
+	atomic_bool draining;              /* shared: set by quiesce; replies then close */
+};
+
+/* One HTTP request, from the access handler's first call to completion. */
+struct api_request {
+	struct api_server *server;         /* not owned */
+	struct MHD_Connection *conn;       /* not owned */
+	char method[16];
+	const char *route;                 /* pattern of the matched route (static), or NULL */
+	route_handler_fn handler;          /* NULL once a reply was queued without one */
+	bool started;                      /* the handler has had its first call */
+	char id[ROUTER_PARAM_LEN + 1];     /* the route's {id}, "" when none */
+	char request_id[JOB_REQUEST_ID_MAX + 1];
+	char job_id[JOB_ID_HEX + 1];       /* the job created, "" when none */
+	int64_t start_ns;                  /* monotonic */
+	/* Status of the queued reply, 0 while none. Also set, with no reply,
+	 * when the server closes the connection on purpose (an upload cut off
+	 * while its rejection waited for the body to end). */
+	unsigned status;
+	const char *error_code;            /* code of an error reply (static), or NULL */
+	uint64_t bytes_in;                 /* body bytes received */
+	uint64_t bytes_out;                /* body bytes of the reply queued */
+	/* Handler state: owned by the request, released by ctx_free (called
+	 * once, at completion, with the termination code) when set. */
+	void *ctx;
+	void (*ctx_free)(struct api_request *req, enum MHD_RequestTerminationCode toe);
+};
+
+/* api_server_init prepares srv (cfg already filled) before start and checks
+ * that a job_store can be made from the Redis URL and prefix, so that later
+ * a store that cannot be opened means out of memory. Returns 0, or -1 with
+ * *err pointing to a static sentence. Undo with api_server_stop. */
+int api_server_init(struct api_server *srv, const char **err);
+
+/* api_server_start starts the daemon and logs the "listening" line with the
+ * address actually bound. Returns 0, or -1 after logging why. The calling
+ * thread's signal mask is inherited by the daemon's threads. */
+int api_server_start(struct api_server *srv);
+
+/* api_server_store returns the calling thread's job_store, opening it on
+ * first use; NULL when out of memory (logged). Only for the daemon's
+ * threads: the store is closed when the thread exits. */
+struct job_store *api_server_store(struct api_server *srv);
+
+/* api_server_quiesce stops accepting new connections; replies queued from
+ * now on carry "Connection: close". */
+void api_server_quiesce(struct api_server *srv);
+
+/* api_server_idle returns true when no request is in flight or no
+ * connection is open: nothing that a grace period would let finish. */
+bool api_server_idle(struct api_server *srv);
+
+/* api_server_stop closes every connection (requests still in flight end
+ * with MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN), joins the threads and
+ * releases everything api_server_init and _start made. Safe to call after
+ * a failed start. */
+void api_server_stop(struct api_server *srv);
+
+#endif

@@ -1,0 +1,641 @@
+/*
+ * submit.c — POST /v1/jobs (see submit.h for when what is answered).
+ *
+ * Layout: options (query parameters and form fields share one parser),
+ * the media type, the parts of a multipart form, then the request's three
+ * phases: start (first call), body pieces, end.
+ */
+#include "submit.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "ids.h"
+#include "log.h"
+#include "reply.h"
+#include "upload.h"
+
+/* What a submission's job gets until later issues make them options. */
+#define SUBMIT_MAX_ATTEMPTS 3
+#define SUBMIT_TIMEOUT_S 600
+
+/* How many bytes a form's framing and option fields may add to the CSV
+ * before the body as a whole counts as too large. */
+#define SUBMIT_FORM_SLACK (64 * 1024)
+
+/* The post processor's own buffer: part headers must fit in it. */
+#define SUBMIT_PP_BUFFER (64 * 1024)
+
+/* ---- Options ------------------------------------------------------------ */
+
+enum submit_option { OPT_TASK, OPT_QUEUE, OPT_DELIMITER, OPT_HEADER, OPT_COUNT };
+
+static const char *const submit_option_names[OPT_COUNT] = {
+	[OPT_TASK] = "task",
+	[OPT_QUEUE] = "queue",
+	[OPT_DELIMITER] = "delimiter",
+	[OPT_HEADER] = "header",
+};
+
+struct submit_options {
+	char task[JOB_NAME_MAX + 1];
+	char queue[JOB_NAME_MAX + 1];
+	unsigned char delimiter;
+	bool header;
+	bool given[OPT_COUNT];   /* each option may be given once */
+};
+
+static void submit_options_default(struct submit_options *o)
+{
+	memset(o, 0, sizeof *o);
+	snprintf(o->task, sizeof o->task, "profile");
+	snprintf(o->queue, sizeof o->queue, "default");
+	o->delimiter = ',';
+	o->header = true;
+}
+
+/* submit_option_find returns the option named by the len bytes at name, or
+ * -1 when there is none. */
+static int submit_option_find(const char *name, size_t len)
+{
+	for (int i = 0; i < OPT_COUNT; i++)
+		if (strlen(submit_option_names[i]) == len && memcmp(submit_option_names[i], name, len) == 0)
+			return i;
+	return -1;
+}
+
+/* submit_name_copy copies a name of len bytes into out (JOB_NAME_MAX + 1
+ * bytes). Returns 0, or -1 when it is empty, too long or holds a NUL. */
+static int submit_name_copy(char *out, const char *v, size_t len)
+{
+	if (len == 0 || len > JOB_NAME_MAX || memchr(v, '\0', len) != NULL)
+		return -1;
+	memcpy(out, v, len);
+	out[len] = '\0';
+	return 0;
+}
+
+/* submit_delimiter_ok returns true for a usable delimiter byte. Besides the
+ * bytes the CSV dialect reserves, non-ASCII bytes are refused: alone, such a
+ * byte is never valid UTF-8, so every upload using it would be rejected. */
+static bool submit_delimiter_ok(char c)
+{
+	return c != '"' && c != '\r' && c != '\n' && c != '\0' && (unsigned char)c < 0x80;
+}
+
+/* submit_option_parse sets option which of o from the len bytes at v.
+ * Returns 0, or -1 with *e set to the option's 400. */
+static int submit_option_parse(struct submit_options *o, int which, const char *v, size_t len,
+			       struct reply_error *e)
+{
+	switch (which) {
+	case OPT_TASK:
+		if (submit_name_copy(o->task, v, len) == 0 && job_task_builtin(o->task))
+			return 0;
+		reply_error_set(e, MHD_HTTP_BAD_REQUEST, "unknown_task",
+				"Unknown task; the built-in tasks are profile and ndjson.");
+		return -1;
+	case OPT_QUEUE:
+		if (submit_name_copy(o->queue, v, len) == 0 && ids_queue_name_valid(o->queue))
+			return 0;
+		reply_error_set(e, MHD_HTTP_BAD_REQUEST, "invalid_queue",
+				"A queue name is 1 to 64 characters of A-Z a-z 0-9 _ . -.");
+		return -1;
+	case OPT_DELIMITER:
+		if (len == 1 && submit_delimiter_ok(v[0])) {
+			o->delimiter = (unsigned char)v[0];
+			return 0;
+		}
+		reply_error_set(e, MHD_HTTP_BAD_REQUEST, "invalid_delimiter",
+				"The delimiter must be exactly one ASCII character other than a double quote, CR, LF or NUL.");
+		return -1;
+	default:
+		o->header = len == 4 && memcmp(v, "true", 4) == 0;
+		if (o->header || (len == 5 && memcmp(v, "false", 5) == 0))
+			return 0;
+		reply_error_set(e, MHD_HTTP_BAD_REQUEST, "invalid_header",
+				"The header option must be true or false.");
+		return -1;
+	}
+}
+
+/* submit_option_set applies a query parameter or form field. Returns 0, or
+ * -1 with *e set (400 duplicate_parameter or the option's own 400). */
+static int submit_option_set(struct submit_options *o, int which, const char *v, size_t len,
+			     struct reply_error *e)
+{
+	const char *name = submit_option_names[which];
+
+	if (o->given[which]) {
+		reply_error_set(e, MHD_HTTP_BAD_REQUEST, "duplicate_parameter",
+				"The option %s is given more than once.", name);
+		reply_error_detail_text(e, "parameter", name, strlen(name));
+		return -1;
+	}
+	o->given[which] = true;
+	return submit_option_parse(o, which, v, len, e);
+}
+
+/* submit_unknown_parameter makes *e the 400 for a parameter (len bytes at
+ * name) that is no option: most likely a typo, which must not pass
+ * silently as a default. */
+static void submit_unknown_parameter(struct reply_error *e, const char *name, size_t len)
+{
+	reply_error_set(e, MHD_HTTP_BAD_REQUEST, "unknown_parameter",
+			"Unknown parameter; the options are task, queue, delimiter and header.");
+	reply_error_detail_text(e, "parameter", name, len);
+}
+
+/* ---- The submission ----------------------------------------------------- */
+
+enum submit_body { SUBMIT_RAW, SUBMIT_FORM };
+
+enum submit_part_kind { PART_NONE, PART_FIELD, PART_FILE };
+
+/* The form part being read. */
+struct submit_part {
+	enum submit_part_kind kind;
+	char key[JOB_NAME_MAX + 1];       /* its name (cut to fit) */
+	int option;                       /* PART_FIELD: which option */
+	uint64_t len;                     /* bytes so far */
+	char value[JOB_NAME_MAX + 2];     /* PART_FIELD: first bytes (one more than any valid value) */
+};
+
+struct submit {
+	struct api_request *req;          /* not owned: it owns this */
+	struct submit_options opts;
+	struct upload *upload;            /* owned; NULL until the CSV starts */
+	struct MHD_PostProcessor *pp;     /* owned; forms only */
+	struct submit_part part;          /* forms: the part being read */
+	bool file_seen;
+	bool rejected;                    /* error holds the answer; the body is dropped */
+	struct reply_error error;
+	uint64_t body_limit;              /* body bytes allowed before 413 */
+	uint64_t drain_left;              /* rejected: bytes still dropped before cutting off */
+};
+
+/* submit_too_large makes s->error the 413. */
+static void submit_too_large(struct submit *s)
+{
+	uint64_t limit = s->req->server->cfg.max_upload;
+
+	reply_error_set(&s->error, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
+			"The upload is larger than the limit of %llu bytes.", (unsigned long long)limit);
+	reply_error_detail_u64(&s->error, "limit", limit);
+}
+
+/* submit_store returns this thread's store, or NULL with s->error set. */
+static struct job_store *submit_store(struct submit *s)
+{
+	struct job_store *st = api_server_store(s->req->server);
+
+	if (st == NULL)
+		reply_error_oom(&s->error);
+	return st;
+}
+
+/* submit_upload_start starts the upload with the options as they are now.
+ * Returns 0, or -1 with s->error set. */
+static int submit_upload_start(struct submit *s)
+{
+	const struct api_config *cfg = &s->req->server->cfg;
+	struct upload_limits lim = { cfg->max_upload, (size_t)cfg->max_field, cfg->staging_ttl_s };
+	struct job_spec spec;
+
+	memset(&spec, 0, sizeof spec);
+	memcpy(spec.task, s->opts.task, sizeof spec.task);
+	memcpy(spec.queue, s->opts.queue, sizeof spec.queue);
+	snprintf(spec.request_id, sizeof spec.request_id, "%s", s->req->request_id);
+	spec.delimiter = s->opts.delimiter;
+	spec.header = s->opts.header;
+	spec.max_attempts = SUBMIT_MAX_ATTEMPTS;
+	spec.timeout_s = SUBMIT_TIMEOUT_S;
+	s->upload = upload_new(&spec, &lim, &s->error);
+	return s->upload != NULL ? 0 : -1;
+}
+
+/* submit_feed hands CSV bytes to the upload. Returns 0, or -1 with
+ * s->error set. */
+static int submit_feed(struct submit *s, const char *data, size_t len)
+{
+	struct job_store *st = submit_store(s);
+
+	if (st == NULL)
+		return -1;
+	return upload_feed(s->upload, st, data, len, &s->error);
+}
+
+/* ---- Form parts --------------------------------------------------------- */
+
+/* submit_part_continues returns true when a piece for key at off belongs
+ * to the part being read. libmicrohttpd may announce a part with an empty
+ * piece at offset 0 and then give its first bytes at offset 0 again, so
+ * offset 0 alone does not mean a new part. (The cost: an empty `file` part
+ * directly followed by another `file` part reads as one part.) */
+static bool submit_part_continues(const struct submit *s, const char *key, uint64_t off)
+{
+	const struct submit_part *p = &s->part;
+
+	if (off != 0)
+		return true;
+	return p->kind != PART_NONE && p->len == 0 &&
+	       strncmp(key, p->key, sizeof p->key - 1) == 0;
+}
+
+/* submit_part_end finishes the part being read: a field becomes its
+ * option. Returns 0, or -1 with s->error set. */
+static int submit_part_end(struct submit *s)
+{
+	struct submit_part *p = &s->part;
+	enum submit_part_kind kind = p->kind;
+	size_t len = p->len < sizeof p->value ? (size_t)p->len : sizeof p->value;
+
+	p->kind = PART_NONE;
+	if (kind != PART_FIELD)
+		return 0;
+	return submit_option_set(&s->opts, p->option, p->value, len, &s->error);
+}
+
+/* submit_file_begin starts the file part. Returns 0, or -1 with s->error
+ * set (400 duplicate_file, or the upload's error). */
+static int submit_file_begin(struct submit *s)
+{
+	if (s->file_seen) {
+		reply_error_set(&s->error, MHD_HTTP_BAD_REQUEST, "duplicate_file",
+				"The form has more than one part named file.");
+		return -1;
+	}
+	s->file_seen = true;
+	s->part.kind = PART_FILE;
+	return submit_upload_start(s);
+}
+
+/* submit_part_begin ends the previous part and starts the one named key.
+ * Returns 0, or -1 with s->error set. */
+static int submit_part_begin(struct submit *s, const char *key)
+{
+	struct submit_part *p = &s->part;
+	int option;
+
+	if (submit_part_end(s) != 0)
+		return -1;
+	memset(p, 0, sizeof *p);
+	snprintf(p->key, sizeof p->key, "%s", key);
+	if (strcmp(key, "file") == 0)
+		return submit_file_begin(s);
+	option = submit_option_find(key, strlen(key));
+	if (option < 0) {
+		submit_unknown_parameter(&s->error, key, strlen(key));
+		return -1;
+	}
+	if (s->file_seen) {
+		/* The job was fixed when the file began: a later option would
+		 * have to be ignored, and silently ignoring it is worse. */
+		reply_error_set(&s->error, MHD_HTTP_BAD_REQUEST, "parameter_after_file",
+				"The form field %s comes after the file part; options must come before it.",
+				submit_option_names[option]);
+		reply_error_detail_text(&s->error, "parameter", key, strlen(key));
+		return -1;
+	}
+	p->kind = PART_FIELD;
+	p->option = option;
+	return 0;
+}
+
+/* submit_part_data takes size bytes of the part being read. Returns 0, or
+ * -1 with s->error set. */
+static int submit_part_data(struct submit *s, const char *data, size_t size)
+{
+	struct submit_part *p = &s->part;
+
+	if (p->kind == PART_FILE) {
+		p->len += size;
+		return submit_feed(s, data, size);
+	}
+	if (p->len < sizeof p->value) {
+		size_t room = sizeof p->value - (size_t)p->len;
+		memcpy(p->value + p->len, data, size < room ? size : room);
+	}
+	p->len += size;
+	return 0;
+}
+
+/* submit_form_piece is the post processor's iterator: one piece of one
+ * part. Returns MHD_NO (stopping the post processor) once s->error is
+ * set. */
+static enum MHD_Result submit_form_piece(void *cls, enum MHD_ValueKind kind, const char *key,
+					 const char *filename, const char *content_type,
+					 const char *transfer_encoding, const char *data,
+					 uint64_t off, size_t size)
+{
+	struct submit *s = cls;
+
+	(void)kind;
+	(void)filename;
+	(void)content_type;
+	(void)transfer_encoding;
+	if (s->rejected) /* destroying the post processor must not feed a dead upload */
+		return MHD_NO;
+	if (key == NULL)
+		key = "";
+	if (!submit_part_continues(s, key, off) && submit_part_begin(s, key) != 0)
+		return MHD_NO;
+	return submit_part_data(s, data, size) == 0 ? MHD_YES : MHD_NO;
+}
+
+/* ---- Start: headers and query ------------------------------------------ */
+
+/* submit_charset_ok returns true when the text/csv parameters params name
+ * no charset, or UTF-8 (or its subset US-ASCII). */
+static bool submit_charset_ok(const char *params)
+{
+	const char *p = strcasestr(params, "charset=");
+	size_t len;
+
+	if (p == NULL)
+		return true;
+	p += strlen("charset=");
+	p += *p == '"';
+	len = strcspn(p, "\"; \t");
+	return (len == 5 && strncasecmp(p, "utf-8", 5) == 0) ||
+	       (len == 8 && strncasecmp(p, "us-ascii", 8) == 0);
+}
+
+/* submit_media_type reads Content-Type ct (may be NULL) into *body.
+ * Returns 0, or -1 with *e set (415, or 400 for a form without boundary). */
+static int submit_media_type(const char *ct, enum submit_body *body, struct reply_error *e)
+{
+	const char *boundary;
+	size_t len;
+
+	ct = ct != NULL ? ct + strspn(ct, " \t") : "";
+	len = strcspn(ct, "; \t");
+	if (len == 8 && strncasecmp(ct, "text/csv", 8) == 0) {
+		*body = SUBMIT_RAW;
+		if (submit_charset_ok(ct + len))
+			return 0;
+		reply_error_set(e, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+				"A CSV upload must be UTF-8 (text/csv; charset=utf-8).");
+		return -1;
+	}
+	if (len == 19 && strncasecmp(ct, "multipart/form-data", 19) == 0) {
+		*body = SUBMIT_FORM;
+		boundary = strcasestr(ct + len, "boundary=");
+		if (boundary != NULL && strcspn(boundary + 9, "; \t") > 0)
+			return 0;
+		reply_error_set(e, MHD_HTTP_BAD_REQUEST, "invalid_multipart",
+				"The multipart/form-data Content-Type has no boundary.");
+		return -1;
+	}
+	reply_error_set(e, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+			"Send the CSV as text/csv, or as the part named file of multipart/form-data.");
+	return -1;
+}
+
+/* submit_query_param applies one query parameter; MHD_NO stops the
+ * iteration once s->error is set. */
+static enum MHD_Result submit_query_param(void *cls, enum MHD_ValueKind kind, const char *key,
+					  size_t key_size, const char *value, size_t value_size)
+{
+	struct submit *s = cls;
+	int which = submit_option_find(key, key_size);
+
+	(void)kind;
+	if (which < 0) {
+		submit_unknown_parameter(&s->error, key, key_size);
+		return MHD_NO;
+	}
+	if (value == NULL) /* "?header" without '=' */
+		value_size = 0;
+	if (submit_option_set(&s->opts, which, value != NULL ? value : "", value_size, &s->error) != 0)
+		return MHD_NO;
+	return MHD_YES;
+}
+
+/* submit_query applies the query parameters. Returns 0, or -1 with
+ * s->error set. */
+static int submit_query(struct submit *s)
+{
+	MHD_get_connection_values_n(s->req->conn, MHD_GET_ARGUMENT_KIND, submit_query_param, s);
+	return s->error.status != 0 ? -1 : 0;
+}
+
+/* submit_length_check refuses a body whose Content-Length already exceeds
+ * the limit, before a byte of it is read. Returns 0, or -1 with s->error
+ * set. (libmicrohttpd has checked that the header is a number.) */
+static int submit_length_check(struct submit *s)
+{
+	const char *cl = MHD_lookup_connection_value(s->req->conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+	unsigned long long n;
+
+	if (cl == NULL)
+		return 0;
+	errno = 0;
+	n = strtoull(cl, NULL, 10);
+	if (errno != ERANGE && n <= s->body_limit)
+		return 0;
+	submit_too_large(s);
+	return -1;
+}
+
+/* submit_open prepares for the body: the upload of a raw CSV, or the post
+ * processor of a form. Returns 0, or -1 with s->error set. */
+static int submit_open(struct submit *s, enum submit_body body)
+{
+	if (body == SUBMIT_RAW)
+		return submit_upload_start(s);
+	s->pp = MHD_create_post_processor(s->req->conn, SUBMIT_PP_BUFFER, submit_form_piece, s);
+	if (s->pp == NULL) {
+		reply_error_oom(&s->error);
+		return -1;
+	}
+	return 0;
+}
+
+/* submit_free releases a submission at completion, aborting an upload
+ * that was not committed (the client went away, the daemon is stopping, or
+ * the submission was rejected). */
+static void submit_free(struct api_request *req, enum MHD_RequestTerminationCode toe)
+{
+	struct submit *s = req->ctx;
+
+	(void)toe;
+	if (s->pp != NULL) /* first: it may still hand a piece to the upload */
+		MHD_destroy_post_processor(s->pp);
+	if (s->upload != NULL)
+		upload_abort(s->upload, api_server_store(req->server));
+	upload_free(s->upload);
+	reply_error_clear(&s->error);
+	free(s);
+	req->ctx = NULL;
+}
+
+/* submit_start handles the first call: everything the headers and query
+ * decide is answered now, before the client sends the body. */
+static enum MHD_Result submit_start(struct api_request *req)
+{
+	struct reply_error e = { 0 };
+	enum submit_body body;
+	struct submit *s;
+
+	if (submit_media_type(MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+							  MHD_HTTP_HEADER_CONTENT_TYPE),
+			      &body, &e) != 0)
+		return reply_send_error(req, &e);
+	s = calloc(1, sizeof *s);
+	if (s == NULL) {
+		reply_error_oom(&e);
+		return reply_send_error(req, &e);
+	}
+	s->req = req;
+	submit_options_default(&s->opts);
+	s->body_limit = req->server->cfg.max_upload + (body == SUBMIT_FORM ? SUBMIT_FORM_SLACK : 0);
+	req->ctx = s;
+	req->ctx_free = submit_free;
+	if (submit_query(s) != 0 || submit_length_check(s) != 0 || submit_open(s, body) != 0)
+		return reply_send_error(req, &s->error);
+	return MHD_YES;
+}
+
+/* ---- Body and end ------------------------------------------------------- */
+
+/* submit_reject gives up the upload: the staging key is discarded now, and
+ * the body from here on is only counted and dropped. */
+static void submit_reject(struct submit *s)
+{
+	s->rejected = true; /* before the post processor goes: see submit_form_piece */
+	if (s->pp != NULL)
+		MHD_destroy_post_processor(s->pp);
+	s->pp = NULL;
+	if (s->upload != NULL)
+		upload_abort(s->upload, api_server_store(s->req->server));
+	upload_free(s->upload);
+	s->upload = NULL;
+	s->drain_left = s->req->server->cfg.max_upload;
+}
+
+/* submit_body_piece processes size body bytes. Returns 0, or -1 with
+ * s->error set. */
+static int submit_body_piece(struct submit *s, const char *data, size_t size)
+{
+	if (s->pp == NULL)
+		return submit_feed(s, data, size);
+	if (s->req->bytes_in > s->body_limit) {
+		submit_too_large(s);
+		return -1;
+	}
+	if (MHD_post_process(s->pp, data, size) == MHD_YES)
+		return 0;
+	if (s->error.status == 0)
+		reply_error_set(&s->error, MHD_HTTP_BAD_REQUEST, "invalid_multipart",
+				"The multipart/form-data body is malformed.");
+	return -1;
+}
+
+/* submit_drain drops body bytes after a rejection, and cuts the client off
+ * (MHD_NO: libmicrohttpd closes the connection) once it has sent more than
+ * the allowance: the reply cannot go out before the body ends, and a body
+ * need not end. */
+static enum MHD_Result submit_drain(struct submit *s, size_t *size)
+{
+	if (*size > s->drain_left) {
+		s->req->status = s->error.status;
+		s->req->error_code = s->error.code;
+		log_job(LOG_WARN, "upload cut off: the client kept sending after its rejection",
+			s->req->request_id, NULL, json_pack("{s:s}", "code", s->error.code));
+		return MHD_NO;
+	}
+	s->drain_left -= *size;
+	*size = 0;
+	return MHD_YES;
+}
+
+/* submit_form_end checks that the form ended well and had a file. Returns
+ * 0, or -1 with s->error set. */
+static int submit_form_end(struct submit *s)
+{
+	enum MHD_Result complete = MHD_destroy_post_processor(s->pp);
+
+	s->pp = NULL;
+	if (s->error.status != 0)
+		return -1;
+	if (complete != MHD_YES) {
+		reply_error_set(&s->error, MHD_HTTP_BAD_REQUEST, "invalid_multipart",
+				"The multipart/form-data body ends before its closing boundary.");
+		return -1;
+	}
+	if (submit_part_end(s) != 0)
+		return -1;
+	if (!s->file_seen) {
+		reply_error_set(&s->error, MHD_HTTP_BAD_REQUEST, "missing_file",
+				"The form has no part named file.");
+		return -1;
+	}
+	return 0;
+}
+
+/* submit_finish ends the CSV and enqueues the job. Returns 0, or -1 with
+ * s->error set. */
+static int submit_finish(struct submit *s)
+{
+	struct job_store *st;
+
+	if (s->pp != NULL && submit_form_end(s) != 0)
+		return -1;
+	st = submit_store(s);
+	if (st == NULL)
+		return -1;
+	return upload_commit(s->upload, st, &s->error);
+}
+
+/* submit_accepted answers 202 with the queued job and its Location. */
+static enum MHD_Result submit_accepted(struct submit *s)
+{
+	const struct job_spec *spec = upload_spec(s->upload);
+	char location[sizeof "/v1/jobs/" + JOB_ID_HEX];
+	struct reply_header h = { MHD_HTTP_HEADER_LOCATION, location };
+
+	snprintf(location, sizeof location, "/v1/jobs/%s", spec->id);
+	memcpy(s->req->job_id, spec->id, sizeof s->req->job_id);
+	log_job(LOG_INFO, "job queued", spec->request_id, spec->id,
+		json_pack("{s:s, s:s, s:I, s:I}", "task", spec->task, "queue", spec->queue,
+			  "rows", (json_int_t)spec->rows, "bytes", (json_int_t)spec->bytes));
+	return reply_json(s->req, MHD_HTTP_ACCEPTED, job_accepted_json(spec), &h, 1);
+}
+
+/* submit_piece handles one piece of body. */
+static enum MHD_Result submit_piece(struct submit *s, const char *data, size_t *size)
+{
+	if (s->rejected)
+		return submit_drain(s, size);
+	if (submit_body_piece(s, data, *size) != 0)
+		submit_reject(s);
+	*size = 0;
+	return MHD_YES;
+}
+
+/* submit_end handles the end of the body: the job is enqueued before the
+ * reply is queued, so it exists even if the client is gone by now. */
+static enum MHD_Result submit_end(struct submit *s)
+{
+	if (!s->rejected && submit_finish(s) != 0)
+		submit_reject(s);
+	if (s->rejected)
+		return reply_send_error(s->req, &s->error);
+	return submit_accepted(s);
+}
+
+enum MHD_Result submit_handle(struct api_request *req, const char *upload_data,
+			      size_t *upload_data_size)
+{
+	if (!req->started)
+		return submit_start(req);
+	if (*upload_data_size > 0)
+		return submit_piece(req->ctx, upload_data, upload_data_size);
+	return submit_end(req->ctx);
+}

@@ -1,0 +1,199 @@
+/*
+ * upload.c — checking, spooling and enqueueing one CSV upload (see
+ * upload.h).
+ *
+ * The buffer is flushed lazily: only when it is full and another byte
+ * arrives. An upload of exactly UPLOAD_BUFFER_SIZE bytes therefore still
+ * goes to Redis in one enqueue call, with no staging key.
+ */
+#include "upload.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "csv_check.h"
+#include "ids.h"
+#include "log.h"
+
+struct upload {
+	struct job_spec spec;
+	struct upload_limits lim;
+	struct csv_check *check;  /* owned */
+	char *buf;                /* owned, UPLOAD_BUFFER_SIZE bytes */
+	size_t buf_len;           /* bytes in buf not yet staged */
+	uint64_t bytes;           /* bytes fed so far */
+	bool staged;              /* a staging key may exist */
+	bool committed;
+};
+
+struct upload *upload_new(const struct job_spec *spec, const struct upload_limits *lim,
+			  struct reply_error *err)
+{
+	struct upload *up = calloc(1, sizeof *up);
+
+	if (up == NULL || (up->buf = malloc(UPLOAD_BUFFER_SIZE)) == NULL ||
+	    (up->check = csv_check_new(spec->delimiter, spec->header, lim->max_field)) == NULL) {
+		upload_free(up);
+		reply_error_oom(err);
+		return NULL;
+	}
+	up->spec = *spec;
+	up->lim = *lim;
+	if (ids_random_hex(up->spec.id, JOB_ID_HEX / 2) != 0) {
+		log_job(LOG_ERROR, "getrandom failed: no job id", spec->request_id, NULL, NULL);
+		upload_free(up);
+		reply_error_set(err, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
+				"No job id could be made; try again.");
+		return NULL;
+	}
+	return up;
+}
+
+/* upload_store_failed logs a failed job_store call and sets *err from it.
+ * Returns -1 for the caller to return. */
+static int upload_store_failed(struct upload *up, struct job_store *st, const char *call,
+			       enum job_store_status s, struct reply_error *err)
+{
+	log_job(LOG_WARN, "job store call failed", up->spec.request_id, up->spec.id,
+		json_pack("{s:s, s:i, s:s}", "call", call, "status", (int)s,
+			  "error", job_store_errstr(st)));
+	reply_error_store(err, s);
+	return -1;
+}
+
+/* upload_problem sets *err from the checker's problem: 422 with its code,
+ * line and (ragged_record) field counts; 503 when the checker ran out of
+ * memory. Returns -1. */
+static int upload_problem(struct upload *up, struct reply_error *err)
+{
+	const struct csv_check_problem *p = csv_check_problem(up->check);
+
+	if (p->code == NULL || strcmp(p->code, "out_of_memory") == 0) {
+		reply_error_oom(err);
+		return -1;
+	}
+	reply_error_set(err, MHD_HTTP_UNPROCESSABLE_CONTENT, p->code, "%s", p->message);
+	reply_error_detail_u64(err, "line", p->line);
+	if (strcmp(p->code, "ragged_record") == 0) {
+		reply_error_detail_u64(err, "expected", p->expected);
+		reply_error_detail_u64(err, "found", p->found);
+	}
+	return -1;
+}
+
+/* upload_flush appends the buffer to the staging key (creating it the first
+ * time) and empties the buffer. Returns 0, or -1 with *err set. */
+static int upload_flush(struct upload *up, struct job_store *st, struct reply_error *err)
+{
+	bool first = !up->staged;
+	enum job_store_status s;
+
+	/* Set before the call: a SET that timed out may still have landed, and
+	 * upload_abort should then try to delete it. */
+	up->staged = true;
+	s = job_store_stage_append(st, up->spec.id, up->buf, up->buf_len, first,
+				   up->lim.staging_ttl_s);
+	if (s != JOB_STORE_OK)
+		return upload_store_failed(up, st, "stage_append", s, err);
+	up->buf_len = 0;
+	return 0;
+}
+
+/* upload_spool copies len bytes into the buffer, flushing it whenever it is
+ * full and bytes remain. Returns 0, or -1 with *err set. */
+static int upload_spool(struct upload *up, struct job_store *st, const char *buf, size_t len,
+			struct reply_error *err)
+{
+	while (len > 0) {
+		size_t room, n;
+
+		if (up->buf_len == UPLOAD_BUFFER_SIZE && upload_flush(up, st, err) != 0)
+			return -1;
+		room = UPLOAD_BUFFER_SIZE - up->buf_len;
+		n = len < room ? len : room;
+		memcpy(up->buf + up->buf_len, buf, n);
+		up->buf_len += n;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int upload_feed(struct upload *up, struct job_store *st, const char *buf, size_t len,
+		struct reply_error *err)
+{
+	if (len > up->lim.max_upload - up->bytes) {
+		reply_error_set(err, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
+				"The upload is larger than the limit of %" PRIu64 " bytes.",
+				up->lim.max_upload);
+		reply_error_detail_u64(err, "limit", up->lim.max_upload);
+		return -1;
+	}
+	up->bytes += len;
+	if (csv_check_feed(up->check, buf, len) != 0)
+		return upload_problem(up, err);
+	return upload_spool(up, st, buf, len, err);
+}
+
+/* upload_fill_spec completes the spec from the checker's final summary. */
+static void upload_fill_spec(struct upload *up)
+{
+	const struct csv_check_summary *sum = csv_check_summary(up->check);
+
+	up->spec.rows = sum->rows;
+	up->spec.columns = sum->columns;
+	up->spec.bytes = sum->bytes;
+	up->spec.created_at_ms = job_now_ms();
+}
+
+int upload_commit(struct upload *up, struct job_store *st, struct reply_error *err)
+{
+	enum job_store_status s;
+
+	if (csv_check_finish(up->check) != 0)
+		return upload_problem(up, err);
+	upload_fill_spec(up);
+	s = job_store_enqueue(st, &up->spec, up->buf, up->buf_len, up->staged);
+	if (s == JOB_STORE_NOT_FOUND) {
+		log_job(LOG_WARN, "staged upload expired before enqueue", up->spec.request_id,
+			up->spec.id, json_pack("{s:i}", "staging_ttl_s", up->lim.staging_ttl_s));
+		reply_error_set(err, MHD_HTTP_REQUEST_TIMEOUT, "staging_expired",
+				"The upload took longer than the staging TTL of %d s; send it again.",
+				up->lim.staging_ttl_s);
+		return -1;
+	}
+	if (s != JOB_STORE_OK)
+		return upload_store_failed(up, st, "enqueue", s, err);
+	up->committed = true;
+	up->staged = false; /* the enqueue script renamed the staging key */
+	return 0;
+}
+
+const struct job_spec *upload_spec(const struct upload *up)
+{
+	return &up->spec;
+}
+
+void upload_abort(struct upload *up, struct job_store *st)
+{
+	enum job_store_status s;
+
+	if (up == NULL || up->committed || !up->staged || st == NULL)
+		return;
+	up->staged = false;
+	s = job_store_discard_staging(st, up->spec.id);
+	if (s != JOB_STORE_OK)
+		log_job(LOG_INFO, "staging key left to its TTL", up->spec.request_id, up->spec.id,
+			json_pack("{s:s}", "error", job_store_errstr(st)));
+}
+
+void upload_free(struct upload *up)
+{
+	if (up == NULL)
+		return;
+	csv_check_free(up->check);
+	free(up->buf);
+	free(up);
+}

@@ -1,0 +1,81 @@
+/*
+ * upload — the CSV of one submission, from its first byte to a queued job.
+ *
+ * Bytes are checked by csv_check as they arrive and are never held whole.
+ * The first UPLOAD_BUFFER_SIZE bytes (256 KiB) stay in a buffer; when the
+ * buffer is full and more bytes come, its content is appended to the job's
+ * staging key in Redis (the first append creates the key with the staging
+ * TTL) and the buffer is refilled. At the end, job_store_enqueue takes what
+ * is left in the buffer and makes the job visible atomically, so an upload
+ * that fits the buffer costs one round trip and a larger one never exists
+ * half-way as a job.
+ *
+ * States:
+ *
+ *     open --upload_commit ok--> committed (the job is queued)
+ *       \--any -1 from feed or commit--> failed --upload_abort--> aborted
+ *
+ * After a failure the caller aborts: upload_abort deletes the staging key,
+ * best effort; the key's TTL (--staging-ttl) is the durable fallback.
+ *
+ * The job_store is passed to each call rather than kept: it belongs to the
+ * calling thread (server.h), and an upload is driven only by the thread
+ * that owns its connection.
+ *
+ * Errors are reported as the HTTP error the submission is to be answered
+ * with (reply.h). Redis failures are also logged with the store's sentence,
+ * which clients never see.
+ */
+#ifndef JOBQ_API_UPLOAD_H
+#define JOBQ_API_UPLOAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "job.h"
+#include "job_store.h"
+#include "reply.h"
+
+#define UPLOAD_BUFFER_SIZE (256 * 1024)
+
+struct upload_limits {
+	uint64_t max_upload;  /* most CSV bytes (--max-upload) */
+	size_t max_field;     /* longest field (--max-field) */
+	int staging_ttl_s;    /* TTL of the staging key (--staging-ttl) */
+};
+
+struct upload;
+
+/* upload_new starts the upload of a job described by spec: task, queue,
+ * request_id, delimiter, header, max_attempts and timeout_s are taken from
+ * it; the id is made here, the counts and created_at at commit. Returns the
+ * upload (free with upload_free), or NULL with *err set (503
+ * out_of_memory, or 500 internal_error when no random id could be made). */
+struct upload *upload_new(const struct job_spec *spec, const struct upload_limits *lim,
+			  struct reply_error *err);
+
+/* upload_feed takes the next len bytes of CSV. Returns 0, or -1 with *err
+ * set: 413 payload_too_large, 422 with the CSV problem's code, 503
+ * unavailable or out_of_memory, 500 internal_error. */
+int upload_feed(struct upload *up, struct job_store *st, const char *buf, size_t len,
+		struct reply_error *err);
+
+/* upload_commit ends the CSV and enqueues the job. Returns 0 (the job is
+ * queued; upload_spec describes it), or -1 with *err set: 422 with the CSV
+ * problem's code, 408 staging_expired, 503, 500. */
+int upload_commit(struct upload *up, struct job_store *st, struct reply_error *err);
+
+/* upload_spec returns the job's spec (id from the start; counts and times
+ * final after a successful commit). Owned by up. */
+const struct job_spec *upload_spec(const struct upload *up);
+
+/* upload_abort gives up an upload that was not committed: deletes its
+ * staging key if one was written, best effort (st may be NULL when the
+ * thread has no store; then the TTL alone cleans up). Harmless after a
+ * commit or a previous abort. */
+void upload_abort(struct upload *up, struct job_store *st);
+
+/* upload_free frees up without touching Redis. NULL is allowed. */
+void upload_free(struct upload *up);
+
+#endif

@@ -1,0 +1,789 @@
+/*
+ * The profile task and its column statistics: type inference, numeric
+ * values, string extremes, lengths, the JSON result, and failures.
+ */
+#include <criterion/criterion.h>
+
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "column_stats.h"
+#include "task.h"
+
+/* ---- Helpers -------------------------------------------------------------- */
+
+/* summarize_cells adds the NULL-terminated list of cells to fresh stats and
+ * summarises them. The stats are left in *c for the caller to free (the
+ * summary's strings point into them). */
+static void summarize_cells(struct column_stats *c, struct column_summary *s, const char *const *cells)
+{
+	column_stats_init(c);
+	for (; *cells; cells++)
+		cr_assert_eq(column_stats_add(c, *cells, strlen(*cells)), 0);
+	column_stats_summarize(c, s);
+}
+
+/* type_of returns the type of a column holding the given cells. */
+static enum column_type type_of(const char *const *cells)
+{
+	struct column_stats c;
+	struct column_summary s;
+
+	summarize_cells(&c, &s, cells);
+	column_stats_free(&c);
+	return s.type;
+}
+
+#define TYPE_OF(...) type_of((const char *const[]){__VA_ARGS__, NULL})
+
+static void expect_string(const struct column_value *v, const char *want)
+{
+	cr_assert_eq(v->kind, COLUMN_VALUE_STRING);
+	cr_assert_eq(v->len, strlen(want), "got %.*s, want %s", (int)v->len, v->str, want);
+	cr_assert_eq(memcmp(v->str, want, v->len), 0, "got %.*s, want %s", (int)v->len, v->str, want);
+}
+
+/* A task_output that keeps everything written, or refuses to. */
+struct collector {
+	char *data;
+	size_t len;
+	size_t writes;
+	bool refuse;
+};
+
+static int collector_write(void *ctx, const char *buf, size_t len)
+{
+	struct collector *c = ctx;
+
+	if (c->refuse)
+		return -1;
+	c->data = realloc(c->data, c->len + len + 1);
+	cr_assert_not_null(c->data);
+	memcpy(c->data + c->len, buf, len);
+	c->len += len;
+	c->data[c->len] = '\0';
+	c->writes++;
+	return 0;
+}
+
+/* A profile run driven record by record. */
+struct run {
+	struct collector sink;
+	struct task_output out;
+	void *task;
+	uint64_t line;
+};
+
+static void run_start(struct run *r, bool header)
+{
+	struct task_params params = {.delimiter = ',', .header = header};
+	struct task_error err;
+
+	memset(r, 0, sizeof *r);
+	r->out = (struct task_output){collector_write, &r->sink};
+	r->task = task_profile.create(&params, &r->out, &err);
+	cr_assert_not_null(r->task, "%s", err.message);
+}
+
+/* run_record feeds one record of n cells; returns what record_end (or the
+ * first failing field) returned. */
+static int run_record(struct run *r, size_t n, const char *const *cells)
+{
+	for (size_t i = 0; i < n; i++) {
+		int rc = task_profile.field(r->task, cells[i], strlen(cells[i]));
+		if (rc != 0)
+			return rc;
+	}
+	return task_profile.record_end(r->task, ++r->line);
+}
+
+#define RECORD(r, ...) \
+	run_record((r), sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *), \
+		   (const char *const[]){__VA_ARGS__})
+
+/* run_finish ends the run and returns the parsed result. */
+static json_t *run_finish(struct run *r)
+{
+	struct task_error err;
+	json_error_t jerr;
+
+	cr_assert_eq(task_profile.finish(r->task, &err), 0, "%s: %s", err.code, err.message);
+	task_profile.destroy(r->task);
+	r->task = NULL;
+	json_t *root = json_loadb(r->sink.data, r->sink.len, 0, &jerr);
+	cr_assert_not_null(root, "result is not JSON: %s (%s)", jerr.text, r->sink.data);
+	return root;
+}
+
+static void run_free(struct run *r)
+{
+	if (r->task)
+		task_profile.destroy(r->task);
+	free(r->sink.data);
+}
+
+static json_t *column(json_t *root, size_t i)
+{
+	json_t *c = json_array_get(json_object_get(root, "columns"), i);
+	cr_assert_not_null(c, "no column %zu", i);
+	return c;
+}
+
+/* ---- Type inference ------------------------------------------------------- */
+
+Test(profile, signed_zero_and_plus_sign_are_integers)
+{
+	cr_assert_eq(TYPE_OF("-0", "+5", "007", "42"), COLUMN_INTEGER);
+}
+
+Test(profile, integer_overflow_falls_back_to_float)
+{
+	cr_assert_eq(TYPE_OF("9223372036854775807"), COLUMN_INTEGER);
+	cr_assert_eq(TYPE_OF("-9223372036854775808"), COLUMN_INTEGER);
+	cr_assert_eq(TYPE_OF("9223372036854775808"), COLUMN_FLOAT);
+	cr_assert_eq(TYPE_OF("-9223372036854775809"), COLUMN_FLOAT);
+	cr_assert_eq(TYPE_OF("1", "123456789012345678901234567890"), COLUMN_FLOAT);
+}
+
+Test(profile, int64_limits_are_exact)
+{
+	struct column_stats c;
+	struct column_summary s;
+
+	summarize_cells(&c, &s, (const char *const[]){"9223372036854775807", "-9223372036854775808", NULL});
+	cr_assert_eq(s.min.kind, COLUMN_VALUE_INTEGER);
+	cr_assert_eq(s.min.integer, INT64_MIN);
+	cr_assert_eq(s.max.integer, INT64_MAX);
+	column_stats_free(&c);
+}
+
+Test(profile, exponents_and_fractions_are_floats)
+{
+	cr_assert_eq(TYPE_OF("1e3"), COLUMN_FLOAT);
+	cr_assert_eq(TYPE_OF("1.5e-3"), COLUMN_FLOAT);
+	cr_assert_eq(TYPE_OF("-2.25E+2"), COLUMN_FLOAT);
+	cr_assert_eq(TYPE_OF(".5"), COLUMN_FLOAT);
+	cr_assert_eq(TYPE_OF("5."), COLUMN_FLOAT);
+	cr_assert_eq(TYPE_OF("+0.0"), COLUMN_FLOAT);
+}
+
+Test(profile, integers_and_floats_together_are_float)
+{
+	cr_assert_eq(TYPE_OF("1", "2.5", "3"), COLUMN_FLOAT);
+	cr_assert_eq(TYPE_OF("2.5", "1"), COLUMN_FLOAT);
+}
+
+Test(profile, spaces_are_data_so_padded_numbers_are_text)
+{
+	cr_assert_eq(TYPE_OF(" 5"), COLUMN_TEXT);
+	cr_assert_eq(TYPE_OF("5 "), COLUMN_TEXT);
+	cr_assert_eq(TYPE_OF("1", " 2"), COLUMN_TEXT);
+	cr_assert_eq(TYPE_OF(" true"), COLUMN_TEXT);
+}
+
+Test(profile, inf_nan_hex_and_out_of_range_are_text)
+{
+	static const char *const cells[] = {
+		"inf", "-inf", "Infinity", "nan", "NaN", "0x10", "0x1p3", "1e400", "-1e999",
+	};
+	for (size_t i = 0; i < sizeof cells / sizeof cells[0]; i++)
+		cr_expect_eq(TYPE_OF(cells[i]), COLUMN_TEXT, "%s", cells[i]);
+}
+
+Test(profile, underflow_is_a_finite_float)
+{
+	struct column_stats c;
+	struct column_summary s;
+
+	summarize_cells(&c, &s, (const char *const[]){"1e-400", NULL});
+	cr_assert_eq(s.type, COLUMN_FLOAT);
+	cr_assert_eq(s.min.real, 0.0);
+	column_stats_free(&c);
+}
+
+Test(profile, malformed_numbers_are_text)
+{
+	static const char *const cells[] = {
+		"+", "-", ".", "+.", "1e", "1e+", "e5", "1.2.3", "--1", "+-1", "1_000", "1,5", "١٢",
+		"1e5.0", "1.e", "12a",
+	};
+	for (size_t i = 0; i < sizeof cells / sizeof cells[0]; i++)
+		cr_expect_eq(TYPE_OF(cells[i]), COLUMN_TEXT, "%s", cells[i]);
+}
+
+Test(profile, booleans_in_any_letter_case)
+{
+	cr_assert_eq(TYPE_OF("TRUE", "False", "tRuE", "false"), COLUMN_BOOLEAN);
+	cr_assert_eq(TYPE_OF("yes"), COLUMN_TEXT);
+	cr_assert_eq(TYPE_OF("truth"), COLUMN_TEXT);
+	cr_assert_eq(TYPE_OF("t"), COLUMN_TEXT);
+	cr_assert_eq(TYPE_OF("1", "true"), COLUMN_TEXT);
+}
+
+Test(profile, leap_day_is_a_date_only_in_leap_years)
+{
+	cr_assert_eq(TYPE_OF("2024-02-29"), COLUMN_DATE);
+	cr_assert_eq(TYPE_OF("2000-02-29"), COLUMN_DATE);
+	cr_assert_eq(TYPE_OF("2023-02-29"), COLUMN_TEXT);
+	cr_assert_eq(TYPE_OF("1900-02-29"), COLUMN_TEXT);
+	cr_assert_eq(TYPE_OF("2024-02-29", "2023-02-29"), COLUMN_TEXT);
+}
+
+Test(profile, dates_must_be_real_days_in_iso_form)
+{
+	static const char *const bad[] = {
+		"2024-13-01", "2024-00-10", "2024-04-31", "2024-01-00", "2024-01-32",
+		"2024-4-01", "2024/01/01", "2024-01-01T00:00", " 2024-01-01",
+		"2024-1a-01",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		cr_expect_eq(TYPE_OF(bad[i]), COLUMN_TEXT, "%s", bad[i]);
+	cr_assert_eq(TYPE_OF("2024-01-31", "2024-12-31", "2024-04-30", "0001-01-01"), COLUMN_DATE);
+	cr_assert_eq(TYPE_OF("20240101"), COLUMN_INTEGER); /* a number, not a date */
+}
+
+Test(profile, mixed_column_is_text)
+{
+	cr_assert_eq(TYPE_OF("1", "2", "x"), COLUMN_TEXT);
+	cr_assert_eq(TYPE_OF("1", "2024-01-01"), COLUMN_TEXT);
+	cr_assert_eq(TYPE_OF("true", "2024-01-01"), COLUMN_TEXT);
+	cr_assert_eq(TYPE_OF("2024-01-01", "1.5"), COLUMN_TEXT);
+}
+
+Test(profile, empty_cells_do_not_decide_the_type)
+{
+	struct column_stats c;
+	struct column_summary s;
+
+	summarize_cells(&c, &s, (const char *const[]){"", "3", "", NULL});
+	cr_assert_eq(s.type, COLUMN_INTEGER);
+	cr_assert_eq(s.count, 1);
+	cr_assert_eq(s.empty, 2);
+	column_stats_free(&c);
+}
+
+Test(profile, column_without_values_is_empty_with_nulls)
+{
+	struct column_stats c;
+	struct column_summary s;
+
+	summarize_cells(&c, &s, (const char *const[]){"", "", NULL});
+	cr_assert_eq(s.type, COLUMN_EMPTY);
+	cr_assert_str_eq(column_type_name(s.type), "empty");
+	cr_assert_eq(s.count, 0);
+	cr_assert_eq(s.empty, 2);
+	cr_assert_eq(s.min.kind, COLUMN_VALUE_NONE);
+	cr_assert_eq(s.max.kind, COLUMN_VALUE_NONE);
+	cr_assert(!s.has_mean && !s.has_stddev && !s.has_length);
+	cr_assert_eq(s.distinct_approx, 0);
+	column_stats_free(&c);
+}
+
+/* ---- Numbers -------------------------------------------------------------- */
+
+/* next_random is a fixed LCG so that every run sees the same numbers. */
+static uint64_t next_random(uint64_t *state)
+{
+	*state = *state * 6364136223846793005ull + 1442695040888963407ull;
+	return *state >> 11;
+}
+
+/* Every decimal the profile reads is the double strtod gives: the exact
+ * fast path and the strtod fallback must agree bit for bit. */
+Test(profile, float_values_match_strtod_exactly)
+{
+	uint64_t state = 7;
+	char cell[128];
+
+	for (int i = 0; i < 20000; i++) {
+		uint64_t r = next_random(&state);
+		int digits = 1 + (int)(r % 20), point = (int)((r >> 5) % 22), exp = (int)((r >> 10) % 80) - 40;
+		int n = 0;
+		cell[n++] = (r >> 20) & 1 ? '-' : '+';
+		for (int d = 0; d < digits; d++) {
+			if (d == point)
+				cell[n++] = '.';
+			cell[n++] = (char)('0' + next_random(&state) % 10);
+		}
+		n += snprintf(cell + n, sizeof cell - (size_t)n, "e%d", exp);
+		struct column_stats c;
+		struct column_summary s;
+		summarize_cells(&c, &s, (const char *const[]){cell, NULL});
+		double want = strtod(cell, NULL);
+		cr_assert(s.min.kind == COLUMN_VALUE_REAL || s.min.kind == COLUMN_VALUE_INTEGER, "%s", cell);
+		cr_assert(memcmp(&s.min.real, &want, sizeof want) == 0, "%s: got %.17g want %.17g",
+			  cell, s.min.real, want);
+		column_stats_free(&c);
+	}
+}
+
+Test(profile, long_float_cells_are_parsed_whole)
+{
+	char cell[300];
+	struct column_stats c;
+	struct column_summary s;
+
+	memset(cell, '0', sizeof cell);
+	cell[0] = '0';
+	cell[1] = '.';
+	cell[sizeof cell - 2] = '7';
+	cell[sizeof cell - 1] = '\0';
+	summarize_cells(&c, &s, (const char *const[]){cell, NULL});
+	cr_assert_eq(s.type, COLUMN_FLOAT);
+	cr_assert_eq(s.min.real, strtod(cell, NULL));
+	cr_assert_gt(s.min.real, 0.0);
+	column_stats_free(&c);
+}
+
+/* Welford's one-pass mean and sample deviation agree with the textbook two
+ * passes, here on values with a large common offset where the naive
+ * sum-of-squares formula would lose most of its digits. */
+Test(profile, welford_mean_and_stddev_match_two_pass)
+{
+	enum { N = 10000 };
+	static double values[N];
+	static char cells[N][32];
+	uint64_t state = 42;
+	struct column_stats c;
+	struct column_summary s;
+
+	column_stats_init(&c);
+	for (int i = 0; i < N; i++) {
+		snprintf(cells[i], sizeof cells[i], "%.6f", 1e9 + (double)(next_random(&state) % 1000000) / 1000.0);
+		values[i] = strtod(cells[i], NULL);
+		cr_assert_eq(column_stats_add(&c, cells[i], strlen(cells[i])), 0);
+	}
+	double sum = 0, squares = 0;
+	for (int i = 0; i < N; i++)
+		sum += values[i];
+	double mean = sum / N;
+	for (int i = 0; i < N; i++)
+		squares += (values[i] - mean) * (values[i] - mean);
+	double stddev = sqrt(squares / (N - 1));
+
+	column_stats_summarize(&c, &s);
+	cr_assert_eq(s.type, COLUMN_FLOAT);
+	cr_assert(s.has_mean && s.has_stddev);
+	cr_assert(fabs(s.mean - mean) <= 1e-12 * mean, "mean %.17g vs %.17g", s.mean, mean);
+	cr_assert(fabs(s.stddev - stddev) <= 1e-9 * stddev, "stddev %.17g vs %.17g", s.stddev, stddev);
+	column_stats_free(&c);
+}
+
+Test(profile, integer_mean_and_stddev)
+{
+	struct column_stats c;
+	struct column_summary s;
+
+	summarize_cells(&c, &s, (const char *const[]){"2", "4", "4", "4", "5", "5", "7", "9", NULL});
+	cr_assert_eq(s.mean, 5.0);
+	cr_assert(fabs(s.stddev - sqrt(32.0 / 7.0)) < 1e-15);
+	column_stats_free(&c);
+}
+
+Test(profile, stddev_needs_two_values)
+{
+	struct column_stats c;
+	struct column_summary s;
+
+	summarize_cells(&c, &s, (const char *const[]){"5", "", NULL});
+	cr_assert(s.has_mean);
+	cr_assert_eq(s.mean, 5.0);
+	cr_assert(!s.has_stddev);
+	column_stats_free(&c);
+}
+
+Test(profile, non_numeric_columns_have_no_mean)
+{
+	struct column_stats c;
+	struct column_summary s;
+
+	summarize_cells(&c, &s, (const char *const[]){"1", "2", "x", NULL});
+	cr_assert(!s.has_mean && !s.has_stddev);
+	column_stats_free(&c);
+}
+
+Test(profile, overflowing_mean_is_left_out)
+{
+	struct column_stats c;
+	struct column_summary s;
+
+	summarize_cells(&c, &s, (const char *const[]){"1e308", "-1.7e308", "1.7e308", NULL});
+	cr_assert_eq(s.type, COLUMN_FLOAT);
+	cr_assert(!s.has_mean && !s.has_stddev);
+	cr_assert_eq(s.min.real, -1.7e308);
+	cr_assert_eq(s.max.real, 1.7e308);
+	column_stats_free(&c);
+}
+
+/* ---- Extremes, lengths, distinct ------------------------------------------ */
+
+Test(profile, integer_min_max_are_exact_integers)
+{
+	struct column_stats c;
+	struct column_summary s;
+
+	summarize_cells(&c, &s, (const char *const[]){"10", "-3", "+7", "9007199254740993", NULL});
+	cr_assert_eq(s.min.kind, COLUMN_VALUE_INTEGER);
+	cr_assert_eq(s.min.integer, -3);
+	cr_assert_eq(s.max.integer, 9007199254740993);
+	column_stats_free(&c);
+}
+
+Test(profile, float_min_max_compare_numerically)
+{
+	struct column_stats c;
+	struct column_summary s;
+
+	summarize_cells(&c, &s, (const char *const[]){"10", "9.5", "-1e2", "1e1", "", NULL});
+	cr_assert_eq(s.min.kind, COLUMN_VALUE_REAL);
+	cr_assert_eq(s.min.real, -100.0);
+	cr_assert_eq(s.max.real, 10.0);
+	column_stats_free(&c);
+}
+
+Test(profile, text_min_max_compare_bytewise)
+{
+	struct column_stats c;
+	struct column_summary s;
+
+	summarize_cells(&c, &s, (const char *const[]){"b", "ab", "a", "B", "é", "", NULL});
+	expect_string(&s.min, "B");
+	expect_string(&s.max, "é");
+	column_stats_free(&c);
+}
+
+Test(profile, a_prefix_sorts_first)
+{
+	struct column_stats c;
+	struct column_summary s;
+
+	summarize_cells(&c, &s, (const char *const[]){"abc", "ab", "abcd", NULL});
+	expect_string(&s.min, "ab");
+	expect_string(&s.max, "abcd");
+	column_stats_free(&c);
+}
+
+Test(profile, date_min_max_are_chronological_strings)
+{
+	struct column_stats c;
+	struct column_summary s;
+
+	summarize_cells(&c, &s, (const char *const[]){"2024-01-02", "2023-12-31", "2024-01-10", NULL});
+	expect_string(&s.min, "2023-12-31");
+	expect_string(&s.max, "2024-01-10");
+	column_stats_free(&c);
+}
+
+Test(profile, boolean_min_max_are_strings_as_written)
+{
+	struct column_stats c;
+	struct column_summary s;
+
+	summarize_cells(&c, &s, (const char *const[]){"true", "FALSE", "False", NULL});
+	expect_string(&s.min, "FALSE");
+	expect_string(&s.max, "true");
+	column_stats_free(&c);
+}
+
+/* A column that turns to text late still knows its least and greatest
+ * strings from before. */
+Test(profile, text_extremes_cover_cells_seen_while_numeric)
+{
+	struct column_stats c;
+	struct column_summary s;
+
+	summarize_cells(&c, &s, (const char *const[]){"5", "10", "200", "n/a", NULL});
+	cr_assert_eq(s.type, COLUMN_TEXT);
+	expect_string(&s.min, "10");
+	expect_string(&s.max, "n/a");
+	column_stats_free(&c);
+}
+
+/* Extremes are copies: the caller's buffer may change after add. */
+Test(profile, extremes_survive_reuse_of_the_cell_buffer)
+{
+	struct column_stats c;
+	struct column_summary s;
+	char buf[8];
+
+	column_stats_init(&c);
+	strcpy(buf, "mmm");
+	column_stats_add(&c, buf, 3);
+	strcpy(buf, "zz");
+	column_stats_add(&c, buf, 2);
+	strcpy(buf, "aaaa");
+	column_stats_add(&c, buf, 4);
+	memset(buf, 'q', sizeof buf);
+	column_stats_summarize(&c, &s);
+	expect_string(&s.min, "aaaa");
+	expect_string(&s.max, "zz");
+	column_stats_free(&c);
+}
+
+Test(profile, lengths_count_code_points_not_bytes)
+{
+	struct column_stats c;
+	struct column_summary s;
+
+	/* é is 2 bytes, 日本語 9 bytes, 😀 4 bytes. */
+	summarize_cells(&c, &s, (const char *const[]){"é", "日本語", "a😀", "", NULL});
+	cr_assert(s.has_length);
+	cr_assert_eq(s.min_length, 1);
+	cr_assert_eq(s.max_length, 3);
+	column_stats_free(&c);
+}
+
+Test(profile, lengths_of_numbers_are_their_characters)
+{
+	struct column_stats c;
+	struct column_summary s;
+
+	summarize_cells(&c, &s, (const char *const[]){"-12.5", "7", NULL});
+	cr_assert_eq(s.min_length, 1);
+	cr_assert_eq(s.max_length, 5);
+	column_stats_free(&c);
+}
+
+Test(profile, distinct_counts_cell_strings)
+{
+	struct column_stats c;
+	struct column_summary s;
+
+	summarize_cells(&c, &s, (const char *const[]){"1", "01", "1", "", "", "x", NULL});
+	cr_assert_eq(s.distinct_approx, 3);
+	column_stats_free(&c);
+}
+
+/* ---- The task ------------------------------------------------------------- */
+
+/* A small file, its whole result compared byte for byte. Expected reals
+ * worked out by hand: score {3.5, 4.5} has mean 4 and sample deviation
+ * sqrt(0.5), printed with 17 significant digits. */
+Test(profile, result_json_for_a_small_file_is_exact)
+{
+	struct run r;
+
+	run_start(&r, true);
+	cr_assert_eq(RECORD(&r, "id", "name", "score", "ok", "day", "note"), 0);
+	cr_assert_eq(RECORD(&r, "1", "Ann", "3.5", "true", "2024-01-02", ""), 0);
+	cr_assert_eq(RECORD(&r, "2", "Éva", "4.5", "FALSE", "2024-02-29", ""), 0);
+	cr_assert_eq(RECORD(&r, "3", "Bo", "", "true", "2023-12-31", ""), 0);
+	cr_assert_eq(task_profile.rows(r.task), 3);
+	json_decref(run_finish(&r));
+	cr_assert_str_eq(r.sink.data,
+		"{\"rows\":3,\"columns\":["
+		"{\"name\":\"id\",\"type\":\"integer\",\"count\":3,\"empty\":0,\"min\":1,\"max\":3,"
+		"\"mean\":2.0,\"stddev\":1.0,\"min_length\":1,\"max_length\":1,\"distinct_approx\":3},"
+		"{\"name\":\"name\",\"type\":\"text\",\"count\":3,\"empty\":0,\"min\":\"Ann\",\"max\":\"Éva\","
+		"\"mean\":null,\"stddev\":null,\"min_length\":2,\"max_length\":3,\"distinct_approx\":3},"
+		"{\"name\":\"score\",\"type\":\"float\",\"count\":2,\"empty\":1,\"min\":3.5,\"max\":4.5,"
+		"\"mean\":4.0,\"stddev\":0.70710678118654757,\"min_length\":3,\"max_length\":3,\"distinct_approx\":2},"
+		"{\"name\":\"ok\",\"type\":\"boolean\",\"count\":3,\"empty\":0,\"min\":\"FALSE\",\"max\":\"true\","
+		"\"mean\":null,\"stddev\":null,\"min_length\":4,\"max_length\":5,\"distinct_approx\":2},"
+		"{\"name\":\"day\",\"type\":\"date\",\"count\":3,\"empty\":0,\"min\":\"2023-12-31\",\"max\":\"2024-02-29\","
+		"\"mean\":null,\"stddev\":null,\"min_length\":10,\"max_length\":10,\"distinct_approx\":3},"
+		"{\"name\":\"note\",\"type\":\"empty\",\"count\":0,\"empty\":3,\"min\":null,\"max\":null,"
+		"\"mean\":null,\"stddev\":null,\"min_length\":null,\"max_length\":null,\"distinct_approx\":0}"
+		"]}");
+	cr_assert_eq(r.sink.writes, 1);
+	run_free(&r);
+}
+
+Test(profile, without_header_columns_are_c1_to_cn_and_every_record_is_a_row)
+{
+	struct run r;
+
+	run_start(&r, false);
+	cr_assert_eq(RECORD(&r, "a", "1", "x"), 0);
+	cr_assert_eq(RECORD(&r, "b", "2", "y"), 0);
+	json_t *root = run_finish(&r);
+	cr_assert_eq(json_integer_value(json_object_get(root, "rows")), 2);
+	cr_assert_eq(json_array_size(json_object_get(root, "columns")), 3);
+	cr_assert_str_eq(json_string_value(json_object_get(column(root, 0), "name")), "c1");
+	cr_assert_str_eq(json_string_value(json_object_get(column(root, 2), "name")), "c3");
+	cr_assert_str_eq(json_string_value(json_object_get(column(root, 1), "type")), "integer");
+	cr_assert_eq(json_integer_value(json_object_get(column(root, 0), "count")), 2);
+	json_decref(root);
+	run_free(&r);
+}
+
+Test(profile, header_names_are_kept_as_written)
+{
+	struct run r;
+
+	run_start(&r, true);
+	cr_assert_eq(RECORD(&r, "x", "x", "", "a \"q\""), 0);
+	cr_assert_eq(RECORD(&r, "1", "2", "3", "4"), 0);
+	json_t *root = run_finish(&r);
+	cr_assert_str_eq(json_string_value(json_object_get(column(root, 0), "name")), "x");
+	cr_assert_str_eq(json_string_value(json_object_get(column(root, 1), "name")), "x");
+	cr_assert_str_eq(json_string_value(json_object_get(column(root, 2), "name")), "");
+	cr_assert_str_eq(json_string_value(json_object_get(column(root, 3), "name")), "a \"q\"");
+	json_decref(root);
+	run_free(&r);
+}
+
+Test(profile, min_max_json_types_follow_the_column_type)
+{
+	struct run r;
+
+	run_start(&r, true);
+	cr_assert_eq(RECORD(&r, "i", "f", "t"), 0);
+	cr_assert_eq(RECORD(&r, "-9223372036854775808", "1", "z"), 0);
+	cr_assert_eq(RECORD(&r, "9223372036854775807", "0.25", "a"), 0);
+	json_t *root = run_finish(&r);
+	json_t *i = column(root, 0), *f = column(root, 1), *t = column(root, 2);
+	cr_assert(json_is_integer(json_object_get(i, "min")));
+	cr_assert_eq(json_integer_value(json_object_get(i, "min")), INT64_MIN);
+	cr_assert_eq(json_integer_value(json_object_get(i, "max")), INT64_MAX);
+	cr_assert(json_is_real(json_object_get(f, "min")));
+	cr_assert(json_is_real(json_object_get(f, "max")));
+	cr_assert_eq(json_real_value(json_object_get(f, "min")), 0.25);
+	cr_assert_eq(json_real_value(json_object_get(f, "max")), 1.0);
+	cr_assert_str_eq(json_string_value(json_object_get(t, "min")), "a");
+	json_decref(root);
+	run_free(&r);
+}
+
+/* Reals are printed so that they read back to the same double. */
+Test(profile, reals_round_trip_exactly)
+{
+	struct run r;
+
+	run_start(&r, false);
+	cr_assert_eq(RECORD(&r, "0.1"), 0);
+	cr_assert_eq(RECORD(&r, "0.30000000000000004"), 0);
+	cr_assert_eq(RECORD(&r, "1e-300"), 0);
+	json_t *root = run_finish(&r);
+	json_t *c = column(root, 0);
+	cr_assert_eq(json_real_value(json_object_get(c, "min")), 1e-300);
+	cr_assert_eq(json_real_value(json_object_get(c, "max")), 0.30000000000000004);
+	cr_assert_eq(json_real_value(json_object_get(c, "mean")), (0.1 + (0.30000000000000004 - 0.1) / 2 +
+		(1e-300 - (0.1 + (0.30000000000000004 - 0.1) / 2)) / 3));
+	json_decref(root);
+	run_free(&r);
+}
+
+Test(profile, header_only_input_has_zero_rows_and_empty_columns)
+{
+	struct run r;
+
+	run_start(&r, true);
+	cr_assert_eq(RECORD(&r, "a", "b"), 0);
+	json_t *root = run_finish(&r);
+	cr_assert_eq(json_integer_value(json_object_get(root, "rows")), 0);
+	cr_assert_str_eq(json_string_value(json_object_get(column(root, 1), "type")), "empty");
+	json_decref(root);
+	run_free(&r);
+}
+
+Test(profile, no_input_gives_no_columns)
+{
+	struct run r;
+
+	run_start(&r, true);
+	json_t *root = run_finish(&r);
+	cr_assert_str_eq(r.sink.data, "{\"rows\":0,\"columns\":[]}");
+	json_decref(root);
+	run_free(&r);
+}
+
+Test(profile, short_record_fails_with_ragged_record)
+{
+	struct run r;
+	struct task_error err;
+
+	run_start(&r, true);
+	cr_assert_eq(RECORD(&r, "a", "b", "c"), 0);
+	cr_assert_eq(RECORD(&r, "1", "2", "3"), 0);
+	cr_assert_neq(RECORD(&r, "1", "2"), 0);
+	task_profile.error(r.task, &err);
+	cr_assert_str_eq(err.code, "ragged_record");
+	cr_assert_str_eq(err.message, "The record on line 3 has 2 fields; the first record has 3.");
+	run_free(&r);
+}
+
+Test(profile, long_record_fails_with_ragged_record)
+{
+	struct run r;
+	struct task_error err;
+
+	run_start(&r, false);
+	cr_assert_eq(RECORD(&r, "1", "2"), 0);
+	cr_assert_neq(RECORD(&r, "1", "2", "3", "4"), 0);
+	task_profile.error(r.task, &err);
+	cr_assert_str_eq(err.code, "ragged_record");
+	cr_assert(strstr(err.message, "line 2 has 4 fields") != NULL, "%s", err.message);
+	run_free(&r);
+}
+
+Test(profile, input_ending_inside_a_record_fails)
+{
+	struct run r;
+	struct task_error err;
+
+	run_start(&r, false);
+	cr_assert_eq(RECORD(&r, "1", "2"), 0);
+	cr_assert_eq(task_profile.field(r.task, "3", 1), 0);
+	cr_assert_eq(task_profile.finish(r.task, &err), -1);
+	cr_assert_str_eq(err.code, "ragged_record");
+	run_free(&r);
+}
+
+Test(profile, refused_output_fails_with_output_failed)
+{
+	struct run r;
+	struct task_error err;
+
+	run_start(&r, false);
+	cr_assert_eq(RECORD(&r, "1"), 0);
+	r.sink.refuse = true;
+	cr_assert_eq(task_profile.finish(r.task, &err), -1);
+	cr_assert_str_eq(err.code, "output_failed");
+	run_free(&r);
+}
+
+Test(profile, many_columns_grow_without_limit)
+{
+	enum { N = 1000 };
+	struct run r;
+	char cell[16];
+
+	run_start(&r, false);
+	for (int row = 0; row < 3; row++) {
+		for (int i = 0; i < N; i++) {
+			int n = snprintf(cell, sizeof cell, "%d", i * row);
+			cr_assert_eq(task_profile.field(r.task, cell, (size_t)n), 0);
+		}
+		cr_assert_eq(task_profile.record_end(r.task, (uint64_t)row + 1), 0);
+	}
+	json_t *root = run_finish(&r);
+	cr_assert_eq(json_array_size(json_object_get(root, "columns")), N);
+	cr_assert_str_eq(json_string_value(json_object_get(column(root, N - 1), "name")), "c1000");
+	cr_assert_eq(json_integer_value(json_object_get(column(root, N - 1), "max")), 2 * (N - 1));
+	json_decref(root);
+	run_free(&r);
+}
+
+/* ---- The table ------------------------------------------------------------ */
+
+Test(task, find_returns_the_builtins_by_name)
+{
+	cr_assert_eq(task_find("profile"), &task_profile);
+	cr_assert_eq(task_find("ndjson"), &task_ndjson);
+	cr_assert_str_eq(task_profile.result_type, "application/json");
+	cr_assert_str_eq(task_ndjson.result_type, "application/x-ndjson");
+}
+
+Test(task, find_returns_null_for_unknown_names)
+{
+	cr_assert_null(task_find("Profile"));
+	cr_assert_null(task_find(""));
+	cr_assert_null(task_find("csv"));
+	cr_assert_null(task_find(NULL));
+}

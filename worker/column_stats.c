@@ -1,0 +1,486 @@
+/*
+ * column_stats — per-column statistics in one pass. See column_stats.h for
+ * the type rules and what is kept.
+ */
+#include "column_stats.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The types every non-empty cell so far satisfies (text always holds). */
+enum {
+	COLUMN_CAN_INTEGER = 1u << 0,
+	COLUMN_CAN_FLOAT = 1u << 1,
+	COLUMN_CAN_BOOLEAN = 1u << 2,
+	COLUMN_CAN_DATE = 1u << 3,
+	COLUMN_CAN_ALL = (1u << 4) - 1,
+};
+
+/* What one cell is: the most specific type it satisfies. The families
+ * (numbers, booleans, dates) exclude each other, so one cell has one kind. */
+enum cell_kind {
+	CELL_INTEGER,
+	CELL_FLOAT,
+	CELL_BOOLEAN,
+	CELL_DATE,
+	CELL_TEXT,
+	CELL_NOMEM = -1, /* a buffer could not grow */
+};
+
+/* The candidate bits a cell of each kind leaves standing. */
+static const unsigned cell_keeps[] = {
+	[CELL_INTEGER] = COLUMN_CAN_INTEGER | COLUMN_CAN_FLOAT,
+	[CELL_FLOAT] = COLUMN_CAN_FLOAT,
+	[CELL_BOOLEAN] = COLUMN_CAN_BOOLEAN,
+	[CELL_DATE] = COLUMN_CAN_DATE,
+	[CELL_TEXT] = 0,
+};
+
+/* ---- Owned byte strings --------------------------------------------------- */
+
+/* bytes_reserve makes room for need bytes in b. Returns 0, or -1 when out
+ * of memory (b unchanged). Capacity at least doubles when it grows, so a
+ * column whose greatest value keeps getting longer reallocates O(log n)
+ * times, and stays below twice the longest cell. */
+static int bytes_reserve(struct column_bytes *b, size_t need)
+{
+	if (need <= b->cap)
+		return 0;
+	size_t cap = b->cap * 2 > need ? b->cap * 2 : need;
+	if (cap < 32)
+		cap = 32;
+	char *data = realloc(b->data, cap);
+	if (!data)
+		return -1;
+	b->data = data;
+	b->cap = cap;
+	return 0;
+}
+
+/* bytes_assign makes b a copy of the len bytes at s. Returns 0, or -1 when
+ * out of memory (b unchanged). */
+static int bytes_assign(struct column_bytes *b, const char *s, size_t len)
+{
+	if (bytes_reserve(b, len) != 0)
+		return -1;
+	memcpy(b->data, s, len);
+	b->len = len;
+	return 0;
+}
+
+/* bytes_compare orders the non-empty b against the non-empty s bytewise, a
+ * prefix first: <0, 0, >0. Most cells differ from the current extremes in
+ * their first byte, which decides without calling memcmp. */
+static inline int bytes_compare(const struct column_bytes *b, const char *s, size_t len)
+{
+	unsigned char x = (unsigned char)b->data[0], y = (unsigned char)s[0];
+	if (x != y)
+		return x < y ? -1 : 1;
+	size_t n = b->len < len ? b->len : len;
+	int cmp = memcmp(b->data, s, n);
+	if (cmp != 0)
+		return cmp;
+	return (b->len > len) - (b->len < len);
+}
+
+/* ---- Numbers -------------------------------------------------------------- */
+
+/* Powers of ten that a double holds exactly (5^22 < 2^53). */
+static const double pow10_exact[] = {
+	1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+};
+
+/* A cell scanned as a number. */
+struct number {
+	bool negative;
+	bool integer;       /* no point and no exponent */
+	bool overflow;      /* more digits than mantissa holds */
+	uint64_t mantissa;  /* every digit, point removed, while !overflow */
+	int64_t exponent;   /* value = mantissa * 10^exponent */
+};
+
+/* number_digits consumes ASCII digits from s[*i] on, accumulating them into
+ * n->mantissa (or setting n->overflow). Returns how many it consumed. */
+static inline size_t number_digits(const char *s, size_t len, size_t *i, struct number *n)
+{
+	size_t start = *i;
+	for (; *i < len; (*i)++) {
+		unsigned d = (unsigned)((unsigned char)s[*i] - '0');
+		if (d > 9)
+			break;
+		/* mantissa * 10 + d fits while mantissa < UINT64_MAX / 10, or
+		 * equals it with d <= UINT64_MAX % 10 (constants: no division). */
+		if (n->mantissa < UINT64_MAX / 10 || (n->mantissa == UINT64_MAX / 10 && d <= UINT64_MAX % 10))
+			n->mantissa = n->mantissa * 10 + d;
+		else
+			n->overflow = true;
+	}
+	return *i - start;
+}
+
+/* number_exponent consumes "e[+-]digits" at s[*i] into n->exponent.
+ * Returns false when no digit follows the e. Huge exponents are clamped:
+ * the value is then 0 or out of range, which strtod decides. */
+static bool number_exponent(const char *s, size_t len, size_t *i, struct number *n)
+{
+	bool negative = false;
+	int64_t e = 0;
+	size_t start;
+
+	(*i)++;
+	if (*i < len && (s[*i] == '+' || s[*i] == '-'))
+		negative = s[(*i)++] == '-';
+	for (start = *i; *i < len && (unsigned)((unsigned char)s[*i] - '0') <= 9; (*i)++)
+		if (e < 100000)
+			e = e * 10 + (s[*i] - '0');
+	n->exponent += negative ? -e : e;
+	return *i > start;
+}
+
+/* number_scan reads s as [+-]digits[.digits][e[+-]digits] with at least one
+ * mantissa digit. Returns true and fills *n when all of s matches. */
+static bool number_scan(const char *s, size_t len, struct number *n)
+{
+	size_t i = 0;
+
+	memset(n, 0, sizeof *n);
+	if (s[0] == '+' || s[0] == '-')
+		n->negative = s[i++] == '-';
+	size_t digits = number_digits(s, len, &i, n);
+	n->integer = i == len;
+	if (i < len && s[i] == '.') {
+		i++;
+		size_t fraction = number_digits(s, len, &i, n);
+		digits += fraction;
+		n->exponent = -(int64_t)fraction;
+	}
+	if (digits == 0)
+		return false;
+	if (i < len && (s[i] | 0x20) == 'e' && !number_exponent(s, len, &i, n))
+		return false;
+	return i == len;
+}
+
+/* number_to_int64 stores the integer n in *out when it fits in int64. */
+static bool number_to_int64(const struct number *n, int64_t *out)
+{
+	const uint64_t magnitude_min = (uint64_t)INT64_MAX + 1;
+
+	if (n->overflow || n->mantissa > (n->negative ? magnitude_min : (uint64_t)INT64_MAX))
+		return false;
+	if (!n->negative)
+		*out = (int64_t)n->mantissa;
+	else if (n->mantissa == magnitude_min)
+		*out = INT64_MIN;
+	else
+		*out = -(int64_t)n->mantissa;
+	return true;
+}
+
+/* number_fast computes n exactly with one IEEE operation when Clinger's
+ * conditions hold (mantissa and power of ten both exact doubles, and no
+ * extended-precision evaluation). Returns false when they do not. */
+static bool number_fast(const struct number *n, double *out)
+{
+	if (FLT_EVAL_METHOD != 0 || n->overflow || n->mantissa > (1ull << 53) ||
+	    n->exponent < -22 || n->exponent > 22)
+		return false;
+	double m = (double)n->mantissa;
+	double v = n->exponent < 0 ? m / pow10_exact[-n->exponent] : m * pow10_exact[n->exponent];
+	*out = n->negative ? -v : v;
+	return true;
+}
+
+/* number_slow parses s with strtod through a NUL-terminated copy: on the
+ * stack when short, else in c->scratch. Returns 0, or -1 out of memory. */
+static int number_slow(struct column_stats *c, const char *s, size_t len, double *out)
+{
+	char small[64];
+	char *buf = small;
+
+	if (len >= sizeof small) {
+		if (bytes_reserve(&c->scratch, len + 1) != 0)
+			return -1;
+		buf = c->scratch.data;
+	}
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	*out = strtod(buf, NULL);
+	return 0;
+}
+
+/* number_parse says what kind of number s is (CELL_INTEGER, CELL_FLOAT or
+ * CELL_TEXT for no number) and stores its value in *integer and *real, or
+ * returns CELL_NOMEM. */
+static int number_parse(struct column_stats *c, const char *s, size_t len,
+			int64_t *integer, double *real)
+{
+	struct number n;
+
+	if (!number_scan(s, len, &n))
+		return CELL_TEXT;
+	if (n.integer && number_to_int64(&n, integer)) {
+		*real = (double)*integer;
+		return CELL_INTEGER;
+	}
+	if (!number_fast(&n, real) && number_slow(c, s, len, real) != 0)
+		return CELL_NOMEM;
+	return isfinite(*real) ? CELL_FLOAT : CELL_TEXT;
+}
+
+/* column_add_number adds s to the numeric statistics when it is a number.
+ * Returns its kind (CELL_TEXT when it is not a number) or CELL_NOMEM.
+ * Welford's update: mean moves by delta/n, and m2 gains delta times the
+ * distance to the new mean; it never cancels the way sum-of-squares does.
+ * While a column is numeric, every non-empty cell so far went through
+ * here, so count is Welford's n. */
+static int column_add_number(struct column_stats *c, const char *s, size_t len)
+{
+	int64_t integer = 0;
+	double real;
+	int kind = number_parse(c, s, len, &integer, &real);
+
+	if (kind != CELL_INTEGER && kind != CELL_FLOAT)
+		return kind;
+	if (kind == CELL_INTEGER) {
+		if (integer < c->int_min)
+			c->int_min = integer;
+		if (integer > c->int_max)
+			c->int_max = integer;
+	}
+	if (real < c->real_min)
+		c->real_min = real;
+	if (real > c->real_max)
+		c->real_max = real;
+	double delta = real - c->mean;
+	c->mean += delta / (double)c->count;
+	c->m2 += delta * (real - c->mean);
+	return kind;
+}
+
+/* ---- Booleans and dates --------------------------------------------------- */
+
+/* cell_is_boolean says whether s is "true" or "false" in any letter case.
+ * b | 0x20 equals a lower-case letter only for that letter and its upper
+ * case, so the test is exact. */
+static bool cell_is_boolean(const char *s, size_t len)
+{
+	const char *word = len == 4 ? "true" : len == 5 ? "false" : NULL;
+
+	if (!word)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if ((s[i] | 0x20) != word[i])
+			return false;
+	return true;
+}
+
+/* days_in_month returns the length of month (1..12) of year, proleptic
+ * Gregorian. */
+static unsigned days_in_month(unsigned year, unsigned month)
+{
+	static const unsigned char days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+
+	return month == 2 && leap ? 29 : days[month - 1];
+}
+
+/* cell_is_date says whether s is YYYY-MM-DD naming a real day. */
+static bool cell_is_date(const char *s, size_t len)
+{
+	static const unsigned char digit_at[8] = {0, 1, 2, 3, 5, 6, 8, 9};
+	unsigned d[8];
+
+	if (len != 10 || s[4] != '-' || s[7] != '-')
+		return false;
+	for (int i = 0; i < 8; i++) {
+		d[i] = (unsigned)((unsigned char)s[digit_at[i]] - '0');
+		if (d[i] > 9)
+			return false;
+	}
+	unsigned year = d[0] * 1000 + d[1] * 100 + d[2] * 10 + d[3];
+	unsigned month = d[4] * 10 + d[5];
+	unsigned day = d[6] * 10 + d[7];
+	return month >= 1 && month <= 12 && day >= 1 && day <= days_in_month(year, month);
+}
+
+/* ---- Cells ---------------------------------------------------------------- */
+
+/* column_classify returns the kind of the non-empty cell s among the types
+ * c can still be, adding numbers to the numeric statistics, or CELL_NOMEM.
+ * After the first cell at most one family is still possible, so at most
+ * one test runs. */
+static int column_classify(struct column_stats *c, const char *s, size_t len)
+{
+	if (c->candidates & COLUMN_CAN_FLOAT) {
+		int kind = column_add_number(c, s, len);
+		if (kind != CELL_TEXT)
+			return kind;
+	}
+	if ((c->candidates & COLUMN_CAN_BOOLEAN) && cell_is_boolean(s, len))
+		return CELL_BOOLEAN;
+	if ((c->candidates & COLUMN_CAN_DATE) && cell_is_date(s, len))
+		return CELL_DATE;
+	return CELL_TEXT;
+}
+
+/* count_code_points counts the code points of valid UTF-8: the bytes that
+ * are not continuation bytes (10xxxxxx). Eight bytes at a time, since text
+ * cells take this path on every cell: a continuation byte has bit 7 set and
+ * bit 6 clear, and the multiply sums the eight 0/1 flags into the top byte.
+ * (utf8_count_code_points says the same; this copy is inlined here.) */
+static uint64_t count_code_points(const char *s, size_t len)
+{
+	const uint64_t highs = 0x8080808080808080ull, ones = 0x0101010101010101ull;
+	uint64_t continuation = 0;
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w;
+		memcpy(&w, s + i, 8);
+		continuation += (((w & ~(w << 1) & highs) >> 7) * ones) >> 56;
+	}
+	for (; i < len; i++)
+		continuation += ((unsigned char)s[i] & 0xC0) == 0x80;
+	return len - continuation;
+}
+
+/* column_track_extremes keeps copies of the bytewise least and greatest
+ * cells. Returns 0, or -1 out of memory. */
+static int column_track_extremes(struct column_stats *c, const char *s, size_t len)
+{
+	if (c->count == 1) {
+		if (bytes_assign(&c->least, s, len) != 0)
+			return -1;
+		return bytes_assign(&c->greatest, s, len);
+	}
+	if (bytes_compare(&c->greatest, s, len) < 0)
+		return bytes_assign(&c->greatest, s, len);
+	if (bytes_compare(&c->least, s, len) > 0)
+		return bytes_assign(&c->least, s, len);
+	return 0;
+}
+
+void column_stats_init(struct column_stats *c)
+{
+	memset(c, 0, sizeof *c);
+	c->candidates = COLUMN_CAN_ALL;
+	c->int_min = INT64_MAX;
+	c->int_max = INT64_MIN;
+	c->real_min = INFINITY;
+	c->real_max = -INFINITY;
+	c->min_length = UINT64_MAX;
+	hll_init(&c->distinct);
+}
+
+int column_stats_add(struct column_stats *c, const char *data, size_t len)
+{
+	int kind = CELL_TEXT;
+
+	if (len == 0) {
+		c->empty++;
+		return 0;
+	}
+	c->count++;
+	if (c->candidates) {
+		kind = column_classify(c, data, len);
+		if (kind == CELL_NOMEM)
+			return -1;
+		c->candidates &= cell_keeps[kind];
+	}
+	/* Numbers, booleans and dates are ASCII: one byte per code point. */
+	uint64_t length = kind == CELL_TEXT ? count_code_points(data, len) : len;
+	if (length < c->min_length)
+		c->min_length = length;
+	if (length > c->max_length)
+		c->max_length = length;
+	hll_add(&c->distinct, data, len);
+	return column_track_extremes(c, data, len);
+}
+
+/* ---- Results -------------------------------------------------------------- */
+
+/* column_stats_type returns the first type every non-empty cell satisfies. */
+static enum column_type column_stats_type(const struct column_stats *c)
+{
+	if (c->count == 0)
+		return COLUMN_EMPTY;
+	if (c->candidates & COLUMN_CAN_INTEGER)
+		return COLUMN_INTEGER;
+	if (c->candidates & COLUMN_CAN_FLOAT)
+		return COLUMN_FLOAT;
+	if (c->candidates & COLUMN_CAN_BOOLEAN)
+		return COLUMN_BOOLEAN;
+	if (c->candidates & COLUMN_CAN_DATE)
+		return COLUMN_DATE;
+	return COLUMN_TEXT;
+}
+
+/* summarize_extremes fills min and max by type: int64, double, or the
+ * least and greatest strings. */
+static void summarize_extremes(const struct column_stats *c, struct column_summary *out)
+{
+	if (out->type == COLUMN_INTEGER) {
+		out->min = (struct column_value){.kind = COLUMN_VALUE_INTEGER, .integer = c->int_min};
+		out->max = (struct column_value){.kind = COLUMN_VALUE_INTEGER, .integer = c->int_max};
+	} else if (out->type == COLUMN_FLOAT) {
+		out->min = (struct column_value){.kind = COLUMN_VALUE_REAL, .real = c->real_min};
+		out->max = (struct column_value){.kind = COLUMN_VALUE_REAL, .real = c->real_max};
+	} else {
+		out->min = (struct column_value){.kind = COLUMN_VALUE_STRING,
+						 .str = c->least.data, .len = c->least.len};
+		out->max = (struct column_value){.kind = COLUMN_VALUE_STRING,
+						 .str = c->greatest.data, .len = c->greatest.len};
+	}
+}
+
+/* summarize_moments fills mean and stddev for numeric columns. A value that
+ * overflowed a double (cells near +-1e308) is left out: JSON has no inf. */
+static void summarize_moments(const struct column_stats *c, struct column_summary *out)
+{
+	if (out->type != COLUMN_INTEGER && out->type != COLUMN_FLOAT)
+		return;
+	out->mean = c->mean;
+	out->has_mean = isfinite(c->mean);
+	if (c->count >= 2) {
+		out->stddev = sqrt(c->m2 / (double)(c->count - 1));
+		out->has_stddev = isfinite(out->stddev);
+	}
+}
+
+void column_stats_summarize(const struct column_stats *c, struct column_summary *out)
+{
+	memset(out, 0, sizeof *out);
+	out->type = column_stats_type(c);
+	out->count = c->count;
+	out->empty = c->empty;
+	out->distinct_approx = hll_estimate(&c->distinct);
+	if (c->count == 0)
+		return;
+	out->has_length = true;
+	out->min_length = c->min_length;
+	out->max_length = c->max_length;
+	summarize_extremes(c, out);
+	summarize_moments(c, out);
+}
+
+void column_stats_free(struct column_stats *c)
+{
+	free(c->least.data);
+	free(c->greatest.data);
+	free(c->scratch.data);
+	c->least = c->greatest = c->scratch = (struct column_bytes){0};
+}
+
+const char *column_type_name(enum column_type type)
+{
+	static const char *const names[] = {
+		[COLUMN_EMPTY] = "empty",   [COLUMN_INTEGER] = "integer",
+		[COLUMN_FLOAT] = "float",   [COLUMN_BOOLEAN] = "boolean",
+		[COLUMN_DATE] = "date",     [COLUMN_TEXT] = "text",
+	};
+	return (unsigned)type < sizeof names / sizeof names[0] ? names[type] : "text";
+}

@@ -1,0 +1,498 @@
+/*
+ * consumer — see consumer.h.
+ */
+#include "consumer.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backoff.h"
+#include "csv_reader.h"
+#include "log.h"
+#include "result_sink.h"
+#include "task.h"
+
+/* How a job ends. RUN_GOING until the first decision, which is final. */
+enum run_end {
+	RUN_GOING,
+	RUN_SUCCEEDED,
+	RUN_FAILED,    /* code and message say why */
+	RUN_CANCELLED,
+	RUN_REQUEUE,   /* shutdown interrupt: give the job back */
+	RUN_ABANDON,   /* the lease is, or must be assumed, lost: report nothing */
+};
+
+/* One attempt at one job: everything the consumer thread holds for it.
+ * It lives on the thread's stack for the whole job. */
+struct job_run {
+	struct consumer *c;
+	struct job_claim claim;       /* the sink borrows it */
+	struct running_job *rj;
+	const struct task_ops *ops;
+	void *task;                   /* owned: ops->destroy */
+	struct task_output output;    /* the task borrows it */
+	struct result_sink *sink;     /* owned */
+	struct csv_reader *csv;       /* owned */
+	uint64_t fed;                 /* input bytes given to the reader */
+	int64_t started_ms;           /* worker_clock_ms */
+	int64_t next_progress_ms;     /* worker_clock_ms */
+	struct backoff backoff;
+	bool outage;                  /* a Redis call of this job is failing */
+	const char *gave_up;          /* why run_retry stopped retrying, or NULL */
+	enum run_end end;
+	char code[65];
+	char message[512];
+};
+
+/* run_decide sets how the job ends, unless that is already decided: the
+ * first reason to stop is the one reported. */
+__attribute__((format(printf, 4, 5)))
+static void run_decide(struct job_run *run, enum run_end end, const char *code,
+		       const char *fmt, ...)
+{
+	va_list ap;
+
+	if (run->end != RUN_GOING)
+		return;
+	run->end = end;
+	snprintf(run->code, sizeof run->code, "%s", code);
+	va_start(ap, fmt);
+	vsnprintf(run->message, sizeof run->message, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- Redis calls --------------------------------------------------------- */
+
+/* run_outage_over notes that a Redis call of this job answered. */
+static void run_outage_over(struct job_run *run)
+{
+	if (run->outage)
+		log_job(LOG_INFO, "redis available again", run->claim.request_id,
+			run->claim.id, NULL);
+	run->outage = false;
+	backoff_reset(&run->backoff);
+}
+
+/* run_give_up ends the retries of this job: it will be abandoned. */
+static bool run_give_up(struct job_run *run, const char *why)
+{
+	run->gave_up = why;
+	run_decide(run, RUN_ABANDON, "redis_unavailable", "%s", why);
+	return false;
+}
+
+/* run_retry is the policy for this job's Redis calls (see consumer.h).
+ * Returns true when the call that answered s should be made again, after
+ * waiting a backoff step; false to accept s. When it gives up on an outage
+ * it sets run->gave_up and decides RUN_ABANDON. */
+static bool run_retry(struct job_run *run, enum job_store_status s)
+{
+	int64_t left, wait;
+
+	if (s != JOB_STORE_EUNAVAILABLE) {
+		run_outage_over(run);
+		return false;
+	}
+	left = running_job_lease_left(run->rj, worker_lease_ms(run->c->settings));
+	if (left <= 0)
+		return run_give_up(run, "Redis unreachable for longer than the lease");
+	if (running_job_stop(run->rj) & (RUNNING_STOP_LOST | RUNNING_STOP_INTERRUPT))
+		return run_give_up(run, "Redis unreachable during shutdown");
+	if (!run->outage)
+		log_job(LOG_WARN, "redis unavailable, retrying", run->claim.request_id,
+			run->claim.id,
+			json_pack("{s:s}", "error", job_store_errstr(run->c->store)));
+	run->outage = true;
+	wait = backoff_next_ms(&run->backoff);
+	running_sleep(run->c->running, run->rj, wait < left ? wait : left);
+	return true;
+}
+
+/* run_sink_retry adapts run_retry to result_sink_retry_fn. */
+static bool run_sink_retry(void *ctx, enum job_store_status s)
+{
+	return run_retry(ctx, s);
+}
+
+/* ---- Checkpoints -------------------------------------------------------- */
+
+/* run_check_stop turns the job's stop flags into its end. With work_done a
+ * shutdown interrupt is ignored: finishing is cheaper than running again.
+ * Returns true when the job must stop. */
+static bool run_check_stop(struct job_run *run, bool work_done)
+{
+	unsigned stop = running_job_stop(run->rj);
+
+	if (stop & RUNNING_STOP_LOST)
+		run_decide(run, RUN_ABANDON, "lease_lost", "another attempt owns the job");
+	else if (stop & RUNNING_STOP_CANCEL)
+		run_decide(run, RUN_CANCELLED, "cancelled", "the job was cancelled");
+	else if ((stop & RUNNING_STOP_INTERRUPT) && !work_done)
+		run_decide(run, RUN_REQUEUE, "shutdown", "the worker is shutting down");
+	return run->end != RUN_GOING;
+}
+
+/* run_progress records rows and bytes done, which also extends the lease.
+ * Returns true to go on; false when the answer stops the job. */
+static bool run_progress(struct job_run *run)
+{
+	const struct worker_settings *s = run->c->settings;
+	enum job_store_status st;
+	int64_t sent;
+
+	do {
+		sent = worker_clock_ms();
+		st = job_store_progress(run->c->store, &run->claim, run->ops->rows(run->task),
+					run->fed, worker_lease_ms(s));
+	} while (run_retry(run, st));
+	run->next_progress_ms = worker_clock_ms() + CONSUMER_PROGRESS_MS;
+	if (st == JOB_STORE_OK || st == JOB_STORE_CANCEL)
+		running_job_extended(run->rj, sent);
+	if (st == JOB_STORE_CANCEL)
+		run_decide(run, RUN_CANCELLED, "cancelled", "the job was cancelled");
+	else if (st == JOB_STORE_LOST)
+		run_decide(run, RUN_ABANDON, "lease_lost", "another attempt owns the job");
+	else if (st == JOB_STORE_NOT_FOUND)
+		run_decide(run, RUN_ABANDON, "job_gone", "the job no longer exists");
+	else if (st != JOB_STORE_OK && run->end == RUN_GOING)
+		/* Not fatal: the producer's renewals keep the lease meanwhile. */
+		log_job(LOG_WARN, "progress not recorded", run->claim.request_id, run->claim.id,
+			json_pack("{s:s}", "error", job_store_errstr(run->c->store)));
+	return run->end == RUN_GOING;
+}
+
+/* run_checkpoint is what happens between slices of input: stop flags, the
+ * job's deadline, and progress when it is due. Returns true to go on. */
+static bool run_checkpoint(struct job_run *run)
+{
+	if (run_check_stop(run, false))
+		return false;
+	if (run->claim.deadline_ms > 0 && job_now_ms() >= run->claim.deadline_ms) {
+		run_decide(run, RUN_FAILED, "timeout", "the job ran longer than its timeout");
+		return false;
+	}
+	if (worker_clock_ms() >= run->next_progress_ms)
+		return run_progress(run);
+	return true;
+}
+
+/* ---- Running the task ---------------------------------------------------- */
+
+/* run_task_failed decides the end after the task, or the output under it,
+ * failed with err. An output that failed because the lease is gone, or
+ * because Redis stayed away, is not the task's fault: those were decided
+ * already, or are decided here as abandoned. */
+static void run_task_failed(struct job_run *run, const struct task_error *err)
+{
+	if (result_sink_status(run->sink) == JOB_STORE_LOST)
+		run_decide(run, RUN_ABANDON, "lease_lost", "another attempt owns the job");
+	run_decide(run, RUN_FAILED, err->code[0] ? err->code : "task_failed", "%s",
+		   err->message[0] ? err->message : "the task failed");
+}
+
+/* run_csv_failed decides the end after csv_reader returned e. */
+static void run_csv_failed(struct job_run *run, enum csv_error e)
+{
+	struct task_error err = {.code = ""};
+
+	if (e == CSV_ERR_ABORTED) {
+		run->ops->error(run->task, &err);
+		run_task_failed(run, &err);
+		return;
+	}
+	run_decide(run, RUN_FAILED, csv_error_code(e), "%s (line %llu)", csv_error_message(e),
+		   (unsigned long long)csv_reader_line(run->csv));
+}
+
+/* run_feed gives one piece of input to the reader in slices of at most
+ * CONSUMER_SLICE bytes, with a checkpoint before each. Returns true to go
+ * on. */
+static bool run_feed(struct job_run *run, const char *buf, size_t len)
+{
+	for (size_t off = 0; off < len; off += CONSUMER_SLICE) {
+		size_t n = len - off < CONSUMER_SLICE ? len - off : CONSUMER_SLICE;
+		enum csv_error e;
+
+		if (!run_checkpoint(run))
+			return false;
+		e = csv_reader_feed(run->csv, buf + off, n);
+		run->fed += n;
+		if (e != CSV_OK) {
+			run_csv_failed(run, e);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* run_input_failed decides the end after reading the input answered st. */
+static void run_input_failed(struct job_run *run, enum job_store_status st)
+{
+	if (st == JOB_STORE_LOST)
+		run_decide(run, RUN_ABANDON, "lease_lost", "another attempt owns the job");
+	else if (st == JOB_STORE_NOT_FOUND)
+		run_decide(run, RUN_FAILED, "input_missing", "the job's input no longer exists");
+	else
+		run_decide(run, RUN_FAILED, "store_error", "reading the input failed: %s",
+			   job_store_errstr(run->c->store));
+}
+
+/* run_read_input reads the input CONSUMER_PIECE bytes at a time, never
+ * all of it at once, and feeds each piece. Returns true when all of it was
+ * fed. */
+static bool run_read_input(struct job_run *run)
+{
+	struct consumer *c = run->c;
+	uint64_t offset = 0;
+
+	for (;;) {
+		enum job_store_status st;
+		size_t n = 0;
+
+		do
+			st = job_store_read_input(c->store, run->claim.id, offset, c->input,
+						  CONSUMER_PIECE, &n);
+		while (run_retry(run, st));
+		if (st != JOB_STORE_OK) {
+			run_input_failed(run, st);
+			return false;
+		}
+		if (!run_feed(run, c->input, n))
+			return false;
+		offset += n;
+		if (n < CONSUMER_PIECE || offset >= run->claim.bytes)
+			return true;
+	}
+}
+
+/* run_complete ends the input, lets the task write the rest of its
+ * result, and stores the result. Decides the end. */
+static void run_complete(struct job_run *run)
+{
+	struct task_error err = {.code = ""};
+	enum csv_error e = csv_reader_finish(run->csv);
+
+	if (e != CSV_OK) {
+		run_csv_failed(run, e);
+		return;
+	}
+	if (run->ops->finish(run->task, &err) != 0) {
+		run_task_failed(run, &err);
+		return;
+	}
+	if (result_sink_flush(run->sink) != 0) {
+		err = (struct task_error){.code = "output_failed"};
+		snprintf(err.message, sizeof err.message, "the result could not be stored: %s",
+			 job_store_errstr(run->c->store));
+		run_task_failed(run, &err);
+		return;
+	}
+	if (!run_check_stop(run, true))
+		run_decide(run, RUN_SUCCEEDED, "", "%s", "");
+}
+
+/* run_setup finds the task and makes the task, the sink and the reader.
+ * Returns true when all are there; otherwise the end says why. */
+static bool run_setup(struct job_run *run)
+{
+	const struct job_claim *cl = &run->claim;
+	struct task_params params = {cl->delimiter, cl->header, cl->bytes};
+	struct task_error err = {.code = ""};
+	struct csv_reader_callbacks cbs;
+
+	run->ops = task_find(cl->task);
+	if (run->ops == NULL) {
+		run_decide(run, RUN_FAILED, "unknown_task", "this worker has no task called \"%s\"",
+			   cl->task);
+		return false;
+	}
+	run->sink = result_sink_new(run->c->store, cl, RESULT_SINK_BUFFER, run_sink_retry, run);
+	if (run->sink != NULL) {
+		run->output = result_sink_output(run->sink);
+		run->task = run->ops->create(&params, &run->output, &err);
+		if (run->task == NULL) {
+			run_task_failed(run, &err);
+			return false;
+		}
+		cbs = (struct csv_reader_callbacks){run->ops->field, run->ops->record_end};
+		run->csv = csv_reader_new(cl->delimiter, (size_t)run->c->settings->max_field, &cbs,
+					  run->task);
+	}
+	if (run->csv == NULL)
+		run_decide(run, RUN_FAILED, "out_of_memory", "the worker ran out of memory");
+	return run->csv != NULL;
+}
+
+/* ---- Reporting ------------------------------------------------------------ */
+
+/* run_log_abandoned says that the job is left to its lease. */
+static void run_log_abandoned(struct job_run *run)
+{
+	log_job(LOG_WARN, "lease lost, job abandoned", run->claim.request_id, run->claim.id,
+		json_pack("{s:s}", "reason", run->gave_up ? run->gave_up : run->message));
+}
+
+/* run_rows returns the data records the task has seen (0 without a task). */
+static uint64_t run_rows(const struct job_run *run)
+{
+	return run->task != NULL ? run->ops->rows(run->task) : 0;
+}
+
+/* run_log_finished writes the line for a job reported with status. */
+static void run_log_finished(struct job_run *run, enum job_status status)
+{
+	json_t *f = json_pack("{s:s, s:I, s:I, s:I, s:I}", "status", job_status_name(status),
+			      "rows", (json_int_t)run_rows(run), "bytes", (json_int_t)run->fed,
+			      "result_bytes",
+			      (json_int_t)(run->sink ? result_sink_bytes(run->sink) : 0),
+			      "duration_ms", (json_int_t)(worker_clock_ms() - run->started_ms));
+
+	if (f != NULL && status != JOB_SUCCEEDED)
+		json_object_set_new(f, "error_code", json_string(run->code));
+	log_job(status == JOB_FAILED ? LOG_WARN : LOG_INFO, "job finished",
+		run->claim.request_id, run->claim.id, f);
+}
+
+/* run_finish reports the job's end as status, exactly once. */
+static void run_finish(struct job_run *run, enum job_status status)
+{
+	bool ok = status == JOB_SUCCEEDED;
+	enum job_store_status st;
+
+	do
+		st = job_store_finish(run->c->store, &run->claim, status,
+				      ok ? run->ops->result_type : "", ok ? "" : run->code,
+				      ok ? "" : run->message, run_rows(run), run->fed,
+				      run->c->settings->result_ttl_s);
+	while (run_retry(run, st));
+	if (st == JOB_STORE_OK)
+		run_log_finished(run, status);
+	else if (st == JOB_STORE_LOST || run->gave_up)
+		run_log_abandoned(run);
+	else
+		log_job(LOG_ERROR, "could not report job", run->claim.request_id, run->claim.id,
+			json_pack("{s:s, s:s}", "status", job_status_name(status), "error",
+				  job_store_errstr(run->c->store)));
+}
+
+/* run_requeue gives the job back to its queue (shutdown interrupt). */
+static void run_requeue(struct job_run *run)
+{
+	enum job_store_status st;
+
+	do
+		st = job_store_requeue(run->c->store, &run->claim);
+	while (run_retry(run, st));
+	if (st == JOB_STORE_OK)
+		log_job(LOG_INFO, "job requeued", run->claim.request_id, run->claim.id,
+			json_pack("{s:s}", "reason", "shutdown"));
+	else if (st == JOB_STORE_LOST || run->gave_up)
+		run_log_abandoned(run);
+	else
+		log_job(LOG_ERROR, "could not requeue job; its lease will expire",
+			run->claim.request_id, run->claim.id,
+			json_pack("{s:s}", "error", job_store_errstr(run->c->store)));
+}
+
+static void run_report(struct job_run *run)
+{
+	switch (run->end) {
+	case RUN_SUCCEEDED:
+		run_finish(run, JOB_SUCCEEDED);
+		break;
+	case RUN_FAILED:
+		run_finish(run, JOB_FAILED);
+		break;
+	case RUN_CANCELLED:
+		run_finish(run, JOB_CANCELLED);
+		break;
+	case RUN_REQUEUE:
+		run_requeue(run);
+		break;
+	case RUN_GOING: /* every path decides; if one did not, say nothing */
+	case RUN_ABANDON:
+		run_log_abandoned(run);
+		break;
+	}
+}
+
+/* ---- The thread ------------------------------------------------------------ */
+
+/* run_free frees what run_setup made. */
+static void run_free(struct job_run *run)
+{
+	csv_reader_free(run->csv);
+	if (run->task != NULL)
+		run->ops->destroy(run->task);
+	result_sink_free(run->sink);
+}
+
+/* consumer_run runs the job of claim from start to report. */
+static void consumer_run(struct consumer *c, const struct job_claim *claim)
+{
+	struct job_run run = {.c = c, .claim = *claim, .end = RUN_GOING};
+
+	run.started_ms = worker_clock_ms();
+	run.next_progress_ms = run.started_ms + CONSUMER_PROGRESS_MS;
+	backoff_init(&run.backoff, 100, 5000);
+	run.rj = running_add(c->running, &run.claim);
+	if (run.rj == NULL) { /* more jobs than consumers: cannot happen */
+		log_job(LOG_ERROR, "running registry full; job left to its lease",
+			claim->request_id, claim->id, NULL);
+		return;
+	}
+	log_job(LOG_INFO, "job started", claim->request_id, claim->id,
+		json_pack("{s:s, s:s, s:i}", "task", claim->task, "queue", claim->queue,
+			  "attempt", claim->attempts));
+	if (run_setup(&run) && run_read_input(&run))
+		run_complete(&run);
+	run_report(&run);
+	run_free(&run);
+	running_remove(c->running, run.rj);
+}
+
+static void *consumer_main(void *arg)
+{
+	struct consumer *c = arg;
+	struct job_claim claim;
+
+	while (job_buffer_take(c->buffer, &claim) == 0)
+		consumer_run(c, &claim);
+	if (running_consumer_exit(c->running))
+		kill(getpid(), WORKER_SIG_DRAINED);
+	return NULL;
+}
+
+int consumer_start(struct consumer *c, const struct worker_settings *s,
+		   const struct job_store_config *store_cfg, struct job_buffer *buffer,
+		   struct running *running, const char **err)
+{
+	*c = (struct consumer){.settings = s, .buffer = buffer, .running = running};
+	c->input = malloc(CONSUMER_PIECE);
+	*err = "out of memory";
+	if (c->input == NULL)
+		goto fail;
+	c->store = job_store_open(store_cfg, err);
+	if (c->store == NULL)
+		goto fail;
+	running_consumer_enter(running);
+	if (pthread_create(&c->thread, NULL, consumer_main, c) == 0)
+		return 0;
+	running_consumer_exit(running);
+	*err = "cannot start a consumer thread";
+fail:
+	job_store_close(c->store);
+	free(c->input);
+	return -1;
+}
+
+void consumer_join(struct consumer *c)
+{
+	pthread_join(c->thread, NULL);
+	job_store_close(c->store);
+	free(c->input);
+}

@@ -1,0 +1,302 @@
+/*
+ * jobq-worker — runs jobs from jobq's Redis queues.
+ *
+ * main reads the settings, starts one producer and --concurrency consumer
+ * threads (see worker.h), and then does nothing but wait for signals.
+ * SIGTERM, SIGINT and WORKER_SIG_DRAINED are blocked in every thread before
+ * any thread starts, so only main's sigwait sees them; SIGPIPE is ignored,
+ * so a dropped Redis connection is an error return, not a death.
+ *
+ * Shutdown:
+ *   first SIGTERM/SIGINT   phase DRAINING: the producer stops claiming and
+ *                          closes the buffer; idle consumers exit; running
+ *                          jobs go on
+ *   every consumer gone,   done: join, free, exit 0
+ *   or grace over, or a    phase INTERRUPTING: every running job stops at
+ *   second signal          its next checkpoint and is requeued; then join,
+ *                          free, exit 0
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "consumer.h"
+#include "ids.h"
+#include "job_buffer.h"
+#include "log.h"
+#include "producer.h"
+#include "running.h"
+#include "worker.h"
+
+struct worker {
+	struct worker_settings settings;
+	struct job_store_config store_cfg; /* points into settings */
+	struct job_buffer buffer;
+	struct running running;
+	struct producer producer;
+	bool producer_started;
+	struct consumer *consumers;        /* concurrency entries */
+	size_t consumers_started;
+};
+
+/* worker_parse_log_level is the config_parse_fn of --log-level. */
+static int worker_parse_log_level(const char *text, void *dst, char *err, size_t errlen)
+{
+	static const char *const names[] = {"debug", "info", "warn", "error"};
+	static const enum log_level levels[] = {LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR};
+
+	for (size_t i = 0; text != NULL && i < sizeof names / sizeof names[0]; i++) {
+		if (strcmp(text, names[i]) == 0) {
+			*(enum log_level *)dst = levels[i];
+			return 0;
+		}
+	}
+	snprintf(err, errlen, "must be debug, info, warn or error");
+	return -1;
+}
+
+/* worker_configure fills s from flags, environment and defaults (the
+ * table below is also the --help text). Returns config_load's result. */
+static enum config_result worker_configure(struct worker_settings *s, int argc, char **argv)
+{
+	char cpus[16];
+	enum config_result r;
+
+	snprintf(cpus, sizeof cpus, "%d", config_cpu_count());
+	const struct config_option opts[] = {
+		{"redis-url", "JOBQ_REDIS_URL", "URL", "redis://127.0.0.1:6379/0",
+		 "Redis to use: redis://[:password@]host[:port][/db] or unix:///path[?db=N].",
+		 config_parse_string, s->redis_url, false},
+		{"prefix", "JOBQ_PREFIX", "PREFIX", "jobq", "Prefix of every Redis key jobq uses.",
+		 config_parse_prefix, s->prefix, false},
+		{"concurrency", "JOBQ_CONCURRENCY", "N", cpus,
+		 "Jobs run at once, one thread each (default: the number of CPUs).",
+		 config_parse_positive_int, &s->concurrency, false},
+		{"queue", "JOBQ_QUEUES", "NAME", "default",
+		 "Queue to take jobs from; repeat the flag (or give a comma list) for several, in order of preference.",
+		 config_parse_queue_list, &s->queues, true},
+		{"result-ttl", "JOBQ_RESULT_TTL", "DURATION", "7d",
+		 "How long a finished job and its result are kept.", config_parse_seconds,
+		 &s->result_ttl_s, false},
+		{"lease", "JOBQ_LEASE", "DURATION", "30s",
+		 "Lease of a running job, renewed every third of it; a job whose worker vanished is requeued when it expires.",
+		 config_parse_seconds, &s->lease_s, false},
+		{"shutdown-grace", "JOBQ_SHUTDOWN_GRACE", "DURATION", "30s",
+		 "After SIGTERM, how long running jobs may go on before they are interrupted and requeued.",
+		 config_parse_seconds, &s->shutdown_grace_s, false},
+		{"max-field", "JOBQ_MAX_FIELD", "SIZE", "1M",
+		 "Longest CSV field a task accepts, in bytes (K, M, G suffixes).", config_parse_size,
+		 &s->max_field, false},
+		{"log-level", "JOBQ_LOG_LEVEL", "LEVEL", "info",
+		 "Least severe log lines written: debug, info, warn or error.",
+		 worker_parse_log_level, &s->log_level, false},
+	};
+	r = config_load(opts, sizeof opts / sizeof opts[0], argc, argv, "jobq-worker",
+			"Runs the jobs of jobq's Redis queues.");
+	for (size_t i = 0; i < s->queues.len; i++)
+		s->queue_names[i] = s->queues.items[i];
+	return r;
+}
+
+/* worker_make_id writes "host:pid:8-hex-random" into s->worker_id.
+ * Returns 0, or -1 when no random bytes could be had. */
+static int worker_make_id(struct worker_settings *s)
+{
+	char host[256] = "", hex[9];
+
+	if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0')
+		snprintf(host, sizeof host, "unknown");
+	if (ids_random_hex(hex, 4) != 0)
+		return -1;
+	snprintf(s->worker_id, sizeof s->worker_id, "%.64s:%ld:%s", host, (long)getpid(), hex);
+	return 0;
+}
+
+/* worker_block_signals blocks the signals main waits for (in this thread
+ * and so in every thread started later) and ignores SIGPIPE. */
+static void worker_block_signals(sigset_t *set)
+{
+	struct sigaction ignore;
+
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, WORKER_SIG_DRAINED);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+	memset(&ignore, 0, sizeof ignore);
+	ignore.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &ignore, NULL);
+}
+
+/* worker_init makes what the threads share. Returns 0, or -1 with *err set
+ * (then nothing is left to free). */
+static int worker_init(struct worker *w, const char **err)
+{
+	struct worker_settings *s = &w->settings;
+	size_t n = (size_t)s->concurrency;
+	int lease_third = worker_lease_ms(s) / 3;
+
+	*err = "no random bytes for the worker id";
+	if (worker_make_id(s) != 0)
+		return -1;
+	/* A command must time out well before a renewal is overdue. */
+	w->store_cfg = (struct job_store_config){s->redis_url, s->prefix,
+						 lease_third < 5000 ? lease_third : 5000};
+	*err = "out of memory";
+	w->consumers = calloc(n, sizeof *w->consumers);
+	if (w->consumers == NULL)
+		return -1;
+	if (job_buffer_init(&w->buffer, n) == 0) {
+		if (running_init(&w->running, n) == 0)
+			return 0;
+		job_buffer_destroy(&w->buffer);
+	}
+	free(w->consumers);
+	return -1;
+}
+
+/* worker_start_threads starts the producer and the consumers. Returns 0,
+ * or -1 with *err set; what was started is recorded for
+ * worker_stop_threads either way. */
+static int worker_start_threads(struct worker *w, const char **err)
+{
+	struct worker_settings *s = &w->settings;
+
+	if (producer_start(&w->producer, s, &w->store_cfg, &w->buffer, &w->running, err) != 0)
+		return -1;
+	w->producer_started = true;
+	for (size_t i = 0; i < (size_t)s->concurrency; i++) {
+		if (consumer_start(&w->consumers[i], s, &w->store_cfg, &w->buffer, &w->running,
+				   err) != 0)
+			return -1;
+		w->consumers_started++;
+	}
+	return 0;
+}
+
+/* worker_stop_threads interrupts whatever still runs and joins every
+ * thread that was started: consumers first, then the producer, which keeps
+ * their leases until they are gone. */
+static void worker_stop_threads(struct worker *w)
+{
+	running_advance(&w->running, RUNNING_INTERRUPTING);
+	job_buffer_close(&w->buffer);
+	for (size_t i = 0; i < w->consumers_started; i++)
+		consumer_join(&w->consumers[i]);
+	running_advance(&w->running, RUNNING_DONE);
+	if (w->producer_started)
+		producer_join(&w->producer);
+}
+
+/* worker_free frees what worker_init made. */
+static void worker_free(struct worker *w)
+{
+	running_destroy(&w->running);
+	job_buffer_destroy(&w->buffer);
+	free(w->consumers);
+}
+
+static void worker_log_started(const struct worker *w)
+{
+	const struct worker_settings *s = &w->settings;
+	json_t *queues = json_array();
+
+	for (size_t i = 0; i < s->queues.len; i++)
+		json_array_append_new(queues, json_string(s->queue_names[i]));
+	log_event(LOG_INFO, "worker started",
+		  json_pack("{s:s, s:o, s:i, s:s}", "worker_id", s->worker_id, "queues", queues,
+			    "concurrency", s->concurrency, "version", config_version));
+}
+
+/* worker_wait_signal returns the first SIGTERM or SIGINT. */
+static int worker_wait_signal(const sigset_t *set)
+{
+	int sig = 0;
+
+	while (sig != SIGTERM && sig != SIGINT)
+		if (sigwait(set, &sig) != 0)
+			sig = 0;
+	return sig;
+}
+
+/* worker_drain lets running jobs finish for up to the shutdown grace, then
+ * (or at a second signal) interrupts them. main waits for signals and for
+ * the last consumer's WORKER_SIG_DRAINED in one sigtimedwait. */
+static void worker_drain(struct worker *w, const sigset_t *set)
+{
+	int64_t deadline = worker_clock_ms() + (int64_t)w->settings.shutdown_grace_s * 1000;
+
+	running_advance(&w->running, RUNNING_DRAINING);
+	while (running_consumers(&w->running) > 0) {
+		int64_t left = deadline - worker_clock_ms();
+		struct timespec ts = {left / 1000, (left % 1000) * 1000000};
+		int sig;
+
+		if (left <= 0) {
+			log_event(LOG_WARN, "shutdown grace over, interrupting running jobs", NULL);
+			break;
+		}
+		sig = sigtimedwait(set, NULL, &ts);
+		if (sig == SIGTERM || sig == SIGINT) {
+			log_event(LOG_WARN, "second signal, interrupting running jobs",
+				  json_pack("{s:s}", "signal", sigabbrev_np(sig)));
+			break;
+		}
+	}
+	running_advance(&w->running, RUNNING_INTERRUPTING);
+}
+
+/* worker_run starts the threads, waits for the first SIGTERM or SIGINT,
+ * drains and stops. Returns the process's exit status. */
+static int worker_run(struct worker *w, const sigset_t *signals)
+{
+	const char *err = NULL;
+	int sig;
+
+	if (worker_start_threads(w, &err) != 0) {
+		log_event(LOG_ERROR, "cannot start", json_pack("{s:s}", "error", err));
+		worker_stop_threads(w);
+		return 1;
+	}
+	worker_log_started(w);
+	sig = worker_wait_signal(signals);
+	log_event(LOG_INFO, "shutting down",
+		  json_pack("{s:s, s:i}", "signal", sigabbrev_np(sig), "grace_s",
+			    w->settings.shutdown_grace_s));
+	worker_drain(w, signals);
+	worker_stop_threads(w);
+	log_event(LOG_INFO, "worker stopped", json_pack("{s:s}", "worker_id", w->settings.worker_id));
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct worker w = {0};
+	sigset_t signals;
+	const char *err = NULL;
+	int rc;
+
+	/* First of all, so that a SIGTERM during start-up is handled by the
+	 * shutdown path instead of killing a half-started process. */
+	worker_block_signals(&signals);
+	switch (worker_configure(&w.settings, argc, argv)) {
+	case CONFIG_EXIT:
+		return 0;
+	case CONFIG_ERROR:
+		return 2;
+	case CONFIG_OK:
+		break;
+	}
+	log_init("worker", w.settings.log_level);
+	if (worker_init(&w, &err) != 0) {
+		log_event(LOG_ERROR, "cannot start", json_pack("{s:s}", "error", err));
+		return 1;
+	}
+	rc = worker_run(&w, &signals);
+	worker_free(&w);
+	return rc;
+}

@@ -1,0 +1,199 @@
+/*
+ * producer — see producer.h.
+ */
+#include "producer.h"
+
+#include <stdlib.h>
+
+#include "log.h"
+
+#define PRODUCER_WAIT_MAX_MS 1000  /* longest idle wait and BLPOP */
+#define PRODUCER_BLPOP_MIN_MS 100  /* a shorter BLPOP is not worth a round trip */
+
+/* producer_renewal_interval_ms is lease/3: a lease survives two missed
+ * renewals in a row. */
+static int64_t producer_renewal_interval_ms(const struct producer *p)
+{
+	int64_t ms = worker_lease_ms(p->settings) / 3;
+
+	return ms > 0 ? ms : 1;
+}
+
+/* producer_wait_ms returns how long the loop may block now: at most 1 s,
+ * and never past the next renewal. */
+static int producer_wait_ms(const struct producer *p)
+{
+	int64_t left = p->next_renewal_ms - worker_clock_ms();
+
+	if (left < 0)
+		return 0;
+	return left < PRODUCER_WAIT_MAX_MS ? (int)left : PRODUCER_WAIT_MAX_MS;
+}
+
+/* producer_failed handles a failed Redis call: it logs the start of an
+ * outage once, then waits one backoff step (cut short by a phase change). */
+static void producer_failed(struct producer *p)
+{
+	if (!p->outage)
+		log_event(LOG_WARN, "redis unavailable, retrying with backoff",
+			  json_pack("{s:s}", "error", job_store_errstr(p->store)));
+	p->outage = true;
+	running_sleep(p->running, NULL, backoff_next_ms(&p->backoff));
+}
+
+/* producer_answered passes on the status s of a Redis call; when Redis
+ * did answer, it ends the outage, if there was one. Only a call that was
+ * made can end an outage: a loop turn that made none proves nothing. */
+static enum job_store_status producer_answered(struct producer *p, enum job_store_status s)
+{
+	if (s < 0)
+		return s;
+	if (p->outage)
+		log_event(LOG_INFO, "redis available again", NULL);
+	p->outage = false;
+	backoff_reset(&p->backoff);
+	return s;
+}
+
+/* producer_renew renews the leases of every running job in one round trip
+ * when lease/3 has passed since the last renewal. Returns OK (also when
+ * nothing was due) or the store's error; the renewal stays due then. */
+static enum job_store_status producer_renew(struct producer *p)
+{
+	int64_t now = worker_clock_ms();
+	size_t n;
+	enum job_store_status s;
+
+	if (now < p->next_renewal_ms)
+		return JOB_STORE_OK;
+	n = running_snapshot(p->running, p->claims, (size_t)p->settings->concurrency);
+	if (n > 0) {
+		s = producer_answered(p, job_store_renew(p->store, p->claims, n,
+							 worker_lease_ms(p->settings), p->answers));
+		if (s != JOB_STORE_OK)
+			return s;
+		running_apply_renewal(p->running, p->claims, p->answers, n, now);
+	}
+	p->next_renewal_ms = now + producer_renewal_interval_ms(p);
+	return JOB_STORE_OK;
+}
+
+/* producer_give_back returns a claimed job that no consumer will run (the
+ * buffer closed under us). Best effort: if Redis refuses, the job's lease
+ * expires and the reaper requeues it. */
+static void producer_give_back(struct producer *p, const struct job_claim *c)
+{
+	enum job_store_status s = job_store_requeue(p->store, c);
+
+	if (s == JOB_STORE_OK)
+		log_job(LOG_INFO, "job requeued", c->request_id, c->id,
+			json_pack("{s:s}", "reason", "shutdown"));
+	else
+		log_job(LOG_WARN, "could not requeue job; its lease will expire",
+			c->request_id, c->id,
+			json_pack("{s:s}", "error", job_store_errstr(p->store)));
+}
+
+/* producer_claim claims up to want jobs and hands them to the consumers;
+ * *claimed tells whether there was any. Returns OK or the store's error. */
+static enum job_store_status producer_claim(struct producer *p, size_t want, bool *claimed)
+{
+	const struct worker_settings *s = p->settings;
+	int n = job_store_claim(p->store, s->worker_id, s->queue_names, s->queues.len,
+				worker_lease_ms(s), p->claims, (int)want);
+
+	if (n < 0)
+		return producer_answered(p, (enum job_store_status)n);
+	producer_answered(p, JOB_STORE_OK);
+	for (int i = 0; i < n; i++)
+		if (job_buffer_put(p->buffer, &p->claims[i]) != 0)
+			producer_give_back(p, &p->claims[i]);
+	*claimed = n > 0;
+	return JOB_STORE_OK;
+}
+
+/* producer_step is one turn of the claiming loop (see producer.h).
+ * Returns OK or the error of the Redis call that failed. */
+static enum job_store_status producer_step(struct producer *p)
+{
+	const struct worker_settings *s = p->settings;
+	enum job_store_status st = producer_renew(p);
+	size_t idle;
+	bool claimed = false;
+	int wait_ms;
+
+	if (st != JOB_STORE_OK)
+		return st;
+	idle = job_buffer_wait_idle(p->buffer, producer_wait_ms(p));
+	if (idle == 0 || running_phase_now(p->running) != RUNNING_CLAIMING)
+		return JOB_STORE_OK;
+	st = producer_claim(p, idle, &claimed);
+	wait_ms = producer_wait_ms(p);
+	if (st != JOB_STORE_OK || claimed || wait_ms < PRODUCER_BLPOP_MIN_MS)
+		return st;
+	return producer_answered(p, job_store_wait(p->store, s->queue_names, s->queues.len,
+						   wait_ms / 1000.0));
+}
+
+/* producer_keep_leases renews the leases of the jobs still running after
+ * claiming has stopped, until every consumer has exited. */
+static void producer_keep_leases(struct producer *p)
+{
+	while (running_phase_now(p->running) < RUNNING_DONE) {
+		if (producer_renew(p) != JOB_STORE_OK) {
+			producer_failed(p);
+			continue;
+		}
+		running_sleep(p->running, NULL, p->next_renewal_ms - worker_clock_ms());
+	}
+}
+
+static void *producer_main(void *arg)
+{
+	struct producer *p = arg;
+
+	while (running_phase_now(p->running) == RUNNING_CLAIMING)
+		if (producer_step(p) != JOB_STORE_OK)
+			producer_failed(p);
+	/* Consumers still waiting for a job see the end and exit. */
+	job_buffer_close(p->buffer);
+	producer_keep_leases(p);
+	return NULL;
+}
+
+int producer_start(struct producer *p, const struct worker_settings *s,
+		   const struct job_store_config *store_cfg, struct job_buffer *buffer,
+		   struct running *running, const char **err)
+{
+	size_t n = (size_t)s->concurrency;
+
+	*p = (struct producer){.settings = s, .buffer = buffer, .running = running};
+	backoff_init(&p->backoff, 100, 5000);
+	p->next_renewal_ms = worker_clock_ms() + producer_renewal_interval_ms(p);
+	p->claims = calloc(n, sizeof *p->claims);
+	p->answers = calloc(n, sizeof *p->answers);
+	*err = "out of memory";
+	if (p->claims == NULL || p->answers == NULL)
+		goto fail;
+	p->store = job_store_open(store_cfg, err);
+	if (p->store == NULL)
+		goto fail;
+	*err = "cannot start the producer thread";
+	if (pthread_create(&p->thread, NULL, producer_main, p) != 0)
+		goto fail;
+	return 0;
+
+fail:
+	job_store_close(p->store);
+	free(p->answers);
+	free(p->claims);
+	return -1;
+}
+
+void producer_join(struct producer *p)
+{
+	pthread_join(p->thread, NULL);
+	job_store_close(p->store);
+	free(p->answers);
+	free(p->claims);
+}

@@ -1,0 +1,65 @@
+/*
+ * producer — the worker thread that claims jobs and keeps their leases.
+ *
+ * Its loop, while the phase is CLAIMING:
+ *
+ *     renew the leases of all running jobs if lease/3 has passed
+ *     n = idle consumers not yet promised a job (wait up to 1 s)
+ *     if n > 0: claim up to n jobs, put each in the buffer
+ *               if none was claimed: block on the queues' wake lists
+ *                                    (up to 1 s, never past the next renewal)
+ *
+ * so that it claims only jobs it can start at once, and sits in a blocking
+ * Redis call, not a polling loop, while the queues are empty. Renewal is one
+ * round trip for every running job; its answers become the jobs' stop
+ * flags (CANCEL, LOST) in the running registry.
+ *
+ * On shutdown (phase DRAINING) it stops claiming, closes the buffer so that
+ * idle consumers exit, and goes on renewing the leases of the jobs still
+ * running until the phase is DONE.
+ *
+ * Redis failures: every failed call waits a backoff step (100 ms doubling
+ * to 5 s, full jitter) before the loop tries again; an outage is logged
+ * when it starts and when it ends, not at every try.
+ *
+ * Ownership: producer_start opens the producer's job_store; from then on
+ * only the producer's thread uses it, and producer_join closes it. The
+ * settings, buffer and registry are borrowed and shared.
+ */
+#ifndef JOBQ_PRODUCER_H
+#define JOBQ_PRODUCER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "backoff.h"
+#include "job_buffer.h"
+#include "job_store.h"
+#include "running.h"
+#include "worker.h"
+
+struct producer {
+	const struct worker_settings *settings; /* shared, read-only */
+	struct job_buffer *buffer;              /* shared */
+	struct running *running;                /* shared */
+	struct job_store *store;                /* used only by the producer thread */
+	struct job_claim *claims;               /* scratch: concurrency entries */
+	enum job_store_status *answers;         /* scratch: concurrency entries */
+	int64_t next_renewal_ms;                /* worker_clock_ms */
+	struct backoff backoff;
+	bool outage;                            /* Redis calls are failing */
+	pthread_t thread;
+};
+
+/* producer_start opens a store for s and starts the producer thread.
+ * Returns 0, or -1 with *err set to a static sentence (nothing is left to
+ * free). */
+int producer_start(struct producer *p, const struct worker_settings *s,
+		   const struct job_store_config *store_cfg, struct job_buffer *buffer,
+		   struct running *running, const char **err);
+
+/* producer_join waits for the thread to end (after running_advance to
+ * DONE) and frees what producer_start made. */
+void producer_join(struct producer *p);
+
+#endif

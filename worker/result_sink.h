@@ -1,0 +1,61 @@
+/*
+ * result_sink — the task_output through which a task's result streams into
+ * Redis.
+ *
+ * Writes are gathered in a buffer of RESULT_SINK_BUFFER bytes and appended
+ * to the attempt's partial result with job_store_result_append when the
+ * buffer is full and at result_sink_flush, so a result costs one round trip
+ * per MiB whatever the sizes of the task's writes. The result becomes the
+ * job's only when the consumer finishes the job.
+ *
+ * Redis failures: after every append the sink asks its retry function
+ * whether to try again (the consumer's policy: back off while the job may
+ * still own its lease). Once an append has failed for good, every later
+ * write and flush fails too, and result_sink_status says why.
+ *
+ * Ownership: one sink per job attempt, made and freed by the consumer
+ * thread that runs the job. The store and the claim are borrowed and must
+ * outlive the sink. Sink and buffer are one allocation.
+ */
+#ifndef JOBQ_RESULT_SINK_H
+#define JOBQ_RESULT_SINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "job_store.h"
+#include "task.h"
+
+#define RESULT_SINK_BUFFER (1024 * 1024)
+
+/* A retry policy: called with the status of each append; returns true when
+ * the append should be made again (it has already waited), false to accept
+ * the status. */
+typedef bool (*result_sink_retry_fn)(void *ctx, enum job_store_status s);
+
+struct result_sink;
+
+/* result_sink_new returns a sink for attempt c with a buffer of capacity
+ * bytes (> 0), or NULL when out of memory. Free with result_sink_free. */
+struct result_sink *result_sink_new(struct job_store *st, const struct job_claim *c,
+				    size_t capacity, result_sink_retry_fn retry, void *retry_ctx);
+
+/* result_sink_free frees s; bytes not flushed are dropped. NULL is allowed. */
+void result_sink_free(struct result_sink *s);
+
+/* result_sink_output returns the task_output that writes into s. */
+struct task_output result_sink_output(struct result_sink *s);
+
+/* result_sink_flush appends whatever is buffered. Returns 0, or -1 when
+ * bytes could not be stored (see result_sink_status). */
+int result_sink_flush(struct result_sink *s);
+
+/* result_sink_bytes returns how many bytes the task has written. */
+uint64_t result_sink_bytes(const struct result_sink *s);
+
+/* result_sink_status returns JOB_STORE_OK, or the status of the append that
+ * failed for good. */
+enum job_store_status result_sink_status(const struct result_sink *s);
+
+#endif

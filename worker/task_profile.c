@@ -1,0 +1,316 @@
+/*
+ * task_profile — the "profile" task: statistics for every column, as one
+ * JSON object (application/json).
+ *
+ * The result, written at finish in one write, compact, keys in this order:
+ *   {"rows":N,"columns":[{"name":..,"type":..,"count":..,"empty":..,
+ *     "min":..,"max":..,"mean":..,"stddev":..,"min_length":..,
+ *     "max_length":..,"distinct_approx":..}, ...]}
+ * rows counts data records (not the header). The meaning of each column
+ * field is column_stats.h's; a value that does not apply is null. min and
+ * max are JSON integers for integer columns, reals for float columns and
+ * strings otherwise.
+ *
+ * Decisions:
+ *   - Names: with header=true the first record names the columns, as
+ *     written (duplicates stay duplicates: each column is its own object in
+ *     an array, so nothing is lost); with header=false they are c1, c2, ...
+ *   - Reals are dumped with 17 significant digits, made explicit with
+ *     JSON_REAL_PRECISION(17): every double reads back exactly, and the same
+ *     input always gives the same bytes (the statistics are computed in
+ *     input order with strict IEEE double arithmetic; -std=c11 turns off
+ *     FMA contraction). 0.1 therefore prints as 0.10000000000000001.
+ *   - A record whose field count differs from the first record's cannot
+ *     reach a task (the upload check rejects it), but if one does the task
+ *     stops with "ragged_record" instead of reading past its arrays. Extra
+ *     fields are skipped until the record ends, so that the error can name
+ *     the line.
+ *
+ * Memory: one column_stats per column (about 4.2 KiB each plus the longest
+ * cell twice, see column_stats.h), the header names, and at finish the JSON
+ * document. Nothing per record.
+ */
+#include "task.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "column_stats.h"
+
+struct profile_name {
+	char *data; /* owned */
+	size_t len;
+};
+
+struct profile {
+	struct task_output out;        /* borrowed */
+	bool header;
+	bool shaped;                   /* the first record ended: ncols is final */
+	size_t field;                  /* index of the next field in this record */
+	size_t ncols;
+	size_t cols_cap;
+	struct column_stats *cols;     /* owned, ncols of them */
+	struct profile_name *names;    /* owned, ncols of them when header */
+	uint64_t rows;
+	struct task_error err;         /* why field or record_end stopped */
+};
+
+/* profile_set_error fills *err with code and a formatted sentence. */
+__attribute__((format(printf, 3, 4)))
+static void profile_set_error(struct task_error *err, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+
+	snprintf(err->code, sizeof err->code, "%s", code);
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof err->message, fmt, ap);
+	va_end(ap);
+}
+
+static int profile_nomem(struct profile *p)
+{
+	profile_set_error(&p->err, "out_of_memory", "The profile task ran out of memory.");
+	return -1;
+}
+
+/* ---- Records -------------------------------------------------------------- */
+
+/* profile_add_column appends an initialised column (and, with a header, its
+ * name). Returns 0, or -1 out of memory with p->err set. */
+static int profile_add_column(struct profile *p, const char *name, size_t len)
+{
+	if (p->ncols == p->cols_cap) {
+		size_t cap = p->cols_cap ? p->cols_cap * 2 : 8;
+		struct column_stats *cols = realloc(p->cols, cap * sizeof *cols);
+		if (!cols)
+			return profile_nomem(p);
+		p->cols = cols;
+		struct profile_name *names = realloc(p->names, cap * sizeof *names);
+		if (!names)
+			return profile_nomem(p);
+		p->names = names;
+		p->cols_cap = cap;
+	}
+	struct profile_name *n = &p->names[p->ncols];
+	n->data = NULL;
+	n->len = len;
+	if (p->header && len > 0 && !(n->data = malloc(len)))
+		return profile_nomem(p);
+	if (n->data)
+		memcpy(n->data, name, len);
+	column_stats_init(&p->cols[p->ncols++]);
+	return 0;
+}
+
+static int profile_field(void *self, const char *data, size_t len)
+{
+	struct profile *p = self;
+	size_t i = p->field++;
+
+	if (!p->shaped && profile_add_column(p, data, len) != 0)
+		return -1;
+	if (i >= p->ncols || (!p->shaped && p->header))
+		return 0; /* a surplus field (reported at record_end), or a name */
+	if (column_stats_add(&p->cols[i], data, len) != 0)
+		return profile_nomem(p);
+	return 0;
+}
+
+static int profile_record_end(void *self, uint64_t line)
+{
+	struct profile *p = self;
+	size_t fields = p->field;
+
+	p->field = 0;
+	if (!p->shaped) {
+		p->shaped = true;
+		p->rows += !p->header;
+		return 0;
+	}
+	if (fields != p->ncols) {
+		profile_set_error(&p->err, "ragged_record",
+				  "The record on line %" PRIu64 " has %zu fields; the first record has %zu.",
+				  line, fields, p->ncols);
+		return -1;
+	}
+	p->rows++;
+	return 0;
+}
+
+/* ---- Result --------------------------------------------------------------- */
+
+/* profile_value_json returns v as a new JSON value, or NULL out of memory. */
+static json_t *profile_value_json(const struct column_value *v)
+{
+	switch (v->kind) {
+	case COLUMN_VALUE_INTEGER:
+		return json_integer((json_int_t)v->integer);
+	case COLUMN_VALUE_REAL:
+		return json_real(v->real);
+	case COLUMN_VALUE_STRING:
+		return json_stringn(v->str, v->len);
+	case COLUMN_VALUE_NONE:
+		break;
+	}
+	return json_null();
+}
+
+/* profile_optional_real returns json_real(x), or null when has is false. */
+static json_t *profile_optional_real(bool has, double x)
+{
+	return has ? json_real(x) : json_null();
+}
+
+/* profile_optional_count returns json_integer(n), or null when has is false. */
+static json_t *profile_optional_count(bool has, uint64_t n)
+{
+	return has ? json_integer((json_int_t)n) : json_null();
+}
+
+/* profile_column_name returns column i's name as a new JSON string. */
+static json_t *profile_column_name(const struct profile *p, size_t i)
+{
+	char generated[32];
+
+	if (p->header)
+		return json_stringn(p->names[i].data ? p->names[i].data : "", p->names[i].len);
+	snprintf(generated, sizeof generated, "c%zu", i + 1);
+	return json_string(generated);
+}
+
+/* profile_column_json returns column i's object, or NULL out of memory.
+ * json_object_set_new takes the value's reference even when it fails, and
+ * fails on a NULL value, so one check at the end covers every allocation. */
+static json_t *profile_column_json(const struct profile *p, size_t i)
+{
+	struct column_summary s;
+	json_t *o = json_object();
+	int bad = 0;
+
+	if (!o)
+		return NULL;
+	column_stats_summarize(&p->cols[i], &s);
+	bad |= json_object_set_new(o, "name", profile_column_name(p, i));
+	bad |= json_object_set_new(o, "type", json_string(column_type_name(s.type)));
+	bad |= json_object_set_new(o, "count", json_integer((json_int_t)s.count));
+	bad |= json_object_set_new(o, "empty", json_integer((json_int_t)s.empty));
+	bad |= json_object_set_new(o, "min", profile_value_json(&s.min));
+	bad |= json_object_set_new(o, "max", profile_value_json(&s.max));
+	bad |= json_object_set_new(o, "mean", profile_optional_real(s.has_mean, s.mean));
+	bad |= json_object_set_new(o, "stddev", profile_optional_real(s.has_stddev, s.stddev));
+	bad |= json_object_set_new(o, "min_length", profile_optional_count(s.has_length, s.min_length));
+	bad |= json_object_set_new(o, "max_length", profile_optional_count(s.has_length, s.max_length));
+	bad |= json_object_set_new(o, "distinct_approx", json_integer((json_int_t)s.distinct_approx));
+	if (bad) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* profile_result_json returns the whole result document, or NULL out of
+ * memory. */
+static json_t *profile_result_json(const struct profile *p)
+{
+	json_t *root = json_object();
+	json_t *columns = json_array();
+	int bad = !root || !columns;
+
+	for (size_t i = 0; !bad && i < p->ncols; i++)
+		bad |= json_array_append_new(columns, profile_column_json(p, i));
+	if (!bad) {
+		bad |= json_object_set_new(root, "rows", json_integer((json_int_t)p->rows));
+		bad |= json_object_set_new(root, "columns", columns);
+		columns = NULL; /* root owns it now, even on failure */
+	}
+	json_decref(columns);
+	if (bad) {
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}
+
+static int profile_finish(void *self, struct task_error *err)
+{
+	struct profile *p = self;
+
+	if (p->field != 0) {
+		profile_set_error(err, "ragged_record", "The input ended inside a record.");
+		return -1;
+	}
+	json_t *root = profile_result_json(p);
+	char *text = root ? json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+	json_decref(root);
+	if (!text) {
+		profile_set_error(err, "out_of_memory", "The profile result could not be built.");
+		return -1;
+	}
+	int rc = p->out.write(p->out.ctx, text, strlen(text));
+	free(text);
+	if (rc != 0) {
+		profile_set_error(err, "output_failed", "The profile result could not be stored.");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- Instance ------------------------------------------------------------- */
+
+static void *profile_create(const struct task_params *params, const struct task_output *out,
+			    struct task_error *err)
+{
+	struct profile *p = calloc(1, sizeof *p);
+
+	if (!p) {
+		profile_set_error(err, "out_of_memory", "The profile task could not start: out of memory.");
+		return NULL;
+	}
+	p->out = *out;
+	p->header = params->header;
+	return p;
+}
+
+static void profile_error(void *self, struct task_error *err)
+{
+	struct profile *p = self;
+	*err = p->err;
+}
+
+static uint64_t profile_rows(void *self)
+{
+	struct profile *p = self;
+	return p->rows;
+}
+
+static void profile_destroy(void *self)
+{
+	struct profile *p = self;
+
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->ncols; i++) {
+		column_stats_free(&p->cols[i]);
+		free(p->names[i].data);
+	}
+	free(p->cols);
+	free(p->names);
+	free(p);
+}
+
+const struct task_ops task_profile = {
+	.name = "profile",
+	.result_type = "application/json",
+	.create = profile_create,
+	.field = profile_field,
+	.record_end = profile_record_end,
+	.finish = profile_finish,
+	.error = profile_error,
+	.rows = profile_rows,
+	.destroy = profile_destroy,
+};
