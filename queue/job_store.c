@@ -213,6 +213,22 @@ static redisReply *store_command(struct job_store *st, int argc, const char **ar
 	return r;
 }
 
+/* store_read sends a command that changes nothing (a read, PING, a
+ * blocking pop of a wake-up token). When a connection that was up turns out
+ * to be dead (Redis restarted since the last call), it reconnects and sends
+ * it once more: safe because repeating it cannot change anything. Writes are
+ * never repeated this way: an APPEND whose reply was lost may have been
+ * applied. */
+static redisReply *store_read(struct job_store *st, int argc, const char **argv,
+			      const size_t *lens, enum job_store_status *status)
+{
+	bool was_connected = st->ctx != NULL;
+	redisReply *r = store_command(st, argc, argv, lens, status);
+	if (!r && was_connected && *status == JOB_STORE_EUNAVAILABLE)
+		r = store_command(st, argc, argv, lens, status);
+	return r;
+}
+
 /* store_reply_error turns an error reply into EPROTO with its text. */
 static enum job_store_status store_reply_error(struct job_store *st, redisReply *r, const char *what)
 {
@@ -225,7 +241,7 @@ enum job_store_status job_store_ping(struct job_store *st)
 {
 	enum job_store_status s;
 	const char *argv[] = {"PING"};
-	redisReply *r = store_command(st, 1, argv, NULL, &s);
+	redisReply *r = store_read(st, 1, argv, NULL, &s);
 	if (!r)
 		return s;
 	s = r->type == REDIS_REPLY_STATUS ? JOB_STORE_OK : store_reply_error(st, r, "PING");
@@ -474,7 +490,7 @@ enum job_store_status job_store_fetch(struct job_store *st, const char *id,
 	char key[KEYS_MAX];
 	const char *argv[] = {"HGETALL", keys_job(key, st->prefix, id)};
 	enum job_store_status s;
-	redisReply *r = store_command(st, 2, argv, NULL, &s);
+	redisReply *r = store_read(st, 2, argv, NULL, &s);
 	if (!r)
 		return s;
 	if (r->type != REDIS_REPLY_ARRAY) {
@@ -504,7 +520,7 @@ static enum job_store_status store_getrange(struct job_store *st, const char *ke
 	snprintf(to, sizeof to, "%" PRIu64, offset + cap - 1);
 	const char *argv[] = {"GETRANGE", key, from, to};
 	enum job_store_status s;
-	redisReply *r = store_command(st, 4, argv, NULL, &s);
+	redisReply *r = store_read(st, 4, argv, NULL, &s);
 	if (!r)
 		return s;
 	if (r->type != REDIS_REPLY_STRING) {
