@@ -49,8 +49,12 @@ static char *csv_rows(size_t rows, size_t *len)
 	*len = 2 + rows * 16;
 	char *s = malloc(*len + 1);
 	memcpy(s, "v\n", 2);
-	for (size_t i = 0; i < rows; i++)
-		snprintf(s + 2 + i * 16, 17, "%015zu\n", i);
+	for (size_t i = 0; i < rows; i++) {
+		char line[32];
+		snprintf(line, sizeof line, "%015zu\n", i % 1000000000000000u);
+		memcpy(s + 2 + i * 16, line, 16);
+	}
+	s[*len] = '\0';
 	return s;
 }
 
