@@ -31,7 +31,9 @@ trap stop INT TERM
 if [ -z "${JOBQ_REDIS_URL:-}" ]; then
 	mkdir -p "$here/var/redis"
 	sock="$here/var/redis.sock"
-	redis-server --port 0 --unixsocket "$sock" --unixsocketperm 700 \
+	# Its own session: Ctrl-C reaches the API and the worker, which finish
+	# what they are doing, and Redis is stopped only after them.
+	setsid redis-server --port 0 --unixsocket "$sock" --unixsocketperm 700 \
 		--dir "$here/var/redis" --appendonly yes --appendfsync everysec \
 		--save "" --maxmemory-policy noeviction &
 	redis_pid=$!
@@ -59,5 +61,5 @@ echo "run-local: API on http://${JOBQ_LISTEN:-127.0.0.1:8080} — Ctrl-C stops e
 while kill -0 "$api_pid" 2>/dev/null && kill -0 "$worker_pid" 2>/dev/null; do
 	sleep 1
 done
-echo "run-local: a process exited on its own" >&2
+echo "run-local: jobq-api or jobq-worker exited" >&2
 stop
