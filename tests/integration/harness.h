@@ -62,6 +62,10 @@ int harness_stop_worker(int i, int sig, int timeout_ms);
 void harness_setup_with(int nworkers);
 void harness_teardown(void);
 
+/* harness_record_teardown_failure marks this test as failed at teardown
+ * (see tests/integration/main.c). */
+void harness_record_teardown_failure(void);
+
 /* An HTTP reply: status, body (NUL-terminated, owned) and headers. */
 struct http_reply {
 	long status;

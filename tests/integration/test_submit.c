@@ -114,7 +114,9 @@ Test(submit, raw_csv_is_accepted_profiled_and_the_result_matches)
 	cr_assert_str_eq(json_string_value(json_object_get(job, "request_id")), "test-req-42");
 	cr_assert_eq(json_integer_value(json_object_get(job, "attempts")), 1);
 	cr_assert_not_null(json_string_value(json_object_get(job, "finished_at")));
-	check_mixed_profile(fetch_result(id, "application/json"), 1000);
+	json_t *profile = fetch_result(id, "application/json");
+	check_mixed_profile(profile, 1000);
+	json_decref(profile);
 
 	redisReply *rr = redis_cmd("HGET jobq:job:%s request_id", id);
 	cr_assert_str_eq(rr->str, "test-req-42");
@@ -141,7 +143,9 @@ Test(submit, multipart_upload_with_form_fields_is_accepted)
 	const char *id = json_string_value(json_object_get(acc, "id"));
 	json_t *job = wait_for_status(id, "succeeded", 20000);
 	cr_assert_str_eq(json_string_value(json_object_get(job, "status")), "succeeded");
-	check_mixed_profile(fetch_result(id, "application/json"), 300);
+	json_t *profile = fetch_result(id, "application/json");
+	check_mixed_profile(profile, 300);
+	json_decref(profile);
 	json_decref(job), json_decref(acc);
 	free(csv);
 	http_reply_free(&r);
