@@ -59,29 +59,60 @@ static int bytes_reserve(struct column_bytes *b, size_t need)
 	return 0;
 }
 
-/* bytes_assign makes b a copy of the len bytes at s. Returns 0, or -1 when
- * out of memory (b unchanged). */
-static int bytes_assign(struct column_bytes *b, const char *s, size_t len)
+/* bytes_key returns the first eight bytes of the non-empty s as a
+ * big-endian number, zero-padded: comparing keys as integers compares
+ * those bytes in order. Short strings are read with overlapping loads
+ * that stay inside s. */
+static inline uint64_t bytes_key(const char *s, size_t len)
+{
+	const bool little = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
+	uint64_t key;
+
+	if (len >= 8) {
+		memcpy(&key, s, 8);
+		return little ? __builtin_bswap64(key) : key;
+	}
+	if (len >= 4) {
+		uint32_t head, tail;
+		memcpy(&head, s, 4);
+		memcpy(&tail, s + len - 4, 4);
+		if (little) {
+			head = __builtin_bswap32(head);
+			tail = __builtin_bswap32(tail);
+		}
+		return (uint64_t)head << 32 | (uint64_t)tail << (8 * (8 - len));
+	}
+	key = (uint64_t)(unsigned char)s[0] << 56 | (uint64_t)(unsigned char)s[len >> 1] << 48 |
+	      (uint64_t)(unsigned char)s[len - 1] << 40;
+	return key & ~0ull << (8 * (8 - len));
+}
+
+/* bytes_assign makes b a copy of the len bytes at s, whose key is key.
+ * Returns 0, or -1 when out of memory (b unchanged). */
+static int bytes_assign(struct column_bytes *b, const char *s, size_t len, uint64_t key)
 {
 	if (bytes_reserve(b, len) != 0)
 		return -1;
 	memcpy(b->data, s, len);
 	b->len = len;
+	b->key = key;
 	return 0;
 }
 
-/* bytes_compare orders the non-empty b against the non-empty s bytewise, a
- * prefix first: <0, 0, >0. Most cells differ from the current extremes in
- * their first byte, which decides without calling memcmp. */
-static inline int bytes_compare(const struct column_bytes *b, const char *s, size_t len)
+/* bytes_compare orders the non-empty b against the non-empty s (whose key
+ * is key) bytewise, a prefix first: <0, 0, >0. Equal keys mean equal first
+ * eight bytes (or a zero-padded prefix), so only then do the lengths or
+ * the rest decide. */
+static inline int bytes_compare(const struct column_bytes *b, const char *s, size_t len, uint64_t key)
 {
-	unsigned char x = (unsigned char)b->data[0], y = (unsigned char)s[0];
-	if (x != y)
-		return x < y ? -1 : 1;
-	size_t n = b->len < len ? b->len : len;
-	int cmp = memcmp(b->data, s, n);
-	if (cmp != 0)
-		return cmp;
+	if (b->key != key)
+		return b->key < key ? -1 : 1;
+	if (b->len > 8 && len > 8) {
+		size_t n = b->len < len ? b->len : len;
+		int cmp = memcmp(b->data + 8, s + 8, n - 8);
+		if (cmp != 0)
+			return cmp;
+	}
 	return (b->len > len) - (b->len < len);
 }
 
@@ -102,66 +133,88 @@ struct number {
 	int64_t exponent;   /* value = mantissa * 10^exponent */
 };
 
-/* number_digits consumes ASCII digits from s[*i] on, accumulating them into
- * n->mantissa (or setting n->overflow). Returns how many it consumed. */
-static inline size_t number_digits(const char *s, size_t len, size_t *i, struct number *n)
+/* number_digits consumes ASCII digits from *p on (up to end), appending
+ * them to *m modulo 2^64, and returns where they stop. Up to 19 digits
+ * cannot wrap; number_scan rechecks longer mantissas. */
+static inline const char *number_digits(const char *p, const char *end, uint64_t *m)
 {
-	size_t start = *i;
-	for (; *i < len; (*i)++) {
-		unsigned d = (unsigned)((unsigned char)s[*i] - '0');
-		if (d > 9)
-			break;
-		/* mantissa * 10 + d fits while mantissa < UINT64_MAX / 10, or
-		 * equals it with d <= UINT64_MAX % 10 (constants: no division). */
-		if (n->mantissa < UINT64_MAX / 10 || (n->mantissa == UINT64_MAX / 10 && d <= UINT64_MAX % 10))
-			n->mantissa = n->mantissa * 10 + d;
-		else
-			n->overflow = true;
+	uint64_t v = *m;
+	unsigned d;
+
+	while (p < end && (d = (unsigned)((unsigned char)*p - '0')) <= 9) {
+		v = v * 10 + d;
+		p++;
 	}
-	return *i - start;
+	*m = v;
+	return p;
 }
 
-/* number_exponent consumes "e[+-]digits" at s[*i] into n->exponent.
- * Returns false when no digit follows the e. Huge exponents are clamped:
- * the value is then 0 or out of range, which strtod decides. */
-static bool number_exponent(const char *s, size_t len, size_t *i, struct number *n)
+/* number_exact_mantissa recomputes n->mantissa from the digits between
+ * from and to (a '.' among them is skipped), setting n->overflow when they
+ * do not fit in 64 bits. For mantissas of more than 19 digits only. */
+static void number_exact_mantissa(const char *from, const char *to, struct number *n)
+{
+	uint64_t m = 0;
+
+	for (; from < to; from++) {
+		unsigned d = (unsigned)((unsigned char)*from - '0');
+		if (d > 9)
+			continue;
+		if (m > (UINT64_MAX - d) / 10) {
+			n->overflow = true;
+			return;
+		}
+		m = m * 10 + d;
+	}
+	n->mantissa = m;
+}
+
+/* number_exponent consumes "e[+-]digits" at *p into n->exponent and
+ * returns where it stops, or NULL when no digit follows the e. Huge
+ * exponents are clamped: the value is then 0 or out of range, which
+ * strtod decides. */
+static const char *number_exponent(const char *p, const char *end, struct number *n)
 {
 	bool negative = false;
 	int64_t e = 0;
-	size_t start;
 
-	(*i)++;
-	if (*i < len && (s[*i] == '+' || s[*i] == '-'))
-		negative = s[(*i)++] == '-';
-	for (start = *i; *i < len && (unsigned)((unsigned char)s[*i] - '0') <= 9; (*i)++)
+	p++;
+	if (p < end && (*p == '+' || *p == '-'))
+		negative = *p++ == '-';
+	const char *start = p;
+	for (; p < end && (unsigned)((unsigned char)*p - '0') <= 9; p++)
 		if (e < 100000)
-			e = e * 10 + (s[*i] - '0');
+			e = e * 10 + (*p - '0');
 	n->exponent += negative ? -e : e;
-	return *i > start;
+	return p > start ? p : NULL;
 }
 
 /* number_scan reads s as [+-]digits[.digits][e[+-]digits] with at least one
  * mantissa digit. Returns true and fills *n when all of s matches. */
 static bool number_scan(const char *s, size_t len, struct number *n)
 {
-	size_t i = 0;
+	const char *p = s, *end = s + len;
 
 	memset(n, 0, sizeof *n);
-	if (s[0] == '+' || s[0] == '-')
-		n->negative = s[i++] == '-';
-	size_t digits = number_digits(s, len, &i, n);
-	n->integer = i == len;
-	if (i < len && s[i] == '.') {
-		i++;
-		size_t fraction = number_digits(s, len, &i, n);
-		digits += fraction;
-		n->exponent = -(int64_t)fraction;
+	if (*p == '+' || *p == '-')
+		n->negative = *p++ == '-';
+	const char *first = p;
+	p = number_digits(p, end, &n->mantissa);
+	size_t digits = (size_t)(p - first);
+	n->integer = p == end;
+	if (p < end && *p == '.') {
+		const char *fraction = ++p;
+		p = number_digits(p, end, &n->mantissa);
+		n->exponent = -(int64_t)(p - fraction);
+		digits += (size_t)(p - fraction);
 	}
 	if (digits == 0)
 		return false;
-	if (i < len && (s[i] | 0x20) == 'e' && !number_exponent(s, len, &i, n))
+	if (digits > 19)
+		number_exact_mantissa(first, p, n);
+	if (p < end && (*p | 0x20) == 'e' && !(p = number_exponent(p, end, n)))
 		return false;
-	return i == len;
+	return p == end;
 }
 
 /* number_to_int64 stores the integer n in *out when it fits in int64. */
@@ -352,15 +405,17 @@ static uint64_t count_code_points(const char *s, size_t len)
  * cells. Returns 0, or -1 out of memory. */
 static int column_track_extremes(struct column_stats *c, const char *s, size_t len)
 {
+	uint64_t key = bytes_key(s, len);
+
 	if (c->count == 1) {
-		if (bytes_assign(&c->least, s, len) != 0)
+		if (bytes_assign(&c->least, s, len, key) != 0)
 			return -1;
-		return bytes_assign(&c->greatest, s, len);
+		return bytes_assign(&c->greatest, s, len, key);
 	}
-	if (bytes_compare(&c->greatest, s, len) < 0)
-		return bytes_assign(&c->greatest, s, len);
-	if (bytes_compare(&c->least, s, len) > 0)
-		return bytes_assign(&c->least, s, len);
+	if (bytes_compare(&c->greatest, s, len, key) < 0)
+		return bytes_assign(&c->greatest, s, len, key);
+	if (bytes_compare(&c->least, s, len, key) > 0)
+		return bytes_assign(&c->least, s, len, key);
 	return 0;
 }
 

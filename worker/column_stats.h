@@ -36,18 +36,21 @@
  * (doubles), otherwise the bytewise least and greatest cell strings (ISO
  * dates sort correctly that way; booleans compare as written: "FALSE" <
  * "false"). mean and the sample standard deviation are kept by Welford's
- * method for numeric columns (stddev needs two cells). min_length and
- * max_length are in Unicode code points over the non-empty cells: an empty
- * cell is counted in `empty` and would only make min_length 0.
+ * method for numeric columns (stddev needs two cells; either is left out
+ * when it overflows a double, as cells near +-1e308 can make it).
+ * min_length and max_length are in Unicode code points over the non-empty
+ * cells: an empty cell is counted in `empty` and would only make
+ * min_length 0.
  * distinct_approx counts distinct non-empty cell strings with a
  * HyperLogLog sketch (hll.h): "1" and "01" are two values.
  *
  * Memory: a column_stats is about 4.2 KiB (the sketch is 4 KiB) plus two
- * string buffers for the least and greatest cell, each at most as long as
- * the longest cell, copied only when the least or greatest value changes,
- * and a scratch buffer for numbers longer than 63 bytes. Nothing is
- * allocated per cell. The buffers belong to the column_stats and are freed
- * by column_stats_free; a summary borrows them.
+ * string buffers for the least and greatest cell, copied only when the
+ * least or greatest value changes and each smaller than twice the longest
+ * cell (so bounded by the upload's max field size), and a scratch buffer
+ * for numbers longer than 63 bytes. Nothing is allocated per cell. The
+ * buffers belong to the column_stats and are freed by column_stats_free;
+ * a summary borrows them.
  */
 #ifndef JOBQ_COLUMN_STATS_H
 #define JOBQ_COLUMN_STATS_H
@@ -67,10 +70,13 @@ enum column_type {
 	COLUMN_TEXT,
 };
 
-/* A growable byte string owned by a column_stats. */
+/* A growable byte string owned by a column_stats. key holds its first
+ * eight bytes big-endian, zero-padded, so that most comparisons are one
+ * integer compare. */
 struct column_bytes {
 	char *data;
 	size_t len, cap;
+	uint64_t key;
 };
 
 /* The state of one column. Its fields are private to column_stats.c; the

@@ -38,7 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hll.h"
+#include "hll.h" /* hll_hash, for the set of keys */
 
 #define NDJSON_CHUNK ((size_t)64 * 1024)
 

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "column_stats.h"
+#include "csv_reader.h"
 #include "task.h"
 
 /* ---- Helpers -------------------------------------------------------------- */
@@ -160,6 +161,20 @@ Test(profile, int64_limits_are_exact)
 	cr_assert_eq(s.min.integer, INT64_MIN);
 	cr_assert_eq(s.max.integer, INT64_MAX);
 	column_stats_free(&c);
+}
+
+/* Leading zeros count as digits but not towards overflow. */
+Test(profile, long_runs_of_leading_zeros_stay_integers)
+{
+	struct column_stats c;
+	struct column_summary s;
+
+	summarize_cells(&c, &s, (const char *const[]){"0000000000000000000000042", "-00000000000000000000009223372036854775808", NULL});
+	cr_assert_eq(s.type, COLUMN_INTEGER);
+	cr_assert_eq(s.min.integer, INT64_MIN);
+	cr_assert_eq(s.max.integer, 42);
+	column_stats_free(&c);
+	cr_assert_eq(TYPE_OF("000000000000000000000.5"), COLUMN_FLOAT);
 }
 
 Test(profile, exponents_and_fractions_are_floats)
@@ -786,4 +801,150 @@ Test(task, find_returns_null_for_unknown_names)
 	cr_assert_null(task_find(""));
 	cr_assert_null(task_find("csv"));
 	cr_assert_null(task_find(NULL));
+}
+
+/* ---- Properties ----------------------------------------------------------- */
+
+/* bytewise_less is the plain definition: memcmp over the common length,
+ * then the shorter first. */
+static bool bytewise_less(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int cmp = memcmp(a, b, alen < blen ? alen : blen);
+	return cmp < 0 || (cmp == 0 && alen < blen);
+}
+
+/* Random strings over a small alphabet, lengths 1 to 20, so that many share
+ * prefixes of every length around the eight bytes compared at once: the
+ * least and greatest agree with a plain bytewise scan. */
+Test(profile, string_extremes_match_a_plain_bytewise_scan)
+{
+	static const char alphabet[] = {'a', 'b', 0x7f, (char)0xc3, (char)0xa9};
+	uint64_t state = 99;
+	char cells[400][24];
+	size_t lens[400];
+
+	for (int round = 0; round < 50; round++) {
+		struct column_stats c;
+		struct column_summary s;
+		size_t least = 0, greatest = 0;
+		column_stats_init(&c);
+		for (size_t i = 0; i < 400; i++) {
+			lens[i] = 1 + next_random(&state) % 20;
+			for (size_t k = 0; k < lens[i]; k++)
+				cells[i][k] = alphabet[next_random(&state) % (round % 4 + 2)];
+			cr_assert_eq(column_stats_add(&c, cells[i], lens[i]), 0);
+			if (bytewise_less(cells[i], lens[i], cells[least], lens[least]))
+				least = i;
+			if (bytewise_less(cells[greatest], lens[greatest], cells[i], lens[i]))
+				greatest = i;
+		}
+		column_stats_summarize(&c, &s);
+		cr_assert_eq(s.min.len, lens[least]);
+		cr_assert_eq(memcmp(s.min.str, cells[least], lens[least]), 0, "round %d", round);
+		cr_assert_eq(s.max.len, lens[greatest]);
+		cr_assert_eq(memcmp(s.max.str, cells[greatest], lens[greatest]), 0, "round %d", round);
+		column_stats_free(&c);
+	}
+}
+
+/* Code points counted eight bytes at a time agree with counting the bytes
+ * that are not 10xxxxxx one by one, for text of every length up to 40. */
+Test(profile, code_point_lengths_match_a_bytewise_count)
+{
+	static const char *const pieces[] = {"a", "é", "日", "😀", " "};
+	uint64_t state = 5;
+
+	for (int round = 0; round < 500; round++) {
+		char cell[200];
+		size_t len = 0, want = 0, target = next_random(&state) % 40 + 1;
+		while (len < target) {
+			const char *p = pieces[next_random(&state) % 5];
+			memcpy(cell + len, p, strlen(p));
+			len += strlen(p);
+			want++;
+		}
+		cell[len++] = 'x'; /* never a number, boolean or date */
+		want++;
+		struct column_stats c;
+		struct column_summary s;
+		column_stats_init(&c);
+		cr_assert_eq(column_stats_add(&c, cell, len), 0);
+		column_stats_summarize(&c, &s);
+		cr_assert_eq(s.type, COLUMN_TEXT);
+		cr_assert_eq(s.min_length, want, "%.*s", (int)len, cell);
+		column_stats_free(&c);
+	}
+}
+
+/* ---- Through csv_reader --------------------------------------------------- */
+
+/* profile_csv runs the profile task over csv fed to csv_reader in pieces of
+ * piece bytes, and returns the result text (caller frees), or NULL when the
+ * reader stopped; then *err says why. */
+static char *profile_csv(const char *csv, bool header, size_t piece, struct task_error *err)
+{
+	struct run r;
+
+	run_start(&r, header);
+	struct csv_reader_callbacks cbs = {task_profile.field, task_profile.record_end};
+	struct csv_reader *reader = csv_reader_new(',', 1 << 20, &cbs, r.task);
+	cr_assert_not_null(reader);
+	enum csv_error e = CSV_OK;
+	for (size_t at = 0, len = strlen(csv); e == CSV_OK && at < len; at += piece)
+		e = csv_reader_feed(reader, csv + at, len - at < piece ? len - at : piece);
+	if (e == CSV_OK)
+		e = csv_reader_finish(reader);
+	csv_reader_free(reader);
+	char *text = NULL;
+	if (e == CSV_OK && task_profile.finish(r.task, err) == 0)
+		text = strdup(r.sink.data);
+	else if (e == CSV_ERR_ABORTED)
+		task_profile.error(r.task, err);
+	run_free(&r);
+	return text;
+}
+
+/* Quoted fields, doubled quotes, embedded line ends, CRLF and a BOM, fed
+ * whole and in pieces down to one byte, where every field is assembled in
+ * the reader's reused buffer: the task must copy what it keeps (names,
+ * least and greatest values), so every way gives the same result. */
+Test(profile, reader_pieces_of_any_size_give_the_same_result)
+{
+	const char *csv = "\xef\xbb\xbf" "id,\"full name\",amount\r\n"
+			  "1,\"Smith, \"\"Jo\"\"\",10\r\n"
+			  "2,\"two\nlines\",-2.5\r\n"
+			  "3,zed,\"7\"\r\n";
+	struct task_error err;
+	char *whole = profile_csv(csv, true, strlen(csv), &err);
+
+	cr_assert_not_null(whole, "%s: %s", err.code, err.message);
+	for (size_t piece = 1; piece <= 9; piece++) {
+		char *text = profile_csv(csv, true, piece, &err);
+		cr_assert_not_null(text, "%s: %s", err.code, err.message);
+		cr_assert_str_eq(text, whole, "pieces of %zu", piece);
+		free(text);
+	}
+	json_t *root = json_loads(whole, 0, NULL);
+	cr_assert_eq(json_integer_value(json_object_get(root, "rows")), 3);
+	json_t *name = column(root, 1), *amount = column(root, 2);
+	cr_assert_str_eq(json_string_value(json_object_get(column(root, 0), "name")), "id");
+	cr_assert_str_eq(json_string_value(json_object_get(name, "name")), "full name");
+	cr_assert_str_eq(json_string_value(json_object_get(name, "min")), "Smith, \"Jo\"");
+	cr_assert_str_eq(json_string_value(json_object_get(name, "max")), "zed");
+	cr_assert_eq(json_integer_value(json_object_get(name, "max_length")), 11);
+	cr_assert_str_eq(json_string_value(json_object_get(amount, "type")), "float");
+	cr_assert_eq(json_real_value(json_object_get(amount, "min")), -2.5);
+	cr_assert_eq(json_real_value(json_object_get(amount, "max")), 10.0);
+	json_decref(root);
+	free(whole);
+}
+
+Test(profile, ragged_record_through_the_reader_names_its_line)
+{
+	struct task_error err;
+	char *text = profile_csv("a,b\n1,2\n\"x\ny\",3\n4\n", true, 4, &err);
+
+	cr_assert_null(text);
+	cr_assert_str_eq(err.code, "ragged_record");
+	cr_assert_str_eq(err.message, "The record on line 5 has 1 fields; the first record has 2.");
 }
