@@ -2,6 +2,7 @@
 #
 #   make            bin/jobq-api and bin/jobq-worker
 #   make deps       install the Debian packages for build, tests and run
+#   make deps-build only those needed to build (the Dockerfile's build stage)
 #   make run        local Redis + API on 127.0.0.1:8080 + one worker
 #   make test       unit and integration tests
 #   make sanitize   the same tests built with ASan + UBSan
@@ -12,6 +13,7 @@
 # One switch per build flavour: SAN=asan or SAN=tsan puts everything under
 # build/$(SAN)/ so flavours never mix objects.
 
+SHELL   := /bin/bash
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 PREFIX  ?= /usr/local
@@ -53,7 +55,9 @@ QUEUE_SRCS := queue/csv_reader.c queue/utf8.c queue/csv_check.c queue/job.c \
               queue/redis_url.c queue/job_store.c queue/backoff.c
 LUA_SCRIPTS := queue/scripts/enqueue.lua queue/scripts/claim.lua \
                queue/scripts/progress.lua queue/scripts/renew.lua \
-               queue/scripts/finish.lua queue/scripts/requeue.lua
+               queue/scripts/finish.lua queue/scripts/requeue.lua \
+               queue/scripts/cancel.lua \
+               queue/scripts/fail.lua queue/scripts/retry.lua
 
 API_SRCS := api/main.c api/server.c api/router.c api/reply.c api/upload.c api/submit.c \
             api/handlers.c
@@ -61,7 +65,8 @@ API_SRCS := api/main.c api/server.c api/router.c api/reply.c api/upload.c api/su
 TASK_SRCS := worker/task.c worker/task_profile.c worker/column_stats.c \
              worker/hll.c worker/task_ndjson.c
 WORKER_SRCS := worker/main.c worker/job_buffer.c worker/producer.c \
-               worker/consumer.c worker/result_sink.c worker/running.c $(TASK_SRCS)
+               worker/consumer.c worker/result_sink.c worker/running.c \
+               worker/cancel_listener.c $(TASK_SRCS)
 
 UNIT_SRCS := tests/unit/test_csv_reader.c tests/unit/test_utf8.c \
              tests/unit/test_csv_check.c tests/unit/test_ids.c \
@@ -70,9 +75,11 @@ UNIT_SRCS := tests/unit/test_csv_reader.c tests/unit/test_utf8.c \
              tests/unit/test_backoff.c tests/unit/test_job_buffer.c \
              tests/unit/test_profile.c tests/unit/test_hll.c \
              tests/unit/test_ndjson.c
-INTEGRATION_SRCS := tests/integration/harness.c tests/integration/test_submit.c \
+INTEGRATION_SRCS := tests/integration/main.c tests/integration/harness.c tests/integration/test_submit.c \
                     tests/integration/test_lifecycle.c tests/integration/test_errors.c \
-                    tests/integration/test_workers.c tests/integration/test_store.c
+                    tests/integration/test_workers.c tests/integration/test_store.c \
+                    tests/integration/test_cancel.c \
+                    tests/integration/test_retries.c
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
@@ -85,7 +92,7 @@ INTEGRATION_OBJS := $(call obj,$(INTEGRATION_SRCS))
 
 # ---- Build -----------------------------------------------------------------
 
-.PHONY: all deps run test test-run sanitize tsan bench install clean help
+.PHONY: all deps deps-build run test test-run test-shipping sanitize tsan bench install clean help
 all: $(BIN)/jobq-api $(BIN)/jobq-worker
 
 Q := @
@@ -146,6 +153,9 @@ DEP_LISTS := docker/deps-build.txt docker/deps-test.txt
 deps:
 	$(Q)sh docker/install-deps.sh $(DEP_LISTS)
 
+deps-build:
+	$(Q)sh docker/install-deps.sh docker/deps-build.txt
+
 run:
 	$(Q)sh docker/install-deps.sh $(DEP_LISTS)
 	$(Q)$(MAKE) --no-print-directory all
@@ -168,15 +178,39 @@ test-run: all $(TEST_BINS)
 	$(Q)JOBQ_TEST_BIN_DIR=$(BIN) $(BUILD)/tests/integration-tests --jobs=$(CRITERION_JOBS)
 	@echo "== smoke test ($(or $(SAN),plain))"
 	$(Q)JOBQ_TEST_BIN_DIR=$(BIN) sh tests/smoke.sh
+	@echo "== shipping test: Docker files, OpenAPI spec, versions ($(or $(SAN),plain))"
+	$(Q)$(SHIPPING_TEST)
 
+# The shipping test alone: docker/ and api/openapi.yaml against the sources
+# and the binaries (no Docker engine needed).
+SHIPPING_TEST = JOBQ_TEST_BIN_DIR=$(BIN) python3 tests/test_shipping.py
+test-shipping: all
+	$(Q)$(SHIPPING_TEST)
+
+# Criterion reports a sanitizer finding in a test process as a warning, not
+# a failure, so the run's output is searched for one as well.
 sanitize:
 	$(Q)sh docker/install-deps.sh $(DEP_LISTS)
-	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  $(MAKE) --no-print-directory SAN=asan CFLAGS='-O1 -g' test-run
+	$(Q)mkdir -p build/asan
+	$(Q)set -o pipefail; \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  $(MAKE) --no-print-directory SAN=asan CFLAGS='-O1 -g' test-run 2>&1 | tee build/asan/test.log; \
+	  status=$$?; \
+	  if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' build/asan/test.log; then \
+	    echo "sanitize: a sanitizer reported a problem (see build/asan/test.log)"; exit 1; fi; \
+	  exit $$status
 
+# ThreadSanitizer: Criterion's runner cannot start under TSan here, so the
+# test programs are the plain ones and only jobq-api and jobq-worker are
+# built with TSan. A race makes a binary exit 66 at shutdown, which the
+# harness's teardown check turns into a failed run.
 tsan:
 	$(Q)sh docker/install-deps.sh $(DEP_LISTS)
-	$(Q)TSAN_OPTIONS=halt_on_error=1 $(MAKE) --no-print-directory SAN=tsan CFLAGS='-O1 -g' test-run
+	$(Q)$(MAKE) --no-print-directory SAN=tsan CFLAGS='-O1 -g' all
+	$(Q)$(MAKE) --no-print-directory build/tests/integration-tests
+	$(Q)TSAN_OPTIONS=exitcode=66:second_deadlock_stack=1 JOBQ_TEST_BIN_DIR=build/tsan/bin \
+	  build/tests/integration-tests --jobs=1
 
 bench: all
 	$(Q)sh tests/bench/run.sh
@@ -189,6 +223,6 @@ clean:
 	rm -rf build bin
 
 help:
-	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

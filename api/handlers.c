@@ -75,7 +75,11 @@ static int handlers_fetch(struct api_request *req, struct job_record *rec, struc
 	return -1;
 }
 
-/* handlers_get_job answers GET /v1/jobs/{id}. */
+static enum MHD_Result handlers_reply_job_with_errors(struct api_request *req, unsigned status,
+						      const struct job_record *rec);
+
+/* handlers_get_job answers GET /v1/jobs/{id}: the job view with its
+ * "errors" (one per failed attempt, oldest first). */
 static enum MHD_Result handlers_get_job(struct api_request *req, const char *upload_data,
 					size_t *upload_data_size)
 {
@@ -88,7 +92,7 @@ static enum MHD_Result handlers_get_job(struct api_request *req, const char *upl
 		return wait > 0 ? MHD_YES : MHD_NO;
 	if (handlers_fetch(req, &rec, &e) != 0)
 		return reply_send_error(req, &e);
-	return reply_json(req, MHD_HTTP_OK, job_record_to_json(&rec), NULL, 0);
+	return handlers_reply_job_with_errors(req, MHD_HTTP_OK, &rec);
 }
 
 /* ---- Streaming a result ------------------------------------------------- */
@@ -233,12 +237,262 @@ static enum MHD_Result handlers_readyz(struct api_request *req, const char *uplo
 	return reply_send_error(req, &e);
 }
 
+/* ---- Cancelling a job --------------------------------------------------- */
+
+/* The message a job cancelled before it ran keeps (the worker's is the
+ * same). */
+#define HANDLERS_CANCEL_MESSAGE "the job was cancelled"
+
+/* handlers_cancel_failed sets *e for a cancel that changed nothing:
+ * 409 job_finished (with "status") or 404 job_not_found. */
+static void handlers_cancel_failed(const struct job_record *rec, enum job_store_status s,
+				   struct reply_error *e)
+{
+	const char *name = job_status_name(rec->status);
+
+	if (s != JOB_STORE_CONFLICT) {
+		reply_error_set(e, MHD_HTTP_NOT_FOUND, "job_not_found",
+				"No job has this id; it may never have existed or may have expired.");
+		return;
+	}
+	reply_error_set(e, MHD_HTTP_CONFLICT, "job_finished",
+			"The job has %s; only a queued or running job can be cancelled.", name);
+	reply_error_detail_text(e, "status", name, strlen(name));
+}
+
+/* handlers_delete_job answers DELETE /v1/jobs/{id}: 200 with the job when
+ * it is cancelled (now, or already before), 202 with the job when it is
+ * running and its worker has been asked to stop, 409 job_finished when it
+ * succeeded or failed, 404 when unknown (see job_store_cancel). */
+static enum MHD_Result handlers_delete_job(struct api_request *req, const char *upload_data,
+					   size_t *upload_data_size)
+{
+	struct reply_error e = { 0 };
+	struct job_record rec;
+	struct job_store *st;
+	enum job_store_status s = JOB_STORE_NOT_FOUND;
+	int wait;
+
+	(void)upload_data;
+	if ((wait = handlers_wait(req, upload_data_size)) != 0)
+		return wait > 0 ? MHD_YES : MHD_NO;
+	if (ids_job_id_valid(req->id)) {
+		st = api_server_store(req->server);
+		if (st == NULL) {
+			reply_error_oom(&e);
+			return reply_send_error(req, &e);
+		}
+		s = job_store_cancel(st, req->id, req->server->cfg.result_ttl_s,
+				     HANDLERS_CANCEL_MESSAGE, &rec);
+		if (s < 0) {
+			handlers_store_failed(req, st, "cancel", s, &e);
+			return reply_send_error(req, &e);
+		}
+	}
+	if (s != JOB_STORE_OK && s != JOB_STORE_CANCEL) {
+		handlers_cancel_failed(&rec, s, &e);
+		return reply_send_error(req, &e);
+	}
+	log_job(LOG_INFO, s == JOB_STORE_OK ? "job cancelled" : "job cancel requested",
+		req->request_id, req->id, NULL);
+	return reply_json(req, s == JOB_STORE_OK ? MHD_HTTP_OK : MHD_HTTP_ACCEPTED,
+			  job_record_to_json(&rec), NULL, 0);
+}
+
+/* ---- Retries and dead letters --------------------------------------------- */
+
+/* GET /v1/dead lists this many dead letters unless ?limit= says otherwise,
+ * and never more than the maximum. */
+#define HANDLERS_DEAD_DEFAULT 100
+#define HANDLERS_DEAD_MAX 1000
+
+/* handlers_view_with_errors returns rec's view with "errors" added from
+ * the store, or NULL when it cannot be had; *s tells why. */
+static json_t *handlers_view_with_errors(struct job_store *st, const struct job_record *rec,
+					 enum job_store_status *s)
+{
+	json_t *view = job_record_to_json(rec), *errors = NULL;
+
+	*s = JOB_STORE_ENOMEM;
+	if (view == NULL)
+		return NULL;
+	*s = job_store_errors(st, rec->spec.id, &errors);
+	if (*s == JOB_STORE_OK && json_object_set_new(view, "errors", errors) == 0)
+		return view;
+	if (*s == JOB_STORE_OK)
+		*s = JOB_STORE_ENOMEM;
+	json_decref(view);
+	return NULL;
+}
+
+/* handlers_reply_job_with_errors answers status with rec's view and its
+ * errors, or 503 / 500 when the errors cannot be read. */
+static enum MHD_Result handlers_reply_job_with_errors(struct api_request *req, unsigned status,
+						      const struct job_record *rec)
+{
+	struct reply_error e = { 0 };
+	struct job_store *st = api_server_store(req->server);
+	enum job_store_status s = JOB_STORE_ENOMEM;
+	json_t *view = st != NULL ? handlers_view_with_errors(st, rec, &s) : NULL;
+
+	if (view != NULL)
+		return reply_json(req, status, view, NULL, 0);
+	if (st != NULL)
+		handlers_store_failed(req, st, "errors", s, &e);
+	else
+		reply_error_oom(&e);
+	return reply_send_error(req, &e);
+}
+
+/* handlers_retry_failed sets *e for a retry that changed nothing: 404,
+ * 409 job_not_failed (with "status"), 410 input_expired, or the store's
+ * error (logged). */
+static void handlers_retry_failed(struct api_request *req, struct job_store *st,
+				  enum job_store_status s, const char *status, struct reply_error *e)
+{
+	switch (s) {
+	case JOB_STORE_NOT_FOUND:
+		reply_error_set(e, MHD_HTTP_NOT_FOUND, "job_not_found",
+				"No job has this id; it may never have existed or may have expired.");
+		break;
+	case JOB_STORE_CONFLICT:
+		reply_error_set(e, MHD_HTTP_CONFLICT, "job_not_failed",
+				"The job is %s; only a failed job can be retried.", status);
+		reply_error_detail_text(e, "status", status, strlen(status));
+		break;
+	case JOB_STORE_INPUT_GONE:
+		reply_error_set(e, MHD_HTTP_GONE, "input_expired",
+				"The job's input has expired, so it cannot run again; submit it anew.");
+		break;
+	default:
+		handlers_store_failed(req, st, "retry", s, e);
+		break;
+	}
+}
+
+/* handlers_post_retry answers POST /v1/jobs/{id}/retry: 202 with the job,
+ * queued again with attempts 0 (job_store_retry), or an error from
+ * handlers_retry_failed. */
+static enum MHD_Result handlers_post_retry(struct api_request *req, const char *upload_data,
+					   size_t *upload_data_size)
+{
+	struct reply_error e = { 0 };
+	struct job_record rec;
+	struct job_store *st = NULL;
+	enum job_store_status s = JOB_STORE_NOT_FOUND;
+	char status[16] = "";
+	int wait;
+
+	(void)upload_data;
+	if ((wait = handlers_wait(req, upload_data_size)) != 0)
+		return wait > 0 ? MHD_YES : MHD_NO;
+	if (ids_job_id_valid(req->id)) {
+		st = api_server_store(req->server);
+		if (st == NULL) {
+			reply_error_oom(&e);
+			return reply_send_error(req, &e);
+		}
+		s = job_store_retry(st, req->id, status);
+	}
+	if (s != JOB_STORE_OK) {
+		handlers_retry_failed(req, st, s, status, &e);
+		return reply_send_error(req, &e);
+	}
+	log_job(LOG_INFO, "job queued again by request", req->request_id, req->id, NULL);
+	if (handlers_fetch(req, &rec, &e) != 0)
+		return reply_send_error(req, &e);
+	return handlers_reply_job_with_errors(req, MHD_HTTP_ACCEPTED, &rec);
+}
+
+/* handlers_dead_limit reads ?limit= into *limit: 1..HANDLERS_DEAD_MAX,
+ * default HANDLERS_DEAD_DEFAULT. Returns 0, or -1 with *e set to 400
+ * invalid_limit. */
+static int handlers_dead_limit(struct api_request *req, size_t *limit, struct reply_error *e)
+{
+	const char *v = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "limit");
+	size_t n = 0, len;
+
+	*limit = HANDLERS_DEAD_DEFAULT;
+	if (v == NULL)
+		return 0;
+	len = strlen(v);
+	if (len >= 1 && len <= 4 && strspn(v, "0123456789") == len)
+		n = (size_t)strtoul(v, NULL, 10);
+	if (n >= 1 && n <= HANDLERS_DEAD_MAX) {
+		*limit = n;
+		return 0;
+	}
+	reply_error_set(e, MHD_HTTP_BAD_REQUEST, "invalid_limit",
+			"limit must be a whole number from 1 to %d.", HANDLERS_DEAD_MAX);
+	return -1;
+}
+
+/* handlers_dead_jobs appends the view of each dead letter in ids to jobs;
+ * ids whose job has expired are skipped. Returns OK or the store's error. */
+static enum job_store_status handlers_dead_jobs(struct job_store *st,
+						char (*ids)[JOB_ID_HEX + 1], size_t n,
+						json_t *jobs)
+{
+	struct job_record rec;
+
+	for (size_t i = 0; i < n; i++) {
+		enum job_store_status s = job_store_fetch(st, ids[i], &rec);
+		if (s == JOB_STORE_NOT_FOUND)
+			continue;
+		if (s != JOB_STORE_OK)
+			return s;
+		if (json_array_append_new(jobs, job_record_to_json(&rec)) != 0)
+			return JOB_STORE_ENOMEM;
+	}
+	return JOB_STORE_OK;
+}
+
+/* handlers_get_dead answers GET /v1/dead?limit=N: {"jobs":[...]}, the
+ * newest dead letters first. */
+static enum MHD_Result handlers_get_dead(struct api_request *req, const char *upload_data,
+					 size_t *upload_data_size)
+{
+	struct reply_error e = { 0 };
+	struct job_store *st;
+	char (*ids)[JOB_ID_HEX + 1] = NULL;
+	enum job_store_status s = JOB_STORE_ENOMEM;
+	json_t *jobs = NULL;
+	size_t limit, n = 0;
+	int wait;
+
+	(void)upload_data;
+	if ((wait = handlers_wait(req, upload_data_size)) != 0)
+		return wait > 0 ? MHD_YES : MHD_NO;
+	if (handlers_dead_limit(req, &limit, &e) != 0)
+		return reply_send_error(req, &e);
+	st = api_server_store(req->server);
+	ids = malloc(limit * sizeof *ids);
+	jobs = json_array();
+	if (st != NULL && ids != NULL && jobs != NULL) {
+		s = job_store_dead(st, ids, limit, &n);
+		if (s == JOB_STORE_OK)
+			s = handlers_dead_jobs(st, ids, n, jobs);
+	}
+	free(ids);
+	if (s == JOB_STORE_OK)
+		return reply_json(req, MHD_HTTP_OK, json_pack("{s:o}", "jobs", jobs), NULL, 0);
+	json_decref(jobs);
+	if (st != NULL)
+		handlers_store_failed(req, st, "dead", s, &e);
+	else
+		reply_error_oom(&e);
+	return reply_send_error(req, &e);
+}
+
 /* ---- The table ---------------------------------------------------------- */
 
 const struct route handlers_routes[] = {
 	{ "POST", "/v1/jobs", submit_handle },
 	{ "GET", "/v1/jobs/{id}", handlers_get_job },
 	{ "GET", "/v1/jobs/{id}/result", handlers_get_result },
+	{ "POST", "/v1/jobs/{id}/retry", handlers_post_retry },
+	{ "GET", "/v1/dead", handlers_get_dead },
+	{ "DELETE", "/v1/jobs/{id}", handlers_delete_job },
 	{ "GET", "/healthz", handlers_healthz },
 	{ "GET", "/readyz", handlers_readyz },
 };

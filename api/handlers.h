@@ -7,6 +7,7 @@
  *     POST /v1/jobs               submit a CSV (submit.h)
  *     GET  /v1/jobs/{id}          the job as JSON
  *     GET  /v1/jobs/{id}/result   the result of a succeeded job, streamed
+ *     DELETE /v1/jobs/{id}        cancel the job (job_store_cancel)
  *     GET  /healthz               the process is up
  *     GET  /readyz                the process can reach Redis
  *

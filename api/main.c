@@ -44,8 +44,40 @@ static int main_parse_log_level(const char *text, void *dst, char *err, size_t e
 	return -1;
 }
 
+/* main_parse_max_attempts reads --max-attempts: 1..100 (a config_parse_fn
+ * into an int), the range POST /v1/jobs accepts too. */
+static int main_parse_max_attempts(const char *text, void *dst, char *err, size_t errlen)
+{
+	int n = 0;
+
+	if (config_parse_positive_int(text, &n, err, errlen) != 0)
+		return -1;
+	if (n > JOB_MAX_ATTEMPTS_MAX) {
+		snprintf(err, errlen, "is out of range (1 to %d)", JOB_MAX_ATTEMPTS_MAX);
+		return -1;
+	}
+	*(int *)dst = n;
+	return 0;
+}
+
+/* main_parse_job_timeout reads --job-timeout: a duration of 1 s to 7 days
+ * (a config_parse_fn into an int of seconds). */
+static int main_parse_job_timeout(const char *text, void *dst, char *err, size_t errlen)
+{
+	int n = 0;
+
+	if (config_parse_seconds(text, &n, err, errlen) != 0)
+		return -1;
+	if (n > JOB_TIMEOUT_MAX_S) {
+		snprintf(err, errlen, "is out of range (1s to 7d)");
+		return -1;
+	}
+	*(int *)dst = n;
+	return 0;
+}
+
 /* MAIN_OPTION_COUNT is the length of the table main_options fills. */
-#define MAIN_OPTION_COUNT 10
+#define MAIN_OPTION_COUNT 12
 
 /* main_options fills opts with jobq-api's option table, writing into cfg;
  * threads_default (which must outlive opts) gets the CPU count as text. */
@@ -70,7 +102,7 @@ static void main_options(struct config_option opts[MAIN_OPTION_COUNT], struct ap
 		  "Longest CSV field accepted; a longer one gets 422 field_too_large.",
 		  config_parse_size, &cfg->max_field, false },
 		{ "result-ttl", "JOBQ_RESULT_TTL", "DURATION", "7d",
-		  "How long finished jobs are kept (used by the worker; accepted here so both binaries share the variable).",
+		  "How long finished jobs are kept: the worker applies it to jobs it finishes, the API to jobs cancelled before they ran.",
 		  config_parse_seconds, &cfg->result_ttl_s, false },
 		{ "threads", "JOBQ_THREADS", "N", threads_default,
 		  "HTTP threads, each with its own Redis connection (default: the number of CPUs).",
@@ -84,6 +116,12 @@ static void main_options(struct config_option opts[MAIN_OPTION_COUNT], struct ap
 		{ "log-level", "JOBQ_LOG_LEVEL", "LEVEL", "info",
 		  "Least severe log lines written: debug, info, warn or error.",
 		  main_parse_log_level, &cfg->log_level, false },
+		{ "max-attempts", "JOBQ_MAX_ATTEMPTS", "N", "3",
+		  "Attempts a job gets when its submission names none (1 to 100); after the last failed one it is a dead letter.",
+		  main_parse_max_attempts, &cfg->max_attempts, false },
+		{ "job-timeout", "JOBQ_JOB_TIMEOUT", "DURATION", "600",
+		  "Longest one attempt of a job may run when its submission names no timeout (1s to 7d).",
+		  main_parse_job_timeout, &cfg->job_timeout_s, false },
 	};
 
 	memcpy(opts, table, sizeof table);

@@ -48,10 +48,12 @@ struct api_config {
 	char prefix[256];
 	uint64_t max_upload;      /* most CSV bytes one submission may carry */
 	uint64_t max_field;       /* longest CSV field, in bytes */
-	int result_ttl_s;         /* the worker's; accepted so both share JOBQ_RESULT_TTL */
+	int result_ttl_s;         /* how long a job cancelled while queued is kept */
 	int threads;              /* libmicrohttpd polling threads */
 	int staging_ttl_s;        /* TTL of a half-received upload's staging key */
 	int shutdown_grace_s;     /* how long requests in flight may finish */
+	int max_attempts;         /* a job's attempts when the submission names none */
+	int job_timeout_s;        /* a job's timeout when the submission names none */
 	enum log_level log_level;
 };
 

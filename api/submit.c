@@ -19,10 +19,6 @@
 #include "reply.h"
 #include "upload.h"
 
-/* What a submission's job gets until later issues make them options. */
-#define SUBMIT_MAX_ATTEMPTS 3
-#define SUBMIT_TIMEOUT_S 600
-
 /* How many bytes a form's framing and option fields may add to the CSV
  * before the body as a whole counts as too large. */
 #define SUBMIT_FORM_SLACK (64 * 1024)
@@ -32,13 +28,17 @@
 
 /* ---- Options ------------------------------------------------------------ */
 
-enum submit_option { OPT_TASK, OPT_QUEUE, OPT_DELIMITER, OPT_HEADER, OPT_COUNT };
+enum submit_option {
+	OPT_TASK, OPT_QUEUE, OPT_DELIMITER, OPT_HEADER, OPT_MAX_ATTEMPTS, OPT_TIMEOUT, OPT_COUNT
+};
 
 static const char *const submit_option_names[OPT_COUNT] = {
 	[OPT_TASK] = "task",
 	[OPT_QUEUE] = "queue",
 	[OPT_DELIMITER] = "delimiter",
 	[OPT_HEADER] = "header",
+	[OPT_MAX_ATTEMPTS] = "max_attempts",
+	[OPT_TIMEOUT] = "timeout",
 };
 
 struct submit_options {
@@ -46,6 +46,8 @@ struct submit_options {
 	char queue[JOB_NAME_MAX + 1];
 	unsigned char delimiter;
 	bool header;
+	int max_attempts;        /* 0: --max-attempts */
+	int timeout_s;           /* 0: --job-timeout */
 	bool given[OPT_COUNT];   /* each option may be given once */
 };
 
@@ -87,6 +89,44 @@ static bool submit_delimiter_ok(char c)
 	return c != '"' && c != '\r' && c != '\n' && c != '\0' && (unsigned char)c < 0x80;
 }
 
+/* submit_int_in reads the len bytes at v as a decimal number in 1..max
+ * into *out. Returns 0, or -1 when they are anything else. */
+static int submit_int_in(const char *v, size_t len, int max, int *out)
+{
+	long n = 0;
+
+	if (len == 0 || len > 9)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -1;
+		n = n * 10 + (v[i] - '0');
+	}
+	if (n < 1 || n > max)
+		return -1;
+	*out = (int)n;
+	return 0;
+}
+
+/* submit_retry_option_parse sets max_attempts or timeout (which) of o.
+ * Returns 0, or -1 with *e set to the option's 400. */
+static int submit_retry_option_parse(struct submit_options *o, int which, const char *v,
+				     size_t len, struct reply_error *e)
+{
+	if (which == OPT_MAX_ATTEMPTS) {
+		if (submit_int_in(v, len, JOB_MAX_ATTEMPTS_MAX, &o->max_attempts) == 0)
+			return 0;
+		reply_error_set(e, MHD_HTTP_BAD_REQUEST, "invalid_max_attempts",
+				"max_attempts must be a whole number from 1 to %d.", JOB_MAX_ATTEMPTS_MAX);
+		return -1;
+	}
+	if (submit_int_in(v, len, JOB_TIMEOUT_MAX_S, &o->timeout_s) == 0)
+		return 0;
+	reply_error_set(e, MHD_HTTP_BAD_REQUEST, "invalid_timeout",
+			"timeout must be a whole number of seconds from 1 to %d.", JOB_TIMEOUT_MAX_S);
+	return -1;
+}
+
 /* submit_option_parse sets option which of o from the len bytes at v.
  * Returns 0, or -1 with *e set to the option's 400. */
 static int submit_option_parse(struct submit_options *o, int which, const char *v, size_t len,
@@ -113,6 +153,9 @@ static int submit_option_parse(struct submit_options *o, int which, const char *
 		reply_error_set(e, MHD_HTTP_BAD_REQUEST, "invalid_delimiter",
 				"The delimiter must be exactly one ASCII character other than a double quote, CR, LF or NUL.");
 		return -1;
+	case OPT_MAX_ATTEMPTS:
+	case OPT_TIMEOUT:
+		return submit_retry_option_parse(o, which, v, len, e);
 	default:
 		o->header = len == 4 && memcmp(v, "true", 4) == 0;
 		if (o->header || (len == 5 && memcmp(v, "false", 5) == 0))
@@ -146,7 +189,7 @@ static int submit_option_set(struct submit_options *o, int which, const char *v,
 static void submit_unknown_parameter(struct reply_error *e, const char *name, size_t len)
 {
 	reply_error_set(e, MHD_HTTP_BAD_REQUEST, "unknown_parameter",
-			"Unknown parameter; the options are task, queue, delimiter and header.");
+			"Unknown parameter; the options are task, queue, delimiter, header, max_attempts and timeout.");
 	reply_error_detail_text(e, "parameter", name, len);
 }
 
@@ -212,8 +255,8 @@ static int submit_upload_start(struct submit *s)
 	snprintf(spec.request_id, sizeof spec.request_id, "%s", s->req->request_id);
 	spec.delimiter = s->opts.delimiter;
 	spec.header = s->opts.header;
-	spec.max_attempts = SUBMIT_MAX_ATTEMPTS;
-	spec.timeout_s = SUBMIT_TIMEOUT_S;
+	spec.max_attempts = s->opts.max_attempts > 0 ? s->opts.max_attempts : cfg->max_attempts;
+	spec.timeout_s = s->opts.timeout_s > 0 ? s->opts.timeout_s : cfg->job_timeout_s;
 	s->upload = upload_new(&spec, &lim, &s->error);
 	return s->upload != NULL ? 0 : -1;
 }
@@ -451,7 +494,11 @@ static int submit_open(struct submit *s, enum submit_body body)
 		return submit_upload_start(s);
 	s->pp = MHD_create_post_processor(s->req->conn, SUBMIT_PP_BUFFER, submit_form_piece, s);
 	if (s->pp == NULL) {
-		reply_error_oom(&s->error);
+		/* libmicrohttpd refuses a boundary it cannot handle (it needs at
+		 * least two characters, though RFC 2046 allows one); that, not
+		 * memory, is what a NULL here almost always means. */
+		reply_error_set(&s->error, MHD_HTTP_BAD_REQUEST, "invalid_multipart",
+				"The multipart boundary must be 2 to 70 characters long.");
 		return -1;
 	}
 	return 0;

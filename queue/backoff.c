@@ -46,6 +46,14 @@ int64_t backoff_next_ms(struct backoff *b)
 	return (int64_t)(b->random(b->random_ctx) % ((uint64_t)ceiling + 1));
 }
 
+int64_t backoff_retry_delay_ms(struct backoff *b, int attempts)
+{
+	unsigned n = attempts > 1 ? (unsigned)(attempts - 1) : 0;
+	int64_t ceiling = backoff_ceiling_ms(b->base_ms, b->cap_ms, n);
+
+	return (int64_t)(b->random(b->random_ctx) % ((uint64_t)ceiling + 1));
+}
+
 void backoff_reset(struct backoff *b)
 {
 	b->attempt = 0;

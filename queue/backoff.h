@@ -32,6 +32,13 @@ int64_t backoff_ceiling_ms(int64_t base_ms, int64_t cap_ms, unsigned attempt);
 /* backoff_next_ms returns the next wait and counts one more attempt. */
 int64_t backoff_next_ms(struct backoff *b);
 
+/* backoff_retry_delay_ms returns the wait before a job's next attempt
+ * after attempt number attempts (1-based) failed: uniform in
+ * [0, min(cap, base * 2^(attempts - 1))], drawn from b's random source.
+ * Unlike backoff_next_ms it does not count anything in b: the job's
+ * attempt count lives in Redis. */
+int64_t backoff_retry_delay_ms(struct backoff *b, int attempts);
+
 /* backoff_reset starts again from the first attempt (after a success). */
 void backoff_reset(struct backoff *b);
 

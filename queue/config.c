@@ -452,6 +452,33 @@ int config_parse_seconds(const char *text, void *dst, char *err, size_t errlen)
 	return 0;
 }
 
+/* config_parse_millis accepts a duration with ms, s, m, h or d (lower
+ * case), or plain seconds, from 1ms to 3650d, into an int64_t of ms. No
+ * decimal point: 0.1s is written 100ms. */
+int config_parse_millis(const char *text, void *dst, char *err, size_t errlen)
+{
+	static const struct config_unit units[] = {
+		{ "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
+		{ "d", 86400000 },
+	};
+	uint64_t n = 0;
+
+	switch (config_number(text, units, sizeof units / sizeof units[0], false, &n)) {
+	case CONFIG_NUMBER_BAD:
+		return config_fail(err, errlen,
+				   "is not a duration (seconds, or a number with ms, s, m, h or d)");
+	case CONFIG_NUMBER_TOO_LARGE:
+		n = UINT64_MAX;
+		break;
+	case CONFIG_NUMBER_OK:
+		break;
+	}
+	if (n < 1 || n > 315360000000ULL)
+		return config_fail(err, errlen, "is out of range for a duration (1ms to 3650d)");
+	*(int64_t *)dst = (int64_t)n;
+	return 0;
+}
+
 int config_parse_positive_int(const char *text, void *dst, char *err, size_t errlen)
 {
 	uint64_t n;

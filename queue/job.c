@@ -232,6 +232,9 @@ json_t *job_record_to_json(const struct job_record *rec)
 	rc |= json_object_set_new(o, "result_url", job_json_result_url(rec));
 	if (rec->cancel_requested)
 		rc |= json_object_set_new(o, "cancel_requested", json_true());
+	rc |= json_object_set_new(o, "max_attempts", json_integer(rec->spec.max_attempts));
+	rc |= json_object_set_new(o, "timeout", json_integer(rec->spec.timeout_s));
+	rc |= json_object_set_new(o, "retry_at", job_json_time(rec->retry_at_ms));
 	if (rc) {
 		json_decref(o);
 		return NULL;

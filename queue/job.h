@@ -8,7 +8,10 @@
  *         `---cancel-------+------------> cancelled
  *
  * `running` goes back to `queued` when its lease expires (a worker died) or
- * its worker shuts down; each claim counts one attempt. succeeded, failed
+ * its worker shuts down; each claim counts one attempt. A failed attempt
+ * with attempts left also goes back to `queued`, with retry_at, after a
+ * backoff (fail.lua); the last one ends `failed` as a dead letter, which
+ * POST /v1/jobs/{id}/retry can turn back into `queued`. succeeded, failed
  * and cancelled are terminal: nothing leaves them but expiry after the
  * result TTL.
  *
@@ -28,6 +31,8 @@
 #define JOB_NAME_MAX 64        /* task and queue names */
 #define JOB_REQUEST_ID_MAX 128 /* longest request id we keep */
 #define JOB_ERROR_MESSAGE_MAX 4096
+#define JOB_MAX_ATTEMPTS_MAX 100   /* max_attempts is 1..100 */
+#define JOB_TIMEOUT_MAX_S 604800   /* timeout is 1 s..7 days */
 
 enum job_status {
 	JOB_QUEUED,
@@ -61,6 +66,7 @@ struct job_record {
 	int attempts;
 	int64_t started_at_ms;
 	int64_t finished_at_ms;
+	int64_t retry_at_ms;     /* queued after a failed attempt: when it runs again */
 	uint64_t progress_rows;
 	uint64_t progress_bytes;
 	bool cancel_requested;

@@ -25,11 +25,16 @@ enum script_id {
 	SCRIPT_RENEW,
 	SCRIPT_FINISH,
 	SCRIPT_REQUEUE,
+	SCRIPT_CANCEL,
+	SCRIPT_FAIL,
+	SCRIPT_RETRY,
 	SCRIPT_COUNT
 };
 
 static const char *const script_names[SCRIPT_COUNT] = {
 	"enqueue", "claim", "progress", "renew", "finish", "requeue",
+	"cancel",
+	"fail", "retry",
 };
 
 /* Codes the scripts return; see each script's header. */
@@ -40,6 +45,9 @@ struct job_store {
 	struct redis_url url;
 	char prefix[65];
 	int timeout_ms;
+	int result_ttl_s;        /* dead letters: see job_store_config */
+	int dead_max;
+	int dead_ttl_s;
 	char sha[SCRIPT_COUNT][41];
 	char err[256];
 };
@@ -62,6 +70,9 @@ struct job_store *job_store_open(const struct job_store_config *cfg, const char 
 	}
 	snprintf(st->prefix, sizeof st->prefix, "%s", cfg->prefix);
 	st->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 2000;
+	st->result_ttl_s = cfg->result_ttl_s > 0 ? cfg->result_ttl_s : 7 * 86400;
+	st->dead_max = cfg->dead_max > 0 ? cfg->dead_max : 10000;
+	st->dead_ttl_s = cfg->dead_ttl_s > 0 ? cfg->dead_ttl_s : 30 * 86400;
 	return st;
 }
 
@@ -482,6 +493,7 @@ static void record_set_field(struct job_record *rec, const char *name, const cha
 	else if (strcmp(name, "error_message") == 0) COPY_FIELD(rec->error_message, v);
 	else if (strcmp(name, "result_type") == 0) COPY_FIELD(rec->result_type, v);
 	else if (strcmp(name, "result_bytes") == 0) rec->result_bytes = parse_u64(v);
+	else if (strcmp(name, "retry_at") == 0) rec->retry_at_ms = (int64_t)parse_u64(v);
 }
 
 enum job_store_status job_store_fetch(struct job_store *st, const char *id,
@@ -586,6 +598,9 @@ int job_store_claim(struct job_store *st, const char *worker_id,
 	call_u64(&c, (uint64_t)lease_ms);
 	call_str(&c, worker_id);
 	call_u64(&c, (uint64_t)max);
+	call_u64(&c, (uint64_t)st->result_ttl_s);
+	call_u64(&c, (uint64_t)st->dead_max);
+	call_u64(&c, (uint64_t)st->dead_ttl_s);
 	for (size_t i = 0; i < nqueues && c.argc < SCRIPT_ARGS_MAX; i++)
 		call_str(&c, queues[i]);
 	enum job_store_status s;
@@ -738,6 +753,11 @@ enum job_store_status job_store_finish(struct job_store *st, const struct job_cl
 	char k_job[KEYS_MAX], k_running[KEYS_MAX], k_partial[KEYS_MAX], k_result[KEYS_MAX],
 		k_input[KEYS_MAX];
 	struct script_call c;
+
+	/* A failure is a dead letter, with its error in the errors list. */
+	if (status == JOB_FAILED)
+		return job_store_fail(st, cl, error_code, error_message, rows, bytes, -1, ttl_s,
+				      NULL);
 	call_init(&c, 5);
 	call_str(&c, keys_job(k_job, st->prefix, cl->id));
 	call_str(&c, keys_running(k_running, st->prefix));
@@ -770,4 +790,239 @@ enum job_store_status job_store_requeue(struct job_store *st, const struct job_c
 	call_str(&c, cl->id);
 	call_u64(&c, cl->token);
 	return store_eval_code(st, SCRIPT_REQUEUE, &c);
+}
+
+/* ======================= Cancelling ======================= */
+
+/* Codes of cancel.lua (see its header). */
+enum {
+	CANCEL_REPLY_DONE = 0,
+	CANCEL_REPLY_ALREADY = 1,
+	CANCEL_REPLY_REQUESTED = 3,
+	CANCEL_REPLY_FINISHED = 4,
+	CANCEL_REPLY_NO_JOB = 5,
+};
+
+/* cancel_status maps cancel.lua's code to the status job_store_cancel
+ * returns. */
+static enum job_store_status cancel_status(long long code)
+{
+	switch (code) {
+	case CANCEL_REPLY_DONE:
+	case CANCEL_REPLY_ALREADY:
+		return JOB_STORE_OK;
+	case CANCEL_REPLY_REQUESTED:
+		return JOB_STORE_CANCEL;
+	case CANCEL_REPLY_FINISHED:
+		return JOB_STORE_CONFLICT;
+	case CANCEL_REPLY_NO_JOB:
+		return JOB_STORE_NOT_FOUND;
+	default:
+		return JOB_STORE_EPROTO;
+	}
+}
+
+/* cancel_read_reply turns cancel.lua's { code, fields } into a status and
+ * *rec. */
+static enum job_store_status cancel_read_reply(struct job_store *st, redisReply *r,
+					       struct job_record *rec)
+{
+	const redisReply *fields;
+
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_ARRAY)
+		return store_reply_error(st, r, "cancel");
+	fields = r->element[1];
+	memset(rec, 0, sizeof *rec);
+	rec->spec.delimiter = ',';
+	for (size_t i = 0; i + 1 < fields->elements; i += 2)
+		record_set_field(rec, fields->element[i]->str, fields->element[i + 1]->str,
+				 fields->element[i + 1]->len);
+	return cancel_status(r->element[0]->integer);
+}
+
+enum job_store_status job_store_cancel(struct job_store *st, const char *id, int ttl_s,
+				       const char *message, struct job_record *rec)
+{
+	char k_job[KEYS_MAX], k_input[KEYS_MAX], k_scheduled[KEYS_MAX], channel[KEYS_MAX];
+	struct script_call c;
+	enum job_store_status s;
+
+	/* {p}:scheduled belongs to the retry work; cancel.lua only removes
+	 * the job from it, which is harmless while it does not exist. */
+	snprintf(k_scheduled, sizeof k_scheduled, "%s:scheduled", st->prefix);
+	call_init(&c, 3);
+	call_str(&c, keys_job(k_job, st->prefix, id));
+	call_str(&c, keys_input(k_input, st->prefix, id));
+	call_str(&c, k_scheduled);
+	call_str(&c, st->prefix);
+	call_str(&c, id);
+	call_u64(&c, (uint64_t)(ttl_s > 0 ? ttl_s : 1));
+	call_str(&c, message);
+	call_str(&c, keys_cancel_channel(channel, st->prefix));
+	redisReply *r = store_eval(st, SCRIPT_CANCEL, &c, &s);
+	if (!r)
+		return s;
+	s = cancel_read_reply(st, r, rec);
+	freeReplyObject(r);
+	return s;
+}
+
+/* ======================= Retries and dead letters ======================= */
+
+/* Codes of fail.lua and retry.lua (see their headers). */
+enum { FAIL_REPLY_DEAD = 0, FAIL_REPLY_SCHEDULED = 1 };
+enum { RETRY_REPLY_QUEUED = 0, RETRY_REPLY_NO_JOB = 1, RETRY_REPLY_NOT_FAILED = 4,
+       RETRY_REPLY_INPUT_GONE = 5 };
+
+enum job_store_status job_store_fail(struct job_store *st, const struct job_claim *cl,
+				     const char *code, const char *message, uint64_t rows,
+				     uint64_t bytes, int64_t retry_delay_ms, int ttl_s,
+				     bool *scheduled)
+{
+	char k_job[KEYS_MAX], k_running[KEYS_MAX], k_partial[KEYS_MAX], k_input[KEYS_MAX],
+		k_errors[KEYS_MAX], k_scheduled[KEYS_MAX], k_dead[KEYS_MAX], delay[24];
+	struct script_call c;
+	enum job_store_status s;
+
+	call_init(&c, 7);
+	call_str(&c, keys_job(k_job, st->prefix, cl->id));
+	call_str(&c, keys_running(k_running, st->prefix));
+	call_str(&c, partial_key(k_partial, st->prefix, cl));
+	call_str(&c, keys_input(k_input, st->prefix, cl->id));
+	call_str(&c, keys_errors(k_errors, st->prefix, cl->id));
+	call_str(&c, keys_scheduled(k_scheduled, st->prefix));
+	call_str(&c, keys_dead(k_dead, st->prefix));
+	call_str(&c, cl->id);
+	call_u64(&c, cl->token);
+	call_u64(&c, (uint64_t)(ttl_s > 0 ? ttl_s : 1));
+	call_str(&c, code ? code : "");
+	call_str(&c, message ? message : "");
+	call_u64(&c, rows);
+	call_u64(&c, bytes);
+	snprintf(delay, sizeof delay, "%" PRId64, retry_delay_ms < 0 ? (int64_t)-1 : retry_delay_ms);
+	call_str(&c, delay);
+	call_u64(&c, (uint64_t)st->dead_max);
+	call_u64(&c, (uint64_t)st->dead_ttl_s);
+	redisReply *r = store_eval(st, SCRIPT_FAIL, &c, &s);
+	if (!r)
+		return s;
+	if (r->type != REDIS_REPLY_INTEGER)
+		s = store_reply_error(st, r, "fail");
+	else
+		s = r->integer == SCRIPT_REPLY_LOST ? JOB_STORE_LOST : JOB_STORE_OK;
+	if (s == JOB_STORE_OK && scheduled)
+		*scheduled = r->integer == FAIL_REPLY_SCHEDULED;
+	freeReplyObject(r);
+	return s;
+}
+
+/* retry_status maps retry.lua's { code, status } to a status and copies
+ * the job's status name into status. */
+static enum job_store_status retry_status(struct job_store *st, redisReply *r, char status[16])
+{
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_STRING)
+		return store_reply_error(st, r, "retry");
+	snprintf(status, 16, "%s", r->element[1]->str);
+	switch (r->element[0]->integer) {
+	case RETRY_REPLY_QUEUED: return JOB_STORE_OK;
+	case RETRY_REPLY_NO_JOB: return JOB_STORE_NOT_FOUND;
+	case RETRY_REPLY_NOT_FAILED: return JOB_STORE_CONFLICT;
+	case RETRY_REPLY_INPUT_GONE: return JOB_STORE_INPUT_GONE;
+	default: return store_reply_error(st, r, "retry");
+	}
+}
+
+enum job_store_status job_store_retry(struct job_store *st, const char *id, char status[16])
+{
+	char k_job[KEYS_MAX], k_input[KEYS_MAX], k_errors[KEYS_MAX], k_dead[KEYS_MAX],
+		k_scheduled[KEYS_MAX];
+	struct script_call c;
+	enum job_store_status s;
+
+	status[0] = '\0';
+	call_init(&c, 5);
+	call_str(&c, keys_job(k_job, st->prefix, id));
+	call_str(&c, keys_input(k_input, st->prefix, id));
+	call_str(&c, keys_errors(k_errors, st->prefix, id));
+	call_str(&c, keys_dead(k_dead, st->prefix));
+	call_str(&c, keys_scheduled(k_scheduled, st->prefix));
+	call_str(&c, st->prefix);
+	call_str(&c, id);
+	redisReply *r = store_eval(st, SCRIPT_RETRY, &c, &s);
+	if (!r)
+		return s;
+	s = retry_status(st, r, status);
+	freeReplyObject(r);
+	return s;
+}
+
+/* errors_from_reply turns LRANGE's JSON lines into a JSON array; a line
+ * that is not JSON (written by hand) is kept as a string. */
+static json_t *errors_from_reply(const redisReply *r)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; arr != NULL && i < r->elements; i++) {
+		const redisReply *e = r->element[i];
+		json_t *v;
+		if (e->type != REDIS_REPLY_STRING)
+			continue;
+		v = json_loadb(e->str, e->len, JSON_DECODE_ANY, NULL);
+		if (v == NULL)
+			v = json_stringn(e->str, e->len);
+		if (v == NULL || json_array_append_new(arr, v) != 0) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
+enum job_store_status job_store_errors(struct job_store *st, const char *id, json_t **out)
+{
+	char key[KEYS_MAX];
+	const char *argv[] = {"LRANGE", keys_errors(key, st->prefix, id), "0", "-1"};
+	enum job_store_status s;
+	redisReply *r = store_read(st, 4, argv, NULL, &s);
+
+	*out = NULL;
+	if (!r)
+		return s;
+	if (r->type != REDIS_REPLY_ARRAY) {
+		s = store_reply_error(st, r, "LRANGE");
+	} else {
+		*out = errors_from_reply(r);
+		s = *out != NULL ? JOB_STORE_OK : JOB_STORE_ENOMEM;
+	}
+	freeReplyObject(r);
+	return s;
+}
+
+enum job_store_status job_store_dead(struct job_store *st, char (*ids)[JOB_ID_HEX + 1],
+				     size_t max, size_t *n)
+{
+	char key[KEYS_MAX], stop[24];
+	const char *argv[] = {"ZREVRANGE", keys_dead(key, st->prefix), "0", stop};
+	enum job_store_status s;
+	redisReply *r;
+
+	*n = 0;
+	if (max == 0)
+		return JOB_STORE_OK;
+	snprintf(stop, sizeof stop, "%zu", max - 1);
+	r = store_read(st, 4, argv, NULL, &s);
+	if (!r)
+		return s;
+	if (r->type != REDIS_REPLY_ARRAY) {
+		s = store_reply_error(st, r, "ZREVRANGE");
+		freeReplyObject(r);
+		return s;
+	}
+	for (size_t i = 0; i < r->elements && *n < max; i++)
+		if (r->element[i]->type == REDIS_REPLY_STRING && r->element[i]->len == JOB_ID_HEX)
+			memcpy(ids[(*n)++], r->element[i]->str, JOB_ID_HEX + 1);
+	freeReplyObject(r);
+	return JOB_STORE_OK;
 }

@@ -39,6 +39,7 @@ enum job_store_status {
 	JOB_STORE_LOST = 2,            /* our token is no longer current */
 	JOB_STORE_CANCEL = 3,          /* the job has a cancel request */
 	JOB_STORE_CONFLICT = 4,        /* the job is not in the state asked for */
+	JOB_STORE_INPUT_GONE = 6,      /* the job's input has expired (retry) */
 	JOB_STORE_EUNAVAILABLE = -1,   /* Redis unreachable or timed out */
 	JOB_STORE_EPROTO = -2,         /* Redis answered something unexpected */
 	JOB_STORE_ENOMEM = -3,
@@ -48,6 +49,11 @@ struct job_store_config {
 	const char *url;      /* redis://[:password@]host[:port][/db] or unix:///path[?db=N] */
 	const char *prefix;   /* key prefix, e.g. "jobq" */
 	int timeout_ms;       /* connect and command timeout (not for blocking waits) */
+	/* Dead letters, written by claim's lease reaper and job_store_fail;
+	 * 0 means the default (7 days, 10000, 30 days). */
+	int result_ttl_s;     /* how long a job that failed for good is kept */
+	int dead_max;         /* most ids kept in {p}:dead */
+	int dead_ttl_s;       /* oldest id kept in {p}:dead */
 };
 
 /* The part of a claimed job a worker needs to run it. */
@@ -157,7 +163,8 @@ enum job_store_status job_store_result_append(struct job_store *st, const struct
 
 /* job_store_finish ends this attempt. status is JOB_SUCCEEDED (the written
  * result becomes the job's, with media type result_type), JOB_FAILED
- * (error_code and error_message are kept) or JOB_CANCELLED. The job, its
+ * (error_code and error_message are kept; this is job_store_fail without a
+ * retry: the job is a dead letter) or JOB_CANCELLED. The job, its
  * input and result expire after ttl_s. Returns OK or LOST (nothing
  * changed), or an error. */
 enum job_store_status job_store_finish(struct job_store *st, const struct job_claim *c,
@@ -168,5 +175,56 @@ enum job_store_status job_store_finish(struct job_store *st, const struct job_cl
 /* job_store_requeue gives the job back to its queue without counting the
  * attempt (worker shutdown). Returns OK or LOST, or an error. */
 enum job_store_status job_store_requeue(struct job_store *st, const struct job_claim *c);
+
+/* ---- Cancelling (API) ------------------------------------------------------ */
+
+/* job_store_cancel cancels job id in one atomic step (cancel.lua) and
+ * writes the job as it is afterwards to *rec. Returns
+ *   OK         the job is cancelled: it was waiting (queued, or scheduled
+ *              for a retry) and is now off its queue, cancelled with error
+ *              "cancelled" / message, kept ttl_s more seconds; or it was
+ *              cancelled already (nothing changed: asking twice is fine);
+ *   CANCEL     the job is running: cancel_requested is set (or was) and
+ *              its id published on {p}:cancel; the worker stops it at its
+ *              next checkpoint and finishes it as cancelled;
+ *   CONFLICT   the job succeeded or failed; nothing changed;
+ *   NOT_FOUND  no such job (*rec is unspecified);
+ * or an error (then nothing is known about the job). */
+enum job_store_status job_store_cancel(struct job_store *st, const char *id, int ttl_s,
+				       const char *message, struct job_record *rec);
+
+/* ---- Retries and dead letters -------------------------------------------- */
+
+/* job_store_fail ends a failed attempt (fail.lua): when retry_delay_ms >= 0,
+ * the job has attempts left and no cancel was requested, it goes back to
+ * queued with retry_at = now + retry_delay_ms and waits in {p}:scheduled
+ * until a claim promotes it (*scheduled = true); otherwise it fails for
+ * good: status failed, kept ttl_s seconds, its id in {p}:dead (capped by
+ * the store's dead_max and dead_ttl_s). Either way code and message become
+ * the job's error and are appended to {p}:job:{id}:errors. scheduled may be
+ * NULL. Returns OK or LOST (nothing changed), or an error. */
+enum job_store_status job_store_fail(struct job_store *st, const struct job_claim *c,
+				     const char *code, const char *message, uint64_t rows,
+				     uint64_t bytes, int64_t retry_delay_ms, int ttl_s,
+				     bool *scheduled);
+
+/* job_store_retry queues failed job id again (retry.lua): attempts 0, no
+ * error, out of {p}:dead, at the back of its queue, no TTL. Returns OK;
+ * NOT_FOUND; CONFLICT when the job is not failed (its status name is
+ * copied to status, 16 bytes); INPUT_GONE when its input has expired; or an
+ * error. Nothing changes unless OK. */
+enum job_store_status job_store_retry(struct job_store *st, const char *id, char status[16]);
+
+/* job_store_errors reads id's errors list into *out: a new JSON array (the
+ * caller releases it with json_decref) of one object per failed attempt,
+ * oldest first, {"attempt","code","message","worker","at"} with "at" in ms
+ * since the epoch; empty when there is none. Returns OK, ENOMEM, or an
+ * error. */
+enum job_store_status job_store_errors(struct job_store *st, const char *id, json_t **out);
+
+/* job_store_dead copies the ids of up to max dead letters, newest first,
+ * into ids and sets *n. Returns OK or an error. */
+enum job_store_status job_store_dead(struct job_store *st, char (*ids)[JOB_ID_HEX + 1],
+				     size_t max, size_t *n);
 
 #endif

@@ -15,6 +15,10 @@ const struct keys_entry keys_schema[] = {
 	{"{p}:queues", "set", "every queue name that ever had a job"},
 	{"{p}:running", "zset", "ids of running jobs, scored by lease deadline (ms since epoch)"},
 	{"{p}:wake:{name}", "list", "wake-up tokens that unblock idle workers of queue {name}"},
+	{"{p}:scheduled", "zset", "ids of jobs waiting to be retried, scored by due time (ms since epoch)"},
+	{"{p}:dead", "zset", "ids of jobs that failed for good (dead letters), scored by time of death"},
+	{"{p}:job:{id}:errors", "list", "one JSON object per failed attempt, oldest first (the last 20)"},
+	{"{p}:cancel", "channel", "pub/sub: ids of running jobs whose cancel was just asked"},
 };
 const size_t keys_schema_len = sizeof keys_schema / sizeof keys_schema[0];
 
@@ -63,6 +67,32 @@ char *keys_running(char *out, const char *prefix)
 char *keys_queues(char *out, const char *prefix)
 {
 	snprintf(out, KEYS_MAX, "%s:queues", prefix);
+	return out;
+}
+
+char *keys_cancel_channel(char *out, const char *prefix)
+{
+	snprintf(out, KEYS_MAX, "%s:cancel", prefix);
+	return out;
+}
+
+/* ---- Retries and dead letters ---- */
+
+char *keys_scheduled(char *out, const char *prefix)
+{
+	snprintf(out, KEYS_MAX, "%s:scheduled", prefix);
+	return out;
+}
+
+char *keys_dead(char *out, const char *prefix)
+{
+	snprintf(out, KEYS_MAX, "%s:dead", prefix);
+	return out;
+}
+
+char *keys_errors(char *out, const char *prefix, const char *id)
+{
+	snprintf(out, KEYS_MAX, "%s:job:%s:errors", prefix, id);
 	return out;
 }
 

@@ -14,6 +14,10 @@
  *   {p}:queues                set     every queue name ever used
  *   {p}:running               zset    id -> lease deadline (ms since epoch)
  *   {p}:wake:{name}           list    wake-up tokens for blocked workers
+ *   {p}:scheduled             zset    id -> due time (ms) of a retry waiting out its backoff
+ *   {p}:dead                  zset    id -> time of death (ms) of a job failed for good
+ *   {p}:job:{id}:errors       list    one JSON line per failed attempt, oldest first (last 20)
+ *   {p}:cancel                channel ids of running jobs whose cancel was asked
  *
  * Ownership of the staging key: the API thread that receives the upload
  * writes it; the enqueue script renames it to the input key; its TTL removes
@@ -47,6 +51,15 @@ char *keys_queue(char *out, const char *prefix, const char *queue);
 char *keys_wake(char *out, const char *prefix, const char *queue);
 char *keys_running(char *out, const char *prefix);
 char *keys_queues(char *out, const char *prefix);
+
+/* keys_cancel_channel writes the pub/sub channel cancel.lua publishes on
+ * (not a key: it holds nothing; see worker/cancel_listener.h) and returns out. */
+char *keys_cancel_channel(char *out, const char *prefix);
+
+/* Retries and dead letters (see the scripts fail.lua and retry.lua). */
+char *keys_scheduled(char *out, const char *prefix);
+char *keys_dead(char *out, const char *prefix);
+char *keys_errors(char *out, const char *prefix, const char *id);
 
 /* keys_prefix_valid returns 1 when prefix is 1..64 bytes of [A-Za-z0-9_.-:]. */
 int keys_prefix_valid(const char *prefix);

@@ -379,6 +379,43 @@ static void run_finish(struct job_run *run, enum job_status status)
 				  job_store_errstr(run->c->store)));
 }
 
+/* run_fail reports a failed attempt through job_store_fail: fail.lua
+ * schedules another attempt after a backoff with full jitter (drawn here,
+ * from --retry-base and --retry-cap) while the job has attempts left, and
+ * otherwise fails it for good as a dead letter. A missing input does not
+ * come back, so that failure is final at once. */
+static void run_fail(struct job_run *run)
+{
+	const struct worker_settings *s = run->c->settings;
+	enum job_store_status st;
+	bool scheduled = false;
+	int64_t delay = -1;
+	struct backoff b;
+
+	if (strcmp(run->code, "input_missing") != 0) {
+		backoff_init(&b, s->retry_base_ms, s->retry_cap_ms);
+		delay = backoff_retry_delay_ms(&b, run->claim.attempts);
+	}
+	do
+		st = job_store_fail(run->c->store, &run->claim, run->code, run->message,
+				    run_rows(run), run->fed, delay, s->result_ttl_s, &scheduled);
+	while (run_retry(run, st));
+	if (st == JOB_STORE_OK && scheduled)
+		log_job(LOG_WARN, "attempt failed, retry scheduled", run->claim.request_id,
+			run->claim.id,
+			json_pack("{s:i, s:I, s:s, s:s}", "attempt", run->claim.attempts,
+				  "retry_in_ms", (json_int_t)delay, "error_code", run->code,
+				  "error", run->message));
+	else if (st == JOB_STORE_OK)
+		run_log_finished(run, JOB_FAILED);
+	else if (st == JOB_STORE_LOST || run->gave_up)
+		run_log_abandoned(run);
+	else
+		log_job(LOG_ERROR, "could not report job", run->claim.request_id, run->claim.id,
+			json_pack("{s:s, s:s}", "status", "failed", "error",
+				  job_store_errstr(run->c->store)));
+}
+
 /* run_requeue gives the job back to its queue (shutdown interrupt). */
 static void run_requeue(struct job_run *run)
 {
@@ -405,7 +442,7 @@ static void run_report(struct job_run *run)
 		run_finish(run, JOB_SUCCEEDED);
 		break;
 	case RUN_FAILED:
-		run_finish(run, JOB_FAILED);
+		run_fail(run);
 		break;
 	case RUN_CANCELLED:
 		run_finish(run, JOB_CANCELLED);

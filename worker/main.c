@@ -1,8 +1,10 @@
 /*
  * jobq-worker — runs jobs from jobq's Redis queues.
  *
- * main reads the settings, starts one producer and --concurrency consumer
- * threads (see worker.h), and then does nothing but wait for signals.
+ * main reads the settings, starts one producer, one cancel listener and
+ * --concurrency consumer threads (see worker.h), and then does nothing but
+ * wait for signals. The cancel listener is stopped last, after the
+ * consumers and the producer: a running job can be cancelled until the end.
  * SIGTERM, SIGINT and WORKER_SIG_DRAINED are blocked in every thread before
  * any thread starts, so only main's sigwait sees them; SIGPIPE is ignored,
  * so a dropped Redis connection is an error return, not a death.
@@ -24,6 +26,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "cancel_listener.h"
 #include "consumer.h"
 #include "ids.h"
 #include "job_buffer.h"
@@ -39,6 +42,8 @@ struct worker {
 	struct running running;
 	struct producer producer;
 	bool producer_started;
+	struct cancel_listener cancel_listener;
+	bool cancel_listener_started;
 	struct consumer *consumers;        /* concurrency entries */
 	size_t consumers_started;
 };
@@ -88,6 +93,18 @@ static enum config_result worker_configure(struct worker_settings *s, int argc, 
 		{"shutdown-grace", "JOBQ_SHUTDOWN_GRACE", "DURATION", "30s",
 		 "After SIGTERM, how long running jobs may go on before they are interrupted and requeued.",
 		 config_parse_seconds, &s->shutdown_grace_s, false},
+		{"retry-base", "JOBQ_RETRY_BASE", "DURATION", "1s",
+		 "Backoff before the second attempt of a failed job (ms, s, m, h, d; plain = seconds): the wait before attempt n+1 is random in [0, min(cap, base * 2^(n-1))].",
+		 config_parse_millis, &s->retry_base_ms, false},
+		{"retry-cap", "JOBQ_RETRY_CAP", "DURATION", "5m",
+		 "Longest backoff between two attempts of a failed job.", config_parse_millis,
+		 &s->retry_cap_ms, false},
+		{"dead-max", "JOBQ_DEAD_MAX", "N", "10000",
+		 "Most dead letters (jobs failed for good) listed in {prefix}:dead; older ones drop out.",
+		 config_parse_positive_int, &s->dead_max, false},
+		{"dead-ttl", "JOBQ_DEAD_TTL", "DURATION", "30d",
+		 "How long a dead letter stays listed in {prefix}:dead (its job still expires after --result-ttl).",
+		 config_parse_seconds, &s->dead_ttl_s, false},
 		{"max-field", "JOBQ_MAX_FIELD", "SIZE", "1M",
 		 "Longest CSV field a task accepts, in bytes (K, M, G suffixes).", config_parse_size,
 		 &s->max_field, false},
@@ -144,8 +161,11 @@ static int worker_init(struct worker *w, const char **err)
 	if (worker_make_id(s) != 0)
 		return -1;
 	/* A command must time out well before a renewal is overdue. */
-	w->store_cfg = (struct job_store_config){s->redis_url, s->prefix,
-						 lease_third < 5000 ? lease_third : 5000};
+	w->store_cfg = (struct job_store_config){
+		.url = s->redis_url, .prefix = s->prefix,
+		.timeout_ms = lease_third < 5000 ? lease_third : 5000,
+		.result_ttl_s = s->result_ttl_s, .dead_max = s->dead_max,
+		.dead_ttl_s = s->dead_ttl_s};
 	*err = "out of memory";
 	w->consumers = calloc(n, sizeof *w->consumers);
 	if (w->consumers == NULL)
@@ -169,6 +189,9 @@ static int worker_start_threads(struct worker *w, const char **err)
 	if (producer_start(&w->producer, s, &w->store_cfg, &w->buffer, &w->running, err) != 0)
 		return -1;
 	w->producer_started = true;
+	if (cancel_listener_start(&w->cancel_listener, &w->store_cfg, &w->running, err) != 0)
+		return -1;
+	w->cancel_listener_started = true;
 	for (size_t i = 0; i < (size_t)s->concurrency; i++) {
 		if (consumer_start(&w->consumers[i], s, &w->store_cfg, &w->buffer, &w->running,
 				   err) != 0)
@@ -190,6 +213,8 @@ static void worker_stop_threads(struct worker *w)
 	running_advance(&w->running, RUNNING_DONE);
 	if (w->producer_started)
 		producer_join(&w->producer);
+	if (w->cancel_listener_started)
+		cancel_listener_stop(&w->cancel_listener);
 }
 
 /* worker_free frees what worker_init made. */

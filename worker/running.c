@@ -131,6 +131,25 @@ void running_apply_renewal(struct running *r, const struct job_claim *c,
 	pthread_mutex_unlock(&r->lock);
 }
 
+size_t running_cancel_id(struct running *r, const char *id)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < r->capacity; i++) {
+		struct running_job *j = &r->jobs[i];
+
+		if (j->used && strcmp(j->claim.id, id) == 0) {
+			atomic_fetch_or(&j->stop, RUNNING_STOP_CANCEL);
+			n++;
+		}
+	}
+	if (n > 0)
+		pthread_cond_broadcast(&r->changed);
+	pthread_mutex_unlock(&r->lock);
+	return n;
+}
+
 void running_advance(struct running *r, enum running_phase p)
 {
 	pthread_mutex_lock(&r->lock);

@@ -9,6 +9,8 @@
  *   - the producer copies the claims of all running jobs every lease/3,
  *     renews them in one round trip, and applies the answers: CANCEL and
  *     LOST become stop flags, OK moves the lease start forward;
+ *   - the cancel listener (cancel_listener.h) sets STOP_CANCEL on a job
+ *     whose cancel message it receives;
  *   - main advances the phase on signals.
  *
  * Phases only move forward:
@@ -107,6 +109,11 @@ size_t running_snapshot(struct running *r, struct job_claim *out, size_t max);
  * stop flags. Claims whose job has ended meanwhile are skipped. */
 void running_apply_renewal(struct running *r, const struct job_claim *c,
 			   const enum job_store_status *status, size_t n, int64_t sent_ms);
+
+/* running_cancel_id sets STOP_CANCEL on every running attempt of job id
+ * (a cancel message: see cancel_listener.h). Returns how many it found (0
+ * when this worker does not run the job). */
+size_t running_cancel_id(struct running *r, const char *id);
 
 /* running_advance moves the phase forward to p (never back). Entering
  * INTERRUPTING sets STOP_INTERRUPT on every running job. */

@@ -3,8 +3,10 @@
  * clock.
  *
  * The process is one producer thread (claims jobs, renews their leases),
- * --concurrency consumer threads (run one job at a time) and the main
- * thread (signals and shutdown). They meet in three places only: the
+ * --concurrency consumer threads (run one job at a time), one cancel
+ * listener thread (cancel_listener.h: pub/sub cancel requests become stop
+ * flags) and the main thread (signals and shutdown). They meet in three
+ * places only: the
  * job_buffer (claimed jobs on their way to a consumer), the running
  * registry (jobs being run, their stop flags and the shutdown phase) and
  * struct worker_settings below.
@@ -40,6 +42,10 @@ struct worker_settings {
 	int result_ttl_s;
 	int lease_s;
 	int shutdown_grace_s;
+	int64_t retry_base_ms;         /* backoff of failed jobs (full jitter) */
+	int64_t retry_cap_ms;
+	int dead_max;                  /* dead letters kept in {p}:dead */
+	int dead_ttl_s;
 	uint64_t max_field;
 	enum log_level log_level;
 	char worker_id[WORKER_ID_MAX]; /* "host:pid:8-hex-random" */

@@ -38,8 +38,10 @@ if ARGV[3] == 'succeeded' then
     redis.call('SET', KEYS[4], '')
   end
   redis.call('EXPIRE', KEYS[4], ttl)
+  -- An earlier attempt's error is history now (kept in the errors list).
   redis.call('HSET', KEYS[1], 'result_type', ARGV[5],
-             'result_bytes', redis.call('STRLEN', KEYS[4]))
+             'result_bytes', redis.call('STRLEN', KEYS[4]), 'error_code', '',
+             'error_message', '')
 else
   redis.call('DEL', KEYS[3])
   redis.call('HSET', KEYS[1], 'error_code', ARGV[6], 'error_message', ARGV[7])
@@ -48,4 +50,6 @@ redis.call('HSET', KEYS[1], 'status', ARGV[3], 'finished_at', now, 'worker', '',
            'progress_rows', ARGV[8], 'progress_bytes', ARGV[9])
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('EXPIRE', KEYS[5], ttl)
+-- The errors list of earlier failed attempts ({p}:job:{id}:errors), if any.
+redis.call('EXPIRE', KEYS[1] .. ':errors', ttl)
 return 0

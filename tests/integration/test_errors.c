@@ -228,3 +228,16 @@ Test(errors, redis_down_gives_503_unavailable_and_readyz_503)
 	http_reply_free(&r);
 	cr_assert_lt(monotonic_ms() - t0, 10000, "the API hung while Redis was down");
 }
+
+Test(errors, one_character_multipart_boundary_is_400_not_503)
+{
+	const char *body = "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.csv\"\r\n"
+			   "\r\na\n1\n\r\n--b--\r\n";
+	struct http_reply r = http_request("POST", "/v1/jobs", "multipart/form-data; boundary=b",
+					   body, strlen(body), NULL);
+	json_t *owner;
+	expect_error(&r, 400, "invalid_multipart", &owner);
+	json_decref(owner);
+	http_reply_free(&r);
+	assert_nothing_stored();
+}

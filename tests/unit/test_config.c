@@ -599,3 +599,37 @@ Test(config, cpu_count_is_at_least_one)
 	cr_assert_geq(config_cpu_count(), 1);
 	cr_assert_eq(config_cpu_count(), (int)sysconf(_SC_NPROCESSORS_ONLN));
 }
+
+/* millis_of parses text with config_parse_millis; -1 when refused. */
+static int64_t millis_of(const char *text)
+{
+	char err[256] = "";
+	int64_t n = -1;
+
+	if (config_parse_millis(text, &n, err, sizeof err) != 0) {
+		cr_assert_neq(err[0], '\0', "refused %s without saying why", text);
+		return -1;
+	}
+	return n;
+}
+
+Test(config, millis_accept_ms_and_the_second_based_units)
+{
+	cr_assert_eq(millis_of("100ms"), 100);
+	cr_assert_eq(millis_of("1ms"), 1);
+	cr_assert_eq(millis_of("1"), 1000);
+	cr_assert_eq(millis_of("1s"), 1000);
+	cr_assert_eq(millis_of("5m"), 300000);
+	cr_assert_eq(millis_of("2h"), 7200000);
+	cr_assert_eq(millis_of("3650d"), 315360000000LL);
+}
+
+Test(config, millis_reject_zero_more_than_ten_years_and_odd_forms)
+{
+	const char *bad[] = { "0", "0ms", "0s", "3651d", "315360000001ms", "99999999999999999999",
+			      "99999999999999999999ms", "-1", "0.1", "0.1s", "1.5h", "7 ms",
+			      "10MS", "1us", "", "ms" };
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		cr_expect_eq(millis_of(bad[i]), -1, "accepted \"%s\"", bad[i]);
+}

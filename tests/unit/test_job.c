@@ -170,7 +170,7 @@ Test(job, queued_job_json_has_nulls_for_times_not_reached)
 		"\"attempts\":0,\"created_at\":\"2023-11-14T22:13:20.000Z\","
 		"\"started_at\":null,\"finished_at\":null,\"request_id\":\"req-1\","
 		"\"progress\":{\"rows\":0,\"bytes\":0,\"bytes_total\":50000,\"percent\":0.0},"
-		"\"error\":null,\"result_url\":null}");
+		"\"error\":null,\"result_url\":null,\"max_attempts\":3,\"timeout\":300,\"retry_at\":null}");
 }
 
 Test(job, running_job_json_shows_progress)
@@ -188,7 +188,7 @@ Test(job, running_job_json_shows_progress)
 		"\"started_at\":\"2023-11-14T22:13:21.500Z\",\"finished_at\":null,"
 		"\"request_id\":\"req-1\","
 		"\"progress\":{\"rows\":250,\"bytes\":12500,\"bytes_total\":50000,\"percent\":25.0},"
-		"\"error\":null,\"result_url\":null}");
+		"\"error\":null,\"result_url\":null,\"max_attempts\":3,\"timeout\":300,\"retry_at\":null}");
 }
 
 Test(job, succeeded_job_json_has_result_url_and_full_percent)
@@ -209,7 +209,7 @@ Test(job, succeeded_job_json_has_result_url_and_full_percent)
 		"\"started_at\":\"2023-11-14T22:13:21.500Z\","
 		"\"finished_at\":\"2023-11-14T22:13:32.345Z\",\"request_id\":\"req-1\","
 		"\"progress\":{\"rows\":1000,\"bytes\":49990,\"bytes_total\":50000,\"percent\":100.0},"
-		"\"error\":null,\"result_url\":\"/v1/jobs/" ID "/result\"}");
+		"\"error\":null,\"result_url\":\"/v1/jobs/" ID "/result\",\"max_attempts\":3,\"timeout\":300,\"retry_at\":null}");
 }
 
 Test(job, failed_job_json_has_error_code_and_message)
@@ -231,7 +231,7 @@ Test(job, failed_job_json_has_error_code_and_message)
 		"\"finished_at\":\"2023-11-14T22:13:32.345Z\",\"request_id\":\"req-1\","
 		"\"progress\":{\"rows\":10,\"bytes\":500,\"bytes_total\":50000,\"percent\":1.0},"
 		"\"error\":{\"code\":\"timeout\",\"message\":\"the task ran longer than 300 s\"},"
-		"\"result_url\":null}");
+		"\"result_url\":null,\"max_attempts\":3,\"timeout\":300,\"retry_at\":null}");
 }
 
 Test(job, cancel_requested_appears_only_when_set)
@@ -358,7 +358,7 @@ Test(job, json_views_are_null_not_partial_when_memory_runs_out)
 		allocs_left = n;
 		accepted = job_accepted_json(&rec.spec);
 		if (view != NULL)
-			cr_assert_eq(json_object_size(view), 16, "partial view after %d allocations", n);
+			cr_assert_eq(json_object_size(view), 19, "partial view after %d allocations", n);
 		if (accepted != NULL)
 			cr_assert_eq(json_object_size(accepted), 8, "partial reply after %d allocations", n);
 		full = view != NULL && accepted != NULL ? full + 1 : 0;
@@ -368,4 +368,22 @@ Test(job, json_views_are_null_not_partial_when_memory_runs_out)
 	}
 	json_set_alloc_funcs(malloc, free);
 	cr_assert_eq(full, 2, "never succeeded within 200 allocations");
+}
+
+Test(job, a_job_waiting_for_a_retry_shows_when_it_runs_again)
+{
+	struct job_record rec = record(JOB_QUEUED);
+	json_t *j;
+
+	rec.attempts = 1;
+	rec.retry_at_ms = T_FINISHED;
+	strcpy(rec.error_code, "timeout");
+	strcpy(rec.error_message, "the job ran longer than its timeout");
+	j = job_record_to_json(&rec);
+	cr_assert_str_eq(json_string_value(json_object_get(j, "retry_at")),
+			 "2023-11-14T22:13:32.345Z");
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "error"), "code")),
+			 "timeout");
+	cr_assert_eq(json_integer_value(json_object_get(j, "max_attempts")), 3);
+	json_decref(j);
 }

@@ -59,3 +59,19 @@ Test(keys, readme_documents_every_key)
 		cr_expect_not_null(strstr(text, want), "README lacks key %s", want);
 	}
 }
+
+Test(keys, retry_and_dead_letter_names_are_built_from_the_prefix)
+{
+	char out[KEYS_MAX];
+
+	cr_assert_str_eq(keys_scheduled(out, "jobq"), "jobq:scheduled");
+	cr_assert_str_eq(keys_dead(out, "a.b"), "a.b:dead");
+	cr_assert_str_eq(keys_errors(out, "jobq", "abc"), "jobq:job:abc:errors");
+}
+
+Test(keys, cancel_channel_is_built_from_the_prefix)
+{
+	char k[KEYS_MAX];
+	cr_assert_str_eq(keys_cancel_channel(k, "jobq"), "jobq:cancel");
+	cr_assert_str_eq(keys_cancel_channel(k, "t1"), "t1:cancel");
+}

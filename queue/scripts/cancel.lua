@@ -1,0 +1,60 @@
+-- cancel.lua — cancels a job: a waiting one at once, a running one by
+-- asking its worker to stop.
+--
+-- KEYS[1] {p}:job:{id}
+-- KEYS[2] {p}:job:{id}:input
+-- KEYS[3] {p}:scheduled       zset of jobs waiting for a later retry (may not exist)
+-- ARGV[1] the prefix {p}
+-- ARGV[2] the job id
+-- ARGV[3] seconds a cancelled job and its input are kept
+-- ARGV[4] the error message stored with a job cancelled here
+-- ARGV[5] the channel {p}:cancel
+--
+-- Returns { code, fields } where fields is the job hash (HGETALL, as it is
+-- after the call) and code is
+--   0 cancelled now (the job was waiting)
+--   1 cancelled already (nothing changed)
+--   3 cancel requested (the job is running; its worker stops it)
+--   4 finished: succeeded or failed (nothing changed)
+--   5 no such job (fields is empty)
+--
+-- Transitions:
+--   queued, or in {p}:scheduled -> cancelled: off its queue and the
+--     scheduled set, finished_at, error "cancelled", expires after ARGV[3].
+--   running -> running with cancel_requested = 1, and the id PUBLISHed on
+--     ARGV[5] so that its worker stops it at once; the flag is the durable
+--     truth (renew.lua and progress.lua report it), the message only a
+--     wake-up. Asking again publishes again.
+
+local p, id = ARGV[1], ARGV[2]
+local f = redis.call('HMGET', KEYS[1], 'status', 'queue')
+local status = f[1]
+if not status then
+  return { 5, {} }
+end
+local code
+if status == 'cancelled' then
+  code = 1
+elseif status == 'succeeded' or status == 'failed' then
+  code = 4
+elseif status == 'running' then
+  redis.call('HSET', KEYS[1], 'cancel_requested', 1)
+  redis.call('PUBLISH', ARGV[5], id)
+  code = 3
+elseif status == 'queued' or redis.call('ZSCORE', KEYS[3], id) then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local ttl = tonumber(ARGV[3])
+  if f[2] then
+    redis.call('LREM', p .. ':queue:' .. f[2], 0, id)
+  end
+  redis.call('ZREM', KEYS[3], id)
+  redis.call('HSET', KEYS[1], 'status', 'cancelled', 'finished_at', now, 'worker', '',
+             'error_code', 'cancelled', 'error_message', ARGV[4])
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('EXPIRE', KEYS[2], ttl)
+  code = 0
+else
+  code = 4
+end
+return { code, redis.call('HGETALL', KEYS[1]) }

@@ -1,0 +1,43 @@
+-- retry.lua — gives a failed job a new life: POST /v1/jobs/{id}/retry.
+--
+-- KEYS[1] {p}:job:{id}
+-- KEYS[2] {p}:job:{id}:input
+-- KEYS[3] {p}:job:{id}:errors
+-- KEYS[4] {p}:dead
+-- KEYS[5] {p}:scheduled
+-- ARGV[1] the prefix {p}
+-- ARGV[2] the job id
+--
+-- Returns { code, status }: code 0 when the job is queued again, 1 when
+-- there is no such job, 4 when it is not failed (status says what it is),
+-- 5 when its input has expired. Nothing is written unless code is 0.
+--
+-- Transition: failed -> queued with attempts 0 and no error, at the back of
+-- its queue, out of {p}:dead; the hash, input and errors list lose their
+-- TTL again. The errors list is kept: it is the job's history. The fencing
+-- token is not reset, so an attempt from before can never be current.
+
+local p = ARGV[1]
+local f = redis.call('HMGET', KEYS[1], 'status', 'queue')
+if not f[1] then
+  return { 1, '' }
+end
+if f[1] ~= 'failed' then
+  return { 4, f[1] }
+end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  return { 5, f[1] }
+end
+redis.call('PERSIST', KEYS[1])
+redis.call('PERSIST', KEYS[2])
+redis.call('PERSIST', KEYS[3])
+redis.call('HSET', KEYS[1], 'status', 'queued', 'attempts', 0, 'error_code', '',
+           'error_message', '', 'retry_at', 0, 'started_at', 0, 'finished_at', 0,
+           'progress_rows', 0, 'progress_bytes', 0, 'worker', '')
+redis.call('ZREM', KEYS[4], ARGV[2])
+redis.call('ZREM', KEYS[5], ARGV[2])
+redis.call('LPUSH', p .. ':queue:' .. f[2], ARGV[2])
+redis.call('SADD', p .. ':queues', f[2])
+redis.call('RPUSH', p .. ':wake:' .. f[2], '1')
+redis.call('LTRIM', p .. ':wake:' .. f[2], -64, -1)
+return { 0, 'queued' }

@@ -1,0 +1,475 @@
+/*
+ * Integration: retries and dead letters — a failed attempt is retried after
+ * a jittered, growing backoff until max_attempts, then the job is a dead
+ * letter with every attempt's error; POST /v1/jobs/{id}/retry brings it
+ * back; GET /v1/dead lists it; a worker killed mid-job loses nothing.
+ *
+ * The store-level tests drive fail.lua, retry.lua and claim.lua's reaper
+ * and promotion directly (job_store against the test's Redis), next to a
+ * real jobq-api, so they are fast and exact; the others run real workers.
+ */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backoff.h"
+#include "harness.h"
+#include "job_store.h"
+
+static struct job_store *st;
+
+/* open_store opens a job_store on the test's Redis with dead_max. */
+static struct job_store *open_store(int dead_max)
+{
+	struct job_store_config cfg = {.url = harness.redis_url, .prefix = "jobq",
+				       .timeout_ms = 2000, .result_ttl_s = 3600,
+				       .dead_max = dead_max};
+	struct job_store *s = job_store_open(&cfg, NULL);
+	cr_assert_not_null(s);
+	return s;
+}
+
+static void setup(void)
+{
+	harness_setup_with(0);
+	st = open_store(0);
+}
+
+static void teardown(void)
+{
+	job_store_close(st);
+	harness_teardown();
+}
+
+TestSuite(retries, .init = setup, .fini = teardown, .timeout = 120);
+
+static const char *const default_queue[] = {"default"};
+
+/* claim_one claims the one job waiting, as worker "test:1:abc". */
+static struct job_claim claim_one(int lease_ms)
+{
+	struct job_claim c;
+	int n = job_store_claim(st, "test:1:abc", default_queue, 1, lease_ms, &c, 1);
+	cr_assert_eq(n, 1, "claim found %d jobs: %s", n, job_store_errstr(st));
+	return c;
+}
+
+/* fail_now fails the attempt of c with code "boom" and delay_ms. Returns
+ * whether it was scheduled for another attempt. */
+static bool fail_now(struct job_store *s, const struct job_claim *c, int64_t delay_ms)
+{
+	bool scheduled = true;
+	cr_assert_eq(job_store_fail(s, c, "boom", "it broke", 0, 0, delay_ms, 3600, &scheduled),
+		     JOB_STORE_OK, "%s", job_store_errstr(s));
+	return scheduled;
+}
+
+/* get_job returns GET /v1/jobs/{id} (caller releases). */
+static json_t *get_job(const char *id)
+{
+	char path[96];
+	snprintf(path, sizeof path, "/v1/jobs/%s", id);
+	struct http_reply r = http_get(path);
+	cr_assert_eq(r.status, 200, "GET %s answered %ld: %s", path, r.status, r.body);
+	json_t *j = http_json(&r);
+	http_reply_free(&r);
+	return j;
+}
+
+/* post_retry sends POST /v1/jobs/{id}/retry; returns the reply's JSON and
+ * sets *status. */
+static json_t *post_retry(const char *id, long *status)
+{
+	char path[96];
+	snprintf(path, sizeof path, "/v1/jobs/%s/retry", id);
+	struct http_reply r = http_request("POST", path, NULL, NULL, 0, NULL);
+	*status = r.status;
+	json_t *j = http_json(&r);
+	http_reply_free(&r);
+	return j;
+}
+
+static const char *str_of(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? s : "";
+}
+
+static long long int_of(json_t *o, const char *key)
+{
+	return json_integer_value(json_object_get(o, key));
+}
+
+static long long redis_int(const char *fmt, const char *arg)
+{
+	redisReply *r = redis_cmd(fmt, arg);
+	long long v = r->type == REDIS_REPLY_INTEGER ? r->integer :
+		      r->type == REDIS_REPLY_STRING ? atoll(r->str) : -1;
+	freeReplyObject(r);
+	return v;
+}
+
+/* big_csv returns "v\n" and rows lines of 16 bytes. */
+static char *big_csv(size_t rows)
+{
+	char *s = malloc(2 + rows * 16 + 1);
+	cr_assert_not_null(s);
+	memcpy(s, "v\n", 2);
+	for (size_t i = 0; i < rows; i++) {
+		char line[32];
+		snprintf(line, sizeof line, "%015zu\n", i);
+		memcpy(s + 2 + i * 16, line, 16);
+	}
+	s[2 + rows * 16] = '\0';
+	return s;
+}
+
+/* ---- Through the store ------------------------------------------------ */
+
+Test(retries, a_failed_attempt_with_attempts_left_waits_in_scheduled_then_is_promoted)
+{
+	char *id = submit_csv("max_attempts=3", "a\n1\n");
+	struct job_claim c = claim_one(30000);
+	cr_assert(fail_now(st, &c, 60000), "the first of 3 attempts must be retried");
+	json_t *job = get_job(id);
+	cr_assert_str_eq(str_of(job, "status"), "queued");
+	cr_assert_eq(int_of(job, "attempts"), 1);
+	cr_assert_str_eq(str_of(json_object_get(job, "error"), "code"), "boom");
+	cr_assert(json_is_string(json_object_get(job, "retry_at")), "retry_at must be a time");
+	long long due = redis_int("ZSCORE jobq:scheduled %s", id);
+	cr_assert_eq(redis_int("HGET jobq:job:%s retry_at", id), due);
+	cr_assert_eq(redis_int("LLEN jobq:queue:%s", "default"), 0, "not queued before it is due");
+	cr_assert_eq(redis_int("TTL jobq:job:%s", id), -1, "a job with attempts left must not expire");
+	json_decref(job);
+
+	/* Not due: a claim finds nothing. Due: the same claim promotes it. */
+	struct job_claim again;
+	cr_assert_eq(job_store_claim(st, "w", default_queue, 1, 30000, &again, 1), 0);
+	redisReply *r = redis_cmd("ZADD jobq:scheduled 1 %s", id);
+	freeReplyObject(r);
+	cr_assert_eq(job_store_claim(st, "w", default_queue, 1, 30000, &again, 1), 1);
+	cr_assert_str_eq(again.id, id);
+	cr_assert_eq(again.attempts, 2);
+	cr_assert_gt(again.token, c.token);
+	cr_assert_eq(redis_int("ZCARD jobq:%s", "scheduled"), 0);
+	cr_assert_eq(redis_int("HGET jobq:job:%s retry_at", id), 0);
+	free(id);
+}
+
+Test(retries, the_last_attempt_fails_for_good_into_dead_with_every_error_kept)
+{
+	char *id = submit_csv("max_attempts=2", "a\n1\n");
+	struct job_claim c = claim_one(30000);
+	cr_assert(fail_now(st, &c, 0));
+	c = claim_one(30000);
+	cr_assert_eq(c.attempts, 2);
+	cr_assert_not(fail_now(st, &c, 0), "the last attempt must not be retried");
+	json_t *job = get_job(id);
+	cr_assert_str_eq(str_of(job, "status"), "failed");
+	cr_assert(json_is_null(json_object_get(job, "retry_at")));
+	json_t *errors = json_object_get(job, "errors");
+	cr_assert_eq(json_array_size(errors), 2);
+	for (size_t i = 0; i < 2; i++) {
+		json_t *e = json_array_get(errors, i);
+		cr_assert_eq(int_of(e, "attempt"), (long long)i + 1, "errors are oldest first");
+		cr_assert_str_eq(str_of(e, "code"), "boom");
+		cr_assert_str_eq(str_of(e, "message"), "it broke");
+		cr_assert_str_eq(str_of(e, "worker"), "test:1:abc");
+		cr_assert_gt(int_of(e, "at"), 0);
+	}
+	json_decref(job);
+	cr_assert_gt(redis_int("ZSCORE jobq:dead %s", id), 0);
+	cr_assert_gt(redis_int("TTL jobq:job:%s", id), 0);
+	char key[128];
+	snprintf(key, sizeof key, "jobq:job:%s:errors", id);
+	cr_assert_gt(redis_int("TTL %s", key), 0, "the errors expire with the job");
+	free(id);
+}
+
+Test(retries, a_stale_token_cannot_fail_or_reschedule_the_job)
+{
+	char *id = submit_csv("max_attempts=3", "a\n1\n");
+	struct job_claim first = claim_one(1);
+	sleep_ms(20);
+	struct job_claim second = claim_one(30000); /* reaps first's lease, then claims */
+	cr_assert_eq(job_store_fail(st, &first, "late", "stale", 0, 0, 0, 3600, NULL),
+		     JOB_STORE_LOST);
+	cr_assert_eq(redis_int("ZCARD jobq:%s", "scheduled"), 0);
+	json_t *job = get_job(id);
+	cr_assert_str_eq(str_of(job, "status"), "running");
+	cr_assert_eq(int_of(job, "attempts"), 2);
+	json_decref(job);
+	(void)second;
+	free(id);
+}
+
+Test(retries, a_job_with_a_cancel_request_is_never_retried)
+{
+	char *id = submit_csv("max_attempts=5", "a\n1\n");
+	struct job_claim c = claim_one(30000);
+	redisReply *r = redis_cmd("HSET jobq:job:%s cancel_requested 1", id);
+	freeReplyObject(r);
+	cr_assert_not(fail_now(st, &c, 0));
+	cr_assert_eq(redis_int("ZCARD jobq:%s", "scheduled"), 0);
+	json_t *job = get_job(id);
+	cr_assert_str_eq(str_of(job, "status"), "failed");
+	json_decref(job);
+	free(id);
+}
+
+Test(retries, an_expired_lease_on_the_last_attempt_is_a_dead_letter_naming_the_worker)
+{
+	char *id = submit_csv("max_attempts=2", "a\n1\n");
+	claim_one(1);
+	sleep_ms(20);
+	struct job_claim second = claim_one(1); /* first lease expired: requeued, counted */
+	cr_assert_eq(second.attempts, 2);
+	sleep_ms(20);
+	struct job_claim none;
+	cr_assert_eq(job_store_claim(st, "reaper", default_queue, 1, 30000, &none, 1), 0);
+	json_t *job = get_job(id);
+	cr_assert_str_eq(str_of(job, "status"), "failed");
+	json_t *err = json_object_get(job, "error");
+	cr_assert_str_eq(str_of(err, "code"), "lease_expired");
+	cr_assert(strstr(str_of(err, "message"), "test:1:abc") != NULL, "%s",
+		  str_of(err, "message"));
+	json_t *errors = json_object_get(job, "errors");
+	cr_assert_eq(json_array_size(errors), 2);
+	cr_assert_str_eq(str_of(json_array_get(errors, 0), "code"), "lease_expired");
+	cr_assert_eq(int_of(json_array_get(errors, 1), "attempt"), 2);
+	json_decref(job);
+	cr_assert_gt(redis_int("ZSCORE jobq:dead %s", id), 0);
+	free(id);
+}
+
+Test(retries, dead_letters_are_capped_by_count_and_listed_newest_first)
+{
+	struct job_store *capped = open_store(2);
+	char *ids[3];
+	for (int i = 0; i < 3; i++) {
+		ids[i] = submit_csv("max_attempts=1", "a\n1\n");
+		struct job_claim c = claim_one(30000);
+		cr_assert_not(fail_now(capped, &c, 0));
+		sleep_ms(5); /* distinct times of death */
+	}
+	job_store_close(capped);
+	cr_assert_eq(redis_int("ZCARD jobq:%s", "dead"), 2);
+	cr_assert_eq(redis_int("ZSCORE jobq:dead %s", ids[0]), -1, "the oldest dropped out");
+
+	struct http_reply r = http_get("/v1/dead");
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	json_t *body = http_json(&r);
+	http_reply_free(&r);
+	json_t *jobs = json_object_get(body, "jobs");
+	cr_assert_eq(json_array_size(jobs), 2);
+	cr_assert_str_eq(str_of(json_array_get(jobs, 0), "id"), ids[2]);
+	cr_assert_str_eq(str_of(json_array_get(jobs, 1), "id"), ids[1]);
+	cr_assert_str_eq(str_of(json_array_get(jobs, 0), "status"), "failed");
+	json_decref(body);
+
+	r = http_get("/v1/dead?limit=1");
+	body = http_json(&r);
+	cr_assert_eq(json_array_size(json_object_get(body, "jobs")), 1);
+	json_decref(body);
+	http_reply_free(&r);
+	const char *bad[] = {"0", "1001", "abc", "-1", "", "10x"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char path[64];
+		snprintf(path, sizeof path, "/v1/dead?limit=%s", bad[i]);
+		r = http_get(path);
+		cr_expect_eq(r.status, 400, "limit=%s answered %ld", bad[i], r.status);
+		cr_expect(strstr(r.body, "invalid_limit") != NULL, "%s", r.body);
+		http_reply_free(&r);
+	}
+	for (int i = 0; i < 3; i++)
+		free(ids[i]);
+}
+
+Test(retries, retry_endpoint_brings_a_failed_job_back_and_refuses_the_others)
+{
+	char *id = submit_csv("max_attempts=1", "a\n1\n");
+	long status;
+	json_t *j = post_retry(id, &status);
+	cr_assert_eq(status, 409, "a queued job is not failed");
+	cr_assert_str_eq(str_of(json_object_get(j, "error"), "code"), "job_not_failed");
+	cr_assert_str_eq(str_of(json_object_get(j, "error"), "status"), "queued");
+	json_decref(j);
+
+	struct job_claim c = claim_one(30000);
+	cr_assert_not(fail_now(st, &c, 0));
+	j = post_retry(id, &status);
+	cr_assert_eq(status, 202);
+	cr_assert_str_eq(str_of(j, "status"), "queued");
+	cr_assert_eq(int_of(j, "attempts"), 0);
+	cr_assert(json_is_null(json_object_get(j, "error")));
+	cr_assert_eq(json_array_size(json_object_get(j, "errors")), 1, "the history stays");
+	json_decref(j);
+	cr_assert_eq(redis_int("ZSCORE jobq:dead %s", id), -1);
+	cr_assert_eq(redis_int("TTL jobq:job:%s", id), -1);
+	char key[128];
+	snprintf(key, sizeof key, "jobq:job:%s:input", id);
+	cr_assert_eq(redis_int("TTL %s", key), -1);
+
+	/* It runs again, to success, with a new token. */
+	harness_start_worker(NULL);
+	j = wait_for_status(id, "succeeded", 20000);
+	cr_assert_str_eq(str_of(j, "status"), "succeeded");
+	cr_assert_eq(int_of(j, "attempts"), 1);
+	cr_assert(json_is_null(json_object_get(j, "error")));
+	json_decref(j);
+
+	j = post_retry(id, &status);
+	cr_assert_eq(status, 409);
+	cr_assert_str_eq(str_of(json_object_get(j, "error"), "status"), "succeeded");
+	json_decref(j);
+	j = post_retry("0123456789abcdef0123456789abcdef", &status);
+	cr_assert_eq(status, 404);
+	json_decref(j);
+	free(id);
+}
+
+Test(retries, retry_of_a_failed_job_whose_input_expired_is_410)
+{
+	char *id = submit_csv("max_attempts=1", "a\n1\n");
+	struct job_claim c = claim_one(30000);
+	cr_assert_not(fail_now(st, &c, 0));
+	char key[128];
+	snprintf(key, sizeof key, "jobq:job:%s:input", id);
+	freeReplyObject(redis_cmd("DEL %s", key));
+	long status;
+	json_t *j = post_retry(id, &status);
+	cr_assert_eq(status, 410);
+	cr_assert_str_eq(str_of(json_object_get(j, "error"), "code"), "input_expired");
+	json_decref(j);
+	cr_assert_gt(redis_int("ZSCORE jobq:dead %s", id), 0, "nothing changed");
+	free(id);
+}
+
+Test(retries, submission_checks_max_attempts_and_timeout)
+{
+	const char *bad[][2] = {
+		{"max_attempts=0", "invalid_max_attempts"}, {"max_attempts=101", "invalid_max_attempts"},
+		{"max_attempts=x", "invalid_max_attempts"}, {"max_attempts=-1", "invalid_max_attempts"},
+		{"timeout=0", "invalid_timeout"}, {"timeout=604801", "invalid_timeout"},
+		{"timeout=1s", "invalid_timeout"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char path[96];
+		snprintf(path, sizeof path, "/v1/jobs?%s", bad[i][0]);
+		struct http_reply r = http_post_csv(path, "a\n1\n");
+		cr_expect_eq(r.status, 400, "%s answered %ld", bad[i][0], r.status);
+		cr_expect(strstr(r.body, bad[i][1]) != NULL, "%s: %s", bad[i][0], r.body);
+		http_reply_free(&r);
+	}
+	char *id = submit_csv("max_attempts=100&timeout=604800", "a\n1\n");
+	json_t *j = get_job(id);
+	cr_assert_eq(int_of(j, "max_attempts"), 100);
+	cr_assert_eq(int_of(j, "timeout"), 604800);
+	json_decref(j);
+	free(id);
+	id = submit_csv(NULL, "a\n1\n");
+	j = get_job(id);
+	cr_assert_eq(int_of(j, "max_attempts"), 3, "the default of --max-attempts");
+	cr_assert_eq(int_of(j, "timeout"), 600, "the default of --job-timeout");
+	json_decref(j);
+	free(id);
+}
+
+/* ---- With real workers -------------------------------------------------- */
+
+/* A job of about 40 MB takes longer than a 1 s timeout on any machine we
+ * test on, so each of its attempts fails with "timeout". */
+#define BIG_ROWS 2500000
+
+Test(retries, a_job_that_always_times_out_is_retried_with_backoff_then_dead_lettered)
+{
+	char *csv = big_csv(BIG_ROWS);
+	char *id = submit_csv("task=ndjson&timeout=1&max_attempts=3", csv);
+	free(csv);
+	const char *args[] = {"--retry-base", "300ms", "--retry-cap", "10s", "--concurrency", "1",
+			      NULL};
+	int worker = harness_start_worker(args);
+
+	/* Watch it: each time it waits out a backoff, note its retry_at. */
+	long long due[4] = {0};
+	json_t *job = NULL;
+	long long end = monotonic_ms() + 60000;
+	while (monotonic_ms() < end) {
+		json_decref(job);
+		job = get_job(id);
+		long long attempts = int_of(job, "attempts");
+		if (strcmp(str_of(job, "status"), "failed") == 0)
+			break;
+		if (strcmp(str_of(job, "status"), "queued") == 0 && attempts >= 1 && attempts <= 3 &&
+		    due[attempts] == 0) {
+			due[attempts] = redis_int("ZSCORE jobq:scheduled %s", id);
+		}
+		sleep_ms(10);
+	}
+	cr_assert_str_eq(str_of(job, "status"), "failed");
+	cr_assert_eq(int_of(job, "attempts"), 3);
+	cr_assert_str_eq(str_of(json_object_get(job, "error"), "code"), "timeout");
+	json_t *errors = json_object_get(job, "errors");
+	cr_assert_eq(json_array_size(errors), 3, "one error per attempt");
+	for (int n = 1; n <= 3; n++) {
+		json_t *e = json_array_get(errors, (size_t)n - 1);
+		cr_assert_eq(int_of(e, "attempt"), n);
+		cr_assert_str_eq(str_of(e, "code"), "timeout");
+	}
+	/* The wait after attempt n is drawn from [0, 300ms * 2^(n-1)]: full
+	 * jitter, so the ceilings grow while a draw may be small. */
+	for (int n = 1; n <= 2; n++) {
+		long long failed_at = int_of(json_array_get(errors, (size_t)n - 1), "at");
+		long long ceiling = backoff_ceiling_ms(300, 10000, (unsigned)n - 1);
+		cr_assert_gt(due[n], 0, "never saw attempt %d wait for its retry", n);
+		cr_assert(due[n] >= failed_at && due[n] <= failed_at + ceiling,
+			  "retry %d due %lld ms after the failure, outside [0, %lld]", n,
+			  due[n] - failed_at, ceiling);
+	}
+	json_decref(job);
+
+	struct http_reply r = http_get("/v1/dead");
+	json_t *body = http_json(&r);
+	http_reply_free(&r);
+	cr_assert_eq(json_array_size(json_object_get(body, "jobs")), 1);
+	cr_assert_str_eq(str_of(json_array_get(json_object_get(body, "jobs"), 0), "id"), id);
+	json_decref(body);
+
+	/* Without a worker, so that nothing claims it before we look. */
+	cr_assert_eq(harness_stop_worker(worker, SIGTERM, 10000), 0);
+	long status;
+	json_t *j = post_retry(id, &status);
+	cr_assert_eq(status, 202);
+	cr_assert_str_eq(str_of(j, "status"), "queued");
+	cr_assert_eq(int_of(j, "attempts"), 0);
+	json_decref(j);
+	cr_assert_eq(redis_int("ZCARD jobq:%s", "dead"), 0);
+	cr_assert_eq(redis_int("LLEN jobq:queue:%s", "default"), 1);
+	free(id);
+}
+
+Test(retries, a_job_whose_worker_is_killed_completes_on_another_after_the_lease)
+{
+	char *csv = big_csv(BIG_ROWS);
+	char *id = submit_csv("task=ndjson", csv);
+	free(csv);
+	const char *args[] = {"--lease", "2s", "--concurrency", "1", NULL};
+	int first = harness_start_worker(args);
+	json_t *job = wait_for_status(id, "running", 10000);
+	cr_assert_str_eq(str_of(job, "status"), "running");
+	json_decref(job);
+	harness_stop_worker(first, SIGKILL, 5000);
+
+	harness_start_worker(args);
+	job = wait_for_status(id, "succeeded", 60000);
+	cr_assert_str_eq(str_of(job, "status"), "succeeded");
+	cr_assert_eq(int_of(job, "attempts"), 2);
+	cr_assert(json_is_null(json_object_get(job, "error")));
+	json_t *errors = json_object_get(job, "errors");
+	cr_assert_eq(json_array_size(errors), 1);
+	cr_assert_str_eq(str_of(json_array_get(errors, 0), "code"), "lease_expired");
+	json_decref(job);
+	free(id);
+}
