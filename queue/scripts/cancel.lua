@@ -53,6 +53,8 @@ elseif status == 'queued' or redis.call('ZSCORE', KEYS[3], id) then
              'error_code', 'cancelled', 'error_message', ARGV[4])
   redis.call('EXPIRE', KEYS[1], ttl)
   redis.call('EXPIRE', KEYS[2], ttl)
+  -- A job waiting for a retry has an error history: it expires with it.
+  redis.call('EXPIRE', KEYS[1] .. ':errors', ttl)
   code = 0
 else
   code = 4

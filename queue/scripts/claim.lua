@@ -94,10 +94,20 @@ for i = 8, #ARGV do
     if not id then break end
     local job = p .. ':job:' .. id
     local f = redis.call('HMGET', job, 'status', 'task', 'delimiter', 'header',
-                         'bytes', 'request_id', 'timeout')
+                         'bytes', 'request_id', 'timeout', 'cancel_requested')
     -- An id whose hash is gone (expired, purged by hand) or that is no
-    -- longer queued is dropped from the queue, not run.
-    if f[1] == 'queued' then
+    -- longer queued is dropped from the queue, not run. A job whose cancel
+    -- was requested while it ran, and whose worker then died, ends here as
+    -- cancelled instead of starting again.
+    if f[1] == 'queued' and f[8] == '1' then
+      local ttl = tonumber(ARGV[5])
+      redis.call('HSET', job, 'status', 'cancelled', 'finished_at', now, 'worker', '',
+                 'error_code', 'cancelled',
+                 'error_message', 'The job was cancelled while it ran; its worker stopped before it could say so.')
+      redis.call('EXPIRE', job, ttl)
+      redis.call('EXPIRE', job .. ':input', ttl)
+      redis.call('EXPIRE', job .. ':errors', ttl)
+    elseif f[1] == 'queued' then
       local token = redis.call('HINCRBY', job, 'token', 1)
       local attempts = redis.call('HINCRBY', job, 'attempts', 1)
       local timeout = tonumber(f[7] or '0') or 0

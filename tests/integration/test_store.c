@@ -240,3 +240,24 @@ Test(store, a_dead_redis_is_reported_as_unavailable_not_hung)
 		     JOB_STORE_EUNAVAILABLE);
 	cr_assert_lt(monotonic_ms() - t0, 5000);
 }
+
+Test(store, a_job_requeued_with_a_cancel_request_ends_cancelled_instead_of_running)
+{
+	struct job_spec s = spec_for("default");
+	enqueue_small(&s);
+	struct job_claim first = claim_one(1);
+	redisReply *r = redis_cmd("HSET jobq:job:%s cancel_requested 1", first.id);
+	freeReplyObject(r);
+	sleep_ms(20);
+	/* The claim reaps the expired lease, requeues the job, and then finds
+	 * it cancelled on its way out of the queue. */
+	struct job_claim c;
+	cr_assert_eq(job_store_claim(st, "w", default_queue, 1, 30000, &c, 1), 0);
+	struct job_record rec;
+	cr_assert_eq(job_store_fetch(st, s.id, &rec), JOB_STORE_OK);
+	cr_assert_eq(rec.status, JOB_CANCELLED);
+	cr_assert_str_eq(rec.error_code, "cancelled");
+	r = redis_cmd("TTL jobq:job:%s", s.id);
+	cr_assert_gt(r->integer, 0, "a cancelled job must expire");
+	freeReplyObject(r);
+}
