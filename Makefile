@@ -212,7 +212,10 @@ tsan:
 	$(Q)TSAN_OPTIONS=exitcode=66:second_deadlock_stack=1 JOBQ_TEST_BIN_DIR=build/tsan/bin \
 	  build/tests/integration-tests --jobs=1
 
-bench: all
+# About two minutes; prints a table and writes tests/bench/results/<date>.json.
+bench:
+	$(Q)sh docker/install-deps.sh $(DEP_LISTS)
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)sh tests/bench/run.sh
 
 install: all

@@ -5,11 +5,12 @@
 --
 -- Each of wrk's T threads (each has its own Lua state) sends N/T POSTs of
 -- BODY_FILE as text/csv (N must be a multiple of T); later requests are
--- GET /healthz, which creates nothing. When a thread has had an answer to
+-- GET /healthz, which creates nothing, at most one per 10 ms per
+-- connection (delay()) so that a thread still waiting for an answer does not
+-- compete with the worker. When a thread has had an answer to
 -- each of its POSTs it writes DONE_DIR/done.<thread> with the count of
 -- answers that were not 202, and stops its event loop. wrk itself runs
--- until its -d or a SIGINT: the caller waits for T done files and then
--- sends SIGINT.
+-- until its -d: the caller waits for T done files and then stops it.
 
 local threads = 0
 
@@ -29,6 +30,11 @@ function init(args)
   cap = math.floor(tonumber(args[2]) / tonumber(args[4]))
   post = wrk.format("POST", nil, { ["Content-Type"] = "text/csv" }, body)
   idle = wrk.format("GET", "/healthz")
+  -- wrk calls the first thread's request() once before it starts, only to
+  -- check the request (script_verify_request); that call sends nothing.
+  if id == 0 then
+    sent = -1
+  end
 end
 
 function request()
@@ -37,6 +43,13 @@ function request()
     return post
   end
   return idle
+end
+
+function delay()
+  if sent < cap then
+    return 0
+  end
+  return 10
 end
 
 function response(status, headers, body)
