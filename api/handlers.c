@@ -498,3 +498,8 @@ const struct route handlers_routes[] = {
 };
 
 const size_t handlers_routes_len = sizeof handlers_routes / sizeof handlers_routes[0];
+
+bool handlers_route_needs_store(const struct route *route)
+{
+	return route->handler != handlers_healthz;
+}

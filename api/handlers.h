@@ -22,6 +22,7 @@
 #ifndef JOBQ_API_HANDLERS_H
 #define JOBQ_API_HANDLERS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "router.h"
@@ -30,5 +31,10 @@
 
 extern const struct route handlers_routes[];
 extern const size_t handlers_routes_len;
+
+/* handlers_route_needs_store returns true when route's handler talks to
+ * Redis: every route but GET /healthz. The server asks the circuit breaker
+ * before such a handler runs. */
+bool handlers_route_needs_store(const struct route *route);
 
 #endif
