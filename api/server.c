@@ -73,6 +73,7 @@ int api_server_init(struct api_server *srv, const char **err)
 		.url = srv->cfg.redis_url,
 		.prefix = srv->cfg.prefix,
 		.timeout_ms = (int)srv->cfg.redis_timeout_ms,
+		.max_queue_depth = srv->cfg.max_queue_depth,
 	};
 	srv->daemon = NULL;
 	srv->quiesced_fd = MHD_INVALID_SOCKET;

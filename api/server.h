@@ -66,6 +66,7 @@ struct api_config {
 	int job_timeout_s;        /* a job's timeout when the submission names none */
 	int64_t redis_timeout_ms; /* connect and command timeout of each thread's Redis */
 	int breaker_threshold;    /* Redis failures in a row that open the breaker */
+	int max_queue_depth;      /* ids a queue may hold before submissions get 503; 0: none */
 	enum log_level log_level;
 };
 

@@ -48,6 +48,7 @@ struct job_store {
 	int result_ttl_s;        /* dead letters: see job_store_config */
 	int dead_max;
 	int dead_ttl_s;
+	int64_t max_queue_depth; /* 0: no limit */
 	char sha[SCRIPT_COUNT][41];
 	char err[256];
 };
@@ -73,6 +74,7 @@ struct job_store *job_store_open(const struct job_store_config *cfg, const char 
 	st->result_ttl_s = cfg->result_ttl_s > 0 ? cfg->result_ttl_s : 7 * 86400;
 	st->dead_max = cfg->dead_max > 0 ? cfg->dead_max : 10000;
 	st->dead_ttl_s = cfg->dead_ttl_s > 0 ? cfg->dead_ttl_s : 30 * 86400;
+	st->max_queue_depth = cfg->max_queue_depth > 0 ? cfg->max_queue_depth : 0;
 	return st;
 }
 
@@ -428,6 +430,7 @@ enum job_store_status job_store_enqueue(struct job_store *st, const struct job_s
 	call_bytes(&c, tail_len ? tail : "", tail_len);
 	call_str(&c, spec->queue);
 	call_str(&c, spec->id);
+	call_u64(&c, (uint64_t)st->max_queue_depth);
 	call_spec_fields(&c, spec, delimiter);
 	enum job_store_status s;
 	redisReply *r = store_eval(st, SCRIPT_ENQUEUE, &c, &s);
@@ -438,6 +441,10 @@ enum job_store_status job_store_enqueue(struct job_store *st, const struct job_s
 	else if (r->integer == 0) {
 		snprintf(st->err, sizeof st->err, "the staged upload expired before it was complete");
 		s = JOB_STORE_NOT_FOUND;
+	} else if (r->integer == 2) {
+		snprintf(st->err, sizeof st->err, "the queue holds %lld jobs, its limit",
+			 (long long)st->max_queue_depth);
+		s = JOB_STORE_FULL;
 	} else
 		s = JOB_STORE_OK;
 	freeReplyObject(r);

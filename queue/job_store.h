@@ -40,6 +40,7 @@ enum job_store_status {
 	JOB_STORE_CANCEL = 3,          /* the job has a cancel request */
 	JOB_STORE_CONFLICT = 4,        /* the job is not in the state asked for */
 	JOB_STORE_INPUT_GONE = 6,      /* the job's input has expired (retry) */
+	JOB_STORE_FULL = 7,            /* the queue holds max_queue_depth ids (enqueue) */
 	JOB_STORE_EUNAVAILABLE = -1,   /* Redis unreachable or timed out */
 	JOB_STORE_EPROTO = -2,         /* Redis answered something unexpected */
 	JOB_STORE_ENOMEM = -3,
@@ -54,6 +55,9 @@ struct job_store_config {
 	int result_ttl_s;     /* how long a job that failed for good is kept */
 	int dead_max;         /* most ids kept in {p}:dead */
 	int dead_ttl_s;       /* oldest id kept in {p}:dead */
+	/* Backpressure (API): job_store_enqueue refuses a job when its queue
+	 * already holds this many ids; 0 means no limit. */
+	int64_t max_queue_depth;
 };
 
 /* The part of a claimed job a worker needs to run it. */
@@ -100,8 +104,10 @@ enum job_store_status job_store_stage_append(struct job_store *st, const char *i
  * tail (which may be empty) become its input key, the hash is written, and
  * its id is pushed on its queue. With staged=false there is no staging key
  * and tail is the whole input (a small upload in one round trip). Returns
- * OK, NOT_FOUND when the staging key has expired, or an error; on any
- * failure nothing is visible. */
+ * OK, NOT_FOUND when the staging key has expired, FULL when the queue
+ * already holds the config's max_queue_depth ids (checked in the same
+ * script; the staging key is deleted), or an error; on any failure nothing
+ * is visible. */
 enum job_store_status job_store_enqueue(struct job_store *st, const struct job_spec *spec,
 					const char *tail, size_t tail_len, bool staged);
 
