@@ -57,7 +57,8 @@ LUA_SCRIPTS := queue/scripts/enqueue.lua queue/scripts/claim.lua \
                queue/scripts/progress.lua queue/scripts/renew.lua \
                queue/scripts/finish.lua queue/scripts/requeue.lua \
                queue/scripts/cancel.lua \
-               queue/scripts/fail.lua queue/scripts/retry.lua
+               queue/scripts/fail.lua queue/scripts/retry.lua \
+               queue/scripts/heartbeat.lua queue/scripts/overview.lua
 
 API_SRCS := api/main.c api/server.c api/router.c api/reply.c api/upload.c api/submit.c \
             api/handlers.c api/breaker.c
@@ -80,7 +81,7 @@ INTEGRATION_SRCS := tests/integration/main.c tests/integration/harness.c tests/i
                     tests/integration/test_workers.c tests/integration/test_store.c \
                     tests/integration/test_cancel.c \
                     tests/integration/test_retries.c tests/integration/test_breaker.c \
-                    tests/integration/test_backpressure.c
+                    tests/integration/test_backpressure.c tests/integration/test_registry.c
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 

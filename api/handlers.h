@@ -8,6 +8,9 @@
  *     GET  /v1/jobs/{id}          the job as JSON
  *     GET  /v1/jobs/{id}/result   the result of a succeeded job, streamed
  *     DELETE /v1/jobs/{id}        cancel the job (job_store_cancel)
+ *     POST /v1/jobs/{id}/retry    run a failed job again
+ *     GET  /v1/dead               dead letters, newest first
+ *     GET  /v1/queues             queue counts and live workers
  *     GET  /healthz               the process is up
  *     GET  /readyz                the process can reach Redis
  *

@@ -228,6 +228,33 @@ enum job_store_status job_store_retry(struct job_store *st, const char *id, char
  * error. */
 enum job_store_status job_store_errors(struct job_store *st, const char *id, json_t **out);
 
+/* ---- The worker registry ------------------------------------------------- */
+
+/* What a worker tells about itself in each heartbeat (strings borrowed). */
+struct job_store_worker {
+	const char *id;          /* "host:pid:random" */
+	int64_t started_at_ms;   /* ms since epoch */
+	const char *queues;      /* comma list */
+	int concurrency;
+};
+
+/* job_store_heartbeat writes w's entry {p}:worker:{id} (with the ids of the
+ * n running jobs and now as its heartbeat) with a TTL of ttl_ms, and its
+ * score in {p}:workers (heartbeat.lua, one round trip). Returns OK or an
+ * error. */
+enum job_store_status job_store_heartbeat(struct job_store *st, const struct job_store_worker *w,
+					  const struct job_claim *running, size_t n, int64_t ttl_ms);
+
+/* job_store_unregister deletes worker id's entry and its {p}:workers score
+ * (on a clean exit). Returns OK or an error. */
+enum job_store_status job_store_unregister(struct job_store *st, const char *id);
+
+/* job_store_overview sets *out to a new JSON object (the caller releases
+ * it): {"queues":[...],"workers":[...]} as GET /v1/queues shows it
+ * (overview.lua, which also prunes dead workers from {p}:workers). Returns
+ * OK, ENOMEM, or an error. */
+enum job_store_status job_store_overview(struct job_store *st, json_t **out);
+
 /* job_store_dead copies the ids of up to max dead letters, newest first,
  * into ids and sets *n. Returns OK or an error. */
 enum job_store_status job_store_dead(struct job_store *st, char (*ids)[JOB_ID_HEX + 1],
