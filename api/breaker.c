@@ -78,14 +78,23 @@ enum breaker_ticket breaker_admit(struct breaker *b, int *retry_after_s)
 	return t;
 }
 
-void breaker_report(struct breaker *b, enum breaker_ticket t, bool unavailable)
+enum breaker_state breaker_report(struct breaker *b, enum breaker_ticket t,
+				  enum breaker_outcome o, enum breaker_state *before)
 {
 	int64_t now = b->cfg.now_ms(b->cfg.clock_ctx);
+	bool unavailable = o == BREAKER_FAILED;
+	enum breaker_state after;
 
-	if (t == BREAKER_REFUSED)
-		return;
 	pthread_mutex_lock(&b->lock);
-	if (t == BREAKER_PROBE && b->state == BREAKER_HALF_OPEN) {
+	if (before != NULL)
+		*before = b->state;
+	if (t == BREAKER_REFUSED) {
+		/* nothing to record */
+	} else if (t == BREAKER_PROBE && b->state == BREAKER_HALF_OPEN && o == BREAKER_UNKNOWN) {
+		b->probe_out = false;
+	} else if (o == BREAKER_UNKNOWN) {
+		/* proves nothing either way */
+	} else if (t == BREAKER_PROBE && b->state == BREAKER_HALF_OPEN) {
 		if (unavailable) {
 			breaker_open_locked(b, now);
 		} else {
@@ -99,7 +108,9 @@ void breaker_report(struct breaker *b, enum breaker_ticket t, bool unavailable)
 		if (b->failures >= b->cfg.threshold)
 			breaker_open_locked(b, now);
 	}
+	after = b->state;
 	pthread_mutex_unlock(&b->lock);
+	return after;
 }
 
 enum breaker_state breaker_state(struct breaker *b)

@@ -75,10 +75,20 @@ void breaker_destroy(struct breaker *b);
  * seconds until the next probe may go, at least 1. */
 enum breaker_ticket breaker_admit(struct breaker *b, int *retry_after_s);
 
-/* breaker_report records the outcome of a request admitted with ticket t:
- * unavailable is true when Redis could not be reached (EUNAVAILABLE).
- * BREAKER_REFUSED is ignored. */
-void breaker_report(struct breaker *b, enum breaker_ticket t, bool unavailable);
+/* How a request the breaker let through ended. */
+enum breaker_outcome {
+	BREAKER_OK,          /* Redis answered (whatever the HTTP status) */
+	BREAKER_FAILED,      /* Redis could not be reached (EUNAVAILABLE) */
+	BREAKER_UNKNOWN,     /* it never reached Redis: proves nothing */
+};
+
+/* breaker_report records outcome o of a request admitted with ticket t
+ * and returns the state after it; *before (when not NULL) gets the state
+ * before, both read under the one lock. BREAKER_REFUSED changes nothing. A
+ * probe whose outcome is UNKNOWN gives its turn to the next request (the
+ * breaker stays half-open); UNKNOWN changes nothing else. */
+enum breaker_state breaker_report(struct breaker *b, enum breaker_ticket t,
+				  enum breaker_outcome o, enum breaker_state *before);
 
 /* breaker_state returns the current state (for logs and tests). */
 enum breaker_state breaker_state(struct breaker *b);

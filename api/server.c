@@ -168,6 +168,15 @@ static enum MHD_Result server_route_error(struct api_request *req, enum router_r
 	return reply_send_error(req, &e);
 }
 
+/* server_store_replies returns job_store_replies of the calling thread's
+ * store, 0 when it has none yet (it does not open one). */
+static uint64_t server_store_replies(struct api_server *srv)
+{
+	struct job_store *st = pthread_getspecific(srv->store_key);
+
+	return st != NULL ? job_store_replies(st) : 0;
+}
+
 /* server_breaker_gate asks the breaker whether req (routed) may reach
  * Redis. Returns 0 to go on, or -1 after queueing 503 unavailable with
  * Retry-After (seconds until the next probe) without touching Redis. */
@@ -180,8 +189,10 @@ static int server_breaker_gate(struct api_request *req, enum MHD_Result *ret)
 	if (!handlers_route_needs_store(req->matched))
 		return 0;
 	req->ticket = breaker_admit(&req->server->breaker, &retry_after_s);
-	if (req->ticket != BREAKER_REFUSED)
+	if (req->ticket != BREAKER_REFUSED) {
+		req->replies_at_admit = server_store_replies(req->server);
 		return 0;
+	}
 	reply_error_store(&e, JOB_STORE_EUNAVAILABLE); /* the same 503 unavailable as an outage */
 	e.retry_after_s = retry_after_s;
 	*ret = reply_send_error(req, &e);
@@ -189,18 +200,20 @@ static int server_breaker_gate(struct api_request *req, enum MHD_Result *ret)
 }
 
 /* server_breaker_report tells the breaker how a request it let through
- * ended: "unavailable" means the store could not reach Redis. */
+ * ended (see server.h, "Redis outages"). */
 static void server_breaker_report(struct api_request *req)
 {
 	struct api_server *srv = req->server;
-	bool unavailable = req->error_code != NULL && strcmp(req->error_code, "unavailable") == 0;
+	enum breaker_outcome o = BREAKER_UNKNOWN;
 	enum breaker_state before, after;
 
 	if (req->ticket == BREAKER_REFUSED)
 		return;
-	before = breaker_state(&srv->breaker);
-	breaker_report(&srv->breaker, req->ticket, unavailable);
-	after = breaker_state(&srv->breaker);
+	if (req->error_code != NULL && strcmp(req->error_code, "unavailable") == 0)
+		o = BREAKER_FAILED;
+	else if (server_store_replies(srv) > req->replies_at_admit)
+		o = BREAKER_OK;
+	after = breaker_report(&srv->breaker, req->ticket, o, &before);
 	if (after != before)
 		log_event(after == BREAKER_CLOSED ? LOG_INFO : LOG_WARN, "circuit breaker",
 			  json_pack("{s:s, s:s}", "from", breaker_state_name(before),

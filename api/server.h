@@ -24,8 +24,11 @@
  * Redis outages. Every route but /healthz needs Redis, and asks the
  * process's one circuit breaker (breaker.h) before its handler runs: while
  * the breaker is open the server answers 503 unavailable with Retry-After
- * itself. At completion a request the breaker let through reports whether
- * it ended in "unavailable" (the store could not reach Redis). Each
+ * itself. At completion a request the breaker let through reports how it
+ * ended: failed when it answered "unavailable" (the store could not reach
+ * Redis), ok when Redis sent this thread's store a reply since the request
+ * was admitted, and unknown otherwise (it never reached Redis, e.g. a 400,
+ * so it proves nothing; a half-open probe then hands its turn on). Each
  * thread's Redis connection has cfg.redis_timeout_ms as its connect and
  * command timeout, so a hung Redis costs one request at most that (twice
  * for a read, which reconnects once) until the breaker opens.
@@ -103,6 +106,7 @@ struct api_request {
 	unsigned status;
 	const char *error_code;            /* code of an error reply (static), or NULL */
 	enum breaker_ticket ticket;        /* what the breaker let through; REFUSED when not asked */
+	uint64_t replies_at_admit;         /* job_store_replies of this thread's store then */
 	uint64_t bytes_in;                 /* body bytes received */
 	uint64_t bytes_out;                /* body bytes of the reply queued */
 	/* Handler state: owned by the request, released by ctx_free (called

@@ -51,6 +51,7 @@ struct job_store {
 	int dead_max;
 	int dead_ttl_s;
 	int64_t max_queue_depth; /* 0: no limit */
+	uint64_t replies;        /* replies Redis sent so far (job_store_replies) */
 	char sha[SCRIPT_COUNT][41];
 	char err[256];
 };
@@ -94,6 +95,11 @@ void job_store_close(struct job_store *st)
 		return;
 	store_disconnect(st);
 	free(st);
+}
+
+uint64_t job_store_replies(const struct job_store *st)
+{
+	return st->replies;
 }
 
 const char *job_store_errstr(const struct job_store *st)
@@ -225,6 +231,7 @@ static redisReply *store_command(struct job_store *st, int argc, const char **ar
 		*status = store_fail(st, argv[0]);
 		return NULL;
 	}
+	st->replies++;
 	return r;
 }
 

@@ -88,6 +88,10 @@ void job_store_close(struct job_store *st);
 /* job_store_errstr returns the sentence for the last failure (owned by st). */
 const char *job_store_errstr(const struct job_store *st);
 
+/* job_store_replies returns how many replies (errors included) Redis has
+ * sent st so far: proof that Redis answered between two readings. */
+uint64_t job_store_replies(const struct job_store *st);
+
 /* job_store_ping sends PING. Returns OK or EUNAVAILABLE. */
 enum job_store_status job_store_ping(struct job_store *st);
 

@@ -39,7 +39,7 @@ static void breaker_fail_n(struct breaker *b, int n)
 	for (int i = 0; i < n; i++) {
 		enum breaker_ticket t = breaker_admit(b, NULL);
 		cr_assert_eq(t, BREAKER_PASS);
-		breaker_report(b, t, true);
+		breaker_report(b, t, BREAKER_FAILED, NULL);
 	}
 }
 
@@ -59,7 +59,7 @@ Test(breaker, a_success_resets_the_count_of_failures)
 	struct breaker b;
 	breaker_fresh(&b, 3);
 	breaker_fail_n(&b, 2);
-	breaker_report(&b, breaker_admit(&b, NULL), false);
+	breaker_report(&b, breaker_admit(&b, NULL), BREAKER_OK, NULL);
 	breaker_fail_n(&b, 2);
 	cr_assert_eq(breaker_state(&b), BREAKER_CLOSED);
 	breaker_destroy(&b);
@@ -87,7 +87,7 @@ Test(breaker, retry_after_counts_whole_seconds_until_the_probe)
 	breaker_fresh(&b, 1);
 	breaker_fail_n(&b, 1);            /* cooldown 0: half-open at once */
 	fake_random_value = 2600;         /* next ceiling 1000: 2600 % 1001 = 598 */
-	breaker_report(&b, breaker_admit(&b, NULL), true);
+	breaker_report(&b, breaker_admit(&b, NULL), BREAKER_FAILED, NULL);
 	fake_random_value = 0;
 	cr_assert_eq(breaker_state(&b), BREAKER_OPEN);
 	cr_assert_eq(breaker_admit(&b, &retry), BREAKER_REFUSED);
@@ -117,7 +117,7 @@ Test(breaker, the_probes_success_closes_it)
 	breaker_fresh(&b, 1);
 	breaker_fail_n(&b, 1);
 	fake_now += 1000;
-	breaker_report(&b, breaker_admit(&b, NULL), false);
+	breaker_report(&b, breaker_admit(&b, NULL), BREAKER_OK, NULL);
 	cr_assert_eq(breaker_state(&b), BREAKER_CLOSED);
 	cr_assert_eq(breaker_admit(&b, NULL), BREAKER_PASS);
 	cr_assert_eq(breaker_admit(&b, NULL), BREAKER_PASS);
@@ -139,7 +139,7 @@ Test(breaker, the_probes_failure_reopens_it_with_a_longer_cooldown)
 		cr_assert_eq(t, BREAKER_PROBE);
 		opened = fake_now;
 		fake_random_value = (uint64_t)ceiling; /* draw the whole ceiling */
-		breaker_report(&b, t, true);
+		breaker_report(&b, t, BREAKER_FAILED, NULL);
 		cr_assert_eq(breaker_state(&b), BREAKER_OPEN);
 		cr_assert_eq(b.open_until_ms - opened, ceiling, "attempt %u: cooldown %lld, want %lld",
 			     n, (long long)(b.open_until_ms - opened), (long long)ceiling);
@@ -162,7 +162,7 @@ Test(breaker, cooldowns_stay_within_zero_and_the_ceiling)
 		enum breaker_ticket t = breaker_admit(&b, NULL);
 		cr_assert_eq(t, BREAKER_PROBE);
 		int64_t start = fake_now;
-		breaker_report(&b, t, true);
+		breaker_report(&b, t, BREAKER_FAILED, NULL);
 		int64_t cooldown = b.open_until_ms - start;
 		cr_assert(cooldown >= 0 && cooldown <= ceiling, "cooldown %lld outside [0, %lld]",
 			  (long long)cooldown, (long long)ceiling);
@@ -179,9 +179,35 @@ Test(breaker, a_late_outcome_from_before_it_opened_changes_nothing)
 	fake_now += 1000;
 	enum breaker_ticket probe = breaker_admit(&b, NULL);
 	cr_assert_eq(probe, BREAKER_PROBE);
-	breaker_report(&b, early, false);      /* not the probe: ignored */
+	breaker_report(&b, early, BREAKER_OK, NULL);      /* not the probe: ignored */
 	cr_assert_eq(breaker_state(&b), BREAKER_HALF_OPEN);
-	breaker_report(&b, probe, false);
+	breaker_report(&b, probe, BREAKER_OK, NULL);
 	cr_assert_eq(breaker_state(&b), BREAKER_CLOSED);
+	breaker_destroy(&b);
+}
+
+Test(breaker, a_probe_that_ends_with_no_reply_hands_its_turn_to_the_next_request)
+{
+	struct breaker b;
+	enum breaker_state before;
+	breaker_fresh(&b, 1);
+	breaker_fail_n(&b, 1);
+	fake_now += 1000;
+	enum breaker_ticket probe = breaker_admit(&b, NULL);
+	cr_assert_eq(probe, BREAKER_PROBE);
+	cr_assert_eq(breaker_report(&b, probe, BREAKER_UNKNOWN, &before), BREAKER_HALF_OPEN);
+	cr_assert_eq(before, BREAKER_HALF_OPEN);
+	cr_assert_eq(breaker_admit(&b, NULL), BREAKER_PROBE, "the next request is the probe");
+	breaker_destroy(&b);
+}
+
+Test(breaker, report_returns_the_states_before_and_after)
+{
+	struct breaker b;
+	enum breaker_state before;
+	breaker_fresh(&b, 1);
+	enum breaker_ticket t = breaker_admit(&b, NULL);
+	cr_assert_eq(breaker_report(&b, t, BREAKER_FAILED, &before), BREAKER_OPEN);
+	cr_assert_eq(before, BREAKER_CLOSED);
 	breaker_destroy(&b);
 }
