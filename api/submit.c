@@ -246,7 +246,8 @@ static struct job_store *submit_store(struct submit *s)
 static int submit_upload_start(struct submit *s)
 {
 	const struct api_config *cfg = &s->req->server->cfg;
-	struct upload_limits lim = { cfg->max_upload, (size_t)cfg->max_field, cfg->staging_ttl_s };
+	struct upload_limits lim = { cfg->max_upload, (size_t)cfg->max_field, cfg->staging_ttl_s,
+				     cfg->max_queue_depth };
 	struct job_spec spec;
 
 	memset(&spec, 0, sizeof spec);
