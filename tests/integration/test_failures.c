@@ -27,7 +27,19 @@ static void setup(void)
 	harness_setup_with(0);
 }
 
-TestSuite(failures, .init = setup, .fini = harness_teardown, .timeout = 180);
+/* setup_aof: Redis with AOF (appendfsync always) and two workers whose
+ * short lease bounds the wait for a job whose claim reply Redis never sent
+ * (the claim was written, Redis died before answering). */
+static void setup_aof(void)
+{
+	harness_setup_aof_with(0);
+	const char *args[] = {"--lease", "3s", NULL};
+	harness_start_worker(args);
+	harness_start_worker(args);
+}
+
+/* Each test names its own .init (Criterion runs a suite's .init too). */
+TestSuite(failures, .fini = harness_teardown, .timeout = 180);
 
 #define BIG_ROWS 2500000 /* ~40 MB: an ndjson job of several seconds */
 
@@ -98,7 +110,7 @@ static char *worker_of(const char *id)
 	return w;
 }
 
-Test(failures, a_worker_frozen_past_its_lease_cannot_complete_the_job_it_lost)
+Test(failures, a_worker_frozen_past_its_lease_cannot_complete_the_job_it_lost, .init = setup)
 {
 	char *csv = big_csv(BIG_ROWS);
 	char *id = submit_csv("task=ndjson", csv);
@@ -138,7 +150,7 @@ Test(failures, a_worker_frozen_past_its_lease_cannot_complete_the_job_it_lost)
 	free(id);
 }
 
-Test(failures, a_worker_stopped_mid_job_requeues_it_at_once_uncounted)
+Test(failures, a_worker_stopped_mid_job_requeues_it_at_once_uncounted, .init = setup)
 {
 	char *csv = big_csv(BIG_ROWS);
 	char *id = submit_csv("task=ndjson", csv);
@@ -171,4 +183,135 @@ Test(failures, a_worker_stopped_mid_job_requeues_it_at_once_uncounted)
 	cr_assert_lt(took, 25000, "finished %lld ms after SIGTERM: it waited for the lease", took);
 	cr_assert_eq(log_count(second, "job finished", id), 1);
 	free(id);
+}
+
+/* ---- Redis killed ------------------------------------------------------ */
+
+#define STREAM_JOBS 300
+
+static size_t collect_body(char *ptr, size_t size, size_t n, void *ud)
+{
+	struct http_reply *r = ud;
+	char *grown = realloc(r->body, r->len + size * n + 1);
+	if (!grown)
+		return 0;
+	r->body = grown;
+	memcpy(r->body + r->len, ptr, size * n);
+	r->len += size * n;
+	r->body[r->len] = '\0';
+	return size * n;
+}
+
+/* try_submit posts a small CSV with a 5 s bound on the whole request.
+ * Returns the HTTP status (0 on a transport error) and sets *id to the new
+ * job's id on 202 (caller frees), *took_ms to the request's duration. */
+static long try_submit(int n, char **id, long long *took_ms)
+{
+	char url[128], csv[96];
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/jobs", harness.api_port);
+	snprintf(csv, sizeof csv, "id,v\n%d,%d\n", n, n * 7);
+	struct http_reply r = {0};
+	CURL *curl = curl_easy_init();
+	cr_assert_not_null(curl);
+	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: text/csv");
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, csv);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect_body);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 5000L);
+	long long t0 = monotonic_ms();
+	CURLcode rc = curl_easy_perform(curl);
+	*took_ms = monotonic_ms() - t0;
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
+	*id = NULL;
+	if (r.status == 202) {
+		json_t *j = http_json(&r);
+		*id = strdup(str_of(j, "id"));
+		json_decref(j);
+	}
+	free(r.body);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(curl);
+	return r.status;
+}
+
+/* job_status returns the job hash's status (caller frees). */
+static char *job_status(const char *id)
+{
+	redisReply *r = redis_cmd("HGET jobq:job:%s status", id);
+	char *s = strdup(r->type == REDIS_REPLY_STRING ? r->str : "(missing)");
+	freeReplyObject(r);
+	return s;
+}
+
+/* count_not_succeeded returns how many of ids are not succeeded yet. */
+static int count_not_succeeded(char **ids, int n)
+{
+	int left = 0;
+	for (int i = 0; i < n; i++) {
+		char *s = job_status(ids[i]);
+		left += strcmp(s, "succeeded") != 0;
+		free(s);
+	}
+	return left;
+}
+
+Test(failures, redis_killed_mid_stream_loses_no_accepted_job, .init = setup_aof)
+{
+	char *ids[STREAM_JOBS];
+	int accepted = 0, refused = 0;
+	long long killed_at = 0, slowest = 0;
+	bool restarted = false;
+
+	for (int n = 0; n < STREAM_JOBS; n++) {
+		if (n == STREAM_JOBS / 2) {
+			harness_kill_redis();
+			killed_at = monotonic_ms();
+		}
+		if (killed_at && !restarted && monotonic_ms() - killed_at > 1000) {
+			harness_restart_redis();
+			restarted = true;
+		}
+		char *id;
+		long long took;
+		long st = try_submit(n, &id, &took);
+		cr_assert(st == 202 || st == 503, "submission %d answered %ld", n, st);
+		cr_assert_lt(took, 5000, "submission %d took %lld ms", n, took);
+		slowest = took > slowest ? took : slowest;
+		if (st == 202)
+			ids[accepted++] = id;
+		else
+			refused++;
+		if (killed_at && !restarted)
+			sleep_ms(20); /* the outage lasts about a second either way */
+	}
+	if (!restarted)
+		harness_restart_redis();
+	cr_assert_gt(refused, 0, "no submission met the outage");
+	cr_assert_lt(slowest, 5000);
+
+	long long end = monotonic_ms() + 60000;
+	int left;
+	while ((left = count_not_succeeded(ids, accepted)) > 0 && monotonic_ms() < end)
+		sleep_ms(200);
+	for (int i = 0; i < accepted && left > 0; i++) {
+		char *s = job_status(ids[i]);
+		if (strcmp(s, "succeeded") != 0)
+			cr_log_error("accepted job %s is %s", ids[i], s);
+		free(s);
+	}
+	cr_assert_eq(left, 0, "%d of %d accepted jobs did not succeed (%d refused)", left,
+		     accepted, refused);
+	int reexecuted = 0;
+	for (int i = 0; i < accepted; i++) {
+		redisReply *r = redis_cmd("HGET jobq:job:%s attempts", ids[i]);
+		reexecuted += r->type == REDIS_REPLY_STRING && atoi(r->str) > 1;
+		freeReplyObject(r);
+	}
+	cr_log_info("%d accepted, %d refused with 503 (slowest %lld ms), %d run more than once",
+		    accepted, refused, slowest, reexecuted);
+	for (int i = 0; i < accepted; i++)
+		free(ids[i]);
 }
