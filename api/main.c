@@ -23,6 +23,7 @@
 #include "config.h"
 #include "log.h"
 #include "server.h"
+#include "task_catalog.h"
 
 #define MAIN_PROGRAM "jobq-api"
 #define MAIN_GRACE_POLL_MS 100
@@ -77,7 +78,7 @@ static int main_parse_job_timeout(const char *text, void *dst, char *err, size_t
 }
 
 /* MAIN_OPTION_COUNT is the length of the table main_options fills. */
-#define MAIN_OPTION_COUNT 12
+#define MAIN_OPTION_COUNT 13
 
 /* main_options fills opts with jobq-api's option table, writing into cfg;
  * threads_default (which must outlive opts) gets the CPU count as text. */
@@ -122,6 +123,9 @@ static void main_options(struct config_option opts[MAIN_OPTION_COUNT], struct ap
 		{ "job-timeout", "JOBQ_JOB_TIMEOUT", "DURATION", "600",
 		  "Longest one attempt of a job may run when its submission names no timeout (1s to 7d).",
 		  main_parse_job_timeout, &cfg->job_timeout_s, false },
+		{ "tasks", "JOBQ_TASKS", "FILE", NULL,
+		  "JSON file of external programs declared as tasks (see the README); submissions may name them.",
+		  task_catalog_config_parse, NULL, false },
 	};
 
 	memcpy(opts, table, sizeof table);
