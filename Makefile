@@ -67,7 +67,7 @@ TASK_SRCS := worker/task.c worker/task_profile.c worker/column_stats.c \
              worker/hll.c worker/task_ndjson.c
 WORKER_SRCS := worker/main.c worker/job_buffer.c worker/producer.c \
                worker/consumer.c worker/result_sink.c worker/running.c \
-               worker/cancel_listener.c $(TASK_SRCS)
+               worker/cancel_listener.c worker/task_exec.c $(TASK_SRCS)
 
 UNIT_SRCS := tests/unit/test_csv_reader.c tests/unit/test_utf8.c \
              tests/unit/test_csv_check.c tests/unit/test_ids.c \
