@@ -80,7 +80,7 @@ INTEGRATION_SRCS := tests/integration/main.c tests/integration/harness.c tests/i
                     tests/integration/test_lifecycle.c tests/integration/test_errors.c \
                     tests/integration/test_workers.c tests/integration/test_store.c \
                     tests/integration/test_cancel.c \
-                    tests/integration/test_retries.c
+                    tests/integration/test_retries.c tests/integration/test_exec.c
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
