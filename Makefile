@@ -53,7 +53,8 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo unkn
 
 QUEUE_SRCS := queue/csv_reader.c queue/utf8.c queue/csv_check.c queue/job.c \
               queue/ids.c queue/keys.c queue/config.c queue/log.c \
-              queue/redis_url.c queue/job_store.c queue/backoff.c
+              queue/redis_url.c queue/job_store.c queue/backoff.c \
+              queue/task_catalog.c
 LUA_SCRIPTS := queue/scripts/enqueue.lua queue/scripts/claim.lua \
                queue/scripts/progress.lua queue/scripts/renew.lua \
                queue/scripts/finish.lua queue/scripts/requeue.lua \
@@ -68,7 +69,7 @@ TASK_SRCS := worker/task.c worker/task_profile.c worker/column_stats.c \
              worker/hll.c worker/task_ndjson.c
 WORKER_SRCS := worker/main.c worker/job_buffer.c worker/producer.c \
                worker/consumer.c worker/result_sink.c worker/running.c \
-               worker/cancel_listener.c $(TASK_SRCS)
+               worker/cancel_listener.c worker/task_exec.c $(TASK_SRCS)
 
 UNIT_SRCS := tests/unit/test_csv_reader.c tests/unit/test_utf8.c \
              tests/unit/test_csv_check.c tests/unit/test_ids.c \
@@ -76,14 +77,18 @@ UNIT_SRCS := tests/unit/test_csv_reader.c tests/unit/test_utf8.c \
              tests/unit/test_keys.c tests/unit/test_redis_url.c \
              tests/unit/test_backoff.c tests/unit/test_job_buffer.c \
              tests/unit/test_profile.c tests/unit/test_hll.c \
+<<<<<<< HEAD
              tests/unit/test_ndjson.c tests/unit/test_breaker.c
+=======
+             tests/unit/test_ndjson.c tests/unit/test_task_catalog.c
+>>>>>>> exec
 INTEGRATION_SRCS := tests/integration/main.c tests/integration/harness.c tests/integration/test_submit.c \
                     tests/integration/test_lifecycle.c tests/integration/test_errors.c \
                     tests/integration/test_workers.c tests/integration/test_store.c \
                     tests/integration/test_cancel.c \
                     tests/integration/test_retries.c tests/integration/test_breaker.c \
                     tests/integration/test_backpressure.c tests/integration/test_registry.c \
-                    tests/integration/test_failures.c
+                    tests/integration/test_failures.c tests/integration/test_exec.c
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 

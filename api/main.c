@@ -23,6 +23,7 @@
 #include "config.h"
 #include "log.h"
 #include "server.h"
+#include "task_catalog.h"
 
 #define MAIN_PROGRAM "jobq-api"
 #define MAIN_GRACE_POLL_MS 100
@@ -89,7 +90,7 @@ static int main_parse_job_timeout(const char *text, void *dst, char *err, size_t
 }
 
 /* MAIN_OPTION_COUNT is the length of the table main_options fills. */
-#define MAIN_OPTION_COUNT 15
+#define MAIN_OPTION_COUNT 16
 
 /* main_options fills opts with jobq-api's option table, writing into cfg;
  * threads_default (which must outlive opts) gets the CPU count as text. */
@@ -143,6 +144,9 @@ static void main_options(struct config_option opts[MAIN_OPTION_COUNT], struct ap
 		{ "max-queue-depth", "JOBQ_MAX_QUEUE_DEPTH", "N", "100000",
 		  "Backpressure: a submission to a queue already holding N jobs gets 503 queue_full (0 to 1000000; 0 = no limit).",
 		  main_parse_queue_depth, &cfg->max_queue_depth, false },
+		{ "tasks", "JOBQ_TASKS", "FILE", NULL,
+		  "JSON file of external programs declared as tasks (see the README); submissions may name them.",
+		  task_catalog_config_parse, NULL, false },
 	};
 
 	memcpy(opts, table, sizeof table);
