@@ -40,6 +40,7 @@ static const char *exec_write_tasks(void)
 		" \"slow_timeout\":{\"argv\":[\"%s/tests/tasks/slow_with_grandchild.sh\"],"
 		"  \"env\":{\"PATH\":\"/usr/bin:/bin\",\"PID_DIR\":\"%s\"},\"timeout\":1},"
 		" \"chatty\":{\"argv\":[\"/usr/bin/yes\",\"0123456789\"],\"max_output\":100000},"
+		" \"fds\":{\"argv\":[\"/bin/sh\",\"-c\",\"cat >/dev/null; for f in /proc/$$/fd/*; do if [ -S $f ] || [ -p $f ]; then echo ${f##*/}; fi; done\"]},"
 		" \"missing\":{\"argv\":[\"/nonexistent/jobq-no-such-program\"]},"
 		" \"fails\":{\"argv\":[\"/bin/sh\",\"-c\",\"cat >/dev/null; echo something went wrong >&2; exit 3\"]}}",
 		cwd, cwd, harness.dir, cwd, harness.dir);
@@ -144,6 +145,23 @@ Test(exec, a_program_sorts_the_csv_and_its_stdout_is_the_result)
 	char *type = http_header(&r, "Content-Type");
 	cr_assert(type != NULL && strncmp(type, "text/csv", 8) == 0, "type %s", type);
 	free(type);
+	http_reply_free(&r);
+	json_decref(job);
+	free(id);
+}
+
+/* The listing shows pipes and sockets: the three pipes, and any Redis
+ * socket or pipe of the worker that leaked. */
+Test(exec, the_program_gets_its_three_pipes_and_no_socket_or_other_pipe)
+{
+	char *id = submit_csv("task=fds", "a\n1\n");
+	json_t *job = finished_job(id, "succeeded", 20000);
+	char path[128];
+
+	snprintf(path, sizeof path, "/v1/jobs/%s/result", id);
+	struct http_reply r = http_get(path);
+	cr_assert_eq(r.status, 200);
+	cr_assert_str_eq(r.body, "0\n1\n2\n", "the program had descriptors %s", r.body);
 	http_reply_free(&r);
 	json_decref(job);
 	free(id);
