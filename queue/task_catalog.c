@@ -251,7 +251,10 @@ struct task_catalog *task_catalog_load(const char *path, char *err, size_t errle
 	struct task_catalog *c;
 
 	if (root == NULL) {
-		snprintf(err, errlen, "%s: %s (line %d)", path, jerr.text, jerr.line);
+		if (jerr.line > 0)
+			snprintf(err, errlen, "not valid JSON: %s (line %d)", jerr.text, jerr.line);
+		else
+			snprintf(err, errlen, "%s", jerr.text);
 		return NULL;
 	}
 	c = catalog_from_json(root, err, errlen);

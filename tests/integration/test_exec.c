@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -39,6 +40,7 @@ static const char *exec_write_tasks(void)
 		" \"slow_timeout\":{\"argv\":[\"%s/tests/tasks/slow_with_grandchild.sh\"],"
 		"  \"env\":{\"PATH\":\"/usr/bin:/bin\",\"PID_DIR\":\"%s\"},\"timeout\":1},"
 		" \"chatty\":{\"argv\":[\"/usr/bin/yes\",\"0123456789\"],\"max_output\":100000},"
+		" \"fds\":{\"argv\":[\"/bin/sh\",\"-c\",\"cat >/dev/null; for f in /proc/$$/fd/*; do if [ -S $f ] || [ -p $f ]; then echo ${f##*/}; fi; done\"]},"
 		" \"missing\":{\"argv\":[\"/nonexistent/jobq-no-such-program\"]},"
 		" \"fails\":{\"argv\":[\"/bin/sh\",\"-c\",\"cat >/dev/null; echo something went wrong >&2; exit 3\"]}}",
 		cwd, cwd, harness.dir, cwd, harness.dir);
@@ -54,7 +56,8 @@ static void setup(void)
 	harness_start_redis();
 	tasks = exec_write_tasks();
 	const char *const api_args[] = {"--tasks", tasks, NULL};
-	const char *const worker_args[] = {"--tasks", tasks, "--kill-grace", "1s", NULL};
+	const char *const worker_args[] = {"--tasks", tasks, "--kill-grace", "1s",
+					       "--shutdown-grace", "1s", NULL};
 	harness_start_api(api_args);
 	harness_start_worker(worker_args);
 }
@@ -147,6 +150,23 @@ Test(exec, a_program_sorts_the_csv_and_its_stdout_is_the_result)
 	free(id);
 }
 
+/* The listing shows pipes and sockets: the three pipes, and any Redis
+ * socket or pipe of the worker that leaked. */
+Test(exec, the_program_gets_its_three_pipes_and_no_socket_or_other_pipe)
+{
+	char *id = submit_csv("task=fds", "a\n1\n");
+	json_t *job = finished_job(id, "succeeded", 20000);
+	char path[128];
+
+	snprintf(path, sizeof path, "/v1/jobs/%s/result", id);
+	struct http_reply r = http_get(path);
+	cr_assert_eq(r.status, 200);
+	cr_assert_str_eq(r.body, "0\n1\n2\n", "the program had descriptors %s", r.body);
+	http_reply_free(&r);
+	json_decref(job);
+	free(id);
+}
+
 Test(exec, cancel_kills_the_program_and_its_grandchild_that_ignores_sigterm)
 {
 	char *id = submit_csv("task=slow", "a\n1\n");
@@ -165,6 +185,22 @@ Test(exec, cancel_kills_the_program_and_its_grandchild_that_ignores_sigterm)
 	cr_assert(wait_gone(grandchild, 1000), "the grandchild %d is still there", (int)grandchild);
 	cr_assert_lt(monotonic_ms() - t0, (KILL_GRACE_S + 4) * 1000);
 	cr_assert_str_eq(error_field(job, "code"), "cancelled");
+	json_decref(job);
+	free(id);
+}
+
+Test(exec, worker_shutdown_kills_the_program_and_requeues_the_job)
+{
+	char *id = submit_csv("task=slow", "a\n1\n");
+	pid_t child, grandchild;
+
+	read_pids(&child, &grandchild);
+	int status = harness_stop_worker(0, SIGTERM, (1 + KILL_GRACE_S + 5) * 1000);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "worker status %d", status);
+	cr_assert(wait_gone(child, 1000), "the program %d is still there", (int)child);
+	cr_assert(wait_gone(grandchild, 1000), "the grandchild %d is still there", (int)grandchild);
+	json_t *job = wait_for_status(id, "queued", 2000);
+	cr_assert_str_eq(json_string_value(json_object_get(job, "status")), "queued");
 	json_decref(job);
 	free(id);
 }
@@ -231,4 +267,32 @@ Test(exec, a_task_nobody_declared_is_refused_at_submission)
 	cr_assert_str_eq(error_field(body, "code"), "unknown_task");
 	json_decref(body);
 	http_reply_free(&r);
+}
+
+/* The README's example tasks file, with paths relative to the repository. */
+static void setup_example(void)
+{
+	const char *const args[] = {"--tasks", "tests/tasks/tasks.example.json", NULL};
+
+	memset(&harness, 0, sizeof harness);
+	harness_start_redis();
+	harness_start_api(args);
+	harness_start_worker(args);
+}
+
+TestSuite(exec_example, .init = setup_example, .fini = harness_teardown, .timeout = 60);
+
+Test(exec_example, the_example_sort_by_city_task_sorts_by_the_first_column)
+{
+	char *id = submit_csv("task=sort_by_city", "city,pop\nOslo,709000\nBergen,291000\nAlta,21000\n");
+	json_t *job = finished_job(id, "succeeded", 20000);
+	char path[128];
+
+	snprintf(path, sizeof path, "/v1/jobs/%s/result", id);
+	struct http_reply r = http_get(path);
+	cr_assert_eq(r.status, 200);
+	cr_assert_str_eq(r.body, "city,pop\nAlta,21000\nBergen,291000\nOslo,709000\n");
+	http_reply_free(&r);
+	json_decref(job);
+	free(id);
 }
