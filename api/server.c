@@ -285,13 +285,26 @@ static const char *server_termination_name(enum MHD_RequestTerminationCode toe)
 	return "unknown";
 }
 
-/* server_access_log writes the request's access log line. A request that
- * ended with no reply queued is logged as 499 (the client went away, or the
- * daemon stopped, before there was anything to send); "termination" says
- * how any request that did not complete normally ended. */
+/* server_client_left returns true when the request ended because the
+ * client went away (or stopped talking) before the reply was sent whole. */
+static bool server_client_left(enum MHD_RequestTerminationCode toe)
+{
+	return toe == MHD_REQUEST_TERMINATED_WITH_ERROR ||
+	       toe == MHD_REQUEST_TERMINATED_READ_ERROR ||
+	       toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT ||
+	       toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED;
+}
+
+/* server_access_log writes the request's access log line. A request whose
+ * client went away before the reply was sent whole is logged as 499, with
+ * the reply it was given in "reply_status" (a 202 there means the job was
+ * created and runs anyway: its job_id is on the line). A request that ended
+ * with no reply at all (the daemon stopped first) is 499 too.
+ * "termination" says how any request that did not complete normally ended,
+ * so monitoring does not count a client's hang-up as a server error. */
 static void server_access_log(const struct api_request *req, enum MHD_RequestTerminationCode toe)
 {
-	unsigned status = req->status != 0 ? req->status : 499;
+	unsigned status = req->status != 0 && !server_client_left(toe) ? req->status : 499;
 	/* Whole milliseconds: a real would print as 4.0359999999999996. */
 	json_int_t ms = (json_int_t)((server_now_ns() - req->start_ns + 500000) / 1000000);
 	json_t *f = json_pack("{s:s, s:o, s:i, s:I, s:I, s:I}", "method", req->method,
@@ -304,6 +317,8 @@ static void server_access_log(const struct api_request *req, enum MHD_RequestTer
 		json_object_set_new(f, "error_code", json_string(req->error_code));
 	if (f != NULL && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		json_object_set_new(f, "termination", json_string(server_termination_name(toe)));
+	if (f != NULL && status == 499 && req->status != 0)
+		json_object_set_new(f, "reply_status", json_integer((json_int_t)req->status));
 	log_job(LOG_INFO, "request", req->request_id, req->job_id, f);
 }
 
