@@ -7,6 +7,7 @@
 #   make test       unit and integration tests
 #   make sanitize   the same tests built with ASan + UBSan
 #   make tsan       the same tests built with ThreadSanitizer
+#   make chaos      workers and Redis killed under load (tests/chaos.sh)
 #   make bench      benchmarks (tests/bench/)
 #   make install    PREFIX=/usr/local DESTDIR=
 #
@@ -52,21 +53,23 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo unkn
 
 QUEUE_SRCS := queue/csv_reader.c queue/utf8.c queue/csv_check.c queue/job.c \
               queue/ids.c queue/keys.c queue/config.c queue/log.c \
-              queue/redis_url.c queue/job_store.c queue/backoff.c
+              queue/redis_url.c queue/job_store.c queue/backoff.c \
+              queue/task_catalog.c
 LUA_SCRIPTS := queue/scripts/enqueue.lua queue/scripts/claim.lua \
                queue/scripts/progress.lua queue/scripts/renew.lua \
                queue/scripts/finish.lua queue/scripts/requeue.lua \
                queue/scripts/cancel.lua \
-               queue/scripts/fail.lua queue/scripts/retry.lua
+               queue/scripts/fail.lua queue/scripts/retry.lua \
+               queue/scripts/heartbeat.lua queue/scripts/overview.lua
 
 API_SRCS := api/main.c api/server.c api/router.c api/reply.c api/upload.c api/submit.c \
-            api/handlers.c
+            api/handlers.c api/breaker.c
 
 TASK_SRCS := worker/task.c worker/task_profile.c worker/column_stats.c \
              worker/hll.c worker/task_ndjson.c
 WORKER_SRCS := worker/main.c worker/job_buffer.c worker/producer.c \
                worker/consumer.c worker/result_sink.c worker/running.c \
-               worker/cancel_listener.c $(TASK_SRCS)
+               worker/cancel_listener.c worker/task_exec.c $(TASK_SRCS)
 
 UNIT_SRCS := tests/unit/test_csv_reader.c tests/unit/test_utf8.c \
              tests/unit/test_csv_check.c tests/unit/test_ids.c \
@@ -74,12 +77,15 @@ UNIT_SRCS := tests/unit/test_csv_reader.c tests/unit/test_utf8.c \
              tests/unit/test_keys.c tests/unit/test_redis_url.c \
              tests/unit/test_backoff.c tests/unit/test_job_buffer.c \
              tests/unit/test_profile.c tests/unit/test_hll.c \
-             tests/unit/test_ndjson.c
+             tests/unit/test_ndjson.c tests/unit/test_breaker.c \
+             tests/unit/test_task_catalog.c
 INTEGRATION_SRCS := tests/integration/main.c tests/integration/harness.c tests/integration/test_submit.c \
                     tests/integration/test_lifecycle.c tests/integration/test_errors.c \
                     tests/integration/test_workers.c tests/integration/test_store.c \
                     tests/integration/test_cancel.c \
-                    tests/integration/test_retries.c
+                    tests/integration/test_retries.c tests/integration/test_breaker.c \
+                    tests/integration/test_backpressure.c tests/integration/test_registry.c \
+                    tests/integration/test_failures.c tests/integration/test_exec.c
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
@@ -92,7 +98,7 @@ INTEGRATION_OBJS := $(call obj,$(INTEGRATION_SRCS))
 
 # ---- Build -----------------------------------------------------------------
 
-.PHONY: all deps deps-build run test test-run test-shipping sanitize tsan bench install clean help
+.PHONY: all deps deps-build run test test-run test-shipping sanitize tsan chaos bench install clean help
 all: $(BIN)/jobq-api $(BIN)/jobq-worker
 
 Q := @
@@ -136,8 +142,9 @@ $(BIN)/jobq-worker: $(WORKER_OBJS) $(BUILD)/libjobq.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-# Unit tests link the library and the worker's tasks (pure code).
-$(BUILD)/tests/unit-tests: $(UNIT_OBJS) $(TASK_OBJS) $(call obj,worker/job_buffer.c) $(BUILD)/libjobq.a
+# Unit tests link the library, the worker's tasks and the API's breaker
+# (pure code).
+$(BUILD)/tests/unit-tests: $(UNIT_OBJS) $(TASK_OBJS) $(call obj,worker/job_buffer.c api/breaker.c) $(BUILD)/libjobq.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
 
@@ -211,6 +218,12 @@ tsan:
 	$(Q)$(MAKE) --no-print-directory build/tests/integration-tests
 	$(Q)TSAN_OPTIONS=exitcode=66:second_deadlock_stack=1 JOBQ_TEST_BIN_DIR=build/tsan/bin \
 	  build/tests/integration-tests --jobs=1
+
+# Chaos: 2,400 submissions while a random worker is SIGKILLed every second
+# and Redis (AOF, appendfsync always) once; fails if an accepted job is lost
+# or completed twice. Under 3 minutes.
+chaos: all
+	$(Q)JOBQ_TEST_BIN_DIR=$(BIN) bash tests/chaos.sh
 
 # About two minutes; prints a table and writes tests/bench/results/<date>.json.
 bench:

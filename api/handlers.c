@@ -484,6 +484,34 @@ static enum MHD_Result handlers_get_dead(struct api_request *req, const char *up
 	return reply_send_error(req, &e);
 }
 
+/* ---- Queues and workers --------------------------------------------------- */
+
+/* handlers_get_queues answers GET /v1/queues: every queue's counts and
+ * every live worker (job_store_overview). */
+static enum MHD_Result handlers_get_queues(struct api_request *req, const char *upload_data,
+					   size_t *upload_data_size)
+{
+	struct reply_error e = { 0 };
+	struct job_store *st;
+	enum job_store_status s;
+	json_t *overview = NULL;
+	int wait;
+
+	(void)upload_data;
+	if ((wait = handlers_wait(req, upload_data_size)) != 0)
+		return wait > 0 ? MHD_YES : MHD_NO;
+	st = api_server_store(req->server);
+	if (st == NULL) {
+		reply_error_oom(&e);
+		return reply_send_error(req, &e);
+	}
+	s = job_store_overview(st, &overview);
+	if (s == JOB_STORE_OK)
+		return reply_json(req, MHD_HTTP_OK, overview, NULL, 0);
+	handlers_store_failed(req, st, "overview", s, &e);
+	return reply_send_error(req, &e);
+}
+
 /* ---- The table ---------------------------------------------------------- */
 
 const struct route handlers_routes[] = {
@@ -492,9 +520,15 @@ const struct route handlers_routes[] = {
 	{ "GET", "/v1/jobs/{id}/result", handlers_get_result },
 	{ "POST", "/v1/jobs/{id}/retry", handlers_post_retry },
 	{ "GET", "/v1/dead", handlers_get_dead },
+	{ "GET", "/v1/queues", handlers_get_queues },
 	{ "DELETE", "/v1/jobs/{id}", handlers_delete_job },
 	{ "GET", "/healthz", handlers_healthz },
 	{ "GET", "/readyz", handlers_readyz },
 };
 
 const size_t handlers_routes_len = sizeof handlers_routes / sizeof handlers_routes[0];
+
+bool handlers_route_needs_store(const struct route *route)
+{
+	return route->handler != handlers_healthz;
+}

@@ -8,6 +8,9 @@
  *     GET  /v1/jobs/{id}          the job as JSON
  *     GET  /v1/jobs/{id}/result   the result of a succeeded job, streamed
  *     DELETE /v1/jobs/{id}        cancel the job (job_store_cancel)
+ *     POST /v1/jobs/{id}/retry    run a failed job again
+ *     GET  /v1/dead               dead letters, newest first
+ *     GET  /v1/queues             queue counts and live workers
  *     GET  /healthz               the process is up
  *     GET  /readyz                the process can reach Redis
  *
@@ -22,6 +25,7 @@
 #ifndef JOBQ_API_HANDLERS_H
 #define JOBQ_API_HANDLERS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "router.h"
@@ -30,5 +34,10 @@
 
 extern const struct route handlers_routes[];
 extern const size_t handlers_routes_len;
+
+/* handlers_route_needs_store returns true when route's handler talks to
+ * Redis: every route but GET /healthz. The server asks the circuit breaker
+ * before such a handler runs. */
+bool handlers_route_needs_store(const struct route *route);
 
 #endif

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "log.h"
 #include "server.h"
+#include "task_catalog.h"
 
 #define MAIN_PROGRAM "jobq-api"
 #define MAIN_GRACE_POLL_MS 100
@@ -60,6 +61,18 @@ static int main_parse_max_attempts(const char *text, void *dst, char *err, size_
 	return 0;
 }
 
+/* main_parse_queue_depth reads --max-queue-depth: 0 (no limit) to
+ * 1000000 (a config_parse_fn into an int). */
+static int main_parse_queue_depth(const char *text, void *dst, char *err, size_t errlen)
+{
+	int n = 0;
+
+	if (strcmp(text, "0") != 0 && config_parse_positive_int(text, &n, err, errlen) != 0)
+		return -1;
+	*(int *)dst = n;
+	return 0;
+}
+
 /* main_parse_job_timeout reads --job-timeout: a duration of 1 s to 7 days
  * (a config_parse_fn into an int of seconds). */
 static int main_parse_job_timeout(const char *text, void *dst, char *err, size_t errlen)
@@ -77,7 +90,7 @@ static int main_parse_job_timeout(const char *text, void *dst, char *err, size_t
 }
 
 /* MAIN_OPTION_COUNT is the length of the table main_options fills. */
-#define MAIN_OPTION_COUNT 12
+#define MAIN_OPTION_COUNT 16
 
 /* main_options fills opts with jobq-api's option table, writing into cfg;
  * threads_default (which must outlive opts) gets the CPU count as text. */
@@ -122,6 +135,18 @@ static void main_options(struct config_option opts[MAIN_OPTION_COUNT], struct ap
 		{ "job-timeout", "JOBQ_JOB_TIMEOUT", "DURATION", "600",
 		  "Longest one attempt of a job may run when its submission names no timeout (1s to 7d).",
 		  main_parse_job_timeout, &cfg->job_timeout_s, false },
+		{ "redis-timeout", "JOBQ_REDIS_TIMEOUT", "DURATION", "2s",
+		  "Connect and command timeout of each HTTP thread's Redis connection (e.g. 500ms, 2s): the most a hung Redis costs one request.",
+		  config_parse_millis, &cfg->redis_timeout_ms, false },
+		{ "breaker-threshold", "JOBQ_BREAKER_THRESHOLD", "N", "5",
+		  "Redis failures in a row (unreachable, timed out) that open the circuit breaker: requests then get 503 unavailable at once until a probe succeeds.",
+		  config_parse_positive_int, &cfg->breaker_threshold, false },
+		{ "max-queue-depth", "JOBQ_MAX_QUEUE_DEPTH", "N", "100000",
+		  "Backpressure: a submission to a queue already holding N jobs gets 503 queue_full (0 to 1000000; 0 = no limit).",
+		  main_parse_queue_depth, &cfg->max_queue_depth, false },
+		{ "tasks", "JOBQ_TASKS", "FILE", NULL,
+		  "JSON file of external programs declared as tasks (see the README); submissions may name them.",
+		  task_catalog_config_parse, NULL, false },
 	};
 
 	memcpy(opts, table, sizeof table);

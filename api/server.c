@@ -21,9 +21,6 @@
  * hold a thread's connection slot (or a shutdown) forever. */
 #define SERVER_CONNECTION_TIMEOUT_S 60
 
-/* Connect and command timeout of each thread's Redis connection. */
-#define SERVER_STORE_TIMEOUT_MS 5000
-
 /* ---- Per-thread stores -------------------------------------------------- */
 
 /* server_store_close is the store key's destructor: it runs when a daemon
@@ -51,6 +48,23 @@ struct job_store *api_server_store(struct api_server *srv)
 	return st;
 }
 
+/* server_breaker_init makes srv's circuit breaker with the configured
+ * threshold and the default cooldowns. Returns 0 or -1. */
+static int server_breaker_init(struct api_server *srv)
+{
+	const struct breaker_config bc = {
+		.threshold = srv->cfg.breaker_threshold > 0 ? srv->cfg.breaker_threshold
+							    : BREAKER_DEFAULT_THRESHOLD,
+		.base_ms = BREAKER_DEFAULT_BASE_MS,
+		.cap_ms = BREAKER_DEFAULT_CAP_MS,
+	};
+
+	if (breaker_init(&srv->breaker, &bc) != 0)
+		return -1;
+	srv->breaker_made = true;
+	return 0;
+}
+
 int api_server_init(struct api_server *srv, const char **err)
 {
 	struct job_store *st;
@@ -58,11 +72,13 @@ int api_server_init(struct api_server *srv, const char **err)
 	srv->store_cfg = (struct job_store_config){
 		.url = srv->cfg.redis_url,
 		.prefix = srv->cfg.prefix,
-		.timeout_ms = SERVER_STORE_TIMEOUT_MS,
+		.timeout_ms = (int)srv->cfg.redis_timeout_ms,
+		.max_queue_depth = srv->cfg.max_queue_depth,
 	};
 	srv->daemon = NULL;
 	srv->quiesced_fd = MHD_INVALID_SOCKET;
 	srv->store_key_made = false;
+	srv->breaker_made = false;
 	atomic_init(&srv->in_flight, 0);
 	atomic_init(&srv->draining, false);
 	st = job_store_open(&srv->store_cfg, err); /* does not connect */
@@ -74,6 +90,10 @@ int api_server_init(struct api_server *srv, const char **err)
 		return -1;
 	}
 	srv->store_key_made = true;
+	if (server_breaker_init(srv) != 0) {
+		*err = "the circuit breaker's mutex could not be made";
+		return -1;
+	}
 	return 0;
 }
 
@@ -148,6 +168,58 @@ static enum MHD_Result server_route_error(struct api_request *req, enum router_r
 	return reply_send_error(req, &e);
 }
 
+/* server_store_replies returns job_store_replies of the calling thread's
+ * store, 0 when it has none yet (it does not open one). */
+static uint64_t server_store_replies(struct api_server *srv)
+{
+	struct job_store *st = pthread_getspecific(srv->store_key);
+
+	return st != NULL ? job_store_replies(st) : 0;
+}
+
+/* server_breaker_gate asks the breaker whether req (routed) may reach
+ * Redis. Returns 0 to go on, or -1 after queueing 503 unavailable with
+ * Retry-After (seconds until the next probe) without touching Redis. */
+static int server_breaker_gate(struct api_request *req, enum MHD_Result *ret)
+{
+	struct reply_error e = { 0 };
+	int retry_after_s = 1;
+
+	req->ticket = BREAKER_REFUSED;
+	if (!handlers_route_needs_store(req->matched))
+		return 0;
+	req->ticket = breaker_admit(&req->server->breaker, &retry_after_s);
+	if (req->ticket != BREAKER_REFUSED) {
+		req->replies_at_admit = server_store_replies(req->server);
+		return 0;
+	}
+	reply_error_store(&e, JOB_STORE_EUNAVAILABLE); /* the same 503 unavailable as an outage */
+	e.retry_after_s = retry_after_s;
+	*ret = reply_send_error(req, &e);
+	return -1;
+}
+
+/* server_breaker_report tells the breaker how a request it let through
+ * ended (see server.h, "Redis outages"). */
+static void server_breaker_report(struct api_request *req)
+{
+	struct api_server *srv = req->server;
+	enum breaker_outcome o = BREAKER_UNKNOWN;
+	enum breaker_state before, after;
+
+	if (req->ticket == BREAKER_REFUSED)
+		return;
+	if (req->error_code != NULL && strcmp(req->error_code, "unavailable") == 0)
+		o = BREAKER_FAILED;
+	else if (server_store_replies(srv) > req->replies_at_admit)
+		o = BREAKER_OK;
+	after = breaker_report(&srv->breaker, req->ticket, o, &before);
+	if (after != before)
+		log_event(after == BREAKER_CLOSED ? LOG_INFO : LOG_WARN, "circuit breaker",
+			  json_pack("{s:s, s:s}", "from", breaker_state_name(before),
+				    "to", breaker_state_name(after)));
+}
+
 /* server_request_start handles the first call about a request: creates
  * it, routes it and gives the handler its first call. */
 static enum MHD_Result server_request_start(struct api_server *srv, struct MHD_Connection *conn,
@@ -169,9 +241,12 @@ static enum MHD_Result server_request_start(struct api_server *srv, struct MHD_C
 	if (r != ROUTER_FOUND)
 		return server_route_error(req, r, m.allow);
 	req->route = m.route->pattern;
-	req->handler = m.route->handler;
+	req->matched = m.route;
 	if (m.nparams > 0)
 		memcpy(req->id, m.params[0], sizeof req->id);
+	if (server_breaker_gate(req, &ret) != 0)
+		return ret;
+	req->handler = m.route->handler;
 	ret = req->handler(req, upload_data, upload_data_size);
 	req->started = true;
 	return ret;
@@ -210,13 +285,26 @@ static const char *server_termination_name(enum MHD_RequestTerminationCode toe)
 	return "unknown";
 }
 
-/* server_access_log writes the request's access log line. A request that
- * ended with no reply queued is logged as 499 (the client went away, or the
- * daemon stopped, before there was anything to send); "termination" says
- * how any request that did not complete normally ended. */
+/* server_client_left returns true when the request ended because the
+ * client went away (or stopped talking) before the reply was sent whole. */
+static bool server_client_left(enum MHD_RequestTerminationCode toe)
+{
+	return toe == MHD_REQUEST_TERMINATED_WITH_ERROR ||
+	       toe == MHD_REQUEST_TERMINATED_READ_ERROR ||
+	       toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT ||
+	       toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED;
+}
+
+/* server_access_log writes the request's access log line. A request whose
+ * client went away before the reply was sent whole is logged as 499, with
+ * the reply it was given in "reply_status" (a 202 there means the job was
+ * created and runs anyway: its job_id is on the line). A request that ended
+ * with no reply at all (the daemon stopped first) is 499 too.
+ * "termination" says how any request that did not complete normally ended,
+ * so monitoring does not count a client's hang-up as a server error. */
 static void server_access_log(const struct api_request *req, enum MHD_RequestTerminationCode toe)
 {
-	unsigned status = req->status != 0 ? req->status : 499;
+	unsigned status = req->status != 0 && !server_client_left(toe) ? req->status : 499;
 	/* Whole milliseconds: a real would print as 4.0359999999999996. */
 	json_int_t ms = (json_int_t)((server_now_ns() - req->start_ns + 500000) / 1000000);
 	json_t *f = json_pack("{s:s, s:o, s:i, s:I, s:I, s:I}", "method", req->method,
@@ -229,6 +317,8 @@ static void server_access_log(const struct api_request *req, enum MHD_RequestTer
 		json_object_set_new(f, "error_code", json_string(req->error_code));
 	if (f != NULL && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		json_object_set_new(f, "termination", json_string(server_termination_name(toe)));
+	if (f != NULL && status == 499 && req->status != 0)
+		json_object_set_new(f, "reply_status", json_integer((json_int_t)req->status));
 	log_job(LOG_INFO, "request", req->request_id, req->job_id, f);
 }
 
@@ -245,6 +335,7 @@ static void server_completed(void *cls, struct MHD_Connection *conn, void **con_
 		return;
 	*con_cls = NULL;
 	server_access_log(req, toe);
+	server_breaker_report(req);
 	if (req->ctx_free != NULL)
 		req->ctx_free(req, toe);
 	free(req);
@@ -401,4 +492,7 @@ void api_server_stop(struct api_server *srv)
 	if (srv->store_key_made)
 		pthread_key_delete(srv->store_key);
 	srv->store_key_made = false;
+	if (srv->breaker_made)
+		breaker_destroy(&srv->breaker);
+	srv->breaker_made = false;
 }

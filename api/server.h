@@ -21,6 +21,18 @@
  * line, lets the handler release its state through ctx_free, and frees the
  * request.
  *
+ * Redis outages. Every route but /healthz needs Redis, and asks the
+ * process's one circuit breaker (breaker.h) before its handler runs: while
+ * the breaker is open the server answers 503 unavailable with Retry-After
+ * itself. At completion a request the breaker let through reports how it
+ * ended: failed when it answered "unavailable" (the store could not reach
+ * Redis), ok when Redis sent this thread's store a reply since the request
+ * was admitted, and unknown otherwise (it never reached Redis, e.g. a 400,
+ * so it proves nothing; a half-open probe then hands its turn on). Each
+ * thread's Redis connection has cfg.redis_timeout_ms as its connect and
+ * command timeout, so a hung Redis costs one request at most that (twice
+ * for a read, which reconnects once) until the breaker opens.
+ *
  * Shutdown. api_server_quiesce stops accepting connections and makes every
  * later reply close its connection; api_server_idle tells when nothing is
  * left to wait for; api_server_stop closes what remains and joins the
@@ -35,6 +47,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "breaker.h"
 #include "config.h"
 #include "job.h"
 #include "job_store.h"
@@ -54,6 +67,9 @@ struct api_config {
 	int shutdown_grace_s;     /* how long requests in flight may finish */
 	int max_attempts;         /* a job's attempts when the submission names none */
 	int job_timeout_s;        /* a job's timeout when the submission names none */
+	int64_t redis_timeout_ms; /* connect and command timeout of each thread's Redis */
+	int breaker_threshold;    /* Redis failures in a row that open the breaker */
+	int max_queue_depth;      /* ids a queue may hold before submissions get 503; 0: none */
 	enum log_level log_level;
 };
 
@@ -67,6 +83,8 @@ struct api_server {
 	uint16_t port;                     /* the port bound (the one picked for port 0) */
 	atomic_uint in_flight;             /* shared: requests between first call and completion */
 	atomic_bool draining;              /* shared: set by quiesce; replies then close */
+	struct breaker breaker;            /* shared: guarded by its own mutex (breaker.h) */
+	bool breaker_made;
 };
 
 /* One HTTP request, from the access handler's first call to completion. */
@@ -75,6 +93,7 @@ struct api_request {
 	struct MHD_Connection *conn;       /* not owned */
 	char method[16];
 	const char *route;                 /* pattern of the matched route (static), or NULL */
+	const struct route *matched;       /* the matched route (static), or NULL */
 	route_handler_fn handler;          /* NULL once a reply was queued without one */
 	bool started;                      /* the handler has had its first call */
 	char id[ROUTER_PARAM_LEN + 1];     /* the route's {id}, "" when none */
@@ -86,6 +105,8 @@ struct api_request {
 	 * while its rejection waited for the body to end). */
 	unsigned status;
 	const char *error_code;            /* code of an error reply (static), or NULL */
+	enum breaker_ticket ticket;        /* what the breaker let through; REFUSED when not asked */
+	uint64_t replies_at_admit;         /* job_store_replies of this thread's store then */
 	uint64_t bytes_in;                 /* body bytes received */
 	uint64_t bytes_out;                /* body bytes of the reply queued */
 	/* Handler state: owned by the request, released by ctx_free (called

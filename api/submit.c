@@ -16,6 +16,7 @@
 
 #include "ids.h"
 #include "log.h"
+#include "task_catalog.h"
 #include "reply.h"
 #include "upload.h"
 
@@ -134,10 +135,10 @@ static int submit_option_parse(struct submit_options *o, int which, const char *
 {
 	switch (which) {
 	case OPT_TASK:
-		if (submit_name_copy(o->task, v, len) == 0 && job_task_builtin(o->task))
+		if (submit_name_copy(o->task, v, len) == 0 && task_catalog_known(o->task))
 			return 0;
 		reply_error_set(e, MHD_HTTP_BAD_REQUEST, "unknown_task",
-				"Unknown task; the built-in tasks are profile and ndjson.");
+				"Unknown task; the built-in tasks are profile and ndjson, others come from the operator's tasks file.");
 		return -1;
 	case OPT_QUEUE:
 		if (submit_name_copy(o->queue, v, len) == 0 && ids_queue_name_valid(o->queue))
@@ -246,7 +247,8 @@ static struct job_store *submit_store(struct submit *s)
 static int submit_upload_start(struct submit *s)
 {
 	const struct api_config *cfg = &s->req->server->cfg;
-	struct upload_limits lim = { cfg->max_upload, (size_t)cfg->max_field, cfg->staging_ttl_s };
+	struct upload_limits lim = { cfg->max_upload, (size_t)cfg->max_field, cfg->staging_ttl_s,
+				     cfg->max_queue_depth };
 	struct job_spec spec;
 
 	memset(&spec, 0, sizeof spec);

@@ -148,6 +148,23 @@ static void upload_fill_spec(struct upload *up)
 	up->spec.created_at_ms = job_now_ms();
 }
 
+/* upload_queue_full sets *err to 503 queue_full with Retry-After: the
+ * enqueue script found the queue at its limit and stored nothing (it
+ * deleted the staging key). Returns -1. */
+static int upload_queue_full(struct upload *up, struct reply_error *err)
+{
+	log_job(LOG_WARN, "queue full: submission refused", up->spec.request_id, up->spec.id,
+		json_pack("{s:s, s:I}", "queue", up->spec.queue,
+			  "max_queue_depth", (json_int_t)up->lim.max_queue_depth));
+	up->staged = false;
+	reply_error_set(err, MHD_HTTP_SERVICE_UNAVAILABLE, "queue_full",
+			"The queue %s holds %" PRId64 " jobs, its limit; try again later.",
+			up->spec.queue, up->lim.max_queue_depth);
+	reply_error_detail_u64(err, "limit", (uint64_t)up->lim.max_queue_depth);
+	err->retry_after_s = UPLOAD_QUEUE_FULL_RETRY_S;
+	return -1;
+}
+
 int upload_commit(struct upload *up, struct job_store *st, struct reply_error *err)
 {
 	enum job_store_status s;
@@ -164,6 +181,8 @@ int upload_commit(struct upload *up, struct job_store *st, struct reply_error *e
 				up->lim.staging_ttl_s);
 		return -1;
 	}
+	if (s == JOB_STORE_FULL)
+		return upload_queue_full(up, err);
 	if (s != JOB_STORE_OK)
 		return upload_store_failed(up, st, "enqueue", s, err);
 	up->committed = true;

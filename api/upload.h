@@ -38,10 +38,15 @@
 
 #define UPLOAD_BUFFER_SIZE (256 * 1024)
 
+/* Retry-After of 503 queue_full: long enough for workers to drain some of
+ * the queue, short enough not to leave them idle. */
+#define UPLOAD_QUEUE_FULL_RETRY_S 5
+
 struct upload_limits {
 	uint64_t max_upload;  /* most CSV bytes (--max-upload) */
 	size_t max_field;     /* longest field (--max-field) */
 	int staging_ttl_s;    /* TTL of the staging key (--staging-ttl) */
+	int64_t max_queue_depth; /* the store's backpressure limit, for the 503 (0: none) */
 };
 
 struct upload;

@@ -28,13 +28,15 @@ enum script_id {
 	SCRIPT_CANCEL,
 	SCRIPT_FAIL,
 	SCRIPT_RETRY,
+	SCRIPT_HEARTBEAT,
+	SCRIPT_OVERVIEW,
 	SCRIPT_COUNT
 };
 
 static const char *const script_names[SCRIPT_COUNT] = {
 	"enqueue", "claim", "progress", "renew", "finish", "requeue",
 	"cancel",
-	"fail", "retry",
+	"fail", "retry", "heartbeat", "overview",
 };
 
 /* Codes the scripts return; see each script's header. */
@@ -48,6 +50,8 @@ struct job_store {
 	int result_ttl_s;        /* dead letters: see job_store_config */
 	int dead_max;
 	int dead_ttl_s;
+	int64_t max_queue_depth; /* 0: no limit */
+	uint64_t replies;        /* replies Redis sent so far (job_store_replies) */
 	char sha[SCRIPT_COUNT][41];
 	char err[256];
 };
@@ -73,6 +77,7 @@ struct job_store *job_store_open(const struct job_store_config *cfg, const char 
 	st->result_ttl_s = cfg->result_ttl_s > 0 ? cfg->result_ttl_s : 7 * 86400;
 	st->dead_max = cfg->dead_max > 0 ? cfg->dead_max : 10000;
 	st->dead_ttl_s = cfg->dead_ttl_s > 0 ? cfg->dead_ttl_s : 30 * 86400;
+	st->max_queue_depth = cfg->max_queue_depth > 0 ? cfg->max_queue_depth : 0;
 	return st;
 }
 
@@ -90,6 +95,11 @@ void job_store_close(struct job_store *st)
 		return;
 	store_disconnect(st);
 	free(st);
+}
+
+uint64_t job_store_replies(const struct job_store *st)
+{
+	return st->replies;
 }
 
 const char *job_store_errstr(const struct job_store *st)
@@ -221,6 +231,7 @@ static redisReply *store_command(struct job_store *st, int argc, const char **ar
 		*status = store_fail(st, argv[0]);
 		return NULL;
 	}
+	st->replies++;
 	return r;
 }
 
@@ -428,6 +439,7 @@ enum job_store_status job_store_enqueue(struct job_store *st, const struct job_s
 	call_bytes(&c, tail_len ? tail : "", tail_len);
 	call_str(&c, spec->queue);
 	call_str(&c, spec->id);
+	call_u64(&c, (uint64_t)st->max_queue_depth);
 	call_spec_fields(&c, spec, delimiter);
 	enum job_store_status s;
 	redisReply *r = store_eval(st, SCRIPT_ENQUEUE, &c, &s);
@@ -438,6 +450,10 @@ enum job_store_status job_store_enqueue(struct job_store *st, const struct job_s
 	else if (r->integer == 0) {
 		snprintf(st->err, sizeof st->err, "the staged upload expired before it was complete");
 		s = JOB_STORE_NOT_FOUND;
+	} else if (r->integer == 2) {
+		snprintf(st->err, sizeof st->err, "the queue holds %lld jobs, its limit",
+			 (long long)st->max_queue_depth);
+		s = JOB_STORE_FULL;
 	} else
 		s = JOB_STORE_OK;
 	freeReplyObject(r);
@@ -1025,4 +1041,120 @@ enum job_store_status job_store_dead(struct job_store *st, char (*ids)[JOB_ID_HE
 			memcpy(ids[(*n)++], r->element[i]->str, JOB_ID_HEX + 1);
 	freeReplyObject(r);
 	return JOB_STORE_OK;
+}
+
+/* ======================= The worker registry ======================= */
+
+/* running_list returns the ids of the n claims as a comma list (malloc'd),
+ * or NULL when out of memory. */
+static char *running_list(const struct job_claim *running, size_t n)
+{
+	char *out = malloc(n * (JOB_ID_HEX + 1) + 1);
+	size_t len = 0;
+
+	if (out == NULL)
+		return NULL;
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)sprintf(out + len, "%s%s", i > 0 ? "," : "", running[i].id);
+	return out;
+}
+
+enum job_store_status job_store_heartbeat(struct job_store *st, const struct job_store_worker *w,
+					  const struct job_claim *running, size_t n, int64_t ttl_ms)
+{
+	char k_worker[KEYS_MAX], k_workers[KEYS_MAX];
+	char *list = running_list(running, n);
+	struct script_call c;
+	enum job_store_status s;
+
+	if (list == NULL)
+		return JOB_STORE_ENOMEM;
+	call_init(&c, 2);
+	call_str(&c, keys_worker(k_worker, st->prefix, w->id));
+	call_str(&c, keys_workers(k_workers, st->prefix));
+	call_str(&c, w->id);
+	call_u64(&c, (uint64_t)w->started_at_ms);
+	call_str(&c, w->queues);
+	call_u64(&c, (uint64_t)w->concurrency);
+	call_u64(&c, (uint64_t)job_now_ms());
+	call_u64(&c, (uint64_t)ttl_ms);
+	call_str(&c, list);
+	s = store_eval_code(st, SCRIPT_HEARTBEAT, &c);
+	free(list);
+	return s;
+}
+
+enum job_store_status job_store_unregister(struct job_store *st, const char *id)
+{
+	char k_worker[KEYS_MAX], k_workers[KEYS_MAX];
+	const char *del[] = {"DEL", keys_worker(k_worker, st->prefix, id)};
+	const char *zrem[] = {"ZREM", keys_workers(k_workers, st->prefix), id};
+	enum job_store_status s;
+	redisReply *r = store_command(st, 2, del, NULL, &s);
+
+	if (!r)
+		return s;
+	freeReplyObject(r);
+	r = store_command(st, 3, zrem, NULL, &s);
+	if (!r)
+		return s;
+	freeReplyObject(r);
+	return JOB_STORE_OK;
+}
+
+/* overview_arrays turns the empty objects cjson makes of empty Lua tables
+ * into arrays: the members named in o, and each element's "running" and
+ * "queues". Returns 0, or -1 when out of memory. */
+static int overview_arrays(json_t *o, const char *const *names)
+{
+	for (; *names != NULL; names++) {
+		json_t *v = json_object_get(o, *names);
+		if (json_is_object(v) && json_object_size(v) == 0 &&
+		    json_object_set_new(o, *names, json_array()) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+enum job_store_status job_store_overview(struct job_store *st, json_t **out)
+{
+	static const char *const top[] = {"queues", "workers", NULL};
+	static const char *const inner[] = {"queues", "running", NULL};
+	char k_queues[KEYS_MAX], k_running[KEYS_MAX], k_sched[KEYS_MAX], k_dead[KEYS_MAX],
+		k_workers[KEYS_MAX];
+	struct script_call c;
+	enum job_store_status s;
+	redisReply *r;
+	size_t i;
+	json_t *w;
+
+	call_init(&c, 5);
+	call_str(&c, keys_queues(k_queues, st->prefix));
+	call_str(&c, keys_running(k_running, st->prefix));
+	call_str(&c, keys_scheduled(k_sched, st->prefix));
+	call_str(&c, keys_dead(k_dead, st->prefix));
+	call_str(&c, keys_workers(k_workers, st->prefix));
+	call_str(&c, st->prefix);
+	r = store_eval(st, SCRIPT_OVERVIEW, &c, &s);
+	if (!r)
+		return s;
+	if (r->type != REDIS_REPLY_STRING) {
+		s = store_reply_error(st, r, "overview");
+		freeReplyObject(r);
+		return s;
+	}
+	*out = json_loadb(r->str, r->len, 0, NULL);
+	freeReplyObject(r);
+	if (*out == NULL || overview_arrays(*out, top) != 0)
+		goto oom;
+	json_array_foreach(json_object_get(*out, "workers"), i, w)
+		if (overview_arrays(w, inner) != 0)
+			goto oom;
+	return JOB_STORE_OK;
+oom:
+	json_decref(*out);
+	*out = NULL;
+	snprintf(st->err, sizeof st->err, "out of memory (or overview.lua answered bad JSON)");
+	return JOB_STORE_ENOMEM;
 }

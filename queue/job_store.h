@@ -40,6 +40,7 @@ enum job_store_status {
 	JOB_STORE_CANCEL = 3,          /* the job has a cancel request */
 	JOB_STORE_CONFLICT = 4,        /* the job is not in the state asked for */
 	JOB_STORE_INPUT_GONE = 6,      /* the job's input has expired (retry) */
+	JOB_STORE_FULL = 7,            /* the queue holds max_queue_depth ids (enqueue) */
 	JOB_STORE_EUNAVAILABLE = -1,   /* Redis unreachable or timed out */
 	JOB_STORE_EPROTO = -2,         /* Redis answered something unexpected */
 	JOB_STORE_ENOMEM = -3,
@@ -54,6 +55,9 @@ struct job_store_config {
 	int result_ttl_s;     /* how long a job that failed for good is kept */
 	int dead_max;         /* most ids kept in {p}:dead */
 	int dead_ttl_s;       /* oldest id kept in {p}:dead */
+	/* Backpressure (API): job_store_enqueue refuses a job when its queue
+	 * already holds this many ids; 0 means no limit. */
+	int64_t max_queue_depth;
 };
 
 /* The part of a claimed job a worker needs to run it. */
@@ -84,6 +88,10 @@ void job_store_close(struct job_store *st);
 /* job_store_errstr returns the sentence for the last failure (owned by st). */
 const char *job_store_errstr(const struct job_store *st);
 
+/* job_store_replies returns how many replies (errors included) Redis has
+ * sent st so far: proof that Redis answered between two readings. */
+uint64_t job_store_replies(const struct job_store *st);
+
 /* job_store_ping sends PING. Returns OK or EUNAVAILABLE. */
 enum job_store_status job_store_ping(struct job_store *st);
 
@@ -100,8 +108,10 @@ enum job_store_status job_store_stage_append(struct job_store *st, const char *i
  * tail (which may be empty) become its input key, the hash is written, and
  * its id is pushed on its queue. With staged=false there is no staging key
  * and tail is the whole input (a small upload in one round trip). Returns
- * OK, NOT_FOUND when the staging key has expired, or an error; on any
- * failure nothing is visible. */
+ * OK, NOT_FOUND when the staging key has expired, FULL when the queue
+ * already holds the config's max_queue_depth ids (checked in the same
+ * script; the staging key is deleted), or an error; on any failure nothing
+ * is visible. */
 enum job_store_status job_store_enqueue(struct job_store *st, const struct job_spec *spec,
 					const char *tail, size_t tail_len, bool staged);
 
@@ -221,6 +231,33 @@ enum job_store_status job_store_retry(struct job_store *st, const char *id, char
  * since the epoch; empty when there is none. Returns OK, ENOMEM, or an
  * error. */
 enum job_store_status job_store_errors(struct job_store *st, const char *id, json_t **out);
+
+/* ---- The worker registry ------------------------------------------------- */
+
+/* What a worker tells about itself in each heartbeat (strings borrowed). */
+struct job_store_worker {
+	const char *id;          /* "host:pid:random" */
+	int64_t started_at_ms;   /* ms since epoch */
+	const char *queues;      /* comma list */
+	int concurrency;
+};
+
+/* job_store_heartbeat writes w's entry {p}:worker:{id} (with the ids of the
+ * n running jobs and now as its heartbeat) with a TTL of ttl_ms, and its
+ * score in {p}:workers (heartbeat.lua, one round trip). Returns OK or an
+ * error. */
+enum job_store_status job_store_heartbeat(struct job_store *st, const struct job_store_worker *w,
+					  const struct job_claim *running, size_t n, int64_t ttl_ms);
+
+/* job_store_unregister deletes worker id's entry and its {p}:workers score
+ * (on a clean exit). Returns OK or an error. */
+enum job_store_status job_store_unregister(struct job_store *st, const char *id);
+
+/* job_store_overview sets *out to a new JSON object (the caller releases
+ * it): {"queues":[...],"workers":[...]} as GET /v1/queues shows it
+ * (overview.lua, which also prunes dead workers from {p}:workers). Returns
+ * OK, ENOMEM, or an error. */
+enum job_store_status job_store_overview(struct job_store *st, json_t **out);
 
 /* job_store_dead copies the ids of up to max dead letters, newest first,
  * into ids and sets *n. Returns OK or an error. */

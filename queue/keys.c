@@ -19,6 +19,8 @@ const struct keys_entry keys_schema[] = {
 	{"{p}:dead", "zset", "ids of jobs that failed for good (dead letters), scored by time of death"},
 	{"{p}:job:{id}:errors", "list", "one JSON object per failed attempt, oldest first (the last 20)"},
 	{"{p}:cancel", "channel", "pub/sub: ids of running jobs whose cancel was just asked"},
+	{"{p}:worker:{id}", "hash", "a live worker: queues, concurrency, heartbeat, running job ids (TTL)"},
+	{"{p}:workers", "zset", "ids of workers, scored by last heartbeat (ms); dead ones pruned when listed"},
 };
 const size_t keys_schema_len = sizeof keys_schema / sizeof keys_schema[0];
 
@@ -93,6 +95,20 @@ char *keys_dead(char *out, const char *prefix)
 char *keys_errors(char *out, const char *prefix, const char *id)
 {
 	snprintf(out, KEYS_MAX, "%s:job:%s:errors", prefix, id);
+	return out;
+}
+
+/* ---- The worker registry ---- */
+
+char *keys_worker(char *out, const char *prefix, const char *worker_id)
+{
+	snprintf(out, KEYS_MAX, "%s:worker:%s", prefix, worker_id);
+	return out;
+}
+
+char *keys_workers(char *out, const char *prefix)
+{
+	snprintf(out, KEYS_MAX, "%s:workers", prefix);
 	return out;
 }
 

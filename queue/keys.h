@@ -18,6 +18,8 @@
  *   {p}:dead                  zset    id -> time of death (ms) of a job failed for good
  *   {p}:job:{id}:errors       list    one JSON line per failed attempt, oldest first (last 20)
  *   {p}:cancel                channel ids of running jobs whose cancel was asked
+ *   {p}:worker:{id}           hash    a live worker: queues, concurrency, heartbeat, running (TTL)
+ *   {p}:workers               zset    worker id -> last heartbeat (ms); pruned when listed
  *
  * Ownership of the staging key: the API thread that receives the upload
  * writes it; the enqueue script renames it to the input key; its TTL removes
@@ -60,6 +62,10 @@ char *keys_cancel_channel(char *out, const char *prefix);
 char *keys_scheduled(char *out, const char *prefix);
 char *keys_dead(char *out, const char *prefix);
 char *keys_errors(char *out, const char *prefix, const char *id);
+
+/* The worker registry (heartbeat.lua, overview.lua). */
+char *keys_worker(char *out, const char *prefix, const char *worker_id);
+char *keys_workers(char *out, const char *prefix);
 
 /* keys_prefix_valid returns 1 when prefix is 1..64 bytes of [A-Za-z0-9_.-:]. */
 int keys_prefix_valid(const char *prefix);

@@ -15,6 +15,8 @@
 #include "log.h"
 #include "result_sink.h"
 #include "task.h"
+#include "task_catalog.h"
+#include "task_exec.h"
 
 /* How a job ends. RUN_GOING until the first decision, which is final. */
 enum run_end {
@@ -32,7 +34,8 @@ struct job_run {
 	struct consumer *c;
 	struct job_claim claim;       /* the sink borrows it */
 	struct running_job *rj;
-	const struct task_ops *ops;
+	const struct task_ops *ops;      /* a built-in task, or NULL */
+	const struct task_def *exec;    /* or an external program (task_exec.h) */
 	void *task;                   /* owned: ops->destroy */
 	struct task_output output;    /* the task borrows it */
 	struct result_sink *sink;     /* owned */
@@ -146,7 +149,8 @@ static bool run_progress(struct job_run *run)
 
 	do {
 		sent = worker_clock_ms();
-		st = job_store_progress(run->c->store, &run->claim, run->ops->rows(run->task),
+		st = job_store_progress(run->c->store, &run->claim,
+					run->task != NULL ? run->ops->rows(run->task) : 0,
 					run->fed, worker_lease_ms(s));
 	} while (run_retry(run, st));
 	run->next_progress_ms = worker_clock_ms() + CONSUMER_PROGRESS_MS;
@@ -269,6 +273,8 @@ static bool run_read_input(struct job_run *run)
 	}
 }
 
+static void run_complete_output(struct job_run *run);
+
 /* run_complete ends the input, lets the task write the rest of its
  * result, and stores the result. Decides the end. */
 static void run_complete(struct job_run *run)
@@ -284,6 +290,14 @@ static void run_complete(struct job_run *run)
 		run_task_failed(run, &err);
 		return;
 	}
+	run_complete_output(run);
+}
+
+/* run_complete_output stores the rest of the result and decides the end. */
+static void run_complete_output(struct job_run *run)
+{
+	struct task_error err = {.code = ""};
+
 	if (result_sink_flush(run->sink) != 0) {
 		err = (struct task_error){.code = "output_failed"};
 		snprintf(err.message, sizeof err.message, "the result could not be stored: %s",
@@ -293,6 +307,90 @@ static void run_complete(struct job_run *run)
 	}
 	if (!run_check_stop(run, true))
 		run_decide(run, RUN_SUCCEEDED, "", "%s", "");
+}
+
+/* ---- External programs (task_exec.h) ------------------------------------- */
+
+/* run_exec_read is task_exec_io.read: the input at offset, from Redis. */
+static int run_exec_read(void *ctx, uint64_t offset, const char **buf, size_t *n)
+{
+	struct job_run *run = ctx;
+	enum job_store_status st;
+
+	*n = 0;
+	if (offset >= run->claim.bytes)
+		return 0;
+	do
+		st = job_store_read_input(run->c->store, run->claim.id, offset, run->c->input,
+					  CONSUMER_PIECE, n);
+	while (run_retry(run, st));
+	if (st != JOB_STORE_OK) {
+		run_input_failed(run, st);
+		return -1;
+	}
+	*buf = run->c->input;
+	return 0;
+}
+
+/* run_exec_write is task_exec_io.write: into the result sink. */
+static int run_exec_write(void *ctx, const char *buf, size_t len)
+{
+	struct job_run *run = ctx;
+
+	return run->output.write(run->output.ctx, buf, len);
+}
+
+/* run_exec_check is task_exec_io.check: a checkpoint. */
+static bool run_exec_check(void *ctx, uint64_t fed)
+{
+	struct job_run *run = ctx;
+
+	run->fed = fed;
+	return run_checkpoint(run);
+}
+
+/* run_setup_exec finds an external program called as the job's task and
+ * makes the sink; its timeout caps the job's. Returns true when both are
+ * there; otherwise the end says why. */
+static bool run_setup_exec(struct job_run *run)
+{
+	struct job_claim *cl = &run->claim;
+	int64_t cap;
+
+	run->exec = task_catalog_find(task_catalog_global(), cl->task);
+	if (run->exec == NULL) {
+		run_decide(run, RUN_FAILED, "unknown_task", "this worker has no task called \"%s\"",
+			   cl->task);
+		return false;
+	}
+	cap = job_now_ms() + run->exec->timeout_s * 1000;
+	if (run->exec->timeout_s > 0 && (cl->deadline_ms <= 0 || cap < cl->deadline_ms))
+		cl->deadline_ms = cap;
+	run->sink = result_sink_new(run->c->store, cl, RESULT_SINK_BUFFER, run_sink_retry, run);
+	if (run->sink == NULL) {
+		run_decide(run, RUN_FAILED, "out_of_memory", "the worker ran out of memory");
+		return false;
+	}
+	run->output = result_sink_output(run->sink);
+	return true;
+}
+
+/* run_exec runs the external program and decides the end. */
+static void run_exec(struct job_run *run)
+{
+	struct task_exec_io io = {run, run_exec_read, run_exec_write, run_exec_check};
+	struct task_error err = {.code = ""};
+
+	switch (task_exec_run(run->exec, &io, run->c->settings->kill_grace_s, &err)) {
+	case TASK_EXEC_SUCCEEDED:
+		run_complete_output(run);
+		break;
+	case TASK_EXEC_FAILED:
+		run_task_failed(run, &err);
+		break;
+	case TASK_EXEC_STOPPED: /* the checkpoint or the input read decided */
+		break;
+	}
 }
 
 /* run_setup finds the task and makes the task, the sink and the reader.
@@ -305,11 +403,8 @@ static bool run_setup(struct job_run *run)
 	struct csv_reader_callbacks cbs;
 
 	run->ops = task_find(cl->task);
-	if (run->ops == NULL) {
-		run_decide(run, RUN_FAILED, "unknown_task", "this worker has no task called \"%s\"",
-			   cl->task);
-		return false;
-	}
+	if (run->ops == NULL)
+		return run_setup_exec(run);
 	run->sink = result_sink_new(run->c->store, cl, RESULT_SINK_BUFFER, run_sink_retry, run);
 	if (run->sink != NULL) {
 		run->output = result_sink_output(run->sink);
@@ -365,7 +460,8 @@ static void run_finish(struct job_run *run, enum job_status status)
 
 	do
 		st = job_store_finish(run->c->store, &run->claim, status,
-				      ok ? run->ops->result_type : "", ok ? "" : run->code,
+				      ok ? (run->exec ? run->exec->result_type : run->ops->result_type) : "",
+				      ok ? "" : run->code,
 				      ok ? "" : run->message, run_rows(run), run->fed,
 				      run->c->settings->result_ttl_s);
 	while (run_retry(run, st));
@@ -485,7 +581,9 @@ static void consumer_run(struct consumer *c, const struct job_claim *claim)
 	log_job(LOG_INFO, "job started", claim->request_id, claim->id,
 		json_pack("{s:s, s:s, s:i}", "task", claim->task, "queue", claim->queue,
 			  "attempt", claim->attempts));
-	if (run_setup(&run) && run_read_input(&run))
+	if (run_setup(&run) && run.exec != NULL)
+		run_exec(&run);
+	else if (run.exec == NULL && run.csv != NULL && run_read_input(&run))
 		run_complete(&run);
 	run_report(&run);
 	run_free(&run);

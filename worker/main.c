@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "task_catalog.h"
 #include "cancel_listener.h"
 #include "consumer.h"
 #include "ids.h"
@@ -108,6 +109,12 @@ static enum config_result worker_configure(struct worker_settings *s, int argc, 
 		{"max-field", "JOBQ_MAX_FIELD", "SIZE", "1M",
 		 "Longest CSV field a task accepts, in bytes (K, M, G suffixes).", config_parse_size,
 		 &s->max_field, false},
+		{"tasks", "JOBQ_TASKS", "FILE", NULL,
+		 "JSON file of external programs declared as tasks (see the README).",
+		 task_catalog_config_parse, NULL, false},
+		{"kill-grace", "JOBQ_KILL_GRACE", "DURATION", "5s",
+		 "How long a stopped external task's process group has between SIGTERM and SIGKILL.",
+		 config_parse_seconds, &s->kill_grace_s, false},
 		{"log-level", "JOBQ_LOG_LEVEL", "LEVEL", "info",
 		 "Least severe log lines written: debug, info, warn or error.",
 		 worker_parse_log_level, &s->log_level, false},

@@ -56,7 +56,8 @@ static enum job_store_status producer_answered(struct producer *p, enum job_stor
 }
 
 /* producer_renew renews the leases of every running job in one round trip
- * when lease/3 has passed since the last renewal. Returns OK (also when
+ * when lease/3 has passed since the last renewal, then writes the
+ * worker's heartbeat with their ids. Returns OK (also when
  * nothing was due) or the store's error; the renewal stays due then. */
 static enum job_store_status producer_renew(struct producer *p)
 {
@@ -74,6 +75,10 @@ static enum job_store_status producer_renew(struct producer *p)
 			return s;
 		running_apply_renewal(p->running, p->claims, p->answers, n, now);
 	}
+	s = producer_answered(p, job_store_heartbeat(p->store, &p->self, p->claims, n,
+						     3 * producer_renewal_interval_ms(p)));
+	if (s != JOB_STORE_OK)
+		return s;
 	p->next_renewal_ms = now + producer_renewal_interval_ms(p);
 	return JOB_STORE_OK;
 }
@@ -158,7 +163,26 @@ static void *producer_main(void *arg)
 	/* Consumers still waiting for a job see the end and exit. */
 	job_buffer_close(p->buffer);
 	producer_keep_leases(p);
+	if (job_store_unregister(p->store, p->self.id) != JOB_STORE_OK)
+		log_event(LOG_WARN, "could not remove this worker from the registry; its entry expires",
+			  json_pack("{s:s}", "error", job_store_errstr(p->store)));
 	return NULL;
+}
+
+/* producer_self fills p->self, the worker's heartbeat description. */
+static void producer_self(struct producer *p)
+{
+	const struct worker_settings *s = p->settings;
+	size_t len = 0;
+
+	p->queues[0] = '\0';
+	for (size_t i = 0; i < s->queues.len; i++)
+		len += (size_t)snprintf(p->queues + len, sizeof p->queues - len, "%s%s",
+					i > 0 ? "," : "", s->queues.items[i]);
+	p->self = (struct job_store_worker){
+		.id = s->worker_id, .started_at_ms = job_now_ms(), .queues = p->queues,
+		.concurrency = s->concurrency,
+	};
 }
 
 int producer_start(struct producer *p, const struct worker_settings *s,
@@ -169,7 +193,8 @@ int producer_start(struct producer *p, const struct worker_settings *s,
 
 	*p = (struct producer){.settings = s, .buffer = buffer, .running = running};
 	backoff_init(&p->backoff, 100, 5000);
-	p->next_renewal_ms = worker_clock_ms() + producer_renewal_interval_ms(p);
+	p->next_renewal_ms = worker_clock_ms(); /* the first turn writes the heartbeat */
+	producer_self(p);
 	p->claims = calloc(n, sizeof *p->claims);
 	p->answers = calloc(n, sizeof *p->answers);
 	*err = "out of memory";

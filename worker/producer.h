@@ -14,6 +14,13 @@
  * round trip for every running job; its answers become the jobs' stop
  * flags (CANCEL, LOST) in the running registry.
  *
+ * Registry: with each renewal (every lease/3, and once at start) it also
+ * writes the worker's heartbeat (job_store_heartbeat: {p}:worker:{id} with
+ * the running ids, a TTL of a whole lease, and its score in {p}:workers),
+ * one more round trip right after the renewal's; at the end of its thread
+ * it deletes both (job_store_unregister), so a worker that exits cleanly
+ * leaves nothing and one that dies disappears within a lease.
+ *
  * On shutdown (phase DRAINING) it stops claiming, closes the buffer so that
  * idle consumers exit, and goes on renewing the leases of the jobs still
  * running until the phase is DONE.
@@ -48,6 +55,8 @@ struct producer {
 	int64_t next_renewal_ms;                /* worker_clock_ms */
 	struct backoff backoff;
 	bool outage;                            /* Redis calls are failing */
+	struct job_store_worker self;           /* heartbeat: strings point into settings / queues */
+	char queues[CONFIG_LIST_MAX * 66];      /* comma list of settings->queues */
 	pthread_t thread;
 };
 

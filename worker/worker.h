@@ -47,6 +47,7 @@ struct worker_settings {
 	int dead_max;                  /* dead letters kept in {p}:dead */
 	int dead_ttl_s;
 	uint64_t max_field;
+	int kill_grace_s;              /* SIGTERM to SIGKILL of an external task */
 	enum log_level log_level;
 	char worker_id[WORKER_ID_MAX]; /* "host:pid:8-hex-random" */
 };

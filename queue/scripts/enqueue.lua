@@ -10,17 +10,27 @@
 -- ARGV[2] the tail of the input (bytes not staged yet)
 -- ARGV[3] the queue name
 -- ARGV[4] the job id
--- ARGV[5..] field, value pairs of the job hash
+-- ARGV[5] most ids the queue may hold before this one: "0" for no limit
+-- ARGV[6..] field, value pairs of the job hash
 --
 -- Returns 1 when the job is queued; 0 when the staging key is gone (it
--- expired: the upload took longer than the staging TTL); an error reply
--- "EXISTS" when the id is taken. On 0 or error nothing was written.
+-- expired: the upload took longer than the staging TTL); 2 when the queue
+-- is full (LLEN >= ARGV[5] > 0: the staging key, if any, is deleted); an
+-- error reply "EXISTS" when the id is taken. On 0, 2 or error nothing was
+-- written.
 --
 -- Transition: (nothing) -> queued. The input, the hash and the queue entry
 -- appear together or not at all.
 
 if redis.call('EXISTS', KEYS[2]) == 1 then
   return redis.error_reply('EXISTS job id already in use')
+end
+local max_depth = tonumber(ARGV[5])
+if max_depth > 0 and redis.call('LLEN', KEYS[4]) >= max_depth then
+  if ARGV[1] == '1' then
+    redis.call('DEL', KEYS[1])
+  end
+  return 2
 end
 if ARGV[1] == '1' then
   if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -35,7 +45,7 @@ else
   redis.call('SET', KEYS[3], ARGV[2])
 end
 redis.call('HSET', KEYS[2], 'status', 'queued', 'attempts', 0, 'token', 0,
-           unpack(ARGV, 5))
+           unpack(ARGV, 6))
 redis.call('LPUSH', KEYS[4], ARGV[4])
 redis.call('SADD', KEYS[5], ARGV[3])
 -- One token per job, capped: a blocked worker needs one to wake, and a

@@ -93,17 +93,16 @@ static void log_path(char *out, size_t cap, const char *name)
 	snprintf(out, cap, "%s/%s.log", harness.dir, name);
 }
 
-void harness_start_redis(void)
+/* redis_spawn starts redis-server on harness.redis_sock (AOF as
+ * harness.redis_aof says) and connects harness.redis. */
+static void redis_spawn(void)
 {
-	signal(SIGPIPE, SIG_IGN); /* the test's own hiredis connections */
-	snprintf(harness.dir, sizeof harness.dir, "/tmp/jobq-test-XXXXXX");
-	cr_assert_not_null(mkdtemp(harness.dir), "mkdtemp: %s", strerror(errno));
-	snprintf(harness.redis_sock, sizeof harness.redis_sock, "%s/redis.sock", harness.dir);
-	snprintf(harness.redis_url, sizeof harness.redis_url, "unix://%s", harness.redis_sock);
 	char log[320];
 	log_path(log, sizeof log, "redis");
 	const char *argv[] = {"redis-server", "--port", "0", "--unixsocket", harness.redis_sock,
-			      "--dir", harness.dir, "--save", "", "--appendonly", "no", NULL};
+			      "--dir", harness.dir, "--save", "",
+			      "--appendonly", harness.redis_aof ? "yes" : "no",
+			      "--appendfsync", "always", NULL};
 	harness.redis_pid = spawn(argv, log);
 	for (int i = 0; i < 500 && !harness.redis; i++) {
 		redisContext *c = redisConnectUnix(harness.redis_sock);
@@ -116,6 +115,49 @@ void harness_start_redis(void)
 		}
 	}
 	cr_assert_not_null(harness.redis, "redis-server did not start (see %s)", log);
+}
+
+void harness_start_redis(void)
+{
+	signal(SIGPIPE, SIG_IGN); /* the test's own hiredis connections */
+	snprintf(harness.dir, sizeof harness.dir, "/tmp/jobq-test-XXXXXX");
+	cr_assert_not_null(mkdtemp(harness.dir), "mkdtemp: %s", strerror(errno));
+	snprintf(harness.redis_sock, sizeof harness.redis_sock, "%s/redis.sock", harness.dir);
+	snprintf(harness.redis_url, sizeof harness.redis_url, "unix://%s", harness.redis_sock);
+	redis_spawn();
+}
+
+void harness_start_redis_aof(void)
+{
+	harness.redis_aof = true;
+	harness_start_redis();
+}
+
+void harness_kill_redis(void)
+{
+	if (harness.redis)
+		redisFree(harness.redis);
+	harness.redis = NULL;
+	stop_pid(harness.redis_pid, SIGKILL, 2000);
+	harness.redis_pid = 0;
+}
+
+void harness_restart_redis(void)
+{
+	cr_assert_null(harness.redis, "harness_restart_redis without harness_kill_redis");
+	unlink(harness.redis_sock);
+	redis_spawn();
+	/* Wait until the AOF is loaded: until then Redis answers -LOADING. */
+	for (int i = 0; i < 500; i++) {
+		redisReply *r = redisCommand(harness.redis, "PING");
+		bool up = r && r->type == REDIS_REPLY_STATUS;
+		if (r)
+			freeReplyObject(r);
+		if (up)
+			return;
+		sleep_ms(10);
+	}
+	cr_assert_fail("redis-server did not load its AOF");
 }
 
 /* log_has_msg returns true when a JSON log line of path has "msg": msg. */
@@ -228,6 +270,16 @@ void harness_setup_with(int nworkers)
 	memset(&harness, 0, sizeof harness);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	harness_start_redis();
+	harness_start_api(NULL);
+	for (int i = 0; i < nworkers; i++)
+		harness_start_worker(NULL);
+}
+
+void harness_setup_aof_with(int nworkers)
+{
+	memset(&harness, 0, sizeof harness);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	harness_start_redis_aof();
 	harness_start_api(NULL);
 	for (int i = 0; i < nworkers; i++)
 		harness_start_worker(NULL);

@@ -35,6 +35,7 @@ struct harness {
 	pid_t worker_pids[HARNESS_MAX_WORKERS];
 	int nworkers;
 	redisContext *redis;    /* the test's own connection */
+	bool redis_aof;         /* started with AOF, appendfsync always */
 };
 
 /* The harness of the current test process. */
@@ -43,6 +44,17 @@ extern struct harness harness;
 /* harness_start_redis starts redis-server (with AOF off, on a socket in the
  * test directory) and connects harness.redis. Aborts the test on failure. */
 void harness_start_redis(void);
+
+/* harness_start_redis_aof is harness_start_redis with --appendonly yes
+ * --appendfsync always, so that every write Redis acknowledged survives a
+ * SIGKILL of Redis. */
+void harness_start_redis_aof(void);
+
+/* harness_kill_redis SIGKILLs redis-server and drops the test's connection;
+ * harness_restart_redis starts it again on the same socket, directory and
+ * AOF, and reconnects. */
+void harness_kill_redis(void);
+void harness_restart_redis(void);
 
 /* harness_start_api starts jobq-api with extra arguments (NULL-terminated
  * list, may be NULL) and waits until it listens. */
@@ -60,6 +72,7 @@ int harness_stop_worker(int i, int sig, int timeout_ms);
 /* harness_setup starts Redis, the API and nworkers workers; harness_teardown
  * stops everything and removes the directory. Suited to .init / .fini. */
 void harness_setup_with(int nworkers);
+void harness_setup_aof_with(int nworkers);
 void harness_teardown(void);
 
 /* harness_record_teardown_failure marks this test as failed at teardown

@@ -139,12 +139,14 @@ static json_int_t progress_rows(json_t *job)
 	return json_integer_value(json_object_get(json_object_get(job, "progress"), "rows"));
 }
 
-/* start_large_job submits ~40 MB for ndjson, starts a worker with args and
- * returns the id once the job runs and has recorded some progress. */
-static char *start_large_job(const char *const *worker_args)
+/* start_large_task submits rows*16 bytes for task, starts a worker with args
+ * and returns the id once the job runs and has recorded some progress. */
+static char *start_large_task(const char *task, size_t rows, const char *const *worker_args)
 {
-	char *csv = csv_rows(2500000); /* 40 MB */
-	char *id = submit_csv("task=ndjson", csv);
+	char *csv = csv_rows(rows);
+	char query[64];
+	snprintf(query, sizeof query, "task=%s", task);
+	char *id = submit_csv(query, csv);
 	free(csv);
 	harness_start_worker(worker_args);
 	json_t *job = wait_for_status(id, "running", 20000);
@@ -161,6 +163,12 @@ static char *start_large_job(const char *const *worker_args)
 	return id;
 }
 
+/* start_large_job is start_large_task for ~40 MB of ndjson. */
+static char *start_large_job(const char *const *worker_args)
+{
+	return start_large_task("ndjson", 2500000, worker_args);
+}
+
 /* assert_cancelled_partway checks a job stopped by its worker: cancelled,
  * some rows done but not all, no result. */
 static void assert_cancelled_partway(const char *id, json_t *job)
@@ -169,7 +177,7 @@ static void assert_cancelled_partway(const char *id, json_t *job)
 	cr_assert_str_eq(error_field(job, "code"), "cancelled");
 	json_int_t rows = progress_rows(job);
 	cr_assert_gt(rows, 0, "no progress kept");
-	cr_assert_lt(rows, 2500000, "the job ran to the end");
+	cr_assert_lt(rows, json_integer_value(json_object_get(job, "rows")), "the job ran to the end");
 	char path[128];
 	snprintf(path, sizeof path, "/v1/jobs/%s/result", id);
 	struct http_reply r = http_get(path);
@@ -231,6 +239,23 @@ Test(cancel, running_job_stops_within_milliseconds_through_pubsub)
 	cr_assert_lt(took, 5000, "cancel took %lld ms", took);
 	json_decref(job);
 	cr_assert(worker_log_has(0, "\"via\":\"pubsub\""), "the worker was not woken by pub/sub");
+	free(id);
+}
+
+Test(cancel, running_profile_on_a_large_input_stops_partway_with_no_result)
+{
+	/* profile reads hundreds of MB/s: ~200 MB keeps it running long enough
+	 * for the DELETE to land while it runs. */
+	char *id = start_large_task("profile", 12500000, NULL);
+	long long t0 = monotonic_ms();
+	json_t *job = cancel_job(id, 202);
+	json_decref(job);
+	job = wait_not_running(id, 10000);
+	long long took = monotonic_ms() - t0;
+	fprintf(stderr, "profile cancel latency: %lld ms from DELETE to status cancelled\n", took);
+	assert_cancelled_partway(id, job);
+	cr_assert_lt(took, 5000, "cancel took %lld ms", took);
+	json_decref(job);
 	free(id);
 }
 

@@ -119,6 +119,13 @@ Test(lifecycle, client_that_hangs_up_after_sending_still_gets_its_job_done)
 		sleep_ms(50);
 	}
 	cr_assert_str_eq(status, "succeeded");
+	/* The access log counts the hang-up as the client's (499), not as a
+	 * server error, and names the job it created. */
+	char log[400], cmd[600];
+	snprintf(log, sizeof log, "%s/api.log", harness.dir);
+	snprintf(cmd, sizeof cmd,
+		 "grep '\"msg\":\"request\"' %s | grep '\"job_id\"' | grep -q '\"status\":499'", log);
+	cr_assert_eq(system(cmd), 0, "no 499 access log line with the job id in %s", log);
 	free(csv);
 }
 

@@ -18,6 +18,8 @@ Test(keys, names_are_built_from_the_prefix)
 	cr_assert_str_eq(keys_wake(k, "jobq", "fast"), "jobq:wake:fast");
 	cr_assert_str_eq(keys_running(k, "jobq"), "jobq:running");
 	cr_assert_str_eq(keys_queues(k, "jobq"), "jobq:queues");
+	cr_assert_str_eq(keys_worker(k, "jobq", "h:42:0a1b2c3d"), "jobq:worker:h:42:0a1b2c3d");
+	cr_assert_str_eq(keys_workers(k, "jobq"), "jobq:workers");
 }
 
 Test(keys, longest_names_fit)

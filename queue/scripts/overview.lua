@@ -1,0 +1,72 @@
+-- overview.lua — every queue's counts and every live worker, as JSON.
+--
+-- KEYS[1] {p}:queues       set of queue names
+-- KEYS[2] {p}:running      zset of running ids
+-- KEYS[3] {p}:scheduled    zset of ids waiting out a retry backoff
+-- KEYS[4] {p}:dead         zset of dead letters
+-- KEYS[5] {p}:workers      zset worker id -> last heartbeat
+-- ARGV[1] the prefix (to name {p}:queue:{name}, {p}:job:{id} and
+--         {p}:worker:{id})
+--
+-- Returns a JSON string: {"queues":[{"name","queued","running","scheduled",
+-- "dead"}...],"workers":[{"id","queues","concurrency","running":[ids],
+-- "heartbeat_at"}...]}. Queues are sorted by name, workers by id. Empty
+-- arrays come out as {} (cjson); the caller turns them into [].
+--
+-- Cost: one LLEN per queue, one HGET per running, scheduled and dead id
+-- (each capped: running by the workers' concurrency, dead by --dead-max),
+-- one HGETALL per worker. The only write: ids in {p}:workers whose hash
+-- has expired (the worker died) are removed.
+
+local p = ARGV[1]
+local stats, names = {}, redis.call('SMEMBERS', KEYS[1])
+table.sort(names)
+for _, name in ipairs(names) do
+  stats[name] = {name = name, queued = redis.call('LLEN', p .. ':queue:' .. name),
+                 running = 0, scheduled = 0, dead = 0}
+end
+
+local function count(zset, field)
+  for _, id in ipairs(redis.call('ZRANGE', zset, 0, -1)) do
+    local q = redis.call('HGET', p .. ':job:' .. id, 'queue')
+    if q and stats[q] then
+      stats[q][field] = stats[q][field] + 1
+    end
+  end
+end
+count(KEYS[2], 'running')
+count(KEYS[3], 'scheduled')
+count(KEYS[4], 'dead')
+
+local queues = {}
+for _, name in ipairs(names) do
+  queues[#queues + 1] = stats[name]
+end
+
+local function split(s)
+  local out = {}
+  for item in string.gmatch(s or '', '[^,]+') do
+    out[#out + 1] = item
+  end
+  return out
+end
+
+local workers = {}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[5], 0, -1)) do
+  local h = redis.call('HGETALL', p .. ':worker:' .. id)
+  if #h == 0 then
+    redis.call('ZREM', KEYS[5], id)
+  else
+    local w = {}
+    for i = 1, #h, 2 do
+      w[h[i]] = h[i + 1]
+    end
+    workers[#workers + 1] = {id = id, queues = split(w.queues),
+                             concurrency = tonumber(w.concurrency),
+                             running = split(w.running),
+                             heartbeat_at = tonumber(w.heartbeat)}
+  end
+end
+table.sort(workers, function(a, b) return a.id < b.id end)
+
+return cjson.encode({queues = queues, workers = workers})

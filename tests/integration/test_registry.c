@@ -1,0 +1,166 @@
+/*
+ * Integration: the worker registry and GET /v1/queues. Live workers are
+ * listed with their queues and running jobs; a worker killed with SIGKILL
+ * disappears once its entry's TTL (one lease) ends; one that exits cleanly
+ * removes its entry at once.
+ */
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+static void setup(void)
+{
+	memset(&harness, 0, sizeof harness);
+	harness_start_redis();
+	harness_start_api(NULL);
+}
+
+TestSuite(registry, .init = setup, .fini = harness_teardown, .timeout = 120);
+
+/* Lease 2 s: heartbeats every 666 ms, an entry lives 2 s after the last. */
+static const char *const worker_args[] = {"--lease", "2s", "--concurrency", "1", NULL};
+
+/* csv_rows returns "v\n" followed by rows lines of 16 bytes. Free it. */
+static char *csv_rows(size_t rows)
+{
+	char *s = malloc(2 + rows * 16 + 1);
+	cr_assert_not_null(s);
+	memcpy(s, "v\n", 2);
+	for (size_t i = 0; i < rows; i++)
+		snprintf(s + 2 + i * 16, 17, "%015zu\n", i);
+	return s;
+}
+
+/* get_queues returns GET /v1/queues's body (caller releases). */
+static json_t *get_queues(void)
+{
+	struct http_reply r = http_get("/v1/queues");
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	json_t *j = http_json(&r);
+	http_reply_free(&r);
+	cr_assert(json_is_array(json_object_get(j, "queues")), "no queues array");
+	cr_assert(json_is_array(json_object_get(j, "workers")), "no workers array");
+	return j;
+}
+
+/* worker_entry returns the entry of the worker with pid in overview, or
+ * NULL (borrowed). */
+static json_t *worker_entry(json_t *overview, pid_t pid)
+{
+	char needle[32];
+	size_t i;
+	json_t *w;
+
+	snprintf(needle, sizeof needle, ":%ld:", (long)pid);
+	json_array_foreach(json_object_get(overview, "workers"), i, w)
+		if (strstr(json_string_value(json_object_get(w, "id")), needle) != NULL)
+			return w;
+	return NULL;
+}
+
+/* running_one returns the id of the one job w runs, or NULL. */
+static const char *running_one(json_t *w)
+{
+	json_t *running = json_object_get(w, "running");
+	return json_array_size(running) == 1 ? json_string_value(json_array_get(running, 0)) : NULL;
+}
+
+/* queue_entry returns the counts of queue name (borrowed), or NULL. */
+static json_t *queue_entry(json_t *overview, const char *name)
+{
+	size_t i;
+	json_t *q;
+
+	json_array_foreach(json_object_get(overview, "queues"), i, q)
+		if (strcmp(json_string_value(json_object_get(q, "name")), name) == 0)
+			return q;
+	return NULL;
+}
+
+Test(registry, two_workers_are_listed_with_their_running_job_and_a_killed_one_expires)
+{
+	char *csv = csv_rows(2500000); /* 40 MB each: long enough to be seen running */
+	char *ids[2] = {submit_csv("task=ndjson", csv), submit_csv("task=ndjson", csv)};
+	free(csv);
+	json_t *o = get_queues();
+	json_t *q = queue_entry(o, "default");
+	cr_assert_not_null(q, "no default queue");
+	cr_assert_eq(json_integer_value(json_object_get(q, "queued")), 2);
+	cr_assert_eq(json_array_size(json_object_get(o, "workers")), 0);
+	json_decref(o);
+
+	harness_start_worker(worker_args);
+	harness_start_worker(worker_args);
+	bool both = false;
+	long long end = monotonic_ms() + 20000;
+	while (!both && monotonic_ms() < end) {
+		o = get_queues();
+		json_t *w0 = worker_entry(o, harness.worker_pids[0]);
+		json_t *w1 = worker_entry(o, harness.worker_pids[1]);
+		const char *r0 = w0 ? running_one(w0) : NULL, *r1 = w1 ? running_one(w1) : NULL;
+		both = r0 && r1 && strcmp(r0, r1) != 0;
+		if (both) {
+			q = queue_entry(o, "default");
+			cr_assert_eq(json_integer_value(json_object_get(q, "running")), 2, "%s",
+				     json_dumps(o, 0));
+			cr_assert_eq(json_integer_value(json_object_get(q, "queued")), 0);
+			cr_assert_eq(json_integer_value(json_object_get(w0, "concurrency")), 1);
+			cr_assert_str_eq(json_string_value(json_array_get(json_object_get(w0, "queues"), 0)),
+					 "default");
+			cr_assert_gt(json_integer_value(json_object_get(w0, "heartbeat_at")), 0);
+		}
+		json_decref(o);
+		if (!both)
+			sleep_ms(100);
+	}
+	cr_assert(both, "the two workers were never listed running one job each");
+
+	pid_t killed = harness.worker_pids[0], alive = harness.worker_pids[1];
+	harness_stop_worker(0, SIGKILL, 5000);
+	long long t0 = monotonic_ms(), gone_ms = -1;
+	while (monotonic_ms() - t0 < 10000) {
+		o = get_queues();
+		bool gone = worker_entry(o, killed) == NULL, other = worker_entry(o, alive) != NULL;
+		json_decref(o);
+		cr_assert(other || !gone, "the live worker vanished too");
+		if (gone) {
+			gone_ms = monotonic_ms() - t0;
+			break;
+		}
+		sleep_ms(100);
+	}
+	cr_log_info("the killed worker left the listing %lld ms after SIGKILL", gone_ms);
+	cr_assert_geq(gone_ms, 0, "the killed worker was still listed 10 s after SIGKILL");
+	cr_assert_lt(gone_ms, 4000, "listed %lld ms after SIGKILL (TTL 2 s)", gone_ms);
+	redisReply *r = redis_cmd("ZCARD jobq:workers");
+	cr_assert_eq(r->integer, 1, "the dead worker was not pruned from jobq:workers");
+	freeReplyObject(r);
+	free(ids[0]), free(ids[1]);
+}
+
+Test(registry, a_worker_that_exits_cleanly_leaves_no_entry)
+{
+	harness_start_worker(worker_args);
+	json_t *o = NULL;
+	long long end = monotonic_ms() + 10000;
+	while (monotonic_ms() < end) {
+		o = get_queues();
+		if (worker_entry(o, harness.worker_pids[0]) != NULL)
+			break;
+		json_decref(o);
+		o = NULL;
+		sleep_ms(50);
+	}
+	cr_assert_not_null(o, "the worker was never listed");
+	json_decref(o);
+	cr_assert_eq(harness_stop_worker(0, SIGTERM, 10000), 0, "the worker did not exit 0");
+	cr_assert_eq(redis_count_keys("jobq:worker:*"), 0, "the worker's hash is left");
+	redisReply *r = redis_cmd("ZCARD jobq:workers");
+	cr_assert_eq(r->integer, 0, "the worker is left in jobq:workers");
+	freeReplyObject(r);
+}
