@@ -132,6 +132,11 @@ redisReply *redis_cmd(const char *fmt, ...);
 /* redis_count_keys returns how many keys match pattern (via SCAN). */
 long redis_count_keys(const char *pattern);
 
+/* harness_csv_rows returns a CSV of one column: "v\n" then rows lines of
+ * 16 bytes, NUL-terminated (caller frees); *len (if not NULL) gets its
+ * length. rows * 16 bytes of input make jobs of a predictable size. */
+char *harness_csv_rows(size_t rows, size_t *len);
+
 /* sleep_ms sleeps that long. */
 void sleep_ms(int ms);
 

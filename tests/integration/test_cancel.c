@@ -40,17 +40,6 @@ static void teardown(void)
 
 TestSuite(cancel, .init = setup, .fini = teardown, .timeout = 90);
 
-/* csv_rows returns "v\n" followed by rows lines of 16 bytes. */
-static char *csv_rows(size_t rows)
-{
-	char *s = malloc(2 + rows * 16 + 1);
-	cr_assert_not_null(s);
-	memcpy(s, "v\n", 2);
-	for (size_t i = 0; i < rows; i++)
-		snprintf(s + 2 + i * 16, 17, "%015zu\n", i);
-	return s;
-}
-
 /* cancel_job sends DELETE /v1/jobs/{id}, asserts the status and returns
  * the body as JSON (caller releases). */
 static json_t *cancel_job(const char *id, long want)
@@ -143,7 +132,7 @@ static json_int_t progress_rows(json_t *job)
  * and returns the id once the job runs and has recorded some progress. */
 static char *start_large_task(const char *task, size_t rows, const char *const *worker_args)
 {
-	char *csv = csv_rows(rows);
+	char *csv = harness_csv_rows(rows, NULL);
 	char query[64];
 	snprintf(query, sizeof query, "task=%s", task);
 	char *id = submit_csv(query, csv);

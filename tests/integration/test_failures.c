@@ -43,21 +43,6 @@ TestSuite(failures, .fini = harness_teardown, .timeout = 180);
 
 #define BIG_ROWS 2500000 /* ~40 MB: an ndjson job of several seconds */
 
-/* big_csv returns "v\n" and rows lines of 16 bytes (caller frees). */
-static char *big_csv(size_t rows)
-{
-	char *s = malloc(2 + rows * 16 + 1);
-	cr_assert_not_null(s);
-	memcpy(s, "v\n", 2);
-	for (size_t i = 0; i < rows; i++) {
-		char line[32];
-		snprintf(line, sizeof line, "%015zu\n", i);
-		memcpy(s + 2 + i * 16, line, 16);
-	}
-	s[2 + rows * 16] = '\0';
-	return s;
-}
-
 static const char *str_of(json_t *o, const char *key)
 {
 	const char *s = json_string_value(json_object_get(o, key));
@@ -112,7 +97,7 @@ static char *worker_of(const char *id)
 
 Test(failures, a_worker_frozen_past_its_lease_cannot_complete_the_job_it_lost, .init = setup)
 {
-	char *csv = big_csv(BIG_ROWS);
+	char *csv = harness_csv_rows(BIG_ROWS, NULL);
 	char *id = submit_csv("task=ndjson", csv);
 	free(csv);
 	const char *args[] = {"--lease", "2s", "--concurrency", "1", NULL};
@@ -152,7 +137,7 @@ Test(failures, a_worker_frozen_past_its_lease_cannot_complete_the_job_it_lost, .
 
 Test(failures, a_worker_stopped_mid_job_requeues_it_at_once_uncounted, .init = setup)
 {
-	char *csv = big_csv(BIG_ROWS);
+	char *csv = harness_csv_rows(BIG_ROWS, NULL);
 	char *id = submit_csv("task=ndjson", csv);
 	free(csv);
 	const char *args[] = {"--lease", "30s", "--shutdown-grace", "1s", "--concurrency", "1",

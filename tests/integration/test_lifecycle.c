@@ -43,21 +43,6 @@ static void send_all(int fd, const char *buf, size_t len)
 	}
 }
 
-/* csv_rows returns "v\n" followed by rows lines of 16 bytes. */
-static char *csv_rows(size_t rows, size_t *len)
-{
-	*len = 2 + rows * 16;
-	char *s = malloc(*len + 1);
-	memcpy(s, "v\n", 2);
-	for (size_t i = 0; i < rows; i++) {
-		char line[32];
-		snprintf(line, sizeof line, "%015zu\n", i % 1000000000000000u);
-		memcpy(s + 2 + i * 16, line, 16);
-	}
-	s[*len] = '\0';
-	return s;
-}
-
 static void send_headers(int fd, size_t content_length)
 {
 	char head[256];
@@ -72,7 +57,7 @@ static void send_headers(int fd, size_t content_length)
 Test(lifecycle, upload_cut_halfway_leaves_no_key)
 {
 	size_t len;
-	char *csv = csv_rows(100000, &len); /* 1.6 MB */
+	char *csv = harness_csv_rows(100000, &len); /* 1.6 MB */
 	int fd = connect_api();
 	send_headers(fd, len);
 	send_all(fd, csv, len / 2);
@@ -97,7 +82,7 @@ Test(lifecycle, upload_cut_halfway_leaves_no_key)
 Test(lifecycle, client_that_hangs_up_after_sending_still_gets_its_job_done)
 {
 	size_t len;
-	char *csv = csv_rows(50000, &len);
+	char *csv = harness_csv_rows(50000, &len);
 	int fd = connect_api();
 	send_headers(fd, len);
 	send_all(fd, csv, len);
@@ -142,7 +127,7 @@ Test(lifecycle, worker_exits_zero_on_sigterm_when_idle)
 Test(lifecycle, worker_finishes_its_running_job_before_exiting_on_sigterm)
 {
 	size_t len;
-	char *csv = csv_rows(400000, &len); /* 6.4 MB: long enough to be running */
+	char *csv = harness_csv_rows(400000, &len); /* 6.4 MB: long enough to be running */
 	char *id = submit_csv("task=ndjson", csv);
 	int w = harness_start_worker(NULL);
 	json_t *job = wait_for_status(id, "running", 10000);
@@ -158,7 +143,7 @@ Test(lifecycle, worker_finishes_its_running_job_before_exiting_on_sigterm)
 Test(lifecycle, progress_moves_while_a_large_job_runs)
 {
 	size_t len;
-	char *csv = csv_rows(1500000, &len); /* 24 MB */
+	char *csv = harness_csv_rows(1500000, &len); /* 24 MB */
 	char *id = submit_csv("task=ndjson", csv);
 	harness_start_worker(NULL);
 	json_t *job = wait_for_status(id, "running", 10000);

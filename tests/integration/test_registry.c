@@ -25,17 +25,6 @@ TestSuite(registry, .init = setup, .fini = harness_teardown, .timeout = 120);
 /* Lease 2 s: heartbeats every 666 ms, an entry lives 2 s after the last. */
 static const char *const worker_args[] = {"--lease", "2s", "--concurrency", "1", NULL};
 
-/* csv_rows returns "v\n" followed by rows lines of 16 bytes. Free it. */
-static char *csv_rows(size_t rows)
-{
-	char *s = malloc(2 + rows * 16 + 1);
-	cr_assert_not_null(s);
-	memcpy(s, "v\n", 2);
-	for (size_t i = 0; i < rows; i++)
-		snprintf(s + 2 + i * 16, 17, "%015zu\n", i);
-	return s;
-}
-
 /* get_queues returns GET /v1/queues's body (caller releases). */
 static json_t *get_queues(void)
 {
@@ -84,7 +73,7 @@ static json_t *queue_entry(json_t *overview, const char *name)
 
 Test(registry, two_workers_are_listed_with_their_running_job_and_a_killed_one_expires)
 {
-	char *csv = csv_rows(2500000); /* 40 MB each: long enough to be seen running */
+	char *csv = harness_csv_rows(2500000, NULL); /* 40 MB each: long enough to be seen running */
 	char *ids[2] = {submit_csv("task=ndjson", csv), submit_csv("task=ndjson", csv)};
 	free(csv);
 	json_t *o = get_queues();

@@ -111,21 +111,6 @@ static long long redis_int(const char *fmt, const char *arg)
 	return v;
 }
 
-/* big_csv returns "v\n" and rows lines of 16 bytes. */
-static char *big_csv(size_t rows)
-{
-	char *s = malloc(2 + rows * 16 + 1);
-	cr_assert_not_null(s);
-	memcpy(s, "v\n", 2);
-	for (size_t i = 0; i < rows; i++) {
-		char line[32];
-		snprintf(line, sizeof line, "%015zu\n", i);
-		memcpy(s + 2 + i * 16, line, 16);
-	}
-	s[2 + rows * 16] = '\0';
-	return s;
-}
-
 /* ---- Through the store ------------------------------------------------ */
 
 Test(retries, a_failed_attempt_with_attempts_left_waits_in_scheduled_then_is_promoted)
@@ -385,7 +370,7 @@ Test(retries, submission_checks_max_attempts_and_timeout)
 
 Test(retries, a_job_that_always_times_out_is_retried_with_backoff_then_dead_lettered)
 {
-	char *csv = big_csv(BIG_ROWS);
+	char *csv = harness_csv_rows(BIG_ROWS, NULL);
 	char *id = submit_csv("task=ndjson&timeout=1&max_attempts=3", csv);
 	free(csv);
 	const char *args[] = {"--retry-base", "300ms", "--retry-cap", "10s", "--concurrency", "1",
@@ -452,7 +437,7 @@ Test(retries, a_job_that_always_times_out_is_retried_with_backoff_then_dead_lett
 
 Test(retries, a_job_whose_worker_is_killed_completes_on_another_after_the_lease)
 {
-	char *csv = big_csv(BIG_ROWS);
+	char *csv = harness_csv_rows(BIG_ROWS, NULL);
 	char *id = submit_csv("task=ndjson", csv);
 	free(csv);
 	const char *args[] = {"--lease", "2s", "--concurrency", "1", NULL};
