@@ -32,7 +32,12 @@
 #include "task.h"
 #include "task_catalog.h"
 
-#define TASK_EXEC_TICK_MS 50
+/* How often the loop looks at the stop flags, and how long it waits for a
+ * signalled child to be reapable. It bounds cancel latency for programs
+ * (twice it, at worst, before the group is gone) and costs 100 wake-ups a
+ * second per running program: nothing. At 50 ms, `make bench` measured a
+ * p99 of 103 ms from DELETE to "cancelled and reaped". */
+#define TASK_EXEC_TICK_MS 10
 #define TASK_EXEC_STDERR_TAIL 4096
 
 struct task_exec_io {

@@ -261,7 +261,7 @@ ingest_measure() {
 bench_ingest() {
 	python3 "$here/bench.py" body1k "$work/body1k.csv"
 	fact ingest.setup '{"body_bytes":1024,"connections":50,"wrk_threads":2,"warmup_s":2,"duration_s":10,"api_threads":2,"ceiling_threads":2}'
-	start_api
+	start_api --max-queue-depth 0  # raw ingest: no worker drains the queue
 	ingest_measure jobq "$api" "$api_pid"
 	fact ingest.jobq_queued "$(rcli llen "$prefix:queue:default")"
 	stop "$api_pid"
@@ -364,7 +364,7 @@ memory_attempt() {
 	rcli config set latency-monitor-threshold 100 >/dev/null
 	rcli latency reset >/dev/null
 	rm -f "$work/mem.json"
-	start_api --max-upload 2G
+	start_api --max-upload 2G --redis-timeout 30s  # one APPEND to a 1 GiB string can take seconds
 	hwm0=$(vmhwm "$api_pid")
 	t0=$(now_ms); r0=$(ticks "$redis_pid"); a0=$(ticks "$api_pid")
 	code=$(upload_1g)
@@ -402,23 +402,22 @@ bench_memory() {
 # ---- 5. Cancel -------------------------------------------------------------------
 
 bench_cancel() {
-	start_api --max-upload 1G
-	probe=$(curl -s -X DELETE "$api/v1/jobs/00000000000000000000000000000000")
-	case $probe in *method_not_allowed*)
-		echo "cancel: not measured (no DELETE route)"
-		fact cancel "cancel: not measured (no DELETE route)"
-		stop "$api_pid"
-		return ;;
-	esac
+	# 200 cancels of each kind (issue 4): a built-in task on a 16 MB input
+	# (ndjson runs long enough to be caught running), and a tasks-file
+	# program that honours SIGTERM (/bin/sleep); latency runs from the
+	# DELETE reply until the job reads cancelled and the worker has no child.
+	printf '{"sleeper": {"argv": ["/bin/sleep", "60"]}}\n' >"$work/tasks.json"
+	{ echo v; seq 1 1000000 | awk '{printf "%015d\n", $1}'; } >"$work/cancel16.csv"
+	printf 'a\n1\n' >"$work/tiny.csv"
+	start_api --tasks "$work/tasks.json"
 	flush
-	ids=""
-	for i in 1 2 3; do ids="$ids $(upload "$work/profile.csv")"; done
-	start_worker --concurrency 1
-	# shellcheck disable=SC2086
-	fact cancel "$(python3 "$here/bench.py" cancel "$api" "$rport" "$prefix" $ids)"
+	start_worker --concurrency 1 --tasks "$work/tasks.json" --kill-grace 5s
+	fact cancel.builtin "$(python3 "$here/bench.py" cancel-loop "$api" "$prefix" "$rport" \
+		"$worker_pid" ndjson "$work/cancel16.csv" 200)"
+	fact cancel.program "$(python3 "$here/bench.py" cancel-loop "$api" "$prefix" "$rport" \
+		"$worker_pid" sleeper "$work/tiny.csv" 200)"
 	stop "$worker_pid"
 	stop "$api_pid"
-	flush
 }
 
 # ---- Main ------------------------------------------------------------------------
