@@ -46,6 +46,8 @@ PKGS     := libmicrohttpd hiredis jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 TEST_LIBS  := $(shell pkg-config --libs criterion libcurl 2>/dev/null) -lcsv -lm
+# jobq-api alone needs libcrypto (SHA-256 of Idempotency-Key submissions).
+API_LIBS   := $(shell pkg-config --libs libcrypto 2>/dev/null)
 
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
 
@@ -63,7 +65,7 @@ LUA_SCRIPTS := queue/scripts/enqueue.lua queue/scripts/claim.lua \
                queue/scripts/heartbeat.lua queue/scripts/overview.lua
 
 API_SRCS := api/main.c api/server.c api/router.c api/reply.c api/upload.c api/submit.c \
-            api/handlers.c api/breaker.c
+            api/handlers.c api/breaker.c api/idem.c
 
 TASK_SRCS := worker/task.c worker/task_profile.c worker/column_stats.c \
              worker/hll.c worker/task_ndjson.c
@@ -78,14 +80,15 @@ UNIT_SRCS := tests/unit/test_csv_reader.c tests/unit/test_utf8.c \
              tests/unit/test_backoff.c tests/unit/test_job_buffer.c \
              tests/unit/test_profile.c tests/unit/test_hll.c \
              tests/unit/test_ndjson.c tests/unit/test_breaker.c \
-             tests/unit/test_task_catalog.c
+             tests/unit/test_task_catalog.c tests/unit/test_idem.c
 INTEGRATION_SRCS := tests/integration/main.c tests/integration/harness.c tests/integration/test_submit.c \
                     tests/integration/test_lifecycle.c tests/integration/test_errors.c \
                     tests/integration/test_workers.c tests/integration/test_store.c \
                     tests/integration/test_cancel.c \
                     tests/integration/test_retries.c tests/integration/test_breaker.c \
                     tests/integration/test_backpressure.c tests/integration/test_registry.c \
-                    tests/integration/test_failures.c tests/integration/test_exec.c
+                    tests/integration/test_failures.c tests/integration/test_exec.c \
+                    tests/integration/test_idempotency.c
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
@@ -135,7 +138,7 @@ $(BUILD)/libjobq.a: $(QUEUE_OBJS)
 $(BIN)/jobq-api: $(API_OBJS) $(BUILD)/libjobq.a
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(API_LIBS)
 
 $(BIN)/jobq-worker: $(WORKER_OBJS) $(BUILD)/libjobq.a
 	@mkdir -p $(dir $@)
@@ -143,10 +146,10 @@ $(BIN)/jobq-worker: $(WORKER_OBJS) $(BUILD)/libjobq.a
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 # Unit tests link the library, the worker's tasks and the API's breaker
-# (pure code).
-$(BUILD)/tests/unit-tests: $(UNIT_OBJS) $(TASK_OBJS) $(call obj,worker/job_buffer.c api/breaker.c) $(BUILD)/libjobq.a
+# and idem (pure code).
+$(BUILD)/tests/unit-tests: $(UNIT_OBJS) $(TASK_OBJS) $(call obj,worker/job_buffer.c api/breaker.c api/idem.c) $(BUILD)/libjobq.a
 	@echo "  LD      $@"
-	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(API_LIBS) $(TEST_LIBS)
 
 $(BUILD)/tests/integration-tests: $(INTEGRATION_OBJS) $(BUILD)/libjobq.a
 	@echo "  LD      $@"

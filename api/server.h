@@ -98,6 +98,7 @@ struct api_request {
 	bool started;                      /* the handler has had its first call */
 	char id[ROUTER_PARAM_LEN + 1];     /* the route's {id}, "" when none */
 	char request_id[JOB_REQUEST_ID_MAX + 1];
+	char tenant[65];                   /* the authenticated tenant, "" when auth is off */
 	char job_id[JOB_ID_HEX + 1];       /* the job created, "" when none */
 	int64_t start_ns;                  /* monotonic */
 	/* Status of the queued reply, 0 while none. Also set, with no reply,

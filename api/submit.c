@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "idem.h"
 #include "ids.h"
 #include "log.h"
 #include "task_catalog.h"
@@ -220,6 +221,7 @@ struct submit {
 	struct reply_error error;
 	uint64_t body_limit;              /* body bytes allowed before 413 */
 	uint64_t drain_left;              /* rejected: bytes still dropped before cutting off */
+	char idem_key[IDEM_KEY_MAX + 1];  /* the Idempotency-Key, "" when none */
 };
 
 /* submit_too_large makes s->error the 413. */
@@ -242,6 +244,25 @@ static struct job_store *submit_store(struct submit *s)
 	return st;
 }
 
+/* submit_idem_start gives the upload its Idempotency-Key, with the
+ * options as the start of the fingerprint: task, queue, delimiter and
+ * header by value (left out is the same as its fixed default), max_attempts
+ * and timeout as given, 0 when left out (their defaults are the operator's
+ * and may change between a request and its retry). Returns 0, or -1 with
+ * s->error set. */
+static int submit_idem_start(struct submit *s)
+{
+	const struct submit_options *o = &s->opts;
+	char params[256];
+	int n = snprintf(params, sizeof params,
+			 "task=%s\nqueue=%s\ndelimiter=%c\nheader=%d\nmax_attempts=%d\ntimeout=%d\n\n",
+			 o->task, o->queue, (char)o->delimiter, o->header ? 1 : 0, o->max_attempts,
+			 o->timeout_s);
+
+	return upload_idempotent(s->upload, s->req->tenant, s->idem_key, params, (size_t)n,
+				 &s->error);
+}
+
 /* submit_upload_start starts the upload with the options as they are now.
  * Returns 0, or -1 with s->error set. */
 static int submit_upload_start(struct submit *s)
@@ -260,7 +281,9 @@ static int submit_upload_start(struct submit *s)
 	spec.max_attempts = s->opts.max_attempts > 0 ? s->opts.max_attempts : cfg->max_attempts;
 	spec.timeout_s = s->opts.timeout_s > 0 ? s->opts.timeout_s : cfg->job_timeout_s;
 	s->upload = upload_new(&spec, &lim, &s->error);
-	return s->upload != NULL ? 0 : -1;
+	if (s->upload == NULL)
+		return -1;
+	return s->idem_key[0] != '\0' ? submit_idem_start(s) : 0;
 }
 
 /* submit_feed hands CSV bytes to the upload. Returns 0, or -1 with
@@ -488,6 +511,27 @@ static int submit_length_check(struct submit *s)
 	return -1;
 }
 
+/* submit_idem_header reads the Idempotency-Key header, if any, into
+ * s->idem_key. Returns 0, or -1 with s->error set to 400
+ * invalid_idempotency_key. */
+static int submit_idem_header(struct submit *s)
+{
+	const char *v = NULL;
+	size_t len = 0;
+
+	if (MHD_lookup_connection_value_n(s->req->conn, MHD_HEADER_KIND, "Idempotency-Key",
+					  strlen("Idempotency-Key"), &v, &len) != MHD_YES)
+		return 0;
+	if (v != NULL && idem_key_valid(v, len)) {
+		memcpy(s->idem_key, v, len);
+		s->idem_key[len] = '\0';
+		return 0;
+	}
+	reply_error_set(&s->error, MHD_HTTP_BAD_REQUEST, "invalid_idempotency_key",
+			"An Idempotency-Key is 1 to %d characters of A-Z a-z 0-9 . _ : -.", IDEM_KEY_MAX);
+	return -1;
+}
+
 /* submit_open prepares for the body: the upload of a raw CSV, or the post
  * processor of a form. Returns 0, or -1 with s->error set. */
 static int submit_open(struct submit *s, enum submit_body body)
@@ -546,7 +590,8 @@ static enum MHD_Result submit_start(struct api_request *req)
 	s->body_limit = req->server->cfg.max_upload + (body == SUBMIT_FORM ? SUBMIT_FORM_SLACK : 0);
 	req->ctx = s;
 	req->ctx_free = submit_free;
-	if (submit_query(s) != 0 || submit_length_check(s) != 0 || submit_open(s, body) != 0)
+	if (submit_query(s) != 0 || submit_idem_header(s) != 0 || submit_length_check(s) != 0 ||
+	    submit_open(s, body) != 0)
 		return reply_send_error(req, &s->error);
 	return MHD_YES;
 }
@@ -628,8 +673,8 @@ static int submit_form_end(struct submit *s)
 	return 0;
 }
 
-/* submit_finish ends the CSV and enqueues the job. Returns 0, or -1 with
- * s->error set. */
+/* submit_finish ends the CSV and enqueues the job. Returns 0 (queued), 1
+ * (an Idempotency-Key replay: upload_commit), or -1 with s->error set. */
 static int submit_finish(struct submit *s)
 {
 	struct job_store *st;
@@ -657,6 +702,33 @@ static enum MHD_Result submit_accepted(struct submit *s)
 	return reply_json(s->req, MHD_HTTP_ACCEPTED, job_accepted_json(spec), &h, 1);
 }
 
+/* submit_replayed answers an Idempotency-Key replay: 200 with the job the
+ * key names as it is now, its Location, and Idempotent-Replayed: true. */
+static enum MHD_Result submit_replayed(struct submit *s)
+{
+	const char *id = upload_spec(s->upload)->id;
+	char location[sizeof "/v1/jobs/" + JOB_ID_HEX];
+	struct reply_header h[] = { { MHD_HTTP_HEADER_LOCATION, location },
+				    { "Idempotent-Replayed", "true" } };
+	struct job_store *st = submit_store(s);
+	struct job_record rec;
+	enum job_store_status rs;
+
+	if (st == NULL)
+		return reply_send_error(s->req, &s->error);
+	snprintf(location, sizeof location, "/v1/jobs/%s", id);
+	memcpy(s->req->job_id, id, sizeof s->req->job_id);
+	log_job(LOG_INFO, "idempotent replay", s->req->request_id, id,
+		json_pack("{s:s}", "idempotency_key", s->idem_key));
+	rs = job_store_fetch(st, id, &rec);
+	if (rs == JOB_STORE_OK)
+		return reply_json(s->req, MHD_HTTP_OK, job_record_to_json(&rec), h, 2);
+	/* NOT_FOUND: the job expired since the script saw it; sent again, the
+	 * request makes a new job. */
+	reply_error_store(&s->error, rs == JOB_STORE_NOT_FOUND ? JOB_STORE_EUNAVAILABLE : rs);
+	return reply_send_error(s->req, &s->error);
+}
+
 /* submit_piece handles one piece of body. */
 static enum MHD_Result submit_piece(struct submit *s, const char *data, size_t *size)
 {
@@ -672,11 +744,13 @@ static enum MHD_Result submit_piece(struct submit *s, const char *data, size_t *
  * reply is queued, so it exists even if the client is gone by now. */
 static enum MHD_Result submit_end(struct submit *s)
 {
-	if (!s->rejected && submit_finish(s) != 0)
+	int done = s->rejected ? -1 : submit_finish(s);
+
+	if (!s->rejected && done < 0)
 		submit_reject(s);
 	if (s->rejected)
 		return reply_send_error(s->req, &s->error);
-	return submit_accepted(s);
+	return done == 1 ? submit_replayed(s) : submit_accepted(s);
 }
 
 enum MHD_Result submit_handle(struct api_request *req, const char *upload_data,

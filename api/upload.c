@@ -10,10 +10,12 @@
 
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "csv_check.h"
+#include "idem.h"
 #include "ids.h"
 #include "log.h"
 
@@ -26,6 +28,9 @@ struct upload {
 	uint64_t bytes;           /* bytes fed so far */
 	bool staged;              /* a staging key may exist */
 	bool committed;
+	struct idem_hash *idem;   /* owned; NULL without an Idempotency-Key */
+	char idem_tenant[65];
+	char idem_key[IDEM_KEY_MAX + 1];
 };
 
 struct upload *upload_new(const struct job_spec *spec, const struct upload_limits *lim,
@@ -121,6 +126,32 @@ static int upload_spool(struct upload *up, struct job_store *st, const char *buf
 	return 0;
 }
 
+/* upload_hash_failed sets *err to 500 for a fingerprint OpenSSL could not
+ * compute. Returns -1. */
+static int upload_hash_failed(struct upload *up, struct reply_error *err)
+{
+	log_job(LOG_ERROR, "SHA-256 failed: no idempotency fingerprint", up->spec.request_id,
+		up->spec.id, NULL);
+	reply_error_set(err, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
+			"The submission's fingerprint could not be computed; try again.");
+	return -1;
+}
+
+int upload_idempotent(struct upload *up, const char *tenant, const char *key,
+		      const char *params, size_t len, struct reply_error *err)
+{
+	up->idem = idem_hash_new();
+	if (up->idem == NULL) {
+		reply_error_oom(err);
+		return -1;
+	}
+	snprintf(up->idem_tenant, sizeof up->idem_tenant, "%s", tenant);
+	snprintf(up->idem_key, sizeof up->idem_key, "%s", key);
+	if (idem_hash_update(up->idem, params, len) != 0)
+		return upload_hash_failed(up, err);
+	return 0;
+}
+
 int upload_feed(struct upload *up, struct job_store *st, const char *buf, size_t len,
 		struct reply_error *err)
 {
@@ -132,6 +163,8 @@ int upload_feed(struct upload *up, struct job_store *st, const char *buf, size_t
 		return -1;
 	}
 	up->bytes += len;
+	if (up->idem != NULL && idem_hash_update(up->idem, buf, len) != 0)
+		return upload_hash_failed(up, err);
 	if (csv_check_feed(up->check, buf, len) != 0)
 		return upload_problem(up, err);
 	return upload_spool(up, st, buf, len, err);
@@ -165,14 +198,11 @@ static int upload_queue_full(struct upload *up, struct reply_error *err)
 	return -1;
 }
 
-int upload_commit(struct upload *up, struct job_store *st, struct reply_error *err)
+/* upload_enqueued takes the answer s of an enqueue that was not a replay.
+ * Returns 0 when the job is queued, or -1 with *err set. */
+static int upload_enqueued(struct upload *up, struct job_store *st, enum job_store_status s,
+			   struct reply_error *err)
 {
-	enum job_store_status s;
-
-	if (csv_check_finish(up->check) != 0)
-		return upload_problem(up, err);
-	upload_fill_spec(up);
-	s = job_store_enqueue(st, &up->spec, up->buf, up->buf_len, up->staged);
 	if (s == JOB_STORE_NOT_FOUND) {
 		log_job(LOG_WARN, "staged upload expired before enqueue", up->spec.request_id,
 			up->spec.id, json_pack("{s:i}", "staging_ttl_s", up->lim.staging_ttl_s));
@@ -188,6 +218,50 @@ int upload_commit(struct upload *up, struct job_store *st, struct reply_error *e
 	up->committed = true;
 	up->staged = false; /* the enqueue script renamed the staging key */
 	return 0;
+}
+
+/* upload_seen takes a replay or mismatch (s) of the job idem names; the
+ * script has deleted the staging key. Returns 1 for a replay (the spec's
+ * id becomes the job's), or -1 with *err set to 422 idempotency_mismatch. */
+static int upload_seen(struct upload *up, const struct job_store_idem *idem,
+		       enum job_store_status s, struct reply_error *err)
+{
+	up->staged = false;
+	if (s == JOB_STORE_REPLAYED) {
+		memcpy(up->spec.id, idem->job_id, sizeof up->spec.id);
+		up->committed = true;
+		return 1;
+	}
+	reply_error_set(err, MHD_HTTP_UNPROCESSABLE_CONTENT, "idempotency_mismatch",
+			"This Idempotency-Key was used for another submission, with a different CSV or options.");
+	reply_error_detail_text(err, "job_id", idem->job_id, strlen(idem->job_id));
+	return -1;
+}
+
+/* upload_commit_idem enqueues with the Idempotency-Key: see upload_commit. */
+static int upload_commit_idem(struct upload *up, struct job_store *st, struct reply_error *err)
+{
+	char hex[IDEM_HASH_HEX + 1];
+	struct job_store_idem idem = { up->idem_tenant, up->idem_key, hex, IDEM_TTL_S, "" };
+	enum job_store_status s;
+
+	if (idem_hash_final(up->idem, hex) != 0)
+		return upload_hash_failed(up, err);
+	s = job_store_enqueue_idem(st, &up->spec, up->buf, up->buf_len, up->staged, &idem);
+	if (s == JOB_STORE_REPLAYED || s == JOB_STORE_MISMATCH)
+		return upload_seen(up, &idem, s, err);
+	return upload_enqueued(up, st, s, err);
+}
+
+int upload_commit(struct upload *up, struct job_store *st, struct reply_error *err)
+{
+	if (csv_check_finish(up->check) != 0)
+		return upload_problem(up, err);
+	upload_fill_spec(up);
+	if (up->idem != NULL)
+		return upload_commit_idem(up, st, err);
+	return upload_enqueued(up, st, job_store_enqueue(st, &up->spec, up->buf, up->buf_len,
+							 up->staged), err);
 }
 
 const struct job_spec *upload_spec(const struct upload *up)
@@ -213,6 +287,7 @@ void upload_free(struct upload *up)
 	if (up == NULL)
 		return;
 	csv_check_free(up->check);
+	idem_hash_free(up->idem);
 	free(up->buf);
 	free(up);
 }

@@ -10,9 +10,18 @@
  * that fits the buffer costs one round trip and a larger one never exists
  * half-way as a job.
  *
+ * With an Idempotency-Key (upload_idempotent), every CSV byte also goes
+ * into the submission's fingerprint (idem.h), and the enqueue checks and
+ * records the key in the same script: a key that already names a job
+ * makes the commit a replay, which queues nothing and discards the staged
+ * bytes. The key is claimed only there, at enqueue: two uploads with the
+ * same key may stream at the same time, and the one that ends second
+ * replays (or mismatches) the first.
+ *
  * States:
  *
- *     open --upload_commit ok--> committed (the job is queued)
+ *     open --upload_commit 0--> committed (the job is queued)
+ *       \--upload_commit 1--> replayed (the key's job; nothing stored)
  *       \--any -1 from feed or commit--> failed --upload_abort--> aborted
  *
  * After a failure the caller aborts: upload_abort deletes the staging key,
@@ -65,9 +74,20 @@ struct upload *upload_new(const struct job_spec *spec, const struct upload_limit
 int upload_feed(struct upload *up, struct job_store *st, const char *buf, size_t len,
 		struct reply_error *err);
 
+/* upload_idempotent makes the upload carry an Idempotency-Key: key
+ * (validated by the caller) for tenant ("" without auth), copied. params
+ * are the submission's options in a fixed text form; they start the
+ * fingerprint, which the CSV bytes continue. Call it before the first
+ * upload_feed. Returns 0, or -1 with *err set (503 out_of_memory, 500
+ * internal_error). */
+int upload_idempotent(struct upload *up, const char *tenant, const char *key,
+		      const char *params, size_t len, struct reply_error *err);
+
 /* upload_commit ends the CSV and enqueues the job. Returns 0 (the job is
- * queued; upload_spec describes it), or -1 with *err set: 422 with the CSV
- * problem's code, 408 staging_expired, 503, 500. */
+ * queued; upload_spec describes it), 1 (a replay: the Idempotency-Key
+ * names a job with the same fingerprint; upload_spec's id is that job's,
+ * nothing was stored), or -1 with *err set: 422 with the CSV problem's
+ * code, 422 idempotency_mismatch, 408 staging_expired, 503, 500. */
 int upload_commit(struct upload *up, struct job_store *st, struct reply_error *err);
 
 /* upload_spec returns the job's spec (id from the start; counts and times

@@ -421,43 +421,93 @@ static void call_spec_fields(struct script_call *c, const struct job_spec *spec,
 	call_u64(c, (uint64_t)spec->timeout_s);
 }
 
-enum job_store_status job_store_enqueue(struct job_store *st, const struct job_spec *spec,
-					const char *tail, size_t tail_len, bool staged)
+/* The keys of one enqueue call (storage for the names). */
+struct enqueue_keys {
+	char staging[KEYS_MAX], job[KEYS_MAX], input[KEYS_MAX], queue[KEYS_MAX],
+		queues[KEYS_MAX], wake[KEYS_MAX], idem[KEYS_IDEM_MAX];
+};
+
+/* call_enqueue_keys appends KEYS[1..7] of enqueue.lua (KEYS[7] only with
+ * idem), naming them in k. */
+static void call_enqueue_keys(struct script_call *c, struct enqueue_keys *k,
+			      const char *prefix, const struct job_spec *spec,
+			      const struct job_store_idem *idem)
 {
-	char k_staging[KEYS_MAX], k_job[KEYS_MAX], k_input[KEYS_MAX], k_queue[KEYS_MAX],
-		k_queues[KEYS_MAX], k_wake[KEYS_MAX];
+	call_str(c, keys_staging(k->staging, prefix, spec->id));
+	call_str(c, keys_job(k->job, prefix, spec->id));
+	call_str(c, keys_input(k->input, prefix, spec->id));
+	call_str(c, keys_queue(k->queue, prefix, spec->queue));
+	call_str(c, keys_queues(k->queues, prefix));
+	call_str(c, keys_wake(k->wake, prefix, spec->queue));
+	if (idem != NULL)
+		call_str(c, keys_idem(k->idem, prefix, idem->tenant, idem->key));
+}
+
+/* enqueue_seen reads the {code, id} answer of a replay or mismatch into
+ * idem. Returns REPLAYED, MISMATCH, or EPROTO for anything else. */
+static enum job_store_status enqueue_seen(struct job_store *st, const redisReply *r,
+					  struct job_store_idem *idem)
+{
+	if (idem != NULL && r->elements == 2 && r->element[0]->type == REDIS_REPLY_INTEGER &&
+	    r->element[1]->type == REDIS_REPLY_STRING && r->element[1]->len == JOB_ID_HEX &&
+	    (r->element[0]->integer == 3 || r->element[0]->integer == 4)) {
+		memcpy(idem->job_id, r->element[1]->str, JOB_ID_HEX + 1);
+		return r->element[0]->integer == 3 ? JOB_STORE_REPLAYED : JOB_STORE_MISMATCH;
+	}
+	snprintf(st->err, sizeof st->err, "enqueue answered an unexpected array");
+	return JOB_STORE_EPROTO;
+}
+
+/* enqueue_status maps enqueue.lua's answer r to a status. */
+static enum job_store_status enqueue_status(struct job_store *st, redisReply *r,
+					    struct job_store_idem *idem)
+{
+	if (r->type == REDIS_REPLY_ARRAY)
+		return enqueue_seen(st, r, idem);
+	if (r->type != REDIS_REPLY_INTEGER)
+		return store_reply_error(st, r, "enqueue");
+	if (r->integer == 0) {
+		snprintf(st->err, sizeof st->err, "the staged upload expired before it was complete");
+		return JOB_STORE_NOT_FOUND;
+	}
+	if (r->integer == 2) {
+		snprintf(st->err, sizeof st->err, "the queue holds %lld jobs, its limit",
+			 (long long)st->max_queue_depth);
+		return JOB_STORE_FULL;
+	}
+	return JOB_STORE_OK;
+}
+
+enum job_store_status job_store_enqueue_idem(struct job_store *st, const struct job_spec *spec,
+					     const char *tail, size_t tail_len, bool staged,
+					     struct job_store_idem *idem)
+{
+	struct enqueue_keys k;
 	const char delimiter[1] = {(char)spec->delimiter};
 	struct script_call c;
-	call_init(&c, 6);
-	call_str(&c, keys_staging(k_staging, st->prefix, spec->id));
-	call_str(&c, keys_job(k_job, st->prefix, spec->id));
-	call_str(&c, keys_input(k_input, st->prefix, spec->id));
-	call_str(&c, keys_queue(k_queue, st->prefix, spec->queue));
-	call_str(&c, keys_queues(k_queues, st->prefix));
-	call_str(&c, keys_wake(k_wake, st->prefix, spec->queue));
+	call_init(&c, idem != NULL ? 7 : 6);
+	call_enqueue_keys(&c, &k, st->prefix, spec, idem);
 	call_str(&c, staged ? "1" : "0");
 	call_bytes(&c, tail_len ? tail : "", tail_len);
 	call_str(&c, spec->queue);
 	call_str(&c, spec->id);
 	call_u64(&c, (uint64_t)st->max_queue_depth);
+	call_str(&c, idem != NULL ? idem->hash : "");
+	call_u64(&c, idem != NULL ? (uint64_t)idem->ttl_s : 0);
 	call_spec_fields(&c, spec, delimiter);
 	enum job_store_status s;
 	redisReply *r = store_eval(st, SCRIPT_ENQUEUE, &c, &s);
 	if (!r)
 		return s;
-	if (r->type != REDIS_REPLY_INTEGER)
-		s = store_reply_error(st, r, "enqueue");
-	else if (r->integer == 0) {
-		snprintf(st->err, sizeof st->err, "the staged upload expired before it was complete");
-		s = JOB_STORE_NOT_FOUND;
-	} else if (r->integer == 2) {
-		snprintf(st->err, sizeof st->err, "the queue holds %lld jobs, its limit",
-			 (long long)st->max_queue_depth);
-		s = JOB_STORE_FULL;
-	} else
-		s = JOB_STORE_OK;
+	s = enqueue_status(st, r, idem);
 	freeReplyObject(r);
 	return s;
+}
+
+enum job_store_status job_store_enqueue(struct job_store *st, const struct job_spec *spec,
+					const char *tail, size_t tail_len, bool staged)
+{
+	return job_store_enqueue_idem(st, spec, tail, tail_len, staged, NULL);
 }
 
 enum job_store_status job_store_discard_staging(struct job_store *st, const char *id)

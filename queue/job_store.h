@@ -41,6 +41,8 @@ enum job_store_status {
 	JOB_STORE_CONFLICT = 4,        /* the job is not in the state asked for */
 	JOB_STORE_INPUT_GONE = 6,      /* the job's input has expired (retry) */
 	JOB_STORE_FULL = 7,            /* the queue holds max_queue_depth ids (enqueue) */
+	JOB_STORE_REPLAYED = 8,        /* the Idempotency-Key names a job, same fingerprint */
+	JOB_STORE_MISMATCH = 9,        /* the Idempotency-Key names a job, other fingerprint */
 	JOB_STORE_EUNAVAILABLE = -1,   /* Redis unreachable or timed out */
 	JOB_STORE_EPROTO = -2,         /* Redis answered something unexpected */
 	JOB_STORE_ENOMEM = -3,
@@ -114,6 +116,26 @@ enum job_store_status job_store_stage_append(struct job_store *st, const char *i
  * is visible. */
 enum job_store_status job_store_enqueue(struct job_store *st, const struct job_spec *spec,
 					const char *tail, size_t tail_len, bool staged);
+
+/* An Idempotency-Key checked and recorded by job_store_enqueue_idem
+ * (strings borrowed; see api/idem.h). */
+struct job_store_idem {
+	const char *tenant;           /* "" when auth is off (recorded as "-") */
+	const char *key;              /* the header's value */
+	const char *hash;             /* the submission's fingerprint */
+	int ttl_s;                    /* how long the record is kept */
+	char job_id[JOB_ID_HEX + 1];  /* out: on REPLAYED or MISMATCH, the job the key names */
+};
+
+/* job_store_enqueue_idem is job_store_enqueue that, when idem is not NULL,
+ * first looks the key up in the same script: when it names a job that
+ * still exists it returns REPLAYED (same fingerprint) or MISMATCH (another
+ * one) with that job's id in idem->job_id, deleting the staging key and
+ * queueing nothing; otherwise the job is queued and the key recorded (job
+ * id and fingerprint, for idem->ttl_s) in the same step. */
+enum job_store_status job_store_enqueue_idem(struct job_store *st, const struct job_spec *spec,
+					     const char *tail, size_t tail_len, bool staged,
+					     struct job_store_idem *idem);
 
 /* job_store_discard_staging deletes the staging key of id. Best effort: the
  * key's TTL removes it anyway. */

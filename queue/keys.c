@@ -21,6 +21,7 @@ const struct keys_entry keys_schema[] = {
 	{"{p}:cancel", "channel", "pub/sub: ids of running jobs whose cancel was just asked"},
 	{"{p}:worker:{id}", "hash", "a live worker: queues, concurrency, heartbeat, running job ids (TTL)"},
 	{"{p}:workers", "zset", "ids of workers, scored by last heartbeat (ms); dead ones pruned when listed"},
+	{"{p}:idem:{tenant}:{key}", "hash", "an Idempotency-Key: the job it made and the submission's fingerprint (24 h TTL)"},
 };
 const size_t keys_schema_len = sizeof keys_schema / sizeof keys_schema[0];
 
@@ -109,6 +110,14 @@ char *keys_worker(char *out, const char *prefix, const char *worker_id)
 char *keys_workers(char *out, const char *prefix)
 {
 	snprintf(out, KEYS_MAX, "%s:workers", prefix);
+	return out;
+}
+
+/* ---- Idempotency keys ---- */
+
+char *keys_idem(char *out, const char *prefix, const char *tenant, const char *key)
+{
+	snprintf(out, KEYS_IDEM_MAX, "%s:idem:%s:%s", prefix, tenant[0] != '\0' ? tenant : "-", key);
 	return out;
 }
 

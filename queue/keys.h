@@ -20,6 +20,7 @@
  *   {p}:cancel                channel ids of running jobs whose cancel was asked
  *   {p}:worker:{id}           hash    a live worker: queues, concurrency, heartbeat, running (TTL)
  *   {p}:workers               zset    worker id -> last heartbeat (ms); pruned when listed
+ *   {p}:idem:{tenant}:{key}   hash    an Idempotency-Key: job id and fingerprint (24 h TTL)
  *
  * Ownership of the staging key: the API thread that receives the upload
  * writes it; the enqueue script renames it to the input key; its TTL removes
@@ -66,6 +67,14 @@ char *keys_errors(char *out, const char *prefix, const char *id);
 /* The worker registry (heartbeat.lua, overview.lua). */
 char *keys_worker(char *out, const char *prefix, const char *worker_id);
 char *keys_workers(char *out, const char *prefix);
+
+/* Longest idempotency key name: prefix (<= 64) + ":idem:" + tenant (<= 64)
+ * + ":" + key (<= 128). */
+#define KEYS_IDEM_MAX 272
+
+/* keys_idem writes the name of an Idempotency-Key's record into out
+ * (KEYS_IDEM_MAX bytes) and returns out. tenant "" (no auth) becomes "-". */
+char *keys_idem(char *out, const char *prefix, const char *tenant, const char *key);
 
 /* keys_prefix_valid returns 1 when prefix is 1..64 bytes of [A-Za-z0-9_.-:]. */
 int keys_prefix_valid(const char *prefix);

@@ -32,6 +32,21 @@ Test(keys, longest_names_fit)
 	cr_assert_eq(strlen(k), 64 + 5 + 32 + 7);
 }
 
+Test(keys, idempotency_key_names_carry_the_tenant_or_a_dash)
+{
+	char k[KEYS_IDEM_MAX], prefix[65], tenant[65], key[129];
+	cr_assert_str_eq(keys_idem(k, "jobq", "", "order-42"), "jobq:idem:-:order-42");
+	cr_assert_str_eq(keys_idem(k, "jobq", "acme", "order-42"), "jobq:idem:acme:order-42");
+	memset(prefix, 'p', 64);
+	prefix[64] = '\0';
+	memset(tenant, 't', 64);
+	tenant[64] = '\0';
+	memset(key, 'k', 128);
+	key[128] = '\0';
+	keys_idem(k, prefix, tenant, key);
+	cr_assert_eq(strlen(k), 64 + 6 + 64 + 1 + 128, "the longest name is cut");
+}
+
 Test(keys, prefix_rules)
 {
 	cr_assert(keys_prefix_valid("jobq"));
