@@ -511,24 +511,40 @@ static int submit_length_check(struct submit *s)
 	return -1;
 }
 
+/* submit_idem_count counts the Idempotency-Key headers into *(int *)cls. */
+static enum MHD_Result submit_idem_count(void *cls, enum MHD_ValueKind kind, const char *key,
+					 const char *value)
+{
+	(void)kind;
+	(void)value;
+	if (strcasecmp(key, "Idempotency-Key") == 0)
+		(*(int *)cls)++;
+	return MHD_YES;
+}
+
 /* submit_idem_header reads the Idempotency-Key header, if any, into
  * s->idem_key. Returns 0, or -1 with s->error set to 400
- * invalid_idempotency_key. */
+ * invalid_idempotency_key (a bad value, or the header more than once: which
+ * one the client meant cannot be told). */
 static int submit_idem_header(struct submit *s)
 {
 	const char *v = NULL;
 	size_t len = 0;
+	int n = 0;
 
-	if (MHD_lookup_connection_value_n(s->req->conn, MHD_HEADER_KIND, "Idempotency-Key",
-					  strlen("Idempotency-Key"), &v, &len) != MHD_YES)
+	MHD_get_connection_values(s->req->conn, MHD_HEADER_KIND, submit_idem_count, &n);
+	if (n == 0)
 		return 0;
-	if (v != NULL && idem_key_valid(v, len)) {
+	if (n == 1 && MHD_lookup_connection_value_n(s->req->conn, MHD_HEADER_KIND, "Idempotency-Key",
+						    strlen("Idempotency-Key"), &v, &len) == MHD_YES &&
+	    v != NULL && idem_key_valid(v, len)) {
 		memcpy(s->idem_key, v, len);
 		s->idem_key[len] = '\0';
 		return 0;
 	}
 	reply_error_set(&s->error, MHD_HTTP_BAD_REQUEST, "invalid_idempotency_key",
-			"An Idempotency-Key is 1 to %d characters of A-Z a-z 0-9 . _ : -.", IDEM_KEY_MAX);
+			"Send one Idempotency-Key of 1 to %d characters of A-Z a-z 0-9 . _ : -.",
+			IDEM_KEY_MAX);
 	return -1;
 }
 

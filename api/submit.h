@@ -12,8 +12,8 @@
  * on the access handler's first call (before the body) or after the body
  * has ended, never in between: MHD_queue_response fails while upload data
  * is being handed over. So:
- *   - What the headers and the query decide (415, 400 for options, 413 by
- *     Content-Length) is answered on the first call. libmicrohttpd then
+ *   - What the headers and the query decide (415, 400 for options or the
+ *     Idempotency-Key, 413 by Content-Length) is answered on the first call. libmicrohttpd then
  *     sends no "100 Continue" (curl waits for it before a body over 1 MiB),
  *     reads no body, and closes the connection after the reply.
  *   - What the body decides (a CSV problem, a bad form, 413 for a body
@@ -22,6 +22,11 @@
  *     of the body is read and dropped. The reply goes out when the body
  *     ends. A client that sends more than --max-upload bytes after the
  *     rejection is cut off: the connection is closed without a reply.
+ *
+ * Idempotency-Key (idem.h): a submission carrying one is streamed and
+ * checked like any other; its enqueue either makes the job and records the
+ * key, or finds the key's job and answers 200 with it (a replay, nothing
+ * stored) or 422 idempotency_mismatch.
  *
  * State (struct submit, the request's ctx): created on the first call,
  * freed at completion; a submission that did not commit its upload aborts

@@ -303,7 +303,7 @@ Test(idempotency, a_key_whose_job_is_gone_makes_a_new_job)
 
 /* ---- The header's syntax ------------------------------------------------- */
 
-Test(idempotency, keys_of_1_to_128_allowed_characters_only)
+Test(idempotency, one_key_of_1_to_128_allowed_characters_only)
 {
 	char key[130], h[160];
 	const char *headers[] = {h, NULL};
@@ -321,6 +321,10 @@ Test(idempotency, keys_of_1_to_128_allowed_characters_only)
 	}
 	snprintf(h, sizeof h, "Idempotency-Key;"); /* curl: the header, empty */
 	r = http_request("POST", "/v1/jobs", "text/csv", CSV, strlen(CSV), headers);
+	expect_error_code(&r, 400, "invalid_idempotency_key");
+	http_reply_free(&r);
+	const char *twice[] = {"Idempotency-Key: a", "Idempotency-Key: b", NULL};
+	r = http_request("POST", "/v1/jobs", "text/csv", CSV, strlen(CSV), twice);
 	expect_error_code(&r, 400, "invalid_idempotency_key");
 	http_reply_free(&r);
 	cr_assert_eq(redis_count_keys(JOB_HASHES), 0);
