@@ -258,8 +258,11 @@ static int submit_idem_start(struct submit *s)
 			 "task=%s\nqueue=%s\ndelimiter=%c\nheader=%d\nmax_attempts=%d\ntimeout=%d\n\n",
 			 o->task, o->queue, (char)o->delimiter, o->header ? 1 : 0, o->max_attempts,
 			 o->timeout_s);
+	struct job_store *st = submit_store(s);
 
-	return upload_idempotent(s->upload, s->req->tenant, s->idem_key, params, (size_t)n,
+	if (st == NULL)
+		return -1;
+	return upload_idempotent(s->upload, st, s->req->tenant, s->idem_key, params, (size_t)n,
 				 &s->error);
 }
 

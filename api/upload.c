@@ -31,6 +31,7 @@ struct upload {
 	struct idem_hash *idem;   /* owned; NULL without an Idempotency-Key */
 	char idem_tenant[65];
 	char idem_key[IDEM_KEY_MAX + 1];
+	char replay_of[JOB_ID_HEX + 1]; /* the job the key named at the start; "" when none */
 };
 
 struct upload *upload_new(const struct job_spec *spec, const struct upload_limits *lim,
@@ -137,9 +138,12 @@ static int upload_hash_failed(struct upload *up, struct reply_error *err)
 	return -1;
 }
 
-int upload_idempotent(struct upload *up, const char *tenant, const char *key,
-		      const char *params, size_t len, struct reply_error *err)
+int upload_idempotent(struct upload *up, struct job_store *st, const char *tenant,
+		      const char *key, const char *params, size_t len, struct reply_error *err)
 {
+	char hash[IDEM_HASH_HEX + 1];
+	enum job_store_status s;
+
 	up->idem = idem_hash_new();
 	if (up->idem == NULL) {
 		reply_error_oom(err);
@@ -149,6 +153,11 @@ int upload_idempotent(struct upload *up, const char *tenant, const char *key,
 	snprintf(up->idem_key, sizeof up->idem_key, "%s", key);
 	if (idem_hash_update(up->idem, params, len) != 0)
 		return upload_hash_failed(up, err);
+	s = job_store_idem_lookup(st, tenant, key, up->replay_of, hash, sizeof hash);
+	if (s == JOB_STORE_NOT_FOUND)
+		up->replay_of[0] = '\0';
+	else if (s != JOB_STORE_OK)
+		return upload_store_failed(up, st, "idem_lookup", s, err);
 	return 0;
 }
 
@@ -167,6 +176,8 @@ int upload_feed(struct upload *up, struct job_store *st, const char *buf, size_t
 		return upload_hash_failed(up, err);
 	if (csv_check_feed(up->check, buf, len) != 0)
 		return upload_problem(up, err);
+	if (up->replay_of[0] != '\0')
+		return 0; /* a replay to be: checked and fingerprinted, not kept */
 	return upload_spool(up, st, buf, len, err);
 }
 
@@ -238,7 +249,33 @@ static int upload_seen(struct upload *up, const struct job_store_idem *idem,
 	return -1;
 }
 
-/* upload_commit_idem enqueues with the Idempotency-Key: see upload_commit. */
+/* upload_commit_replay ends an upload that staged nothing because the key
+ * named a job when it started: the key's record, read again, decides
+ * between replay and mismatch. Returns 1, or -1 with *err set (503 with
+ * Retry-After when the key's job is gone by now). */
+static int upload_commit_replay(struct upload *up, struct job_store *st,
+				struct job_store_idem *idem, struct reply_error *err)
+{
+	char recorded[IDEM_HASH_HEX + 1];
+	enum job_store_status s = job_store_idem_lookup(st, idem->tenant, idem->key, idem->job_id,
+							recorded, sizeof recorded);
+
+	if (s == JOB_STORE_NOT_FOUND) {
+		log_job(LOG_WARN, "idempotency key's job expired during its replay", up->spec.request_id,
+			up->replay_of, NULL);
+		reply_error_set(err, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+				"The job this Idempotency-Key named expired while the upload arrived; send it again.");
+		err->retry_after_s = 1;
+		return -1;
+	}
+	if (s != JOB_STORE_OK)
+		return upload_store_failed(up, st, "idem_lookup", s, err);
+	s = strcmp(recorded, idem->hash) == 0 ? JOB_STORE_REPLAYED : JOB_STORE_MISMATCH;
+	return upload_seen(up, idem, s, err);
+}
+
+/* upload_commit_idem enqueues with the Idempotency-Key, or replays: see
+ * upload_commit. */
 static int upload_commit_idem(struct upload *up, struct job_store *st, struct reply_error *err)
 {
 	char hex[IDEM_HASH_HEX + 1];
@@ -247,6 +284,8 @@ static int upload_commit_idem(struct upload *up, struct job_store *st, struct re
 
 	if (idem_hash_final(up->idem, hex) != 0)
 		return upload_hash_failed(up, err);
+	if (up->replay_of[0] != '\0')
+		return upload_commit_replay(up, st, &idem, err);
 	s = job_store_enqueue_idem(st, &up->spec, up->buf, up->buf_len, up->staged, &idem);
 	if (s == JOB_STORE_REPLAYED || s == JOB_STORE_MISMATCH)
 		return upload_seen(up, &idem, s, err);

@@ -16,7 +16,10 @@
  * makes the commit a replay, which queues nothing and discards the staged
  * bytes. The key is claimed only there, at enqueue: two uploads with the
  * same key may stream at the same time, and the one that ends second
- * replays (or mismatches) the first.
+ * replays (or mismatches) the first. When the key already names a job as
+ * the upload starts (the usual retry), nothing is staged at all: the bytes
+ * are checked and fingerprinted only, and the commit compares fingerprints
+ * with the key's record.
  *
  * States:
  *
@@ -77,17 +80,20 @@ int upload_feed(struct upload *up, struct job_store *st, const char *buf, size_t
 /* upload_idempotent makes the upload carry an Idempotency-Key: key
  * (validated by the caller) for tenant ("" without auth), copied. params
  * are the submission's options in a fixed text form; they start the
- * fingerprint, which the CSV bytes continue. Call it before the first
- * upload_feed. Returns 0, or -1 with *err set (503 out_of_memory, 500
- * internal_error). */
-int upload_idempotent(struct upload *up, const char *tenant, const char *key,
-		      const char *params, size_t len, struct reply_error *err);
+ * fingerprint, which the CSV bytes continue. It looks the key up in st:
+ * when it names a job, the upload stages nothing. Call it before the first
+ * upload_feed. Returns 0, or -1 with *err set (503 unavailable or
+ * out_of_memory, 500 internal_error). */
+int upload_idempotent(struct upload *up, struct job_store *st, const char *tenant,
+		      const char *key, const char *params, size_t len, struct reply_error *err);
 
 /* upload_commit ends the CSV and enqueues the job. Returns 0 (the job is
  * queued; upload_spec describes it), 1 (a replay: the Idempotency-Key
  * names a job with the same fingerprint; upload_spec's id is that job's,
  * nothing was stored), or -1 with *err set: 422 with the CSV problem's
- * code, 422 idempotency_mismatch, 408 staging_expired, 503, 500. */
+ * code, 422 idempotency_mismatch, 408 staging_expired, 503 (also when the
+ * key's job expired while an upload that staged nothing streamed: sent
+ * again, it makes a new job), 500. */
 int upload_commit(struct upload *up, struct job_store *st, struct reply_error *err);
 
 /* upload_spec returns the job's spec (id from the start; counts and times

@@ -510,6 +510,52 @@ enum job_store_status job_store_enqueue(struct job_store *st, const struct job_s
 	return job_store_enqueue_idem(st, spec, tail, tail_len, staged, NULL);
 }
 
+/* idem_record_read reads the record at key k (see job_store_idem_lookup).
+ * Returns OK, NOT_FOUND when there is none, or an error. */
+static enum job_store_status idem_record_read(struct job_store *st, const char *k,
+					      char job_id[JOB_ID_HEX + 1], char *hash,
+					      size_t hash_cap)
+{
+	const char *argv[] = {"HMGET", k, "job", "hash"};
+	enum job_store_status s;
+	redisReply *r = store_read(st, 4, argv, NULL, &s);
+	if (!r)
+		return s;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2)
+		s = store_reply_error(st, r, "HMGET");
+	else if (r->element[0]->type != REDIS_REPLY_STRING || r->element[0]->len != JOB_ID_HEX ||
+		 r->element[1]->type != REDIS_REPLY_STRING)
+		s = JOB_STORE_NOT_FOUND;
+	else {
+		memcpy(job_id, r->element[0]->str, JOB_ID_HEX + 1);
+		snprintf(hash, hash_cap, "%s", r->element[1]->str);
+		s = JOB_STORE_OK;
+	}
+	freeReplyObject(r);
+	return s;
+}
+
+enum job_store_status job_store_idem_lookup(struct job_store *st, const char *tenant,
+					    const char *key, char job_id[JOB_ID_HEX + 1],
+					    char *hash, size_t hash_cap)
+{
+	char k_idem[KEYS_IDEM_MAX], k_job[KEYS_MAX];
+	enum job_store_status s = idem_record_read(st, keys_idem(k_idem, st->prefix, tenant, key),
+						   job_id, hash, hash_cap);
+	if (s != JOB_STORE_OK)
+		return s;
+	const char *argv[] = {"EXISTS", keys_job(k_job, st->prefix, job_id)};
+	redisReply *r = store_read(st, 2, argv, NULL, &s);
+	if (!r)
+		return s;
+	if (r->type != REDIS_REPLY_INTEGER)
+		s = store_reply_error(st, r, "EXISTS");
+	else
+		s = r->integer == 1 ? JOB_STORE_OK : JOB_STORE_NOT_FOUND;
+	freeReplyObject(r);
+	return s;
+}
+
 enum job_store_status job_store_discard_staging(struct job_store *st, const char *id)
 {
 	char key[KEYS_MAX];

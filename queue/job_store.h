@@ -137,6 +137,16 @@ enum job_store_status job_store_enqueue_idem(struct job_store *st, const struct 
 					     const char *tail, size_t tail_len, bool staged,
 					     struct job_store_idem *idem);
 
+/* job_store_idem_lookup reads the record of Idempotency-Key key of tenant
+ * ("" without auth): the job it names into job_id and its fingerprint into
+ * hash (hash_cap bytes, cut to fit). Returns OK when there is a record and
+ * its job still exists, NOT_FOUND when not, or an error. A plain read (two
+ * round trips): it may be stale when used, so it decides nothing that must
+ * be atomic; job_store_enqueue_idem does that. */
+enum job_store_status job_store_idem_lookup(struct job_store *st, const char *tenant,
+					    const char *key, char job_id[JOB_ID_HEX + 1],
+					    char *hash, size_t hash_cap);
+
 /* job_store_discard_staging deletes the staging key of id. Best effort: the
  * key's TTL removes it anyway. */
 enum job_store_status job_store_discard_staging(struct job_store *st, const char *id);

@@ -3,7 +3,8 @@
  * same CSV and options gives back the first job (200, Idempotent-Replayed)
  * and stores nothing more; with anything else, 422 idempotency_mismatch;
  * concurrent submissions with one key make one job; a refused or failed
- * submission leaves the key free.
+ * submission leaves the key free. (The enqueue script's part alone is
+ * tested with the other scripts, in test_store.c.)
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -112,6 +113,45 @@ Test(idempotency, same_key_and_csv_returns_the_first_job_and_stores_nothing_more
 	freeReplyObject(ttl);
 	free(rec);
 	free(id);
+}
+
+/* calls_of returns the calls= count of cmd in an INFO commandstats text. */
+static long long calls_of(const char *info, const char *cmd)
+{
+	char name[64];
+	snprintf(name, sizeof name, "cmdstat_%s:calls=", cmd);
+	const char *p = strstr(info, name);
+	return p ? atoll(p + strlen(name)) : 0;
+}
+
+/* write_calls returns how many SET and APPEND commands Redis has run: the
+ * commands that stage an upload. */
+static long long write_calls(void)
+{
+	redisReply *r = redis_cmd("INFO commandstats");
+	long long n = calls_of(r->str, "set") + calls_of(r->str, "append");
+	freeReplyObject(r);
+	return n;
+}
+
+Test(idempotency, a_large_replay_stages_nothing)
+{
+	size_t len;
+	char *csv = harness_csv_rows(40000, &len); /* 640 KB: more than the first buffer */
+	struct http_reply r = post_keyed("/v1/jobs", "big", csv, len);
+	cr_assert_eq(r.status, 202, "%ld: %s", r.status, r.body);
+	char *id = job_id_of(&r);
+	http_reply_free(&r);
+	json_decref(wait_for_status(id, "succeeded", 30000));
+
+	long long before = write_calls();
+	cr_assert_gt(before, 0, "the first upload was not staged: the test proves nothing");
+	r = post_keyed("/v1/jobs", "big", csv, len);
+	free(expect_replay(&r, id));
+	http_reply_free(&r);
+	cr_assert_eq(write_calls(), before, "the replay wrote to Redis");
+	free(id);
+	free(csv);
 }
 
 Test(idempotency, replay_after_the_job_succeeded_returns_it_succeeded)

@@ -261,3 +261,51 @@ Test(store, a_job_requeued_with_a_cancel_request_ends_cancelled_instead_of_runni
 	cr_assert_gt(r->integer, 0, "a cancelled job must expire");
 	freeReplyObject(r);
 }
+
+/* ---- Idempotency keys (enqueue.lua with KEYS[7]) ---- */
+
+Test(store, enqueue_with_a_recorded_idempotency_key_replays_or_mismatches)
+{
+	struct job_spec a = spec_for("default"), b = spec_for("default"), c = spec_for("default");
+	struct job_store_idem idem = {"", "k", "h1", 3600, ""};
+
+	cr_assert_eq(job_store_enqueue_idem(st, &a, "a\n1\n", 4, false, &idem), JOB_STORE_OK);
+	cr_assert_eq(job_store_stage_append(st, b.id, "a\n", 2, true, 60), JOB_STORE_OK);
+	cr_assert_eq(job_store_enqueue_idem(st, &b, "1\n", 2, true, &idem), JOB_STORE_REPLAYED);
+	cr_assert_str_eq(idem.job_id, a.id);
+	cr_assert_eq(redis_count_keys("jobq:staging:*"), 0, "the replay kept its staged bytes");
+
+	idem.hash = "h2";
+	cr_assert_eq(job_store_enqueue_idem(st, &c, "a\n2\n", 4, false, &idem), JOB_STORE_MISMATCH);
+	cr_assert_str_eq(idem.job_id, a.id);
+	cr_assert_eq(redis_count_keys("jobq:job:????????????????????????????????"), 1);
+	redisReply *r = redis_cmd("LLEN jobq:queue:default");
+	cr_assert_eq(r->integer, 1, "%lld ids queued", r->integer);
+	freeReplyObject(r);
+
+	char id[JOB_ID_HEX + 1], hash[8];
+	cr_assert_eq(job_store_idem_lookup(st, "", "k", id, hash, sizeof hash), JOB_STORE_OK);
+	cr_assert_str_eq(id, a.id);
+	cr_assert_str_eq(hash, "h1");
+}
+
+Test(store, an_idempotency_key_whose_job_is_gone_is_replaced)
+{
+	struct job_spec a = spec_for("default"), b = spec_for("default");
+	struct job_store_idem idem = {"acme", "k", "h1", 3600, ""};
+	char id[JOB_ID_HEX + 1], hash[8];
+
+	cr_assert_eq(job_store_idem_lookup(st, "acme", "k", id, hash, sizeof hash), JOB_STORE_NOT_FOUND);
+	cr_assert_eq(job_store_enqueue_idem(st, &a, "a\n1\n", 4, false, &idem), JOB_STORE_OK);
+	freeReplyObject(redis_cmd("DEL jobq:job:%s", a.id));
+	cr_assert_eq(job_store_idem_lookup(st, "acme", "k", id, hash, sizeof hash), JOB_STORE_NOT_FOUND);
+
+	idem.hash = "h2";
+	cr_assert_eq(job_store_enqueue_idem(st, &b, "a\n1\n", 4, false, &idem), JOB_STORE_OK);
+	redisReply *r = redis_cmd("HGET jobq:idem:acme:k job");
+	cr_assert_str_eq(r->str, b.id);
+	freeReplyObject(r);
+	r = redis_cmd("TTL jobq:idem:acme:k");
+	cr_assert(r->integer > 0 && r->integer <= 3600, "TTL %lld", r->integer);
+	freeReplyObject(r);
+}
