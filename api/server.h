@@ -52,6 +52,7 @@
 #include "job.h"
 #include "job_store.h"
 #include "log.h"
+#include "metrics.h"
 #include "router.h"
 
 /* Everything the API is configured with (main's option table fills it). */
@@ -85,6 +86,7 @@ struct api_server {
 	atomic_bool draining;              /* shared: set by quiesce; replies then close */
 	struct breaker breaker;            /* shared: guarded by its own mutex (breaker.h) */
 	bool breaker_made;
+	struct metrics *metrics;           /* shared: lock-free counters (metrics.h) */
 };
 
 /* One HTTP request, from the access handler's first call to completion. */

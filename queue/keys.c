@@ -21,6 +21,8 @@ const struct keys_entry keys_schema[] = {
 	{"{p}:cancel", "channel", "pub/sub: ids of running jobs whose cancel was just asked"},
 	{"{p}:worker:{id}", "hash", "a live worker: queues, concurrency, heartbeat, running job ids (TTL)"},
 	{"{p}:workers", "zset", "ids of workers, scored by last heartbeat (ms); dead ones pruned when listed"},
+	{"{p}:metrics:finished", "hash", "jobs ended, by \"<task>|<status>\" (succeeded, failed, cancelled)"},
+	{"{p}:metrics:duration", "hash", "attempt run times by task: \"<task>|<le>\" bucket counts, \"<task>|count\", \"<task>|sum_ms\""},
 };
 const size_t keys_schema_len = sizeof keys_schema / sizeof keys_schema[0];
 
@@ -109,6 +111,20 @@ char *keys_worker(char *out, const char *prefix, const char *worker_id)
 char *keys_workers(char *out, const char *prefix)
 {
 	snprintf(out, KEYS_MAX, "%s:workers", prefix);
+	return out;
+}
+
+/* ---- Metrics ---- */
+
+char *keys_metrics_finished(char *out, const char *prefix)
+{
+	snprintf(out, KEYS_MAX, "%s:metrics:finished", prefix);
+	return out;
+}
+
+char *keys_metrics_duration(char *out, const char *prefix)
+{
+	snprintf(out, KEYS_MAX, "%s:metrics:duration", prefix);
 	return out;
 }
 

@@ -20,6 +20,8 @@
  *   {p}:cancel                channel ids of running jobs whose cancel was asked
  *   {p}:worker:{id}           hash    a live worker: queues, concurrency, heartbeat, running (TTL)
  *   {p}:workers               zset    worker id -> last heartbeat (ms); pruned when listed
+ *   {p}:metrics:finished      hash    "<task>|<status>" -> jobs ended so (counters)
+ *   {p}:metrics:duration      hash    "<task>|<le>", "|count", "|sum_ms" -> attempt run times
  *
  * Ownership of the staging key: the API thread that receives the upload
  * writes it; the enqueue script renames it to the input key; its TTL removes
@@ -66,6 +68,11 @@ char *keys_errors(char *out, const char *prefix, const char *id);
 /* The worker registry (heartbeat.lua, overview.lua). */
 char *keys_worker(char *out, const char *prefix, const char *worker_id);
 char *keys_workers(char *out, const char *prefix);
+
+/* Metrics the scripts keep as they end jobs (finish.lua, fail.lua,
+ * cancel.lua, claim.lua), read by GET /metrics. */
+char *keys_metrics_finished(char *out, const char *prefix);
+char *keys_metrics_duration(char *out, const char *prefix);
 
 /* keys_prefix_valid returns 1 when prefix is 1..64 bytes of [A-Za-z0-9_.-:]. */
 int keys_prefix_valid(const char *prefix);
