@@ -274,7 +274,7 @@ static void metrics_write_histograms(struct expo_buf *b, struct metrics_table *t
 	struct expo_histogram h = { metrics_http_bounds, metrics_http_bounds_len, counts, 0 };
 
 	expo_family(b, "jobq_http_request_duration_seconds", "histogram",
-		    "Time from a request's first byte of headers to its completion, by route.");
+		    "Time from a request's headers being read to its completion, by route pattern.");
 	for (size_t i = 0; i < used; i++) {
 		struct metrics_series *s = &t->series[i];
 		for (size_t k = 0; k < METRICS_BUCKETS; k++)

@@ -18,11 +18,11 @@
  * struct api_request (owned by the server), routes it and hands it to the
  * route's handler; later calls (pieces of body, then the end of the body)
  * go to the same handler. At completion the server writes the access log
- * line, lets the handler release its state through ctx_free, and frees the
- * request.
+ * line, counts the request in the metrics (metrics.h), lets the handler
+ * release its state through ctx_free, and frees the request.
  *
- * Redis outages. Every route but /healthz needs Redis, and asks the
- * process's one circuit breaker (breaker.h) before its handler runs: while
+ * Redis outages. Every route but /healthz and /metrics (scrape.h) needs
+ * Redis, and asks the process's one circuit breaker (breaker.h) before its handler runs: while
  * the breaker is open the server answers 503 unavailable with Retry-After
  * itself. At completion a request the breaker let through reports how it
  * ended: failed when it answered "unavailable" (the store could not reach

@@ -1,6 +1,7 @@
 /* Unit tests: exposition — the Prometheus text format writer — and
  * metrics, the API's bounded counter tables written through it. */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +120,56 @@ Test(metrics, many_distinct_queues_fold_into_other_and_nothing_is_lost)
 	cr_assert_not_null(other, "%s", b.text);
 	long folded = strtol(other + strlen("jobq_jobs_submitted_total{queue=\"other\",task=\"other\"} "), NULL, 10);
 	cr_assert_eq(folded + series - 1, n, "every submission is counted once: %ld folded, %d series", folded, series);
+	expo_free(&b);
+	metrics_free(m);
+}
+
+/* sum_family returns the sum of the values of family's samples in text. */
+static long sum_family(const char *text, const char *family)
+{
+	long sum = 0;
+	size_t len = strlen(family);
+
+	for (const char *line = text; line != NULL && *line != '\0';) {
+		if (strncmp(line, family, len) == 0 && line[len] == '{')
+			sum += strtol(strchr(line, ' ') + 1, NULL, 10);
+		line = strchr(line, '\n');
+		line = line != NULL ? line + 1 : NULL;
+	}
+	return sum;
+}
+
+#define HAMMER_THREADS 4
+#define HAMMER_EACH 2000
+
+/* hammer counts HAMMER_EACH submissions over 300 queue names. */
+static void *hammer(void *m)
+{
+	char queue[32];
+
+	for (int i = 0; i < HAMMER_EACH; i++) {
+		snprintf(queue, sizeof queue, "q%d", i % 300);
+		metrics_job_submitted(m, queue, "profile");
+	}
+	return NULL;
+}
+
+Test(metrics, threads_adding_series_at_once_lose_no_count)
+{
+	struct metrics *m = metrics_new();
+	pthread_t t[HAMMER_THREADS];
+	struct expo_buf b;
+
+	cr_assert_not_null(m);
+	for (int i = 0; i < HAMMER_THREADS; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, hammer, m), 0);
+	for (int i = 0; i < HAMMER_THREADS; i++)
+		pthread_join(t[i], NULL);
+	expo_init(&b);
+	metrics_write(m, &b);
+	cr_assert_eq(sum_family(b.text, "jobq_jobs_submitted_total"), HAMMER_THREADS * HAMMER_EACH);
+	cr_assert_eq(count_lines(b.text, "jobq_jobs_submitted_total{queue=\"other\""), 1,
+		     "one series takes the overflow");
 	expo_free(&b);
 	metrics_free(m);
 }
