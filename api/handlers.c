@@ -21,10 +21,10 @@
  * connection. */
 #define HANDLERS_GET_BODY_MAX (64 * 1024)
 
-/* handlers_wait (handlers.h) reports whether a reading handler must wait: it answers
- * only once the whole request is in, because libmicrohttpd 0.9.75 closes
- * the connection after a reply queued on the first call, and a client
- * polling a job should keep its connection. A body (not expected) is
+/* handlers_wait (handlers.h) reports whether a reading handler must wait:
+ * it answers only once the whole request is in, because libmicrohttpd
+ * 0.9.75 closes the connection after a reply queued on the first call, and
+ * a client polling a job should keep its connection. A body (not expected) is
  * dropped. Returns 1 to wait (MHD_YES), 0 to answer now, -1 to close the
  * connection (the body is too large). */
 int handlers_wait(struct api_request *req, size_t *upload_data_size)

@@ -9,7 +9,7 @@
 -- KEYS[6] {p}:scheduled
 -- KEYS[7] {p}:dead
 -- KEYS[8] {p}:metrics:finished  hash: "<task>|<status>" -> jobs ended so
--- KEYS[9] {p}:metrics:duration  hash: run-time buckets (see observe)
+-- KEYS[9] {p}:metrics:duration  hash: run-time buckets (lib/observe.lua)
 -- ARGV[1] the job id
 -- ARGV[2] the caller's fencing token
 -- ARGV[3] seconds a job that failed for good, its input and errors are kept

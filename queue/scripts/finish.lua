@@ -7,7 +7,7 @@
 -- KEYS[4] {p}:job:{id}:result
 -- KEYS[5] {p}:job:{id}:input
 -- KEYS[6] {p}:metrics:finished  hash: "<task>|<status>" -> jobs ended so
--- KEYS[7] {p}:metrics:duration  hash: run-time buckets (see observe)
+-- KEYS[7] {p}:metrics:duration  hash: run-time buckets (lib/observe.lua)
 -- ARGV[1] the job id
 -- ARGV[2] the caller's fencing token
 -- ARGV[3] the final status: succeeded, failed or cancelled
