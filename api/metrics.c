@@ -138,6 +138,8 @@ static struct metrics_series *metrics_find(struct metrics_table *t, const char *
 		if (strlen(v[i]) > METRICS_VALUE_MAX)
 			v = metrics_other;
 	s = metrics_scan(t, used, v);
+	if (s == NULL && used == t->cap) /* full: no lock for a client making up names */
+		s = metrics_scan(t, used, metrics_other);
 	if (s == NULL)
 		s = metrics_add(t, v);
 	if (s == NULL)
