@@ -13,6 +13,7 @@
 #include "job_store.h"
 #include "log.h"
 #include "reply.h"
+#include "scrape.h"
 #include "server.h"
 #include "submit.h"
 
@@ -20,13 +21,13 @@
  * connection. */
 #define HANDLERS_GET_BODY_MAX (64 * 1024)
 
-/* handlers_wait reports whether a reading handler must wait: it answers
- * only once the whole request is in, because libmicrohttpd 0.9.75 closes
- * the connection after a reply queued on the first call, and a client
- * polling a job should keep its connection. A body (not expected) is
+/* handlers_wait (handlers.h) reports whether a reading handler must wait:
+ * it answers only once the whole request is in, because libmicrohttpd
+ * 0.9.75 closes the connection after a reply queued on the first call, and
+ * a client polling a job should keep its connection. A body (not expected) is
  * dropped. Returns 1 to wait (MHD_YES), 0 to answer now, -1 to close the
  * connection (the body is too large). */
-static int handlers_wait(struct api_request *req, size_t *upload_data_size)
+int handlers_wait(struct api_request *req, size_t *upload_data_size)
 {
 	if (!req->started)
 		return 1;
@@ -524,11 +525,12 @@ const struct route handlers_routes[] = {
 	{ "DELETE", "/v1/jobs/{id}", handlers_delete_job },
 	{ "GET", "/healthz", handlers_healthz },
 	{ "GET", "/readyz", handlers_readyz },
+	{ "GET", "/metrics", scrape_handle },
 };
 
 const size_t handlers_routes_len = sizeof handlers_routes / sizeof handlers_routes[0];
 
 bool handlers_route_needs_store(const struct route *route)
 {
-	return route->handler != handlers_healthz;
+	return route->handler != handlers_healthz && route->handler != scrape_handle;
 }

@@ -13,6 +13,7 @@
  *     GET  /v1/queues             queue counts and live workers
  *     GET  /healthz               the process is up
  *     GET  /readyz                the process can reach Redis
+ *     GET  /metrics               Prometheus metrics (scrape.h)
  *
  * The reading handlers answer once the request is complete (see
  * handlers_wait: that keeps the connection alive). A result is streamed
@@ -35,9 +36,19 @@
 extern const struct route handlers_routes[];
 extern const size_t handlers_routes_len;
 
-/* handlers_route_needs_store returns true when route's handler talks to
- * Redis: every route but GET /healthz. The server asks the circuit breaker
+/* handlers_route_needs_store returns true when route's handler needs
+ * Redis: every route but GET /healthz and GET /metrics (which serves its
+ * own figures while Redis is down). The server asks the circuit breaker
  * before such a handler runs. */
 bool handlers_route_needs_store(const struct route *route);
+
+struct api_request;
+
+/* handlers_wait reports whether a handler that takes no body must wait:
+ * it answers only once the whole request is in (libmicrohttpd 0.9.75
+ * closes the connection after a reply queued on the first call). A body is
+ * dropped. Returns 1 to wait (MHD_YES), 0 to answer now, -1 to close the
+ * connection (the body is too large). */
+int handlers_wait(struct api_request *req, size_t *upload_data_size);
 
 #endif

@@ -16,6 +16,7 @@
 #include "handlers.h"
 #include "ids.h"
 #include "reply.h"
+#include "submit.h"
 
 /* An idle connection is closed after this long, so that a client cannot
  * hold a thread's connection slot (or a shutdown) forever. */
@@ -79,6 +80,7 @@ int api_server_init(struct api_server *srv, const char **err)
 	srv->quiesced_fd = MHD_INVALID_SOCKET;
 	srv->store_key_made = false;
 	srv->breaker_made = false;
+	srv->metrics = NULL;
 	atomic_init(&srv->in_flight, 0);
 	atomic_init(&srv->draining, false);
 	st = job_store_open(&srv->store_cfg, err); /* does not connect */
@@ -92,6 +94,11 @@ int api_server_init(struct api_server *srv, const char **err)
 	srv->store_key_made = true;
 	if (server_breaker_init(srv) != 0) {
 		*err = "the circuit breaker's mutex could not be made";
+		return -1;
+	}
+	srv->metrics = metrics_new();
+	if (srv->metrics == NULL) {
+		*err = "out of memory for the metrics";
 		return -1;
 	}
 	return 0;
@@ -295,6 +302,32 @@ static bool server_client_left(enum MHD_RequestTerminationCode toe)
 	       toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED;
 }
 
+/* server_status returns the status a finished request is logged and
+ * counted with: the reply's, or 499 when the client went away before it
+ * was sent whole (or no reply was queued at all). */
+static unsigned server_status(const struct api_request *req, enum MHD_RequestTerminationCode toe)
+{
+	return req->status != 0 && !server_client_left(toe) ? req->status : 499;
+}
+
+/* server_count adds a finished request to the metrics: the request and
+ * its duration, a refused submission under its error code, and a request
+ * that Redis failed (an error reply from the store that the breaker had
+ * let through). */
+static void server_count(const struct api_request *req, enum MHD_RequestTerminationCode toe)
+{
+	struct metrics *m = req->server->metrics;
+	const char *code = req->error_code;
+
+	metrics_http_request(m, req->route, req->method, server_status(req, toe),
+			     (double)(server_now_ns() - req->start_ns) / 1e9);
+	if (code != NULL && req->matched != NULL && req->matched->handler == submit_handle)
+		metrics_job_rejected(m, code);
+	if (code != NULL && req->ticket != BREAKER_REFUSED &&
+	    (strcmp(code, "unavailable") == 0 || strcmp(code, "internal_error") == 0))
+		metrics_redis_error(m);
+}
+
 /* server_access_log writes the request's access log line. A request whose
  * client went away before the reply was sent whole is logged as 499, with
  * the reply it was given in "reply_status" (a 202 there means the job was
@@ -304,7 +337,7 @@ static bool server_client_left(enum MHD_RequestTerminationCode toe)
  * so monitoring does not count a client's hang-up as a server error. */
 static void server_access_log(const struct api_request *req, enum MHD_RequestTerminationCode toe)
 {
-	unsigned status = req->status != 0 && !server_client_left(toe) ? req->status : 499;
+	unsigned status = server_status(req, toe);
 	/* Whole milliseconds: a real would print as 4.0359999999999996. */
 	json_int_t ms = (json_int_t)((server_now_ns() - req->start_ns + 500000) / 1000000);
 	json_t *f = json_pack("{s:s, s:o, s:i, s:I, s:I, s:I}", "method", req->method,
@@ -335,6 +368,7 @@ static void server_completed(void *cls, struct MHD_Connection *conn, void **con_
 		return;
 	*con_cls = NULL;
 	server_access_log(req, toe);
+	server_count(req, toe);
 	server_breaker_report(req);
 	if (req->ctx_free != NULL)
 		req->ctx_free(req, toe);
@@ -495,4 +529,6 @@ void api_server_stop(struct api_server *srv)
 	if (srv->breaker_made)
 		breaker_destroy(&srv->breaker);
 	srv->breaker_made = false;
+	metrics_free(srv->metrics);
+	srv->metrics = NULL;
 }

@@ -18,11 +18,11 @@
  * struct api_request (owned by the server), routes it and hands it to the
  * route's handler; later calls (pieces of body, then the end of the body)
  * go to the same handler. At completion the server writes the access log
- * line, lets the handler release its state through ctx_free, and frees the
- * request.
+ * line, counts the request in the metrics (metrics.h), lets the handler
+ * release its state through ctx_free, and frees the request.
  *
- * Redis outages. Every route but /healthz needs Redis, and asks the
- * process's one circuit breaker (breaker.h) before its handler runs: while
+ * Redis outages. Every route but /healthz and /metrics (scrape.h) needs
+ * Redis, and asks the process's one circuit breaker (breaker.h) before its handler runs: while
  * the breaker is open the server answers 503 unavailable with Retry-After
  * itself. At completion a request the breaker let through reports how it
  * ended: failed when it answered "unavailable" (the store could not reach
@@ -52,6 +52,7 @@
 #include "job.h"
 #include "job_store.h"
 #include "log.h"
+#include "metrics.h"
 #include "router.h"
 
 /* Everything the API is configured with (main's option table fills it). */
@@ -85,6 +86,7 @@ struct api_server {
 	atomic_bool draining;              /* shared: set by quiesce; replies then close */
 	struct breaker breaker;            /* shared: guarded by its own mutex (breaker.h) */
 	bool breaker_made;
+	struct metrics *metrics;           /* shared: lock-free counters (metrics.h) */
 };
 
 /* One HTTP request, from the access handler's first call to completion. */

@@ -715,6 +715,7 @@ static enum MHD_Result submit_accepted(struct submit *s)
 
 	snprintf(location, sizeof location, "/v1/jobs/%s", spec->id);
 	memcpy(s->req->job_id, spec->id, sizeof s->req->job_id);
+	metrics_job_submitted(s->req->server->metrics, spec->queue, spec->task);
 	log_job(LOG_INFO, "job queued", spec->request_id, spec->id,
 		json_pack("{s:s, s:s, s:I, s:I}", "task", spec->task, "queue", spec->queue,
 			  "rows", (json_int_t)spec->rows, "bytes", (json_int_t)spec->bytes));
@@ -751,6 +752,7 @@ static enum MHD_Result submit_replayed(struct submit *s)
 /* submit_piece handles one piece of body. */
 static enum MHD_Result submit_piece(struct submit *s, const char *data, size_t *size)
 {
+	metrics_upload_bytes(s->req->server->metrics, *size);
 	if (s->rejected)
 		return submit_drain(s, size);
 	if (submit_body_piece(s, data, *size) != 0)

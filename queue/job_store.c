@@ -367,6 +367,9 @@ static enum job_store_status store_eval_code(struct job_store *st, enum script_i
 	return s;
 }
 
+const char job_store_run_bounds[] =
+	"0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10,30,60,120,300,600,1800,3600";
+
 /* ======================= Submission ======================= */
 
 enum job_store_status job_store_stage_append(struct job_store *st, const char *id,
@@ -863,19 +866,21 @@ enum job_store_status job_store_finish(struct job_store *st, const struct job_cl
 				       uint64_t rows, uint64_t bytes, int ttl_s)
 {
 	char k_job[KEYS_MAX], k_running[KEYS_MAX], k_partial[KEYS_MAX], k_result[KEYS_MAX],
-		k_input[KEYS_MAX];
+		k_input[KEYS_MAX], k_finished[KEYS_MAX], k_duration[KEYS_MAX];
 	struct script_call c;
 
 	/* A failure is a dead letter, with its error in the errors list. */
 	if (status == JOB_FAILED)
 		return job_store_fail(st, cl, error_code, error_message, rows, bytes, -1, ttl_s,
 				      NULL);
-	call_init(&c, 5);
+	call_init(&c, 7);
 	call_str(&c, keys_job(k_job, st->prefix, cl->id));
 	call_str(&c, keys_running(k_running, st->prefix));
 	call_str(&c, partial_key(k_partial, st->prefix, cl));
 	call_str(&c, keys_result(k_result, st->prefix, cl->id));
 	call_str(&c, keys_input(k_input, st->prefix, cl->id));
+	call_str(&c, keys_metrics_finished(k_finished, st->prefix));
+	call_str(&c, keys_metrics_duration(k_duration, st->prefix));
 	call_str(&c, cl->id);
 	call_u64(&c, cl->token);
 	call_str(&c, job_status_name(status));
@@ -885,6 +890,7 @@ enum job_store_status job_store_finish(struct job_store *st, const struct job_cl
 	call_str(&c, error_message ? error_message : "");
 	call_u64(&c, rows);
 	call_u64(&c, bytes);
+	call_str(&c, job_store_run_bounds);
 	return store_eval_code(st, SCRIPT_FINISH, &c);
 }
 
@@ -993,11 +999,12 @@ enum job_store_status job_store_fail(struct job_store *st, const struct job_clai
 				     bool *scheduled)
 {
 	char k_job[KEYS_MAX], k_running[KEYS_MAX], k_partial[KEYS_MAX], k_input[KEYS_MAX],
-		k_errors[KEYS_MAX], k_scheduled[KEYS_MAX], k_dead[KEYS_MAX], delay[24];
+		k_errors[KEYS_MAX], k_scheduled[KEYS_MAX], k_dead[KEYS_MAX], delay[24],
+		k_finished[KEYS_MAX], k_duration[KEYS_MAX];
 	struct script_call c;
 	enum job_store_status s;
 
-	call_init(&c, 7);
+	call_init(&c, 9);
 	call_str(&c, keys_job(k_job, st->prefix, cl->id));
 	call_str(&c, keys_running(k_running, st->prefix));
 	call_str(&c, partial_key(k_partial, st->prefix, cl));
@@ -1005,6 +1012,8 @@ enum job_store_status job_store_fail(struct job_store *st, const struct job_clai
 	call_str(&c, keys_errors(k_errors, st->prefix, cl->id));
 	call_str(&c, keys_scheduled(k_scheduled, st->prefix));
 	call_str(&c, keys_dead(k_dead, st->prefix));
+	call_str(&c, keys_metrics_finished(k_finished, st->prefix));
+	call_str(&c, keys_metrics_duration(k_duration, st->prefix));
 	call_str(&c, cl->id);
 	call_u64(&c, cl->token);
 	call_u64(&c, (uint64_t)(ttl_s > 0 ? ttl_s : 1));
@@ -1016,6 +1025,7 @@ enum job_store_status job_store_fail(struct job_store *st, const struct job_clai
 	call_str(&c, delay);
 	call_u64(&c, (uint64_t)st->dead_max);
 	call_u64(&c, (uint64_t)st->dead_ttl_s);
+	call_str(&c, job_store_run_bounds);
 	redisReply *r = store_eval(st, SCRIPT_FAIL, &c, &s);
 	if (!r)
 		return s;
@@ -1253,4 +1263,52 @@ oom:
 	*out = NULL;
 	snprintf(st->err, sizeof st->err, "out of memory (or overview.lua answered bad JSON)");
 	return JOB_STORE_ENOMEM;
+}
+
+/* ======================= Metrics ======================= */
+
+/* metrics_hash reads hash key with HGETALL into a new object of integers
+ * set as member name of out. Returns OK, ENOMEM or an error. */
+static enum job_store_status metrics_hash(struct job_store *st, const char *key,
+					  const char *name, json_t *out)
+{
+	const char *argv[] = {"HGETALL", key};
+	enum job_store_status s;
+	redisReply *r = store_read(st, 2, argv, NULL, &s);
+	json_t *h = json_object();
+
+	if (r != NULL && r->type != REDIS_REPLY_ARRAY)
+		s = store_reply_error(st, r, "HGETALL");
+	else if (r != NULL)
+		s = h != NULL ? JOB_STORE_OK : JOB_STORE_ENOMEM;
+	for (size_t i = 0; s == JOB_STORE_OK && i + 1 < r->elements; i += 2)
+		if (json_object_set_new(h, r->element[i]->str,
+					json_integer((json_int_t)parse_u64(r->element[i + 1]->str))) != 0)
+			s = JOB_STORE_ENOMEM;
+	freeReplyObject(r);
+	if (s == JOB_STORE_OK && json_object_set_new(out, name, h) == 0)
+		return JOB_STORE_OK;
+	if (s == JOB_STORE_OK)
+		s = JOB_STORE_ENOMEM;
+	json_decref(h);
+	return s;
+}
+
+enum job_store_status job_store_metrics(struct job_store *st, json_t **out)
+{
+	char k_finished[KEYS_MAX], k_duration[KEYS_MAX];
+	enum job_store_status s = JOB_STORE_ENOMEM;
+
+	*out = json_object();
+	if (*out != NULL)
+		s = metrics_hash(st, keys_metrics_finished(k_finished, st->prefix), "finished", *out);
+	if (s == JOB_STORE_OK)
+		s = metrics_hash(st, keys_metrics_duration(k_duration, st->prefix), "duration", *out);
+	if (s == JOB_STORE_ENOMEM)
+		snprintf(st->err, sizeof st->err, "out of memory");
+	if (s != JOB_STORE_OK) {
+		json_decref(*out);
+		*out = NULL;
+	}
+	return s;
 }

@@ -291,6 +291,18 @@ enum job_store_status job_store_unregister(struct job_store *st, const char *id)
  * OK, ENOMEM, or an error. */
 enum job_store_status job_store_overview(struct job_store *st, json_t **out);
 
+/* job_store_run_bounds is the upper bounds, in seconds, of the run-time
+ * buckets finish.lua and fail.lua count attempts in ({p}:metrics:duration):
+ * ascending, comma-separated, each as printf's %g writes it, so that the
+ * hash's field names are these very strings. */
+extern const char job_store_run_bounds[];
+
+/* job_store_metrics sets *out to a new JSON object (the caller releases
+ * it) holding the metrics the scripts keep: {"finished": {"<task>|<status>":
+ * n, ...}, "duration": {"<task>|<le>": n, "<task>|count": n,
+ * "<task>|sum_ms": n, ...}} (keys.h). Returns OK, ENOMEM, or an error. */
+enum job_store_status job_store_metrics(struct job_store *st, json_t **out);
+
 /* job_store_dead copies the ids of up to max dead letters, newest first,
  * into ids and sets *n. Returns OK or an error. */
 enum job_store_status job_store_dead(struct job_store *st, char (*ids)[JOB_ID_HEX + 1],

@@ -22,6 +22,8 @@ const struct keys_entry keys_schema[] = {
 	{"{p}:worker:{id}", "hash", "a live worker: queues, concurrency, heartbeat, running job ids (TTL)"},
 	{"{p}:workers", "zset", "ids of workers, scored by last heartbeat (ms); dead ones pruned when listed"},
 	{"{p}:idem:{tenant}:{key}", "hash", "an Idempotency-Key: the job it made and the submission's fingerprint (24 h TTL)"},
+	{"{p}:metrics:finished", "hash", "jobs ended, by \"<task>|<status>\" (succeeded, failed, cancelled)"},
+	{"{p}:metrics:duration", "hash", "attempt run times by task: \"<task>|<le>\" bucket counts, \"<task>|count\", \"<task>|sum_ms\""},
 };
 const size_t keys_schema_len = sizeof keys_schema / sizeof keys_schema[0];
 
@@ -118,6 +120,20 @@ char *keys_workers(char *out, const char *prefix)
 char *keys_idem(char *out, const char *prefix, const char *tenant, const char *key)
 {
 	snprintf(out, KEYS_IDEM_MAX, "%s:idem:%s:%s", prefix, tenant[0] != '\0' ? tenant : "-", key);
+	return out;
+}
+
+/* ---- Metrics ---- */
+
+char *keys_metrics_finished(char *out, const char *prefix)
+{
+	snprintf(out, KEYS_MAX, "%s:metrics:finished", prefix);
+	return out;
+}
+
+char *keys_metrics_duration(char *out, const char *prefix)
+{
+	snprintf(out, KEYS_MAX, "%s:metrics:duration", prefix);
 	return out;
 }
 

@@ -21,6 +21,8 @@
  *   {p}:worker:{id}           hash    a live worker: queues, concurrency, heartbeat, running (TTL)
  *   {p}:workers               zset    worker id -> last heartbeat (ms); pruned when listed
  *   {p}:idem:{tenant}:{key}   hash    an Idempotency-Key: job id and fingerprint (24 h TTL)
+ *   {p}:metrics:finished      hash    "<task>|<status>" -> jobs ended so (counters)
+ *   {p}:metrics:duration      hash    "<task>|<le>", "|count", "|sum_ms" -> attempt run times
  *
  * Ownership of the staging key: the API thread that receives the upload
  * writes it; the enqueue script renames it to the input key; its TTL removes
@@ -75,6 +77,11 @@ char *keys_workers(char *out, const char *prefix);
 /* keys_idem writes the name of an Idempotency-Key's record into out
  * (KEYS_IDEM_MAX bytes) and returns out. tenant "" (no auth) becomes "-". */
 char *keys_idem(char *out, const char *prefix, const char *tenant, const char *key);
+
+/* Metrics the scripts keep as they end jobs (finish.lua, fail.lua,
+ * cancel.lua, claim.lua), read by GET /metrics. */
+char *keys_metrics_finished(char *out, const char *prefix);
+char *keys_metrics_duration(char *out, const char *prefix);
 
 /* keys_prefix_valid returns 1 when prefix is 1..64 bytes of [A-Za-z0-9_.-:]. */
 int keys_prefix_valid(const char *prefix);

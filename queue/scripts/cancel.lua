@@ -20,14 +20,15 @@
 --
 -- Transitions:
 --   queued, or in {p}:scheduled -> cancelled: off its queue and the
---     scheduled set, finished_at, error "cancelled", expires after ARGV[3].
+--     scheduled set, finished_at, error "cancelled", expires after ARGV[3];
+--     counted in {p}:metrics:finished as "<task>|cancelled".
 --   running -> running with cancel_requested = 1, and the id PUBLISHed on
 --     ARGV[5] so that its worker stops it at once; the flag is the durable
 --     truth (renew.lua and progress.lua report it), the message only a
 --     wake-up. Asking again publishes again.
 
 local p, id = ARGV[1], ARGV[2]
-local f = redis.call('HMGET', KEYS[1], 'status', 'queue')
+local f = redis.call('HMGET', KEYS[1], 'status', 'queue', 'task')
 local status = f[1]
 if not status then
   return { 5, {} }
@@ -49,6 +50,7 @@ elseif status == 'queued' or redis.call('ZSCORE', KEYS[3], id) then
     redis.call('LREM', p .. ':queue:' .. f[2], 0, id)
   end
   redis.call('ZREM', KEYS[3], id)
+  redis.call('HINCRBY', p .. ':metrics:finished', (f[3] or '') .. '|cancelled', 1)
   redis.call('HSET', KEYS[1], 'status', 'cancelled', 'finished_at', now, 'worker', '',
              'error_code', 'cancelled', 'error_message', ARGV[4])
   redis.call('EXPIRE', KEYS[1], ttl)

@@ -24,7 +24,8 @@
 -- a retry whose backoff is over ({p}:scheduled) goes to the back of its
 -- queue, so idle workers see it at their next claim, within about a
 -- second. Times come from Redis's clock, so workers on hosts with skewed
--- clocks agree on every lease and every due time.
+-- clocks agree on every lease and every due time. A job that ends here
+-- (failed for good, or cancelled) is counted in {p}:metrics:finished.
 
 local p = ARGV[1]
 local lease = tonumber(ARGV[2])
@@ -39,6 +40,8 @@ local function reap_dead(id, job, token, message)
   local dead = p .. ':dead'
   redis.call('DEL', job .. ':partial:' .. (token or '0'))
   redis.call('HSET', job, 'status', 'failed', 'finished_at', now, 'retry_at', 0)
+  redis.call('HINCRBY', p .. ':metrics:finished',
+             (redis.call('HGET', job, 'task') or '') .. '|failed', 1)
   redis.call('EXPIRE', job, ttl)
   redis.call('EXPIRE', job .. ':input', ttl)
   redis.call('EXPIRE', job .. ':errors', ttl)
@@ -104,6 +107,7 @@ for i = 8, #ARGV do
       redis.call('HSET', job, 'status', 'cancelled', 'finished_at', now, 'worker', '',
                  'error_code', 'cancelled',
                  'error_message', 'The job was cancelled while it ran; its worker stopped before it could say so.')
+      redis.call('HINCRBY', p .. ':metrics:finished', (f[2] or '') .. '|cancelled', 1)
       redis.call('EXPIRE', job, ttl)
       redis.call('EXPIRE', job .. ':input', ttl)
       redis.call('EXPIRE', job .. ':errors', ttl)

@@ -2,7 +2,8 @@
 # embed.sh OUT.c SCRIPT.lua... — writes a C file that holds each Lua script
 # as a string, so that the binaries carry their scripts and load them with
 # SCRIPT LOAD. The table is named scripts_embedded; entries are named by the
-# file's base name without .lua.
+# file's base name without .lua. A line "--@include NAME.lua" is replaced by
+# the file lib/NAME.lua next to this script (code several scripts share).
 set -eu
 out=$1; shift
 {
@@ -12,10 +13,20 @@ out=$1; shift
 	for f in "$@"; do
 		name=$(basename "$f" .lua)
 		printf '\t{"%s",\n' "$name"
-		sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/\t "/' -e 's/$/\\n"/' "$f"
+		awk -v lib="$(dirname "$0")/lib" '
+			/^--@include / {
+				f = lib "/" $2; n = 0
+				while ((r = (getline l < f)) > 0) { print l; n++ }
+				close(f)
+				if (r < 0 || n == 0) { print "embed.sh: cannot include " f > "/dev/stderr"; exit 1 }
+				next
+			}
+			{ print }' "$f" > "$out.lua.tmp"
+		sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/\t "/' -e 's/$/\\n"/' "$out.lua.tmp"
 		printf '\t},\n'
 	done
 	echo "};"
 	echo "const unsigned scripts_embedded_len = sizeof scripts_embedded / sizeof scripts_embedded[0];"
 } > "$out.tmp"
+rm -f "$out.lua.tmp"
 mv "$out.tmp" "$out"

@@ -8,6 +8,8 @@
 -- KEYS[5] {p}:job:{id}:errors
 -- KEYS[6] {p}:scheduled
 -- KEYS[7] {p}:dead
+-- KEYS[8] {p}:metrics:finished  hash: "<task>|<status>" -> jobs ended so
+-- KEYS[9] {p}:metrics:duration  hash: run-time buckets (lib/observe.lua)
 -- ARGV[1] the job id
 -- ARGV[2] the caller's fencing token
 -- ARGV[3] seconds a job that failed for good, its input and errors are kept
@@ -18,6 +20,7 @@
 -- ARGV[8] ms to wait before the next attempt; negative: no retry
 -- ARGV[9] most dead letters kept
 -- ARGV[10] seconds a dead letter is kept
+-- ARGV[11] the run-time bucket bounds, seconds, comma-separated, ascending
 --
 -- Returns 0 when the job failed for good (dead-lettered), 1 when it is
 -- scheduled for another attempt, 2 when the token is not current or the
@@ -29,10 +32,13 @@
 -- {p}:scheduled until claim.lua promotes it) | failed (otherwise; the id
 -- goes to {p}:dead). Either way the attempt's error is appended to the
 -- errors list, which keeps the last 20. Fencing: only the current attempt
--- can take it.
+-- can take it. Every attempt's run time is counted in the metrics hashes,
+-- and a failure for good as a job ended "failed".
+
+--@include observe.lua
 
 local f = redis.call('HMGET', KEYS[1], 'status', 'token', 'attempts', 'max_attempts',
-                     'worker', 'cancel_requested')
+                     'worker', 'cancel_requested', 'task', 'started_at')
 if f[1] ~= 'running' or f[2] ~= ARGV[2] then
   redis.call('DEL', KEYS[3])
   return 2
@@ -42,6 +48,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local attempts = tonumber(f[3]) or 0
 local delay = tonumber(ARGV[8])
 redis.call('ZREM', KEYS[2], ARGV[1])
+observe(KEYS[9], f[7] or '', f[8], now, ARGV[11])
 redis.call('DEL', KEYS[3])
 redis.call('RPUSH', KEYS[5], cjson.encode({attempt = attempts, code = ARGV[4],
   message = ARGV[5], worker = f[5] or '', at = now}))
@@ -54,6 +61,7 @@ if delay >= 0 and attempts < (tonumber(f[4]) or 1) and f[6] ~= '1' then
   return 1
 end
 local ttl = tonumber(ARGV[3])
+redis.call('HINCRBY', KEYS[8], (f[7] or '') .. '|failed', 1)
 redis.call('HSET', KEYS[1], 'status', 'failed', 'finished_at', now, 'retry_at', 0)
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('EXPIRE', KEYS[4], ttl)

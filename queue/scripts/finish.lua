@@ -6,6 +6,8 @@
 -- KEYS[3] {p}:job:{id}:partial:{token}  the result this attempt wrote
 -- KEYS[4] {p}:job:{id}:result
 -- KEYS[5] {p}:job:{id}:input
+-- KEYS[6] {p}:metrics:finished  hash: "<task>|<status>" -> jobs ended so
+-- KEYS[7] {p}:metrics:duration  hash: run-time buckets (lib/observe.lua)
 -- ARGV[1] the job id
 -- ARGV[2] the caller's fencing token
 -- ARGV[3] the final status: succeeded, failed or cancelled
@@ -15,14 +17,18 @@
 -- ARGV[7] error message (failed, cancelled)
 -- ARGV[8] rows done
 -- ARGV[9] input bytes done
+-- ARGV[10] the run-time bucket bounds, seconds, comma-separated, ascending
 --
 -- Returns 0 when done, 2 when the token is not current or the job is not
 -- running (lost: nothing changed but the stale partial result is deleted).
 --
 -- Transition: running -> succeeded | failed | cancelled. Fencing makes it
--- exactly-once: only the current attempt can take it.
+-- exactly-once: only the current attempt can take it. The end is counted
+-- in the metrics hashes in the same step.
 
-local f = redis.call('HMGET', KEYS[1], 'status', 'token')
+--@include observe.lua
+
+local f = redis.call('HMGET', KEYS[1], 'status', 'token', 'task', 'started_at')
 if f[1] ~= 'running' or f[2] ~= ARGV[2] then
   redis.call('DEL', KEYS[3])
   return 2
@@ -31,6 +37,8 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[4])
 redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HINCRBY', KEYS[6], (f[3] or '') .. '|' .. ARGV[3], 1)
+observe(KEYS[7], f[3] or '', f[4], now, ARGV[10])
 if ARGV[3] == 'succeeded' then
   if redis.call('EXISTS', KEYS[3]) == 1 then
     redis.call('RENAME', KEYS[3], KEYS[4])
