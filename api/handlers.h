@@ -40,4 +40,9 @@ extern const size_t handlers_routes_len;
  * before such a handler runs. */
 bool handlers_route_needs_store(const struct route *route);
 
+/* handlers_route_operator_only returns true for the operator views
+ * (GET /v1/queues, /metrics): with auth on they need an operator's key,
+ * and the gate (gate.h) answers 403 forbidden to any other. */
+bool handlers_route_operator_only(const struct route *route);
+
 #endif

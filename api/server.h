@@ -21,6 +21,9 @@
  * line, lets the handler release its state through ctx_free, and frees the
  * request.
  *
+ * The gate. Before the breaker, gate.h checks the request's API key,
+ * operator-only routes and rate limits, and fills req->tenant.
+ *
  * Redis outages. Every route but /healthz needs Redis, and asks the
  * process's one circuit breaker (breaker.h) before its handler runs: while
  * the breaker is open the server answers 503 unavailable with Retry-After
@@ -49,6 +52,7 @@
 
 #include "breaker.h"
 #include "config.h"
+#include "gate.h"
 #include "job.h"
 #include "job_store.h"
 #include "log.h"
@@ -70,6 +74,7 @@ struct api_config {
 	int64_t redis_timeout_ms; /* connect and command timeout of each thread's Redis */
 	int breaker_threshold;    /* Redis failures in a row that open the breaker */
 	int max_queue_depth;      /* ids a queue may hold before submissions get 503; 0: none */
+	struct gate_config gate;  /* API keys and rate limits */
 	enum log_level log_level;
 };
 
@@ -85,6 +90,7 @@ struct api_server {
 	atomic_bool draining;              /* shared: set by quiesce; replies then close */
 	struct breaker breaker;            /* shared: guarded by its own mutex (breaker.h) */
 	bool breaker_made;
+	struct gate gate;                  /* shared: keys and buckets, each guarded (gate.h) */
 };
 
 /* One HTTP request, from the access handler's first call to completion. */
@@ -99,6 +105,8 @@ struct api_request {
 	char id[ROUTER_PARAM_LEN + 1];     /* the route's {id}, "" when none */
 	char request_id[JOB_REQUEST_ID_MAX + 1];
 	char job_id[JOB_ID_HEX + 1];       /* the job created, "" when none */
+	char tenant[65];                   /* the API key's tenant; "" when auth is off */
+	bool is_operator;                  /* the API key is an operator's */
 	int64_t start_ns;                  /* monotonic */
 	/* Status of the queued reply, 0 while none. Also set, with no reply,
 	 * when the server closes the connection on purpose (an upload cut off
