@@ -36,16 +36,27 @@ static void write_keys(const char *text)
 	cr_assert_eq(fclose(f), 0);
 }
 
-static void setup_auth(void)
+/* start_with_keys starts Redis, writes KEYS_V1 and starts the API with
+ * --auth-file and then the extra arguments (NULL-terminated, at most 10). */
+static void start_with_keys(const char *const *extra)
 {
 	char path[300];
+	const char *args[13] = {"--auth-file", path};
+	size_t n = 2;
 
 	memset(&harness, 0, sizeof harness);
 	harness_start_redis();
 	write_keys(KEYS_V1);
 	snprintf(path, sizeof path, "%s/keys", harness.dir);
-	const char *args[] = {"--auth-file", path, NULL};
+	for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 12; i++)
+		args[n++] = extra[i];
+	args[n] = NULL;
 	harness_start_api(args);
+}
+
+static void setup_auth(void)
+{
+	start_with_keys(NULL);
 }
 
 TestSuite(auth, .init = setup_auth, .fini = harness_teardown, .timeout = 60);
@@ -64,12 +75,7 @@ static char *submit_as(const char *key)
 	const char *headers[] = {key, NULL};
 	struct http_reply r = http_request("POST", "/v1/jobs", "text/csv", "a\n1\n", 4, headers);
 
-	cr_assert_eq(r.status, 202, "submit: %ld %s", r.status, r.body);
-	json_t *j = http_json(&r);
-	char *id = strdup(json_string_value(json_object_get(j, "id")));
-	json_decref(j);
-	http_reply_free(&r);
-	return id;
+	return accepted_id(&r);
 }
 
 /* expect_error asserts that r has status and error code. */
@@ -166,21 +172,31 @@ Test(auth, another_tenants_job_is_404_exactly_like_a_missing_one_on_every_job_ro
 	free(id);
 }
 
-Test(auth, the_access_log_names_the_tenant)
+/* wait_log_line polls the API's log until grep finds pattern in it (the
+ * line is written after the reply, or after a signal); returns true when
+ * it did within 5 s. */
+static bool wait_log_line(const char *pattern)
 {
-	char log[320], cmd[400];
-
-	free(submit_as(GLOBEX));
-	snprintf(log, sizeof log, "%s/api.log", harness.dir);
-	snprintf(cmd, sizeof cmd, "grep -q '\"tenant\":\"globex\"' %s", log);
+	char cmd[500];
 	int found = 1;
-	for (int i = 0; i < 500 && found != 0; i++) { /* the line follows the reply */
+
+	snprintf(cmd, sizeof cmd, "grep -q '%s' %s/api.log", pattern, harness.dir);
+	for (int i = 0; i < 500 && found != 0; i++) {
 		found = system(cmd);
 		if (found != 0)
 			sleep_ms(10);
 	}
-	cr_assert_eq(found, 0, "no access log line with the tenant in %s", log);
-	snprintf(cmd, sizeof cmd, "grep -q 'acme-0123456789abcdef\\|globex-0123456789abcdef' %s", log);
+	return found == 0;
+}
+
+Test(auth, the_access_log_names_the_tenant)
+{
+	char cmd[400];
+
+	free(submit_as(GLOBEX));
+	cr_assert(wait_log_line("\"tenant\":\"globex\""), "no access log line with the tenant");
+	snprintf(cmd, sizeof cmd, "grep -q 'acme-0123456789abcdef\\|globex-0123456789abcdef' %s/api.log",
+		 harness.dir);
 	cr_assert_neq(system(cmd), 0, "a token was logged");
 }
 
@@ -275,15 +291,8 @@ Test(auth, sighup_reloads_the_keys_and_a_bad_file_keeps_the_old_ones)
 
 	write_keys("newkey-0123456789abcdef acme\nthis line is malformed\n");
 	cr_assert_eq(kill(harness.api_pid, SIGHUP), 0);
-	char cmd[400];
-	snprintf(cmd, sizeof cmd, "grep -q 'auth file not reloaded.*line 2' %s/api.log", harness.dir);
-	int found = 1;
-	for (int i = 0; i < 500 && found != 0; i++) {
-		found = system(cmd);
-		if (found != 0)
-			sleep_ms(10);
-	}
-	cr_assert_eq(found, 0, "the failed reload is logged with its line");
+	cr_assert(wait_log_line("auth file not reloaded.*line 2"),
+		  "the failed reload is logged with its line");
 	cr_assert_eq(status_with(OPS), 200, "the old keys stay in use");
 }
 
@@ -309,16 +318,10 @@ Test(auth, a_malformed_file_stops_startup_naming_the_line_not_the_token)
 
 static void setup_rates(void)
 {
-	char path[300];
-
-	memset(&harness, 0, sizeof harness);
-	harness_start_redis();
-	write_keys(KEYS_V1);
-	snprintf(path, sizeof path, "%s/keys", harness.dir);
 	/* One token per 1000 s: nothing refills while a test runs. */
-	const char *args[] = {"--auth-file", path, "--rate-submit", "0.001", "--burst-submit", "2",
+	const char *args[] = {"--rate-submit", "0.001", "--burst-submit", "2",
 			      "--rate-read", "0.001", "--burst-read", "3", NULL};
-	harness_start_api(args);
+	start_with_keys(args);
 }
 
 TestSuite(ratelimit, .init = setup_rates, .fini = harness_teardown, .timeout = 60);
