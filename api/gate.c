@@ -18,6 +18,12 @@
 
 #define GATE_RATE_MAX 1000000.0
 
+/* A key's tenant is copied whole into the request, and from there into the
+ * job it submits. */
+_Static_assert(AUTH_TENANT_MAX == JOB_TENANT_MAX, "a tenant fits a job's tenant");
+_Static_assert(sizeof ((struct api_request *)0)->tenant == AUTH_TENANT_MAX + 1,
+	       "a tenant fits a request's tenant");
+
 int gate_init(struct gate *g, const struct gate_config *cfg, char *err, size_t errlen)
 {
 	memset(g, 0, sizeof *g);
@@ -29,6 +35,11 @@ int gate_init(struct gate *g, const struct gate_config *cfg, char *err, size_t e
 		return -1;
 	}
 	g->limits_made = true;
+	log_event(LOG_INFO, "gate",
+		  json_pack("{s:b, s:I, s:f, s:f}", "auth", auth_keys_enabled(&g->keys),
+			    "keys", (json_int_t)(g->keys.table != NULL ? g->keys.table->len : 0),
+			    "rate_submit", cfg->limits[RATELIMIT_SUBMIT].rate,
+			    "rate_read", cfg->limits[RATELIMIT_READ].rate));
 	return 0;
 }
 

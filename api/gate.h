@@ -47,8 +47,9 @@ struct gate {
 	bool keys_made, limits_made;
 };
 
-/* gate_init loads the auth file and makes the buckets. Returns 0, or -1
- * with a sentence in err (never naming a token). Undo with gate_destroy. */
+/* gate_init loads the auth file and makes the buckets, and logs a "gate"
+ * line (auth on or off, how many keys, the rates). Returns 0, or -1 with a
+ * sentence in err (never naming a token). Undo with gate_destroy. */
 int gate_init(struct gate *g, const struct gate_config *cfg, char *err, size_t errlen);
 
 /* gate_admit runs the checks above for req (routed). Returns 0 to go on, or
