@@ -376,7 +376,9 @@ static void setup_rates_no_auth(void)
 	harness_start_api(args);
 }
 
-Test(ratelimit, without_auth_the_client_address_has_the_bucket, .init = setup_rates_no_auth)
+TestSuite(ratelimit_open, .init = setup_rates_no_auth, .fini = harness_teardown, .timeout = 60);
+
+Test(ratelimit_open, without_auth_the_client_address_has_the_bucket)
 {
 	cr_assert_eq(status_with(NULL), 200);
 	struct http_reply r = call("GET", "/v1/queues", NULL);
