@@ -129,7 +129,8 @@ struct auth_table *auth_table_parse(const char *text, size_t len, char *err, siz
 		}
 		if (r < 0) {
 			snprintf(err, errlen, "line %zu: %s", lineno, why);
-			free(t);
+			explicit_bzero(e, sizeof *e);
+			auth_table_free(t);
 			return NULL;
 		}
 		t->len += (size_t)r;
@@ -177,6 +178,14 @@ struct auth_table *auth_table_load(const char *path, char *err, size_t errlen)
 	explicit_bzero(text, len);
 	free(text);
 	return t;
+}
+
+void auth_table_free(struct auth_table *t)
+{
+	if (t == NULL)
+		return;
+	explicit_bzero(t->entries, t->len * sizeof t->entries[0]);
+	free(t);
 }
 
 /* ---- Lookup ------------------------------------------------------------- */
@@ -228,7 +237,7 @@ int auth_keys_init(struct auth_keys *k, const char *path, char *err, size_t errl
 		return -1;
 	if (pthread_rwlock_init(&k->lock, NULL) != 0) {
 		snprintf(err, errlen, "the auth table's lock could not be made");
-		free(k->table);
+		auth_table_free(k->table);
 		k->table = NULL;
 		return -1;
 	}
@@ -256,7 +265,7 @@ long auth_keys_reload(struct auth_keys *k, char *err, size_t errlen)
 	old = k->table;
 	k->table = fresh;
 	pthread_rwlock_unlock(&k->lock);
-	free(old);
+	auth_table_free(old);
 	return (long)fresh->len;
 }
 
@@ -277,7 +286,7 @@ bool auth_keys_check(struct auth_keys *k, const char *authorization, struct auth
 
 void auth_keys_destroy(struct auth_keys *k)
 {
-	free(k->table);
+	auth_table_free(k->table);
 	k->table = NULL;
 	if (k->lock_made)
 		pthread_rwlock_destroy(&k->lock);

@@ -38,8 +38,8 @@ struct auth_entry {
 	bool operator_;
 };
 
-/* An immutable table of keys. Owned by whoever parsed it; auth_keys takes
- * ownership when it is swapped in. */
+/* An immutable table of keys. Owned by whoever parsed it (freed with
+ * auth_table_free); auth_keys takes ownership when it is swapped in. */
 struct auth_table {
 	size_t len;
 	struct auth_entry entries[];
@@ -52,13 +52,18 @@ struct auth_identity {
 };
 
 /* auth_table_parse parses the text of an auth file (len bytes at text).
- * Returns a new table (the caller frees it with free), or NULL with a
- * sentence in err ("line 3: ..." for a malformed line, or out of memory). */
+ * Returns a new table (the caller frees it with auth_table_free), or NULL
+ * with a sentence in err ("line 3: ..." for a malformed line, or out of
+ * memory). */
 struct auth_table *auth_table_parse(const char *text, size_t len, char *err, size_t errlen);
 
 /* auth_table_load reads and parses the file at path. Returns a new table
- * (freed with free), or NULL with a sentence in err naming the path. */
+ * (freed with auth_table_free), or NULL with a sentence in err naming the
+ * path. */
 struct auth_table *auth_table_load(const char *path, char *err, size_t errlen);
+
+/* auth_table_free wipes t's tokens and frees it; NULL is fine. */
+void auth_table_free(struct auth_table *t);
 
 /* auth_token_equal compares the token of len bytes at given with e's token
  * in time that depends only on AUTH_TOKEN_MAX: returns true when equal. */

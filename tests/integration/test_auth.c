@@ -23,17 +23,21 @@
 		"ops-0123456789abcdef ops operator\n"
 #define MISSING_ID "00000000000000000000000000000000"
 
-/* write_keys (re)writes the auth file in the test's directory. */
+/* write_keys (re)writes the auth file in the test's directory, atomically
+ * (a new file renamed over the old, as the README advises), so that a
+ * reload never reads half of it. */
 static void write_keys(const char *text)
 {
-	char path[300];
+	char path[300], tmp[310];
 	FILE *f;
 
 	snprintf(path, sizeof path, "%s/keys", harness.dir);
-	f = fopen(path, "w");
+	snprintf(tmp, sizeof tmp, "%s.new", path);
+	f = fopen(tmp, "w");
 	cr_assert_not_null(f);
 	cr_assert_eq(fputs(text, f) >= 0, 1);
 	cr_assert_eq(fclose(f), 0);
+	cr_assert_eq(rename(tmp, path), 0);
 }
 
 /* start_with_keys starts Redis, writes KEYS_V1 and starts the API with
@@ -294,6 +298,18 @@ Test(auth, sighup_reloads_the_keys_and_a_bad_file_keeps_the_old_ones)
 	cr_assert(wait_log_line("auth file not reloaded.*line 2"),
 		  "the failed reload is logged with its line");
 	cr_assert_eq(status_with(OPS), 200, "the old keys stay in use");
+}
+
+Test(auth, reloads_under_traffic_never_refuse_a_key_kept_in_both_files)
+{
+	/* The file alternates between two versions that both hold ops; every
+	 * request races a reload on the API's main thread (and ThreadSanitizer,
+	 * under make tsan, watches the swap). */
+	for (int i = 0; i < 200; i++) {
+		write_keys(i % 2 ? KEYS_V1 : "ops-0123456789abcdef ops operator\n");
+		cr_assert_eq(kill(harness.api_pid, SIGHUP), 0);
+		cr_assert_eq(status_with(OPS), 200, "request %d", i);
+	}
 }
 
 Test(auth, a_malformed_file_stops_startup_naming_the_line_not_the_token)

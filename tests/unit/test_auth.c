@@ -31,7 +31,7 @@ Test(auth, keys_comments_blank_lines_and_operators_parse)
 	cr_assert(auth_table_find(t, TOKEN_B, &who));
 	cr_assert_str_eq(who.tenant, "ops");
 	cr_assert(who.operator_);
-	free(t);
+	auth_table_free(t);
 }
 
 Test(auth, unknown_prefix_and_longer_tokens_are_not_found)
@@ -44,7 +44,7 @@ Test(auth, unknown_prefix_and_longer_tokens_are_not_found)
 	cr_assert_not(auth_table_find(t, "aaaaaaaaaaaaaaaa-token-", &who));
 	cr_assert_not(auth_table_find(t, TOKEN_A "x", &who));
 	cr_assert_not(auth_table_find(t, "", &who));
-	free(t);
+	auth_table_free(t);
 }
 
 Test(auth, malformed_line_names_its_number_not_the_token)
