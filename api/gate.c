@@ -125,18 +125,21 @@ static void gate_client_ip(struct api_request *req, char out[INET6_ADDRSTRLEN])
 		snprintf(out, INET6_ADDRSTRLEN, "?");
 }
 
-/* gate_rate takes req's token. Returns 0, or -1 with *e set to 429. */
+/* gate_rate takes req's token: from its tenant's bucket, or, with no
+ * tenant (auth off, or a key that failed), from its address's ("ip:..."; a
+ * tenant name has no ':'). Returns 0, or -1 with *e replaced by 429. */
 static int gate_rate(struct gate *g, struct api_request *req, struct reply_error *e)
 {
 	bool submit = strcmp(req->matched->method, "POST") == 0 &&
 		      strcmp(req->matched->pattern, "/v1/jobs") == 0;
-	char ip[INET6_ADDRSTRLEN];
+	char ip[INET6_ADDRSTRLEN], addr[INET6_ADDRSTRLEN + 3];
 	const char *client = req->tenant;
 	int retry_after_s = 1;
 
 	if (client[0] == '\0') {
 		gate_client_ip(req, ip);
-		client = ip;
+		snprintf(addr, sizeof addr, "ip:%s", ip);
+		client = addr;
 	}
 	if (ratelimit_take(&g->limits, submit ? RATELIMIT_SUBMIT : RATELIMIT_READ, client,
 			   &retry_after_s))
@@ -148,20 +151,21 @@ static int gate_rate(struct gate *g, struct api_request *req, struct reply_error
 	return -1;
 }
 
+/* gate_admit spends a token even for a request whose key failed (from
+ * its address's bucket), so that guessing keys is as slow as the limits. */
 int gate_admit(struct gate *g, struct api_request *req, enum MHD_Result *ret)
 {
 	struct reply_error e = { 0 };
+	bool refused = false;
 
-	if (auth_keys_enabled(&g->keys) && gate_needs_key(req->matched) &&
-	    gate_auth(g, req, &e) != 0) {
-		*ret = reply_send_error(req, &e);
-		return -1;
-	}
-	if (gate_is_v1(req->matched) && gate_rate(g, req, &e) != 0) {
-		*ret = reply_send_error(req, &e);
-		return -1;
-	}
-	return 0;
+	if (auth_keys_enabled(&g->keys) && gate_needs_key(req->matched))
+		refused = gate_auth(g, req, &e) != 0;
+	if (gate_is_v1(req->matched) && gate_rate(g, req, &e) != 0)
+		refused = true;
+	if (!refused)
+		return 0;
+	*ret = reply_send_error(req, &e);
+	return -1;
 }
 
 /* ---- Option values ------------------------------------------------------ */

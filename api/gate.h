@@ -16,8 +16,10 @@
  *      forbidden.
  *   3. Rate limits (ratelimit.h): every /v1/ request takes a token from the
  *      bucket of its class (submit: POST /v1/jobs; read: the rest) and its
- *      client (the tenant, or the client's IP address when auth is off);
- *      an empty bucket answers 429 rate_limited with Retry-After.
+ *      client (the tenant, or the client's IP address when auth is off or
+ *      the key failed); an empty bucket answers 429 rate_limited with
+ *      Retry-After, in place of any 401 or 403, so that guessing keys is
+ *      no faster than the limits.
  *
  * All of this happens on the request's first call, before any body is
  * read. The state it uses (struct gate in struct api_server) is shared by

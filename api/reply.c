@@ -28,6 +28,7 @@ static void reply_error_vset(struct reply_error *e, unsigned status, const char 
 	e->code = code;
 	e->retry_after_s = 0;
 	e->allow = NULL;
+	e->authenticate = NULL;
 	vsnprintf(e->message, sizeof e->message, fmt, ap);
 }
 

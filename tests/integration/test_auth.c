@@ -384,6 +384,17 @@ Test(ratelimit, reads_have_their_own_bucket_and_health_checks_none)
 	free(submit_as(GLOBEX));
 }
 
+Test(ratelimit, guessing_keys_spends_the_address_bucket)
+{
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(status_with("Authorization: Bearer guess-0123456789abcdef"), 401, "guess %d", i);
+	struct http_reply r = call("GET", "/v1/dead", "Authorization: Bearer guess-0123456789abcdef");
+	expect_limited(&r);
+	cr_assert_null(http_header(&r, "WWW-Authenticate"));
+	http_reply_free(&r);
+	cr_assert_eq(status_with(ACME), 200, "a tenant's bucket is its own");
+}
+
 static void setup_rates_no_auth(void)
 {
 	memset(&harness, 0, sizeof harness);
