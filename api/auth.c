@@ -10,8 +10,9 @@
 #include <string.h>
 #include <strings.h>
 
-/* Largest auth file read: far more keys than anyone keeps in one file. */
-#define AUTH_FILE_MAX (4 * 1024 * 1024)
+/* Largest auth file read: thousands of keys, more than anyone keeps in one
+ * file, and a bound on what a table costs. */
+#define AUTH_FILE_MAX (1024 * 1024)
 
 /* ---- Parsing ------------------------------------------------------------ */
 
@@ -94,19 +95,25 @@ static bool auth_table_has(const struct auth_table *t, const struct auth_entry *
 	return false;
 }
 
-/* auth_count_lines returns an upper bound of the keys in text: its lines. */
-static size_t auth_count_lines(const char *text, size_t len)
+/* auth_count_keys returns an upper bound of the keys in text: its lines
+ * long enough to hold one ("token tenant" is at least AUTH_TOKEN_MIN + 2
+ * bytes), so that blank lines cost nothing. */
+static size_t auth_count_keys(const char *text, size_t len)
 {
-	size_t lines = 1;
+	size_t keys = 0, start = 0;
 
-	for (size_t i = 0; i < len; i++)
-		lines += text[i] == '\n';
-	return lines;
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && text[i] != '\n')
+			continue;
+		keys += i - start >= AUTH_TOKEN_MIN + 2;
+		start = i + 1;
+	}
+	return keys;
 }
 
 struct auth_table *auth_table_parse(const char *text, size_t len, char *err, size_t errlen)
 {
-	struct auth_table *t = malloc(sizeof *t + auth_count_lines(text, len) * sizeof t->entries[0]);
+	struct auth_table *t = malloc(sizeof *t + auth_count_keys(text, len) * sizeof t->entries[0]);
 	const char *p = text, *end = text + len, *why = NULL;
 	size_t lineno = 0;
 
@@ -118,22 +125,23 @@ struct auth_table *auth_table_parse(const char *text, size_t len, char *err, siz
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *eol = nl != NULL ? nl : end;
-		struct auth_entry *e = &t->entries[t->len];
+		struct auth_entry e;
 		int r;
 
 		lineno++;
-		r = auth_line_parse(p, eol > p && eol[-1] == '\r' ? eol - 1 : eol, e, &why);
-		if (r > 0 && auth_table_has(t, e)) {
+		r = auth_line_parse(p, eol > p && eol[-1] == '\r' ? eol - 1 : eol, &e, &why);
+		if (r > 0 && auth_table_has(t, &e)) {
 			why = "this token is already on an earlier line";
 			r = -1;
 		}
+		if (r > 0) /* fits: auth_count_keys counted this line */
+			t->entries[t->len++] = e;
+		explicit_bzero(&e, sizeof e);
 		if (r < 0) {
 			snprintf(err, errlen, "line %zu: %s", lineno, why);
-			explicit_bzero(e, sizeof *e);
 			auth_table_free(t);
 			return NULL;
 		}
-		t->len += (size_t)r;
 		p = eol + (nl != NULL);
 	}
 	return t;
@@ -152,7 +160,7 @@ static char *auth_file_read(const char *path, size_t *len, char *err, size_t err
 			fclose(f);
 			return buf;
 		}
-		snprintf(err, errlen, "%s: %s", path, ferror(f) ? "read error" : "larger than 4 MiB");
+		snprintf(err, errlen, "%s: %s", path, ferror(f) ? "read error" : "larger than 1 MiB");
 	} else {
 		snprintf(err, errlen, "%s: %s", path, f == NULL ? strerror(errno) : "out of memory");
 	}

@@ -145,3 +145,19 @@ Test(auth, unreadable_file_fails_with_its_path)
 	cr_assert_eq(auth_keys_init(&k, "/nonexistent/jobq-keys", err, sizeof err), -1);
 	cr_assert_not_null(strstr(err, "/nonexistent/jobq-keys"), "%s", err);
 }
+
+Test(auth, short_lines_after_the_last_key_are_parsed_within_the_table)
+{
+	char err[200] = "";
+	struct auth_table *t = parse("\n\n# c\n" TOKEN_A " acme\n# end\n\n", err);
+
+	cr_assert_not_null(t, "%s", err);
+	cr_assert_eq(t->len, 1);
+	auth_table_free(t);
+	cr_assert_null(parse(TOKEN_A " acme\nshort x\n", err));
+	cr_assert_str_eq(err, "line 2: the token must be 16 to 128 printable ASCII characters");
+	t = parse("# no keys: every request is refused\n", err);
+	cr_assert_not_null(t, "%s", err);
+	cr_assert_eq(t->len, 0);
+	auth_table_free(t);
+}
