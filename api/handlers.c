@@ -562,10 +562,12 @@ const size_t handlers_routes_len = sizeof handlers_routes / sizeof handlers_rout
 
 /* The operator views: with auth on, only operator keys may use them. */
 static const char *const handlers_operator_patterns[] = { "/v1/queues", "/metrics" };
+#define HANDLERS_OPERATOR_PATTERNS \
+	(sizeof handlers_operator_patterns / sizeof handlers_operator_patterns[0])
 
 bool handlers_route_operator_only(const struct route *route)
 {
-	for (size_t i = 0; i < sizeof handlers_operator_patterns / sizeof handlers_operator_patterns[0]; i++)
+	for (size_t i = 0; i < HANDLERS_OPERATOR_PATTERNS; i++)
 		if (strcmp(route->pattern, handlers_operator_patterns[i]) == 0)
 			return true;
 	return false;
