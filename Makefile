@@ -65,7 +65,8 @@ LUA_SCRIPTS := queue/scripts/enqueue.lua queue/scripts/claim.lua \
                queue/scripts/heartbeat.lua queue/scripts/overview.lua
 
 API_SRCS := api/main.c api/server.c api/router.c api/reply.c api/upload.c api/submit.c \
-            api/handlers.c api/breaker.c api/idem.c api/metrics.c api/exposition.c api/scrape.c
+            api/handlers.c api/breaker.c api/idem.c api/metrics.c api/exposition.c api/scrape.c \
+            api/auth.c api/ratelimit.c api/gate.c
 
 TASK_SRCS := worker/task.c worker/task_profile.c worker/column_stats.c \
              worker/hll.c worker/task_ndjson.c
@@ -80,7 +81,8 @@ UNIT_SRCS := tests/unit/test_csv_reader.c tests/unit/test_utf8.c \
              tests/unit/test_backoff.c tests/unit/test_job_buffer.c \
              tests/unit/test_profile.c tests/unit/test_hll.c \
              tests/unit/test_ndjson.c tests/unit/test_breaker.c \
-             tests/unit/test_task_catalog.c tests/unit/test_idem.c tests/unit/test_exposition.c
+             tests/unit/test_task_catalog.c tests/unit/test_idem.c tests/unit/test_exposition.c \
+             tests/unit/test_auth.c tests/unit/test_ratelimit.c
 INTEGRATION_SRCS := tests/integration/main.c tests/integration/harness.c tests/integration/test_submit.c \
                     tests/integration/test_lifecycle.c tests/integration/test_errors.c \
                     tests/integration/test_workers.c tests/integration/test_store.c \
@@ -88,7 +90,8 @@ INTEGRATION_SRCS := tests/integration/main.c tests/integration/harness.c tests/i
                     tests/integration/test_retries.c tests/integration/test_breaker.c \
                     tests/integration/test_backpressure.c tests/integration/test_registry.c \
                     tests/integration/test_failures.c tests/integration/test_exec.c \
-                    tests/integration/test_idempotency.c tests/integration/test_metrics.c
+                    tests/integration/test_idempotency.c tests/integration/test_metrics.c \
+                    tests/integration/test_auth.c
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
@@ -146,8 +149,9 @@ $(BIN)/jobq-worker: $(WORKER_OBJS) $(BUILD)/libjobq.a
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 # Unit tests link the library, the worker's tasks and the API's pure
-# modules: breaker, idem, metrics and exposition writer.
-$(BUILD)/tests/unit-tests: $(UNIT_OBJS) $(TASK_OBJS) $(call obj,worker/job_buffer.c api/breaker.c api/idem.c api/exposition.c api/metrics.c) $(BUILD)/libjobq.a
+# modules: breaker, idem, metrics, exposition writer, auth table and
+# rate limiter.
+$(BUILD)/tests/unit-tests: $(UNIT_OBJS) $(TASK_OBJS) $(call obj,worker/job_buffer.c api/breaker.c api/idem.c api/exposition.c api/metrics.c api/auth.c api/ratelimit.c) $(BUILD)/libjobq.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(API_LIBS) $(TEST_LIBS)
 

@@ -49,9 +49,18 @@ static void handlers_store_failed(struct api_request *req, struct job_store *st,
 	reply_error_store(e, s);
 }
 
+/* handlers_may_see returns true when req's caller may see rec: always with
+ * auth off and for operators, else only its own tenant's jobs. */
+static bool handlers_may_see(const struct api_request *req, const struct job_record *rec)
+{
+	return req->tenant[0] == '\0' || req->is_operator ||
+	       strcmp(rec->spec.tenant, req->tenant) == 0;
+}
+
 /* handlers_fetch reads the job named by the route's {id} into *rec.
  * Returns 0, or -1 with *e set: 404 job_not_found (a malformed id is as
- * unknown as an expired one), 503, 500. */
+ * unknown as an expired one, and another tenant's job as unknown as
+ * both), 503, 500. */
 static int handlers_fetch(struct api_request *req, struct job_record *rec, struct reply_error *e)
 {
 	struct job_store *st;
@@ -64,9 +73,9 @@ static int handlers_fetch(struct api_request *req, struct job_record *rec, struc
 			return -1;
 		}
 		s = job_store_fetch(st, req->id, rec);
-		if (s == JOB_STORE_OK)
+		if (s == JOB_STORE_OK && handlers_may_see(req, rec))
 			return 0;
-		if (s != JOB_STORE_NOT_FOUND) {
+		if (s != JOB_STORE_NOT_FOUND && s != JOB_STORE_OK) {
 			handlers_store_failed(req, st, "fetch", s, e);
 			return -1;
 		}
@@ -238,6 +247,22 @@ static enum MHD_Result handlers_readyz(struct api_request *req, const char *uplo
 	return reply_send_error(req, &e);
 }
 
+/* ---- Changing a job ----------------------------------------------------- */
+
+/* handlers_owner_check lets a change to the job named by {id} go on only
+ * when the caller may see it (handlers_may_see): with auth on and a
+ * tenant's key it reads the job first. A tenant is written once, at
+ * submission, so the answer cannot change before the change is made.
+ * Returns 0, or -1 with *e set as handlers_fetch sets it. */
+static int handlers_owner_check(struct api_request *req, struct reply_error *e)
+{
+	struct job_record rec;
+
+	if (req->tenant[0] == '\0' || req->is_operator)
+		return 0;
+	return handlers_fetch(req, &rec, e);
+}
+
 /* ---- Cancelling a job --------------------------------------------------- */
 
 /* The message a job cancelled before it ran keeps (the worker's is the
@@ -277,6 +302,8 @@ static enum MHD_Result handlers_delete_job(struct api_request *req, const char *
 	(void)upload_data;
 	if ((wait = handlers_wait(req, upload_data_size)) != 0)
 		return wait > 0 ? MHD_YES : MHD_NO;
+	if (handlers_owner_check(req, &e) != 0)
+		return reply_send_error(req, &e);
 	if (ids_job_id_valid(req->id)) {
 		st = api_server_store(req->server);
 		if (st == NULL) {
@@ -387,6 +414,8 @@ static enum MHD_Result handlers_post_retry(struct api_request *req, const char *
 	(void)upload_data;
 	if ((wait = handlers_wait(req, upload_data_size)) != 0)
 		return wait > 0 ? MHD_YES : MHD_NO;
+	if (handlers_owner_check(req, &e) != 0)
+		return reply_send_error(req, &e);
 	if (ids_job_id_valid(req->id)) {
 		st = api_server_store(req->server);
 		if (st == NULL) {
@@ -428,17 +457,18 @@ static int handlers_dead_limit(struct api_request *req, size_t *limit, struct re
 	return -1;
 }
 
-/* handlers_dead_jobs appends the view of each dead letter in ids to jobs;
- * ids whose job has expired are skipped. Returns OK or the store's error. */
-static enum job_store_status handlers_dead_jobs(struct job_store *st,
+/* handlers_dead_jobs appends the view of each dead letter in ids that req's
+ * caller may see to jobs, at most limit of them; ids whose job has expired
+ * are skipped. Returns OK or the store's error. */
+static enum job_store_status handlers_dead_jobs(struct api_request *req, struct job_store *st,
 						char (*ids)[JOB_ID_HEX + 1], size_t n,
-						json_t *jobs)
+						size_t limit, json_t *jobs)
 {
 	struct job_record rec;
 
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && json_array_size(jobs) < limit; i++) {
 		enum job_store_status s = job_store_fetch(st, ids[i], &rec);
-		if (s == JOB_STORE_NOT_FOUND)
+		if (s == JOB_STORE_NOT_FOUND || (s == JOB_STORE_OK && !handlers_may_see(req, &rec)))
 			continue;
 		if (s != JOB_STORE_OK)
 			return s;
@@ -449,7 +479,8 @@ static enum job_store_status handlers_dead_jobs(struct job_store *st,
 }
 
 /* handlers_get_dead answers GET /v1/dead?limit=N: {"jobs":[...]}, the
- * newest dead letters first. */
+ * newest dead letters first. A tenant's key sees only its tenant's, found
+ * among the newest HANDLERS_DEAD_MAX of all tenants. */
 static enum MHD_Result handlers_get_dead(struct api_request *req, const char *upload_data,
 					 size_t *upload_data_size)
 {
@@ -458,7 +489,7 @@ static enum MHD_Result handlers_get_dead(struct api_request *req, const char *up
 	char (*ids)[JOB_ID_HEX + 1] = NULL;
 	enum job_store_status s = JOB_STORE_ENOMEM;
 	json_t *jobs = NULL;
-	size_t limit, n = 0;
+	size_t limit, scan, n = 0;
 	int wait;
 
 	(void)upload_data;
@@ -466,13 +497,14 @@ static enum MHD_Result handlers_get_dead(struct api_request *req, const char *up
 		return wait > 0 ? MHD_YES : MHD_NO;
 	if (handlers_dead_limit(req, &limit, &e) != 0)
 		return reply_send_error(req, &e);
+	scan = req->tenant[0] == '\0' || req->is_operator ? limit : HANDLERS_DEAD_MAX;
 	st = api_server_store(req->server);
-	ids = malloc(limit * sizeof *ids);
+	ids = malloc(scan * sizeof *ids);
 	jobs = json_array();
 	if (st != NULL && ids != NULL && jobs != NULL) {
-		s = job_store_dead(st, ids, limit, &n);
+		s = job_store_dead(st, ids, scan, &n);
 		if (s == JOB_STORE_OK)
-			s = handlers_dead_jobs(st, ids, n, jobs);
+			s = handlers_dead_jobs(req, st, ids, n, limit, jobs);
 	}
 	free(ids);
 	if (s == JOB_STORE_OK)
@@ -529,6 +561,19 @@ const struct route handlers_routes[] = {
 };
 
 const size_t handlers_routes_len = sizeof handlers_routes / sizeof handlers_routes[0];
+
+/* The operator views: with auth on, only operator keys may use them. */
+static const char *const handlers_operator_patterns[] = { "/v1/queues", "/metrics" };
+#define HANDLERS_OPERATOR_PATTERNS \
+	(sizeof handlers_operator_patterns / sizeof handlers_operator_patterns[0])
+
+bool handlers_route_operator_only(const struct route *route)
+{
+	for (size_t i = 0; i < HANDLERS_OPERATOR_PATTERNS; i++)
+		if (strcmp(route->pattern, handlers_operator_patterns[i]) == 0)
+			return true;
+	return false;
+}
 
 bool handlers_route_needs_store(const struct route *route)
 {

@@ -51,4 +51,9 @@ struct api_request;
  * connection (the body is too large). */
 int handlers_wait(struct api_request *req, size_t *upload_data_size);
 
+/* handlers_route_operator_only returns true for the operator views
+ * (GET /v1/queues, /metrics): with auth on they need an operator's key,
+ * and the gate (gate.h) answers 403 forbidden to any other. */
+bool handlers_route_operator_only(const struct route *route);
+
 #endif

@@ -1,9 +1,10 @@
 /*
  * main.c — jobq-api: options, start-up, and the shutdown sequence.
  *
- * Signals: SIGTERM and SIGINT are blocked before the daemon starts its
- * threads (which inherit the mask), and the main thread takes them with
- * sigwait; no work happens in an asynchronous signal handler. SIGPIPE is
+ * Signals: SIGTERM, SIGINT and SIGHUP are blocked before the daemon starts
+ * its threads (which inherit the mask), and the main thread takes them with
+ * sigwait; no work happens in an asynchronous signal handler. SIGHUP
+ * reloads the auth file (gate.h), at any time, also while draining. SIGPIPE is
  * ignored: a client or Redis connection that closes under a write must
  * give EPIPE, not kill the process.
  *
@@ -21,6 +22,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "gate.h"
 #include "log.h"
 #include "server.h"
 #include "task_catalog.h"
@@ -90,7 +92,7 @@ static int main_parse_job_timeout(const char *text, void *dst, char *err, size_t
 }
 
 /* MAIN_OPTION_COUNT is the length of the table main_options fills. */
-#define MAIN_OPTION_COUNT 16
+#define MAIN_OPTION_COUNT 21
 
 /* main_options fills opts with jobq-api's option table, writing into cfg;
  * threads_default (which must outlive opts) gets the CPU count as text. */
@@ -147,34 +149,56 @@ static void main_options(struct config_option opts[MAIN_OPTION_COUNT], struct ap
 		{ "tasks", "JOBQ_TASKS", "FILE", NULL,
 		  "JSON file of external programs declared as tasks (see the README); submissions may name them.",
 		  task_catalog_config_parse, NULL, false },
+		{ "auth-file", "JOBQ_AUTH_FILE", "FILE", NULL,
+		  "API keys, one \"token tenant [operator]\" per line (see the README); when set, /v1/ and /metrics need Authorization: Bearer. Reloaded on SIGHUP. Unset: no auth, for trusted networks only.",
+		  config_parse_string, cfg->gate.auth_file, false },
+		{ "rate-submit", "JOBQ_RATE_SUBMIT", "N", "0",
+		  "Submissions (POST /v1/jobs) per second each tenant (or client IP without auth) may make, per API process; 0 = unlimited.",
+		  gate_parse_rate, &cfg->gate.limits[RATELIMIT_SUBMIT].rate, false },
+		{ "burst-submit", "JOBQ_BURST_SUBMIT", "N", "0",
+		  "Submissions a client may make at once before --rate-submit applies; 0 = one second's worth.",
+		  gate_parse_burst, &cfg->gate.limits[RATELIMIT_SUBMIT].burst, false },
+		{ "rate-read", "JOBQ_RATE_READ", "N", "0",
+		  "Other /v1/ requests per second each tenant (or client IP without auth) may make, per API process; 0 = unlimited.",
+		  gate_parse_rate, &cfg->gate.limits[RATELIMIT_READ].rate, false },
+		{ "burst-read", "JOBQ_BURST_READ", "N", "0",
+		  "Other /v1/ requests a client may make at once before --rate-read applies; 0 = one second's worth.",
+		  gate_parse_burst, &cfg->gate.limits[RATELIMIT_READ].burst, false },
 	};
 
 	memcpy(opts, table, sizeof table);
 }
 
-/* main_block_signals blocks SIGTERM and SIGINT in the calling thread (and
- * the threads it starts later) and puts them in *set for sigwait. */
+/* main_block_signals blocks SIGTERM, SIGINT and SIGHUP in the calling
+ * thread (and the threads it starts later) and puts them in *set for
+ * sigwait. */
 static void main_block_signals(sigset_t *set)
 {
 	sigemptyset(set);
 	sigaddset(set, SIGTERM);
 	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 }
 
-/* main_wait_signal waits for SIGTERM or SIGINT and returns it. */
-static int main_wait_signal(const sigset_t *set)
+/* main_wait_signal waits for SIGTERM or SIGINT and returns it; each SIGHUP
+ * on the way reloads the auth file. */
+static int main_wait_signal(struct api_server *srv, const sigset_t *set)
 {
 	int sig = 0;
 
-	while (sigwait(set, &sig) != 0)
-		;
-	return sig;
+	for (;;) {
+		if (sigwait(set, &sig) != 0)
+			continue;
+		if (sig != SIGHUP)
+			return sig;
+		gate_reload(&srv->gate);
+	}
 }
 
 /* main_drain lets requests in flight finish: polls until the server is
- * idle, grace_s has passed, or another signal arrives. Returns true when
+ * idle, grace_s has passed, or another signal (not SIGHUP) arrives. Returns true when
  * the server went idle. */
 static bool main_drain(struct api_server *srv, const sigset_t *set, int grace_s)
 {
@@ -182,9 +206,14 @@ static bool main_drain(struct api_server *srv, const sigset_t *set, int grace_s)
 	long waited_ms = 0;
 
 	while (!api_server_idle(srv)) {
+		int sig;
+
 		if (waited_ms >= (long)grace_s * 1000)
 			return false;
-		if (sigtimedwait(set, NULL, &poll) > 0) {
+		sig = sigtimedwait(set, NULL, &poll);
+		if (sig == SIGHUP) {
+			gate_reload(&srv->gate);
+		} else if (sig > 0) {
 			log_event(LOG_WARN, "second signal: stopping without waiting", NULL);
 			return false;
 		}
@@ -216,6 +245,7 @@ int main(int argc, char **argv)
 	char threads_default[16];
 	struct api_server srv;
 	const char *err = NULL;
+	char gate_err[400];
 	sigset_t set;
 
 	/* First of all, so that a SIGTERM during start-up is handled by the
@@ -233,6 +263,11 @@ int main(int argc, char **argv)
 		break;
 	}
 	log_init("api", srv.cfg.log_level);
+	if (gate_init(&srv.gate, &srv.cfg.gate, gate_err, sizeof gate_err) != 0) {
+		fprintf(stderr, "%s: %s (--auth-file, JOBQ_AUTH_FILE)\n", MAIN_PROGRAM, gate_err);
+		gate_destroy(&srv.gate);
+		return 2;
+	}
 	if (api_server_init(&srv, &err) != 0) {
 		fprintf(stderr, "%s: %s (--redis-url, JOBQ_REDIS_URL)\n", MAIN_PROGRAM, err);
 		api_server_stop(&srv);
@@ -242,6 +277,6 @@ int main(int argc, char **argv)
 		api_server_stop(&srv);
 		return 1;
 	}
-	main_shutdown(&srv, &set, main_wait_signal(&set));
+	main_shutdown(&srv, &set, main_wait_signal(&srv, &set));
 	return 0;
 }

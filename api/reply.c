@@ -28,6 +28,7 @@ static void reply_error_vset(struct reply_error *e, unsigned status, const char 
 	e->code = code;
 	e->retry_after_s = 0;
 	e->allow = NULL;
+	e->authenticate = NULL;
 	vsnprintf(e->message, sizeof e->message, fmt, ap);
 }
 
@@ -144,7 +145,7 @@ static json_t *reply_error_body(const struct reply_error *e)
 
 enum MHD_Result reply_send_error(struct api_request *req, struct reply_error *e)
 {
-	struct reply_header headers[2];
+	struct reply_header headers[3];
 	char retry[16];
 	size_t n = 0;
 	unsigned status = e->status;
@@ -158,6 +159,9 @@ enum MHD_Result reply_send_error(struct api_request *req, struct reply_error *e)
 	}
 	if (e->allow != NULL)
 		headers[n++] = (struct reply_header){ MHD_HTTP_HEADER_ALLOW, e->allow };
+	if (e->authenticate != NULL)
+		headers[n++] = (struct reply_header){ MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+						      e->authenticate };
 	reply_error_clear(e);
 	return reply_json(req, status, body, headers, n);
 }

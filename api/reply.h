@@ -46,6 +46,7 @@ struct reply_error {
 	json_t *details;       /* owned: extra members of "error", or NULL */
 	int retry_after_s;     /* > 0 adds Retry-After */
 	const char *allow;     /* 405: the Allow header (not owned; must outlive the send) */
+	const char *authenticate; /* 401: the WWW-Authenticate header (static) */
 };
 
 /* reply_error_set makes e the error status/code with a message formatted

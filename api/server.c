@@ -251,6 +251,8 @@ static enum MHD_Result server_request_start(struct api_server *srv, struct MHD_C
 	req->matched = m.route;
 	if (m.nparams > 0)
 		memcpy(req->id, m.params[0], sizeof req->id);
+	if (gate_admit(&srv->gate, req, &ret) != 0)
+		return ret;
 	if (server_breaker_gate(req, &ret) != 0)
 		return ret;
 	req->handler = m.route->handler;
@@ -346,6 +348,8 @@ static void server_access_log(const struct api_request *req, enum MHD_RequestTer
 			      "bytes_out", (json_int_t)req->bytes_out,
 			      "duration_ms", ms);
 
+	if (f != NULL && req->tenant[0] != '\0')
+		json_object_set_new(f, "tenant", json_string(req->tenant));
 	if (f != NULL && req->error_code != NULL)
 		json_object_set_new(f, "error_code", json_string(req->error_code));
 	if (f != NULL && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
@@ -531,4 +535,5 @@ void api_server_stop(struct api_server *srv)
 	srv->breaker_made = false;
 	metrics_free(srv->metrics);
 	srv->metrics = NULL;
+	gate_destroy(&srv->gate);
 }

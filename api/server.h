@@ -21,8 +21,12 @@
  * line, counts the request in the metrics (metrics.h), lets the handler
  * release its state through ctx_free, and frees the request.
  *
+ * The gate. Before the breaker, gate.h checks the request's API key,
+ * operator-only routes and rate limits, and fills req->tenant.
+ *
  * Redis outages. Every route but /healthz and /metrics (scrape.h) needs
- * Redis, and asks the process's one circuit breaker (breaker.h) before its handler runs: while
+ * Redis, and asks the process's one circuit breaker (breaker.h) before
+ * its handler runs: while
  * the breaker is open the server answers 503 unavailable with Retry-After
  * itself. At completion a request the breaker let through reports how it
  * ended: failed when it answered "unavailable" (the store could not reach
@@ -49,6 +53,7 @@
 
 #include "breaker.h"
 #include "config.h"
+#include "gate.h"
 #include "job.h"
 #include "job_store.h"
 #include "log.h"
@@ -71,6 +76,7 @@ struct api_config {
 	int64_t redis_timeout_ms; /* connect and command timeout of each thread's Redis */
 	int breaker_threshold;    /* Redis failures in a row that open the breaker */
 	int max_queue_depth;      /* ids a queue may hold before submissions get 503; 0: none */
+	struct gate_config gate;  /* API keys and rate limits */
 	enum log_level log_level;
 };
 
@@ -87,6 +93,7 @@ struct api_server {
 	struct breaker breaker;            /* shared: guarded by its own mutex (breaker.h) */
 	bool breaker_made;
 	struct metrics *metrics;           /* shared: lock-free counters (metrics.h) */
+	struct gate gate;                  /* shared: keys and buckets, each guarded (gate.h) */
 };
 
 /* One HTTP request, from the access handler's first call to completion. */
@@ -100,8 +107,9 @@ struct api_request {
 	bool started;                      /* the handler has had its first call */
 	char id[ROUTER_PARAM_LEN + 1];     /* the route's {id}, "" when none */
 	char request_id[JOB_REQUEST_ID_MAX + 1];
-	char tenant[65];                   /* the authenticated tenant, "" when auth is off */
 	char job_id[JOB_ID_HEX + 1];       /* the job created, "" when none */
+	char tenant[65];                   /* the API key's tenant; "" when auth is off */
+	bool is_operator;                  /* the API key is an operator's */
 	int64_t start_ns;                  /* monotonic */
 	/* Status of the queued reply, 0 while none. Also set, with no reply,
 	 * when the server closes the connection on purpose (an upload cut off

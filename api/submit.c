@@ -279,6 +279,7 @@ static int submit_upload_start(struct submit *s)
 	memcpy(spec.task, s->opts.task, sizeof spec.task);
 	memcpy(spec.queue, s->opts.queue, sizeof spec.queue);
 	snprintf(spec.request_id, sizeof spec.request_id, "%s", s->req->request_id);
+	memcpy(spec.tenant, s->req->tenant, sizeof spec.tenant);
 	spec.delimiter = s->opts.delimiter;
 	spec.header = s->opts.header;
 	spec.max_attempts = s->opts.max_attempts > 0 ? s->opts.max_attempts : cfg->max_attempts;

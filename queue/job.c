@@ -157,6 +157,8 @@ static int job_json_head(json_t *o, const struct job_spec *s, enum job_status st
 	rc |= json_object_set_new(o, "status", json_string(job_status_name(status)));
 	rc |= json_object_set_new(o, "task", job_json_text(s->task, sizeof s->task));
 	rc |= json_object_set_new(o, "queue", job_json_text(s->queue, sizeof s->queue));
+	if (s->tenant[0] != '\0') /* only with auth on (api/auth.h) */
+		rc |= json_object_set_new(o, "tenant", job_json_text(s->tenant, sizeof s->tenant));
 	rc |= json_object_set_new(o, "rows", job_json_uint(s->rows));
 	rc |= json_object_set_new(o, "columns", job_json_uint(s->columns));
 	rc |= json_object_set_new(o, "bytes", job_json_uint(s->bytes));

@@ -30,6 +30,7 @@
 #define JOB_ID_HEX 32          /* 128 random bits as lowercase hex */
 #define JOB_NAME_MAX 64        /* task and queue names */
 #define JOB_REQUEST_ID_MAX 128 /* longest request id we keep */
+#define JOB_TENANT_MAX 64      /* the API key's tenant (api/auth.h) */
 #define JOB_ERROR_MESSAGE_MAX 4096
 #define JOB_MAX_ATTEMPTS_MAX 100   /* max_attempts is 1..100 */
 #define JOB_TIMEOUT_MAX_S 604800   /* timeout is 1 s..7 days */
@@ -48,6 +49,7 @@ struct job_spec {
 	char task[JOB_NAME_MAX + 1];
 	char queue[JOB_NAME_MAX + 1];
 	char request_id[JOB_REQUEST_ID_MAX + 1];
+	char tenant[JOB_TENANT_MAX + 1]; /* who submitted it; "" when auth was off */
 	unsigned char delimiter;
 	bool header;
 	uint64_t rows;    /* data records, without the header */

@@ -406,6 +406,10 @@ static void call_spec_fields(struct script_call *c, const struct job_spec *spec,
 	call_str(c, spec->queue);
 	call_str(c, "request_id");
 	call_str(c, spec->request_id);
+	if (spec->tenant[0] != '\0') { /* no field at all when auth is off */
+		call_str(c, "tenant");
+		call_str(c, spec->tenant);
+	}
 	call_str(c, "delimiter");
 	call_bytes(c, delimiter, 1);
 	call_str(c, "header");
@@ -590,6 +594,7 @@ static void record_set_field(struct job_record *rec, const char *name, const cha
 	else if (strcmp(name, "task") == 0) COPY_FIELD(sp->task, v);
 	else if (strcmp(name, "queue") == 0) COPY_FIELD(sp->queue, v);
 	else if (strcmp(name, "request_id") == 0) COPY_FIELD(sp->request_id, v);
+	else if (strcmp(name, "tenant") == 0) COPY_FIELD(sp->tenant, v);
 	else if (strcmp(name, "delimiter") == 0) sp->delimiter = vlen ? (unsigned char)v[0] : ',';
 	else if (strcmp(name, "header") == 0) sp->header = strcmp(v, "1") == 0;
 	else if (strcmp(name, "rows") == 0) sp->rows = parse_u64(v);

@@ -522,6 +522,20 @@ class ServerModel:
                 out.add((st, named[0] if st >= 400 and named else None))
         return out
 
+    def gate_replies(self, route):
+        """gate_replies returns {(status, code)} api/gate.c answers before
+        route's handler runs (gate.h): 401 (gate_auth) on /v1/ routes and
+        /metrics, 403 on the operator views (handlers_operator_patterns),
+        429 (gate_rate) on /v1/ routes."""
+        pattern = route[1]
+        operator = pattern in self.arrays.get("handlers_operator_patterns", [])
+        out = set()
+        if pattern.startswith("/v1/") or pattern == "/metrics":
+            out |= {(s, c) for s, c in self.replies("gate_auth") if s != 403 or operator}
+        if pattern.startswith("/v1/"):
+            out |= self.replies("gate_rate")
+        return out
+
     def query_params(self, handler):
         names = set()
         for fname in self.closure(handler):
@@ -632,7 +646,7 @@ def test_statuses_and_codes_both_ways():
     for route, handler in sorted(model().routes.items()):
         if route not in ops:
             continue  # reported by the route check
-        found = model().replies(handler)
+        found = model().replies(handler) | model().gate_replies(route)
         for pair, why in WALK_EXCEPTIONS.get(route, {}).items():
             if pair not in found:
                 problems.append(f"{route}: stale exception {pair} ({why})")

@@ -507,17 +507,22 @@ void http_reply_free(struct http_reply *r)
 	r->body = r->headers = NULL;
 }
 
+char *accepted_id(struct http_reply *r)
+{
+	cr_assert_eq(r->status, 202, "submit answered %ld: %s", r->status, r->body);
+	json_t *j = http_json(r);
+	char *id = strdup(json_string_value(json_object_get(j, "id")));
+	json_decref(j);
+	http_reply_free(r);
+	return id;
+}
+
 char *submit_csv(const char *query, const char *csv)
 {
 	char path[1024];
 	snprintf(path, sizeof path, "/v1/jobs%s%s", query && *query ? "?" : "", query ? query : "");
 	struct http_reply r = http_post_csv(path, csv);
-	cr_assert_eq(r.status, 202, "submit answered %ld: %s", r.status, r.body);
-	json_t *j = http_json(&r);
-	char *id = strdup(json_string_value(json_object_get(j, "id")));
-	json_decref(j);
-	http_reply_free(&r);
-	return id;
+	return accepted_id(&r);
 }
 
 static bool is_terminal(const char *s)

@@ -116,6 +116,10 @@ json_t *http_json(const struct http_reply *r);
 
 void http_reply_free(struct http_reply *r);
 
+/* accepted_id returns the new job's id (a malloc'd string) from the reply
+ * to a submission, and frees r; aborts the test unless r is 202. */
+char *accepted_id(struct http_reply *r);
+
 /* submit_csv posts csv with the query and returns the new job's id (a
  * malloc'd string); aborts the test unless the reply is 202. */
 char *submit_csv(const char *query, const char *csv);

@@ -387,3 +387,19 @@ Test(job, a_job_waiting_for_a_retry_shows_when_it_runs_again)
 	cr_assert_eq(json_integer_value(json_object_get(j, "max_attempts")), 3);
 	json_decref(j);
 }
+
+Test(job, a_tenants_job_shows_its_tenant_and_others_show_none)
+{
+	struct job_record rec = record(JOB_QUEUED);
+	json_t *j = job_record_to_json(&rec);
+
+	cr_assert_null(json_object_get(j, "tenant"), "auth off: no tenant member");
+	json_decref(j);
+	strcpy(rec.spec.tenant, "acme");
+	j = job_record_to_json(&rec);
+	cr_assert_str_eq(json_string_value(json_object_get(j, "tenant")), "acme");
+	json_decref(j);
+	j = job_accepted_json(&rec.spec);
+	cr_assert_str_eq(json_string_value(json_object_get(j, "tenant")), "acme");
+	json_decref(j);
+}
