@@ -302,6 +302,30 @@ void harness_setup_aof_with(int nworkers)
 		harness_start_worker(NULL);
 }
 
+const char *harness_sleep_tasks(void)
+{
+	static char path[320];
+	snprintf(path, sizeof path, "%s/sleep-tasks.json", harness.dir);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("{\"sleep3\":{\"argv\":[\"/bin/sh\",\"-c\",\"cat >/dev/null; exec sleep 3\"],"
+	      "\"env\":{\"PATH\":\"/usr/bin:/bin\"}},"
+	      " \"sleep60\":{\"argv\":[\"/bin/sh\",\"-c\",\"cat >/dev/null; exec sleep 60\"],"
+	      "\"env\":{\"PATH\":\"/usr/bin:/bin\"}}}",
+	      f);
+	cr_assert_eq(fclose(f), 0);
+	return path;
+}
+
+void harness_setup_sleep_tasks(void)
+{
+	memset(&harness, 0, sizeof harness);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	harness_start_redis();
+	const char *const args[] = {"--tasks", harness_sleep_tasks(), NULL};
+	harness_start_api(args);
+}
+
 static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
 	(void)sb, (void)flag, (void)ftw;

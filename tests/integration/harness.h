@@ -73,6 +73,17 @@ int harness_stop_worker(int i, int sig, int timeout_ms);
  * stops everything and removes the directory. Suited to .init / .fini. */
 void harness_setup_with(int nworkers);
 void harness_setup_aof_with(int nworkers);
+
+/* harness_sleep_tasks writes a tasks file into the test's directory and
+ * returns its path (static storage). Its programs take a fixed time whatever
+ * the machine's speed, for tests that need a job still running when they act:
+ * "sleep3" reads its input, sleeps 3 s and succeeds; "sleep60" sleeps 60 s.
+ * Pass it as --tasks to the API and to each worker. */
+const char *harness_sleep_tasks(void);
+
+/* harness_setup_sleep_tasks is harness_setup_with(0) with the API started
+ * with --tasks harness_sleep_tasks(). */
+void harness_setup_sleep_tasks(void);
 void harness_teardown(void);
 
 /* harness_record_teardown_failure marks this test as failed at teardown

@@ -22,9 +22,11 @@
 
 #include "harness.h"
 
-static void setup(void)
+/* setup_sleep: the API knows harness_sleep_tasks(), whose jobs take a fixed
+ * time however fast the machine is. */
+static void setup_sleep(void)
 {
-	harness_setup_with(0);
+	harness_setup_sleep_tasks();
 }
 
 /* setup_aof: Redis with AOF (appendfsync always) and two workers whose
@@ -40,8 +42,6 @@ static void setup_aof(void)
 
 /* Each test names its own .init (Criterion runs a suite's .init too). */
 TestSuite(failures, .fini = harness_teardown, .timeout = 180);
-
-#define BIG_ROWS 2500000 /* ~40 MB: an ndjson job of several seconds */
 
 static const char *str_of(json_t *o, const char *key)
 {
@@ -95,12 +95,12 @@ static char *worker_of(const char *id)
 	return w;
 }
 
-Test(failures, a_worker_frozen_past_its_lease_cannot_complete_the_job_it_lost, .init = setup)
+Test(failures, a_worker_frozen_past_its_lease_cannot_complete_the_job_it_lost, .init = setup_sleep)
 {
-	char *csv = harness_csv_rows(BIG_ROWS, NULL);
-	char *id = submit_csv("task=ndjson", csv);
-	free(csv);
-	const char *args[] = {"--lease", "2s", "--concurrency", "1", NULL};
+	/* sleep3 is still running when the worker is frozen, on any machine. */
+	char *id = submit_csv("task=sleep3", "a,b\n1,2\n");
+	const char *args[] = {"--lease", "2s", "--concurrency", "1", "--tasks", harness_sleep_tasks(),
+			      NULL};
 	int first = harness_start_worker(args);
 	json_t *job = wait_for_status(id, "running", 10000);
 	cr_assert_str_eq(str_of(job, "status"), "running");
@@ -135,13 +135,12 @@ Test(failures, a_worker_frozen_past_its_lease_cannot_complete_the_job_it_lost, .
 	free(id);
 }
 
-Test(failures, a_worker_stopped_mid_job_requeues_it_at_once_uncounted, .init = setup)
+Test(failures, a_worker_stopped_mid_job_requeues_it_at_once_uncounted, .init = setup_sleep)
 {
-	char *csv = harness_csv_rows(BIG_ROWS, NULL);
-	char *id = submit_csv("task=ndjson", csv);
-	free(csv);
+	/* sleep3 outlasts the 1 s shutdown grace on any machine. */
+	char *id = submit_csv("task=sleep3", "a,b\n1,2\n");
 	const char *args[] = {"--lease", "30s", "--shutdown-grace", "1s", "--concurrency", "1",
-			      NULL};
+			      "--tasks", harness_sleep_tasks(), NULL};
 	int first = harness_start_worker(args);
 	json_t *job = wait_for_status(id, "running", 10000);
 	cr_assert_str_eq(str_of(job, "status"), "running");

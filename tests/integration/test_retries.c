@@ -33,7 +33,7 @@ static struct job_store *open_store(int dead_max)
 
 static void setup(void)
 {
-	harness_setup_with(0);
+	harness_setup_sleep_tasks();
 	st = open_store(0);
 }
 
@@ -366,15 +366,13 @@ Test(retries, submission_checks_max_attempts_and_timeout)
 
 /* A job of about 40 MB takes longer than a 1 s timeout on any machine we
  * test on, so each of its attempts fails with "timeout". */
-#define BIG_ROWS 2500000
 
 Test(retries, a_job_that_always_times_out_is_retried_with_backoff_then_dead_lettered)
 {
-	char *csv = harness_csv_rows(BIG_ROWS, NULL);
-	char *id = submit_csv("task=ndjson&timeout=1&max_attempts=3", csv);
-	free(csv);
+	/* sleep60 runs far past its 1 s timeout on any machine. */
+	char *id = submit_csv("task=sleep60&timeout=1&max_attempts=3", "a,b\n1,2\n");
 	const char *args[] = {"--retry-base", "300ms", "--retry-cap", "10s", "--concurrency", "1",
-			      NULL};
+			      "--tasks", harness_sleep_tasks(), NULL};
 	int worker = harness_start_worker(args);
 
 	/* Watch it: each time it waits out a backoff, note its retry_at. */
@@ -437,10 +435,11 @@ Test(retries, a_job_that_always_times_out_is_retried_with_backoff_then_dead_lett
 
 Test(retries, a_job_whose_worker_is_killed_completes_on_another_after_the_lease)
 {
-	char *csv = harness_csv_rows(BIG_ROWS, NULL);
-	char *id = submit_csv("task=ndjson", csv);
-	free(csv);
-	const char *args[] = {"--lease", "2s", "--concurrency", "1", NULL};
+	/* sleep3 is still running when the worker is killed, on any machine
+	 * (its orphaned sleep ends by itself). */
+	char *id = submit_csv("task=sleep3", "a,b\n1,2\n");
+	const char *args[] = {"--lease", "2s", "--concurrency", "1", "--tasks", harness_sleep_tasks(),
+			      NULL};
 	int first = harness_start_worker(args);
 	json_t *job = wait_for_status(id, "running", 10000);
 	cr_assert_str_eq(str_of(job, "status"), "running");
