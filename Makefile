@@ -42,7 +42,7 @@ else
   BIN   := build/$(SAN)/bin
 endif
 
-PKGS     := libmicrohttpd hiredis jansson
+PKGS     := libmicrohttpd hiredis jansson libsystemd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 TEST_LIBS  := $(shell pkg-config --libs criterion libcurl 2>/dev/null) -lcsv -lm
@@ -54,7 +54,7 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo unkn
 QUEUE_SRCS := queue/csv_reader.c queue/utf8.c queue/csv_check.c queue/job.c \
               queue/ids.c queue/keys.c queue/config.c queue/log.c \
               queue/redis_url.c queue/job_store.c queue/backoff.c \
-              queue/task_catalog.c
+              queue/task_catalog.c queue/service.c
 LUA_SCRIPTS := queue/scripts/enqueue.lua queue/scripts/claim.lua \
                queue/scripts/progress.lua queue/scripts/renew.lua \
                queue/scripts/finish.lua queue/scripts/requeue.lua \
@@ -85,7 +85,8 @@ INTEGRATION_SRCS := tests/integration/main.c tests/integration/harness.c tests/i
                     tests/integration/test_cancel.c \
                     tests/integration/test_retries.c tests/integration/test_breaker.c \
                     tests/integration/test_backpressure.c tests/integration/test_registry.c \
-                    tests/integration/test_failures.c tests/integration/test_exec.c
+                    tests/integration/test_failures.c tests/integration/test_exec.c \
+                    tests/integration/test_systemd.c
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
