@@ -9,7 +9,7 @@
 #   make tsan       the same tests built with ThreadSanitizer
 #   make chaos      workers and Redis killed under load (tests/chaos.sh)
 #   make bench      benchmarks (tests/bench/)
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR= (binaries, systemd units)
 #
 # One switch per build flavour: SAN=asan or SAN=tsan puts everything under
 # build/$(SAN)/ so flavours never mix objects.
@@ -232,9 +232,18 @@ bench:
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)sh tests/bench/run.sh
 
+# The systemd units (docker/systemd/*) go to $(UNITDIR), their
+# /usr/local paths rewritten to $(PREFIX); README.md is what they link to.
+UNIT_FILES := docker/systemd/jobq-api.socket docker/systemd/jobq-api.service \
+              docker/systemd/jobq-worker@.service
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/share/doc/jobq
 	install -m 0755 bin/jobq-api bin/jobq-worker $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/jobq/
+	for u in $(UNIT_FILES); do \
+	  sed 's|/usr/local/|$(PREFIX)/|g' $$u > $(DESTDIR)$(UNITDIR)/$${u##*/} && \
+	  chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/} || exit 1; done
 
 clean:
 	rm -rf build bin
