@@ -9,6 +9,7 @@
 #include <criterion/criterion.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include "harness.h"
 
 #define EXIT_WAIT_MS 20000 /* bound of every wait for a process to exit */
+#define JOB_KEYS "jobq:job:" "????????????????????????????????" /* job hashes only */
 
 static void setup(void)
 {
@@ -182,6 +184,61 @@ Test(systemd, api_without_socket_activation_exits_when_idle_too)
 	harness.api_pid = 0;
 }
 
+/* run_api_on_fds runs jobq-api with fds[0..n-1] passed as fds 3.. the way
+ * systemd passes sockets, output to <dir>/bad.log, and returns its wait
+ * status once it exits (bounded: -1 if it does not, then it is killed). */
+static int run_api_on_fds(const int *fds, int n)
+{
+	char exe[300], log[320];
+	const char *bin = getenv("JOBQ_TEST_BIN_DIR");
+	snprintf(exe, sizeof exe, "%s/jobq-api", bin && *bin ? bin : "bin");
+	snprintf(log, sizeof log, "%s/bad.log", harness.dir);
+	pid_t pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		char env[32];
+		int out = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		int high[8];
+		for (int i = 0; i < n && i < 8; i++) /* out of the way of 3.. first */
+			high[i] = fcntl(fds[i], F_DUPFD, 100);
+		for (int i = 0; i < n && i < 8; i++)
+			dup2(high[i], 3 + i);
+		dup2(out, 2);
+		snprintf(env, sizeof env, "%ld", (long)getpid());
+		setenv("LISTEN_PID", env, 1);
+		snprintf(env, sizeof env, "%d", n);
+		setenv("LISTEN_FDS", env, 1);
+		execl(exe, exe, "--redis-url", harness.redis_url, (char *)NULL);
+		_exit(127);
+	}
+	int status = wait_exit(pid, EXIT_WAIT_MS);
+	if (status == -1) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	return status;
+}
+
+Test(systemd, api_refuses_two_inherited_sockets)
+{
+	int p1, p2;
+	int fds[2] = {listen_loopback(&p1), listen_loopback(&p2)};
+	int status = run_api_on_fds(fds, 2);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "wait status %d", status);
+	cr_assert(log_contains("bad", "2 sockets were passed"));
+	close(fds[0]), close(fds[1]);
+}
+
+Test(systemd, api_refuses_an_inherited_socket_that_does_not_listen)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(fd, 0);
+	int status = run_api_on_fds(&fd, 1);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "wait status %d", status);
+	cr_assert(log_contains("bad", "not a listening TCP or Unix stream socket"));
+	close(fd);
+}
+
 /* ---- --exit-when-idle of the worker ----------------------------------- */
 
 Test(systemd, idle_worker_exits_zero_after_its_queue_stays_empty)
@@ -270,4 +327,83 @@ Test(systemd, worker_notifies_ready_and_stopping)
 	assert_exited_zero(wait_exit(harness.worker_pids[w], EXIT_WAIT_MS), "jobq-worker after SIGTERM");
 	harness.worker_pids[w] = 0;
 	close(fd);
+}
+
+/* ---- SIGTERM with an upload in flight --------------------------------- */
+
+/* start_half_upload starts the API with --shutdown-grace grace, sends the
+ * headers and half of a 1.6 MB CSV, and waits until a staging piece is in
+ * Redis: the upload is in flight. Returns the connection; *csv and *len
+ * get the whole body (caller frees). */
+static int start_half_upload(const char *grace, char **csv, size_t *len)
+{
+	const char *args[] = {"--shutdown-grace", grace, NULL};
+	char head[256];
+	harness_start_api(args);
+	*csv = harness_csv_rows(100000, len);
+	int c = connect_port(harness.api_port);
+	cr_assert_geq(c, 0);
+	int n = snprintf(head, sizeof head,
+			 "POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\n"
+			 "Content-Length: %zu\r\n\r\n", *len);
+	send_all(c, head, (size_t)n);
+	send_all(c, *csv, *len / 2);
+	long long end = monotonic_ms() + EXIT_WAIT_MS;
+	while (redis_count_keys("jobq:staging:*") == 0 && monotonic_ms() < end)
+		sleep_ms(20);
+	cr_assert_eq(redis_count_keys("jobq:staging:*"), 1, "the upload never reached Redis");
+	return c;
+}
+
+/* wait_log waits (bounded) until <dir>/<name>.log holds text. */
+static void wait_log(const char *name, const char *text)
+{
+	long long end = monotonic_ms() + EXIT_WAIT_MS;
+	while (!log_contains(name, text) && monotonic_ms() < end)
+		sleep_ms(20);
+	cr_assert(log_contains(name, text), "%s.log never showed %s", name, text);
+}
+
+Test(systemd, sigterm_refuses_new_connections_and_lets_an_upload_finish)
+{
+	char *csv;
+	size_t len;
+	int c = start_half_upload("20", &csv, &len);
+	kill(harness.api_pid, SIGTERM);
+	wait_log("api", "\"msg\":\"shutting down\"");
+	int refused = 0;
+	long long end = monotonic_ms() + EXIT_WAIT_MS;
+	while (!refused && monotonic_ms() < end) {
+		int other = connect_port(harness.api_port);
+		refused = other < 0;
+		if (other >= 0)
+			close(other);
+		sleep_ms(20);
+	}
+	cr_assert(refused, "a new connection was still accepted after SIGTERM");
+	send_all(c, csv + len / 2, len - len / 2);
+	char reply[4096];
+	read_reply(c, reply, sizeof reply);
+	cr_assert(strncmp(reply, "HTTP/1.1 202", 12) == 0, "the upload in flight got: %.80s", reply);
+	assert_exited_zero(wait_exit(harness.api_pid, EXIT_WAIT_MS), "jobq-api after SIGTERM");
+	harness.api_pid = 0;
+	cr_assert_eq(redis_count_keys("jobq:staging:*"), 0);
+	cr_assert_eq(redis_count_keys(JOB_KEYS), 1);
+	close(c);
+	free(csv);
+}
+
+Test(systemd, sigterm_grace_cuts_an_upload_and_leaves_no_staging_key)
+{
+	char *csv;
+	size_t len;
+	int c = start_half_upload("1", &csv, &len);
+	kill(harness.api_pid, SIGTERM);
+	assert_exited_zero(wait_exit(harness.api_pid, EXIT_WAIT_MS), "jobq-api after SIGTERM");
+	harness.api_pid = 0;
+	wait_log("api", "requests still in flight are cut off");
+	cr_assert_eq(redis_count_keys("jobq:staging:*"), 0, "the cut upload left its staging key");
+	cr_assert_eq(redis_count_keys(JOB_KEYS), 0, "the cut upload became a job");
+	close(c);
+	free(csv);
 }
