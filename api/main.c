@@ -199,13 +199,17 @@ static int main_wait_signal(struct api_server *srv, const sigset_t *set)
 
 /* main_drain lets requests in flight finish: polls until the server is
  * idle, grace_s has passed, or another signal arrives. Returns true when
- * the server went idle. */
-static bool main_drain(struct api_server *srv, const sigset_t *set, int grace_s)
+ * the server went idle. With all_connections, idle means no connection
+ * open either: an idle exit then serves a client accepted just before the
+ * quiesce instead of dropping it (there were none open a moment ago, so
+ * none is a keep-alive connection that could hold the wait up). */
+static bool main_drain(struct api_server *srv, const sigset_t *set, int grace_s,
+		       bool all_connections)
 {
 	const struct timespec poll = { 0, MAIN_GRACE_POLL_MS * 1000000L };
 	long waited_ms = 0;
 
-	while (!api_server_idle(srv)) {
+	while (all_connections ? api_server_unused_ms(srv) == 0 : !api_server_idle(srv)) {
 		if (waited_ms >= (long)grace_s * 1000)
 			return false;
 		if (sigtimedwait(set, NULL, &poll) > 0) {
@@ -234,7 +238,7 @@ static void main_shutdown(struct api_server *srv, const sigset_t *set, int sig)
 			  json_pack("{s:s, s:i}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",
 				    "grace_s", srv->cfg.shutdown_grace_s));
 	api_server_quiesce(srv);
-	idle = main_drain(srv, set, srv->cfg.shutdown_grace_s);
+	idle = main_drain(srv, set, srv->cfg.shutdown_grace_s, sig == 0);
 	if (!idle)
 		log_event(LOG_WARN, "requests still in flight are cut off",
 			  json_pack("{s:i}", "in_flight", (int)atomic_load(&srv->in_flight)));

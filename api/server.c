@@ -537,12 +537,12 @@ bool api_server_idle(struct api_server *srv)
 
 int64_t api_server_unused_ms(struct api_server *srv)
 {
-	int64_t since = atomic_load(&srv->last_open_ms);
+	int64_t since;
 
 	if (atomic_load(&srv->connections) > 0 || atomic_load(&srv->in_flight) > 0)
 		return 0;
-	since = server_now_ns() / 1000000 - since;
-	return since > 0 ? since : 0;
+	since = server_now_ns() / 1000000 - atomic_load(&srv->last_open_ms);
+	return since > 0 ? since : 1; /* 1: none open, if only just */
 }
 
 void api_server_stop(struct api_server *srv)

@@ -156,7 +156,7 @@ void api_server_quiesce(struct api_server *srv);
 bool api_server_idle(struct api_server *srv);
 
 /* api_server_unused_ms returns how long the server has had no connection
- * open and no request in flight, in ms; 0 while it has one. */
+ * open and no request in flight, in ms (at least 1 then); 0 while it has one. */
 int64_t api_server_unused_ms(struct api_server *srv);
 
 /* api_server_stop closes every connection (requests still in flight end
