@@ -78,7 +78,7 @@ UNIT_SRCS := tests/unit/test_csv_reader.c tests/unit/test_utf8.c \
              tests/unit/test_backoff.c tests/unit/test_job_buffer.c \
              tests/unit/test_profile.c tests/unit/test_hll.c \
              tests/unit/test_ndjson.c tests/unit/test_breaker.c \
-             tests/unit/test_task_catalog.c
+             tests/unit/test_task_catalog.c tests/unit/test_service.c
 INTEGRATION_SRCS := tests/integration/main.c tests/integration/harness.c tests/integration/test_submit.c \
                     tests/integration/test_lifecycle.c tests/integration/test_errors.c \
                     tests/integration/test_workers.c tests/integration/test_store.c \

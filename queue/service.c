@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -59,6 +60,21 @@ int service_listen_fd(int *fd, char *err, size_t errlen)
 	return 0;
 }
 
+/* service_describe_unix writes "unix:/path", or "unix:@name" for an
+ * abstract socket (whose name starts with a NUL and is len bytes long). */
+static void service_describe_unix(const struct sockaddr_un *un, socklen_t len, char *out,
+				  size_t outlen)
+{
+	size_t name_len = len > offsetof(struct sockaddr_un, sun_path) ?
+			  len - offsetof(struct sockaddr_un, sun_path) : 0;
+
+	if (name_len > 0 && un->sun_path[0] == '\0')
+		snprintf(out, outlen, "unix:@%.*s", (int)(name_len - 1), un->sun_path + 1);
+	else
+		snprintf(out, outlen, "unix:%.*s", (int)strnlen(un->sun_path, sizeof un->sun_path),
+			 un->sun_path);
+}
+
 int service_describe_socket(int fd, char *out, size_t outlen)
 {
 	struct sockaddr_storage ss;
@@ -74,7 +90,7 @@ int service_describe_socket(int fd, char *out, size_t outlen)
 	else if (ss.ss_family == AF_INET6 && inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host))
 		snprintf(out, outlen, "[%s]:%u", host, (unsigned)ntohs(in6->sin6_port));
 	else if (ss.ss_family == AF_UNIX)
-		snprintf(out, outlen, "unix:%s", ((const struct sockaddr_un *)&ss)->sun_path);
+		service_describe_unix((const struct sockaddr_un *)&ss, len, out, outlen);
 	else
 		return -1;
 	return 0;
