@@ -9,7 +9,7 @@
 #   make tsan       the same tests built with ThreadSanitizer
 #   make chaos      workers and Redis killed under load (tests/chaos.sh)
 #   make bench      benchmarks (tests/bench/)
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR= (binaries, systemd units)
 #
 # One switch per build flavour: SAN=asan or SAN=tsan puts everything under
 # build/$(SAN)/ so flavours never mix objects.
@@ -42,7 +42,7 @@ else
   BIN   := build/$(SAN)/bin
 endif
 
-PKGS     := libmicrohttpd hiredis jansson
+PKGS     := libmicrohttpd hiredis jansson libsystemd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 TEST_LIBS  := $(shell pkg-config --libs criterion libcurl 2>/dev/null) -lcsv -lm
@@ -56,7 +56,7 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo unkn
 QUEUE_SRCS := queue/csv_reader.c queue/utf8.c queue/csv_check.c queue/job.c \
               queue/ids.c queue/keys.c queue/config.c queue/log.c \
               queue/redis_url.c queue/job_store.c queue/backoff.c \
-              queue/task_catalog.c
+              queue/task_catalog.c queue/service.c
 LUA_SCRIPTS := queue/scripts/enqueue.lua queue/scripts/claim.lua \
                queue/scripts/progress.lua queue/scripts/renew.lua \
                queue/scripts/finish.lua queue/scripts/requeue.lua \
@@ -82,7 +82,8 @@ UNIT_SRCS := tests/unit/test_csv_reader.c tests/unit/test_utf8.c \
              tests/unit/test_profile.c tests/unit/test_hll.c \
              tests/unit/test_ndjson.c tests/unit/test_breaker.c \
              tests/unit/test_task_catalog.c tests/unit/test_idem.c tests/unit/test_exposition.c \
-             tests/unit/test_auth.c tests/unit/test_ratelimit.c
+             tests/unit/test_auth.c tests/unit/test_ratelimit.c \
+             tests/unit/test_service.c
 INTEGRATION_SRCS := tests/integration/main.c tests/integration/harness.c tests/integration/test_submit.c \
                     tests/integration/test_lifecycle.c tests/integration/test_errors.c \
                     tests/integration/test_workers.c tests/integration/test_store.c \
@@ -91,7 +92,8 @@ INTEGRATION_SRCS := tests/integration/main.c tests/integration/harness.c tests/i
                     tests/integration/test_backpressure.c tests/integration/test_registry.c \
                     tests/integration/test_failures.c tests/integration/test_exec.c \
                     tests/integration/test_idempotency.c tests/integration/test_metrics.c \
-                    tests/integration/test_auth.c
+                    tests/integration/test_auth.c \
+                    tests/integration/test_systemd.c
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
@@ -238,9 +240,18 @@ bench:
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)sh tests/bench/run.sh
 
+# The systemd units (docker/systemd/*) go to $(UNITDIR), their
+# /usr/local paths rewritten to $(PREFIX); README.md is what they link to.
+UNIT_FILES := docker/systemd/jobq-api.socket docker/systemd/jobq-api.service \
+              docker/systemd/jobq-worker@.service
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/share/doc/jobq
 	install -m 0755 bin/jobq-api bin/jobq-worker $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/jobq/
+	for u in $(UNIT_FILES); do \
+	  sed 's|/usr/local/|$(PREFIX)/|g' $$u > $(DESTDIR)$(UNITDIR)/$${u##*/} && \
+	  chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/} || exit 1; done
 
 clean:
 	rm -rf build bin

@@ -13,8 +13,16 @@
  * then the daemon stops, everything is freed, and the process exits 0. A
  * second signal during the grace period ends the wait at once.
  *
+ * With --exit-when-idle the same shutdown starts by itself once no
+ * connection has been open for that long. Under socket activation (the
+ * socket comes from systemd, see service.h) the next client starts the API
+ * again; its connection waits in the socket's backlog meanwhile.
+ *
+ * systemd is told READY=1 once the server listens and STOPPING=1 when the
+ * shutdown starts (service.h; nothing happens without NOTIFY_SOCKET).
+ *
  * Exit codes: 0 after a shutdown, --help or --version; 1 when the server
- * cannot start; 2 for a bad option.
+ * cannot start (or the inherited socket is unusable); 2 for a bad option.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -25,6 +33,7 @@
 #include "gate.h"
 #include "log.h"
 #include "server.h"
+#include "service.h"
 #include "task_catalog.h"
 
 #define MAIN_PROGRAM "jobq-api"
@@ -92,7 +101,7 @@ static int main_parse_job_timeout(const char *text, void *dst, char *err, size_t
 }
 
 /* MAIN_OPTION_COUNT is the length of the table main_options fills. */
-#define MAIN_OPTION_COUNT 21
+#define MAIN_OPTION_COUNT 22
 
 /* main_options fills opts with jobq-api's option table, writing into cfg;
  * threads_default (which must outlive opts) gets the CPU count as text. */
@@ -164,6 +173,9 @@ static void main_options(struct config_option opts[MAIN_OPTION_COUNT], struct ap
 		{ "burst-read", "JOBQ_BURST_READ", "N", "0",
 		  "Other /v1/ requests a client may make at once before --rate-read applies; 0 = one second's worth.",
 		  gate_parse_burst, &cfg->gate.limits[RATELIMIT_READ].burst, false },
+		{ "exit-when-idle", "JOBQ_EXIT_WHEN_IDLE", "DURATION", "0",
+		  "Exit (as on SIGTERM, status 0) after this long with no connection open; 0 = never. Meant for socket activation, where the next client starts the API again.",
+		  config_parse_seconds_or_off, &cfg->exit_when_idle_s, false },
 	};
 
 	memcpy(opts, table, sizeof table);
@@ -183,14 +195,26 @@ static void main_block_signals(sigset_t *set)
 }
 
 /* main_wait_signal waits for SIGTERM or SIGINT and returns it; each SIGHUP
- * on the way reloads the auth file. */
+ * on the way reloads the auth file. With --exit-when-idle it returns 0
+ * instead once the server has had no connection for that long (checked
+ * every MAIN_GRACE_POLL_MS). */
 static int main_wait_signal(struct api_server *srv, const sigset_t *set)
 {
+	const struct timespec poll = { 0, MAIN_GRACE_POLL_MS * 1000000L };
+	int64_t idle_ms = (int64_t)srv->cfg.exit_when_idle_s * 1000;
 	int sig = 0;
 
 	for (;;) {
-		if (sigwait(set, &sig) != 0)
-			continue;
+		if (idle_ms == 0) {
+			if (sigwait(set, &sig) != 0)
+				continue;
+		} else {
+			if (api_server_unused_ms(srv) >= idle_ms)
+				return 0;
+			sig = sigtimedwait(set, NULL, &poll);
+			if (sig <= 0)
+				continue;
+		}
 		if (sig != SIGHUP)
 			return sig;
 		gate_reload(&srv->gate);
@@ -198,14 +222,19 @@ static int main_wait_signal(struct api_server *srv, const sigset_t *set)
 }
 
 /* main_drain lets requests in flight finish: polls until the server is
- * idle, grace_s has passed, or another signal (not SIGHUP) arrives. Returns true when
- * the server went idle. */
-static bool main_drain(struct api_server *srv, const sigset_t *set, int grace_s)
+ * idle, grace_s has passed, or another signal (not SIGHUP, which reloads
+ * the auth file) arrives. Returns true when the server went idle. With
+ * all_connections, idle means no connection open either: an idle exit then
+ * serves a client accepted just before the quiesce instead of dropping it
+ * (there were none open a moment ago, so none is a keep-alive connection
+ * that could hold the wait up). */
+static bool main_drain(struct api_server *srv, const sigset_t *set, int grace_s,
+		       bool all_connections)
 {
 	const struct timespec poll = { 0, MAIN_GRACE_POLL_MS * 1000000L };
 	long waited_ms = 0;
 
-	while (!api_server_idle(srv)) {
+	while (all_connections ? api_server_unused_ms(srv) == 0 : !api_server_idle(srv)) {
 		int sig;
 
 		if (waited_ms >= (long)grace_s * 1000)
@@ -222,16 +251,24 @@ static bool main_drain(struct api_server *srv, const sigset_t *set, int grace_s)
 	return true;
 }
 
-/* main_shutdown runs the shutdown sequence after signal sig. */
+/* main_shutdown runs the shutdown sequence after signal sig, or after
+ * --exit-when-idle when sig is 0. */
 static void main_shutdown(struct api_server *srv, const sigset_t *set, int sig)
 {
 	bool idle;
 
-	log_event(LOG_INFO, "shutting down",
-		  json_pack("{s:s, s:i}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-			    "grace_s", srv->cfg.shutdown_grace_s));
+	service_notify("STOPPING=1\nSTATUS=Shutting down");
+	if (sig == 0)
+		log_event(LOG_INFO, "shutting down",
+			  json_pack("{s:s, s:i, s:i}", "reason", "idle",
+				    "exit_when_idle_s", srv->cfg.exit_when_idle_s,
+				    "grace_s", srv->cfg.shutdown_grace_s));
+	else
+		log_event(LOG_INFO, "shutting down",
+			  json_pack("{s:s, s:i}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+				    "grace_s", srv->cfg.shutdown_grace_s));
 	api_server_quiesce(srv);
-	idle = main_drain(srv, set, srv->cfg.shutdown_grace_s);
+	idle = main_drain(srv, set, srv->cfg.shutdown_grace_s, sig == 0);
 	if (!idle)
 		log_event(LOG_WARN, "requests still in flight are cut off",
 			  json_pack("{s:i}", "in_flight", (int)atomic_load(&srv->in_flight)));
@@ -246,6 +283,7 @@ int main(int argc, char **argv)
 	struct api_server srv;
 	const char *err = NULL;
 	char gate_err[400];
+	char listen_err[160];
 	sigset_t set;
 
 	/* First of all, so that a SIGTERM during start-up is handled by the
@@ -268,6 +306,11 @@ int main(int argc, char **argv)
 		gate_destroy(&srv.gate);
 		return 2;
 	}
+	if (service_listen_fd(&srv.inherited_fd, listen_err, sizeof listen_err) != 0) {
+		log_event(LOG_ERROR, "socket activation", json_pack("{s:s}", "error", listen_err));
+		gate_destroy(&srv.gate);
+		return 1;
+	}
 	if (api_server_init(&srv, &err) != 0) {
 		fprintf(stderr, "%s: %s (--redis-url, JOBQ_REDIS_URL)\n", MAIN_PROGRAM, err);
 		api_server_stop(&srv);
@@ -277,6 +320,7 @@ int main(int argc, char **argv)
 		api_server_stop(&srv);
 		return 1;
 	}
+	service_notify("READY=1\nSTATUS=Serving HTTP on %s", srv.address);
 	main_shutdown(&srv, &set, main_wait_signal(&srv, &set));
 	return 0;
 }

@@ -16,6 +16,7 @@
 #include "handlers.h"
 #include "ids.h"
 #include "reply.h"
+#include "service.h"
 #include "submit.h"
 
 /* An idle connection is closed after this long, so that a client cannot
@@ -83,6 +84,8 @@ int api_server_init(struct api_server *srv, const char **err)
 	srv->metrics = NULL;
 	atomic_init(&srv->in_flight, 0);
 	atomic_init(&srv->draining, false);
+	atomic_init(&srv->connections, 0);
+	atomic_init(&srv->last_open_ms, 0);
 	st = job_store_open(&srv->store_cfg, err); /* does not connect */
 	if (st == NULL)
 		return -1;
@@ -380,6 +383,23 @@ static void server_completed(void *cls, struct MHD_Connection *conn, void **con_
 	atomic_fetch_sub(&srv->in_flight, 1);
 }
 
+/* server_connection is libmicrohttpd's connection callback: it counts
+ * open connections for api_server_unused_ms. The time is written before
+ * the count drops, so a reader that sees no connection sees its end. */
+static void server_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			      enum MHD_ConnectionNotificationCode toe)
+{
+	struct api_server *srv = cls;
+
+	(void)conn, (void)socket_context;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		atomic_fetch_add(&srv->connections, 1);
+		return;
+	}
+	atomic_store(&srv->last_open_ms, server_now_ns() / 1000000);
+	atomic_fetch_sub(&srv->connections, 1);
+}
+
 /* server_mhd_log passes libmicrohttpd's own messages to the log. */
 __attribute__((format(printf, 2, 0)))
 static void server_mhd_log(void *cls, const char *fm, va_list ap)
@@ -426,13 +446,13 @@ static int server_addr_make(const struct config_listen *l, union server_addr *a)
 /* server_flags returns the daemon's flags: internal polling threads with
  * epoll where libmicrohttpd has it (poll otherwise), an inter-thread
  * channel (MHD_quiesce_daemon needs it), errors through our logger. */
-static unsigned server_flags(const struct api_config *cfg, bool *epoll)
+static unsigned server_flags(const struct api_server *srv, bool *epoll)
 {
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
 
 	*epoll = MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES;
 	flags |= *epoll ? MHD_USE_EPOLL : MHD_USE_POLL;
-	if (server_is_ipv6(&cfg->listen))
+	if (srv->inherited_fd < 0 && server_is_ipv6(&srv->cfg.listen))
 		flags |= MHD_USE_IPv6;
 	return flags;
 }
@@ -442,11 +462,10 @@ static unsigned server_flags(const struct api_config *cfg, bool *epoll)
 static void server_log_started(const struct api_server *srv, bool epoll)
 {
 	const struct api_config *cfg = &srv->cfg;
-	char address[96];
 
-	snprintf(address, sizeof address, server_is_ipv6(&cfg->listen) ? "[%s]:%u" : "%s:%u",
-		 cfg->listen.host, (unsigned)srv->port);
-	log_event(LOG_INFO, "listening", json_pack("{s:s}", "address", address));
+	log_event(LOG_INFO, "listening",
+		  json_pack("{s:s, s:b}", "address", srv->address,
+			    "socket_activated", srv->inherited_fd >= 0));
 	log_event(LOG_INFO, "server started",
 		  json_pack("{s:i, s:s, s:I, s:I, s:i, s:s, s:s}", "threads", cfg->threads,
 			    "polling", epoll ? "epoll" : "poll",
@@ -456,45 +475,82 @@ static void server_log_started(const struct api_server *srv, bool epoll)
 			    "version", config_version));
 }
 
-int api_server_start(struct api_server *srv)
+/* server_listen_option fills opt[0..1] (an MHD_OPTION_ARRAY) with where
+ * to listen: the inherited socket, else the --listen address in *addr.
+ * Returns 0, or -1 (logged) when the --listen host does not parse. */
+static int server_listen_option(struct api_server *srv, union server_addr *addr,
+				struct MHD_OptionItem opt[2])
 {
-	union server_addr addr;
-	const union MHD_DaemonInfo *info;
-	bool epoll;
-	unsigned flags = server_flags(&srv->cfg, &epoll);
-
-	if (server_addr_make(&srv->cfg.listen, &addr) != 0) {
+	opt[1] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+	if (srv->inherited_fd >= 0) {
+		opt[0] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET, srv->inherited_fd, NULL };
+		return 0;
+	}
+	if (server_addr_make(&srv->cfg.listen, addr) != 0) {
 		log_event(LOG_ERROR, "listen address does not parse",
 			  json_pack("{s:s}", "host", srv->cfg.listen.host));
 		return -1;
 	}
+	opt[0] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0, &addr->sa };
+	return 0;
+}
+
+/* server_note_address sets srv->port and srv->address from the daemon: the
+ * inherited socket's own address, or the --listen host with the port bound. */
+static void server_note_address(struct api_server *srv)
+{
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	const struct config_listen *l = &srv->cfg.listen;
+
+	srv->port = info != NULL ? info->port : (uint16_t)l->port;
+	if (srv->inherited_fd >= 0 &&
+	    service_describe_socket(srv->inherited_fd, srv->address, sizeof srv->address) == 0)
+		return;
+	snprintf(srv->address, sizeof srv->address, server_is_ipv6(l) ? "[%s]:%u" : "%s:%u",
+		 l->host, (unsigned)srv->port);
+}
+
+int api_server_start(struct api_server *srv)
+{
+	union server_addr addr;
+	struct MHD_OptionItem listen[2];
+	bool epoll;
+	unsigned flags = server_flags(srv, &epoll);
+
+	if (server_listen_option(srv, &addr, listen) != 0)
+		return -1;
+	atomic_store(&srv->last_open_ms, server_now_ns() / 1000000); /* idle from now on */
 	srv->daemon = MHD_start_daemon(flags, (uint16_t)srv->cfg.listen.port, NULL, NULL,
 				       server_access, srv,
 				       /* First, so that no option's complaint bypasses it. */
 				       MHD_OPTION_EXTERNAL_LOGGER, server_mhd_log, srv,
-				       MHD_OPTION_SOCK_ADDR, &addr.sa,
+				       MHD_OPTION_ARRAY, listen,
 				       MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)srv->cfg.threads,
 				       MHD_OPTION_NOTIFY_COMPLETED, server_completed, srv,
+				       MHD_OPTION_NOTIFY_CONNECTION, server_connection, srv,
 				       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)SERVER_CONNECTION_TIMEOUT_S,
 				       MHD_OPTION_END);
 	if (srv->daemon == NULL) {
 		log_event(LOG_ERROR, "the HTTP server could not start (see libmicrohttpd's line above)",
-			  json_pack("{s:s, s:i}", "host", srv->cfg.listen.host,
-				    "port", (int)srv->cfg.listen.port));
+			  json_pack("{s:s, s:i, s:b}", "host", srv->cfg.listen.host,
+				    "port", (int)srv->cfg.listen.port,
+				    "socket_activated", srv->inherited_fd >= 0));
 		return -1;
 	}
-	info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-	srv->port = info != NULL ? info->port : (uint16_t)srv->cfg.listen.port;
+	server_note_address(srv);
 	server_log_started(srv, epoll);
 	return 0;
 }
-
 void api_server_quiesce(struct api_server *srv)
 {
 	atomic_store(&srv->draining, true);
 	if (srv->daemon == NULL || srv->quiesced_fd != MHD_INVALID_SOCKET)
 		return;
 	srv->quiesced_fd = MHD_quiesce_daemon(srv->daemon);
+	/* An inherited socket is the service manager's too: it must go on
+	 * listening, and queue connections for the next API it starts. */
+	if (srv->inherited_fd >= 0)
+		return;
 	/* The socket stays open until the daemon stops, and the kernel would go
 	 * on completing handshakes into its backlog that nobody accepts: those
 	 * clients would hang, then be reset. Shutting the listening socket down
@@ -515,6 +571,16 @@ bool api_server_idle(struct api_server *srv)
 		return true;
 	info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
 	return info != NULL && info->num_connections == 0;
+}
+
+int64_t api_server_unused_ms(struct api_server *srv)
+{
+	int64_t since;
+
+	if (atomic_load(&srv->connections) > 0 || atomic_load(&srv->in_flight) > 0)
+		return 0;
+	since = server_now_ns() / 1000000 - atomic_load(&srv->last_open_ms);
+	return since > 0 ? since : 1; /* 1: none open, if only just */
 }
 
 void api_server_stop(struct api_server *srv)

@@ -37,6 +37,16 @@
  * command timeout, so a hung Redis costs one request at most that (twice
  * for a read, which reconnects once) until the breaker opens.
  *
+ * Socket activation. When main sets inherited_fd (a listening socket a
+ * service manager passed, see service.h), the daemon serves it instead of
+ * binding cfg.listen. The socket is shared with the manager: quiesce then
+ * stops accepting but leaves it listening, so that connections arriving
+ * while no API runs wait in its backlog for the next one.
+ *
+ * Idleness. The server counts open connections and remembers when one was
+ * last open; api_server_unused_ms tells main (--exit-when-idle) how long
+ * it has had none.
+ *
  * Shutdown. api_server_quiesce stops accepting connections and makes every
  * later reply close its connection; api_server_idle tells when nothing is
  * left to wait for; api_server_stop closes what remains and joins the
@@ -77,6 +87,7 @@ struct api_config {
 	int breaker_threshold;    /* Redis failures in a row that open the breaker */
 	int max_queue_depth;      /* ids a queue may hold before submissions get 503; 0: none */
 	struct gate_config gate;  /* API keys and rate limits */
+	int exit_when_idle_s;     /* exit after this long with no connection; 0: never */
 	enum log_level log_level;
 };
 
@@ -87,7 +98,11 @@ struct api_server {
 	MHD_socket quiesced_fd;            /* listen socket after quiesce, closed after stop */
 	pthread_key_t store_key;           /* each polling thread's job_store */
 	bool store_key_made;
+	int inherited_fd;                  /* socket-activation listen socket, or -1 (main sets it) */
 	uint16_t port;                     /* the port bound (the one picked for port 0) */
+	char address[128];                 /* what the "listening" line names */
+	atomic_uint connections;           /* shared: connections open now */
+	atomic_int_fast64_t last_open_ms;  /* shared: monotonic ms a connection was last open */
 	atomic_uint in_flight;             /* shared: requests between first call and completion */
 	atomic_bool draining;              /* shared: set by quiesce; replies then close */
 	struct breaker breaker;            /* shared: guarded by its own mutex (breaker.h) */
@@ -132,8 +147,9 @@ struct api_request {
  * *err pointing to a static sentence. Undo with api_server_stop. */
 int api_server_init(struct api_server *srv, const char **err);
 
-/* api_server_start starts the daemon and logs the "listening" line with the
- * address actually bound. Returns 0, or -1 after logging why. The calling
+/* api_server_start starts the daemon on the inherited socket, if any, else
+ * on cfg.listen, and logs the "listening" line with the address actually
+ * served. Returns 0, or -1 after logging why. The calling
  * thread's signal mask is inherited by the daemon's threads. */
 int api_server_start(struct api_server *srv);
 
@@ -149,6 +165,10 @@ void api_server_quiesce(struct api_server *srv);
 /* api_server_idle returns true when no request is in flight or no
  * connection is open: nothing that a grace period would let finish. */
 bool api_server_idle(struct api_server *srv);
+
+/* api_server_unused_ms returns how long the server has had no connection
+ * open and no request in flight, in ms (at least 1 then); 0 while it has one. */
+int64_t api_server_unused_ms(struct api_server *srv);
 
 /* api_server_stop closes every connection (requests still in flight end
  * with MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN), joins the threads and

@@ -452,6 +452,17 @@ int config_parse_seconds(const char *text, void *dst, char *err, size_t errlen)
 	return 0;
 }
 
+/* config_parse_seconds_or_off is config_parse_seconds that also takes
+ * "0", meaning off (e.g. --exit-when-idle 0: never). */
+int config_parse_seconds_or_off(const char *text, void *dst, char *err, size_t errlen)
+{
+	if (strcmp(text, "0") == 0) {
+		*(int *)dst = 0;
+		return 0;
+	}
+	return config_parse_seconds(text, dst, err, errlen);
+}
+
 /* config_parse_millis accepts a duration with ms, s, m, h or d (lower
  * case), or plain seconds, from 1ms to 3650d, into an int64_t of ms. No
  * decimal point: 0.1s is written 100ms. */

@@ -58,6 +58,7 @@ enum config_result config_load(const struct config_option *opts, size_t nopts,
 int config_parse_string(const char *text, void *dst /* char[256] */, char *err, size_t errlen);
 int config_parse_size(const char *text, void *dst /* uint64_t; K/M/G suffixes, 1024-based */, char *err, size_t errlen);
 int config_parse_seconds(const char *text, void *dst /* int, 1..10 years */, char *err, size_t errlen);
+int config_parse_seconds_or_off(const char *text, void *dst /* int, 0 = off, else as seconds */, char *err, size_t errlen);
 int config_parse_millis(const char *text, void *dst /* int64_t ms; ms/s/m/h/d, 1ms..3650d */, char *err, size_t errlen);
 int config_parse_positive_int(const char *text, void *dst /* int, 1..1e6 */, char *err, size_t errlen);
 int config_parse_listen(const char *text, void *dst /* struct config_listen */, char *err, size_t errlen);

@@ -317,6 +317,92 @@ def test_docker_readme_documents_env():
         assert topic in doc, f"docker/README.md does not mention {topic}"
 
 
+# ---- docker/systemd/ ---------------------------------------------------------
+
+UNITS = ("jobq-api.socket", "jobq-api.service", "jobq-worker@.service")
+
+
+def unit(name):
+    """unit parses docker/systemd/<name> into {section: [(key, value)]}
+    (systemd allows a key more than once, so no dict per section)."""
+    sections, cur = {}, None
+    for n, line in enumerate(read("docker", "systemd", name).splitlines(), 1):
+        line = line.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("["):
+            assert line.endswith("]"), f"{name}:{n}: bad section header"
+            cur = sections.setdefault(line[1:-1], [])
+            continue
+        assert cur is not None and "=" in line, f"{name}:{n}: not key=value in a section: {line}"
+        k, v = line.split("=", 1)
+        cur.append((k.strip(), v.strip()))
+    return sections
+
+
+def unit_get(sections, section, key):
+    """unit_get returns the last value of key in section (as systemd reads
+    it), or None."""
+    vals = [v for k, v in sections.get(section, []) if k == key]
+    return vals[-1] if vals else None
+
+
+def help_flags(binary):
+    r = subprocess.run([os.path.join(BIN, binary), "--help"], capture_output=True, text=True, timeout=10)
+    return set(re.findall(r"--[a-z][a-z-]+", r.stdout))
+
+
+def test_units_shape():
+    sock, api, worker = (unit(n) for n in UNITS)
+    assert unit_get(sock, "Socket", "ListenStream") == "8080", "jobq-api.socket must listen on 8080"
+    assert len([k for k, _ in sock["Socket"] if k.startswith("Listen")]) == 1, "jobq-api serves one socket"
+    assert "jobq-api.socket" in (unit_get(api, "Unit", "Requires") or ""), "jobq-api.service must Require the socket"
+    for name, u in (("jobq-api.service", api), ("jobq-worker@.service", worker)):
+        get = lambda k: unit_get(u, "Service", k)  # noqa: E731
+        assert get("Type") == "notify", f"{name}: Type=notify"
+        assert get("KillSignal") == "SIGTERM", f"{name}: KillSignal=SIGTERM"
+        assert get("KillMode") == "mixed", f"{name}: KillMode=mixed"
+        assert get("Restart") == "on-failure", f"{name}: Restart=on-failure"
+        for k in ("NoNewPrivileges", "PrivateTmp"):
+            assert get(k) == "yes", f"{name}: {k}=yes"
+        assert get("ProtectSystem") == "strict", f"{name}: ProtectSystem=strict"
+        assert get("DynamicUser") == "yes" or get("User"), f"{name}: DynamicUser=yes or a User="
+        stop = grace_s(get("TimeoutStopSec") or "90s")
+        assert stop > 30, f"{name}: TimeoutStopSec ({stop}s) must exceed the default --shutdown-grace (30s)"
+    assert "%i" in unit_get(worker, "Service", "ExecStart"), "jobq-worker@: the instance names the queues"
+
+
+def test_units_exec_start():
+    for name, binary in (("jobq-api.service", "jobq-api"), ("jobq-worker@.service", "jobq-worker")):
+        cmd = unit_get(unit(name), "Service", "ExecStart").split()
+        assert cmd[0] == "/usr/local/bin/" + binary, f"{name}: ExecStart runs {cmd[0]}, not make install's {binary}"
+        unknown = {a for a in cmd[1:] if a.startswith("--")} - help_flags(binary)
+        assert not unknown, f"{name}: ExecStart passes {sorted(unknown)}, which {binary} --help does not name"
+    mk = read("Makefile")
+    for name in UNITS:
+        assert f"docker/systemd/{name}" in mk or "docker/systemd/*" in mk, f"make install does not install {name}"
+
+
+def test_units_verify():
+    """systemd-analyze verify, with ExecStart pointed at the built binaries;
+    any complaint about the units fails. Skipped where systemd is missing."""
+    if shutil.which("systemd-analyze") is None:
+        print("     (systemd-analyze not installed: skipped)")
+        return
+    with tempfile.TemporaryDirectory() as d:
+        for name in UNITS:
+            text = read("docker", "systemd", name).replace("/usr/local/bin/", BIN + "/")
+            with open(os.path.join(d, name), "w", encoding="utf-8") as f:
+                f.write(text)
+        os.symlink(os.path.join(d, "jobq-worker@.service"), os.path.join(d, "jobq-worker@default.service"))
+        paths = [os.path.join(d, n) for n in ("jobq-api.socket", "jobq-api.service", "jobq-worker@default.service")]
+        r = subprocess.run(["systemd-analyze", "verify", "--man=no"] + paths,
+                           capture_output=True, text=True, timeout=60)
+        complaints = [ln for ln in (r.stdout + r.stderr).splitlines() if d in ln]
+        assert r.returncode == 0 and not complaints, \
+            f"systemd-analyze verify (exit {r.returncode}): {complaints or r.stderr.strip()}"
+
+
 def git_version():
     r = subprocess.run(["git", "-C", ROOT, "describe", "--tags", "--always", "--dirty"],
                        capture_output=True, text=True)
@@ -915,6 +1001,10 @@ def main():
     check("compose: every JOBQ_ variable is in its binary's --help", test_compose_env_in_help)
     check("docker/README.md documents the variables and scaling", test_docker_readme_documents_env)
     check("--version of both binaries is git describe", test_versions)
+    print("-- docker/systemd/")
+    check("units: socket on 8080, Type=notify, SIGTERM, KillMode=mixed, hardening, stop timeout", test_units_shape)
+    check("units: ExecStart runs the installed binaries with flags their --help names", test_units_exec_start)
+    check("units: systemd-analyze verify finds nothing", test_units_verify)
     print("-- api/openapi.yaml against the sources")
     check("the spec is OpenAPI 3.1 and every $ref resolves", test_spec_is_openapi_31)
     check("every route is in the spec and every operation is routed", test_routes_both_ways)

@@ -9,6 +9,11 @@
  * any thread starts, so only main's sigwait sees them; SIGPIPE is ignored,
  * so a dropped Redis connection is an error return, not a death.
  *
+ * --exit-when-idle: the producer sends WORKER_SIG_IDLE to the process when
+ * it has had nothing to do for that long (producer.h); main takes it as it
+ * takes a first SIGTERM. systemd hears READY=1 once the threads claim and
+ * STOPPING=1 when the shutdown starts (service.h).
+ *
  * Shutdown:
  *   first SIGTERM/SIGINT   phase DRAINING: the producer stops claiming and
  *                          closes the buffer; idle consumers exit; running
@@ -34,6 +39,7 @@
 #include "log.h"
 #include "producer.h"
 #include "running.h"
+#include "service.h"
 #include "worker.h"
 
 struct worker {
@@ -115,6 +121,9 @@ static enum config_result worker_configure(struct worker_settings *s, int argc, 
 		{"kill-grace", "JOBQ_KILL_GRACE", "DURATION", "5s",
 		 "How long a stopped external task's process group has between SIGTERM and SIGKILL.",
 		 config_parse_seconds, &s->kill_grace_s, false},
+		{"exit-when-idle", "JOBQ_EXIT_WHEN_IDLE", "DURATION", "0",
+		 "Exit (as on SIGTERM, status 0) once no job has run and the queues stayed empty for this long; 0 = never.",
+		 config_parse_seconds_or_off, &s->exit_when_idle_s, false},
 		{"log-level", "JOBQ_LOG_LEVEL", "LEVEL", "info",
 		 "Least severe log lines written: debug, info, warn or error.",
 		 worker_parse_log_level, &s->log_level, false},
@@ -150,6 +159,7 @@ static void worker_block_signals(sigset_t *set)
 	sigaddset(set, SIGTERM);
 	sigaddset(set, SIGINT);
 	sigaddset(set, WORKER_SIG_DRAINED);
+	sigaddset(set, WORKER_SIG_IDLE);
 	pthread_sigmask(SIG_BLOCK, set, NULL);
 	memset(&ignore, 0, sizeof ignore);
 	ignore.sa_handler = SIG_IGN;
@@ -244,15 +254,34 @@ static void worker_log_started(const struct worker *w)
 			    "concurrency", s->concurrency, "version", config_version));
 }
 
-/* worker_wait_signal returns the first SIGTERM or SIGINT. */
+/* worker_wait_signal returns the first SIGTERM or SIGINT, or
+ * WORKER_SIG_IDLE when this process's producer sent it. */
 static int worker_wait_signal(const sigset_t *set)
 {
+	siginfo_t info;
 	int sig = 0;
 
-	while (sig != SIGTERM && sig != SIGINT)
-		if (sigwait(set, &sig) != 0)
+	while (sig != SIGTERM && sig != SIGINT && sig != WORKER_SIG_IDLE) {
+		sig = sigwaitinfo(set, &info);
+		if (sig == WORKER_SIG_IDLE && info.si_pid != getpid())
 			sig = 0;
+	}
 	return sig;
+}
+
+/* worker_log_stopping tells the log and systemd that the shutdown starts,
+ * and why: signal sig, or WORKER_SIG_IDLE for --exit-when-idle. */
+static void worker_log_stopping(const struct worker_settings *s, int sig)
+{
+	service_notify("STOPPING=1\nSTATUS=Shutting down");
+	if (sig == WORKER_SIG_IDLE)
+		log_event(LOG_INFO, "shutting down",
+			  json_pack("{s:s, s:i, s:i}", "reason", "idle", "exit_when_idle_s",
+				    s->exit_when_idle_s, "grace_s", s->shutdown_grace_s));
+	else
+		log_event(LOG_INFO, "shutting down",
+			  json_pack("{s:s, s:i}", "signal", sigabbrev_np(sig), "grace_s",
+				    s->shutdown_grace_s));
 }
 
 /* worker_drain lets running jobs finish for up to the shutdown grace, then
@@ -295,10 +324,9 @@ static int worker_run(struct worker *w, const sigset_t *signals)
 		return 1;
 	}
 	worker_log_started(w);
+	service_notify("READY=1\nSTATUS=Claiming jobs from %s", w->producer.queues);
 	sig = worker_wait_signal(signals);
-	log_event(LOG_INFO, "shutting down",
-		  json_pack("{s:s, s:i}", "signal", sigabbrev_np(sig), "grace_s",
-			    w->settings.shutdown_grace_s));
+	worker_log_stopping(&w->settings, sig);
 	worker_drain(w, signals);
 	worker_stop_threads(w);
 	log_event(LOG_INFO, "worker stopped", json_pack("{s:s}", "worker_id", w->settings.worker_id));

@@ -3,7 +3,9 @@
  */
 #include "producer.h"
 
+#include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -38,6 +40,7 @@ static void producer_failed(struct producer *p)
 		log_event(LOG_WARN, "redis unavailable, retrying with backoff",
 			  json_pack("{s:s}", "error", job_store_errstr(p->store)));
 	p->outage = true;
+	p->busy_ms = worker_clock_ms(); /* the queues may not be empty: unknown */
 	running_sleep(p->running, NULL, backoff_next_ms(&p->backoff));
 }
 
@@ -130,9 +133,13 @@ static enum job_store_status producer_step(struct producer *p)
 	if (st != JOB_STORE_OK)
 		return st;
 	idle = job_buffer_wait_idle(p->buffer, producer_wait_ms(p));
+	if (idle < (size_t)s->concurrency) /* a job runs or waits for a consumer */
+		p->busy_ms = worker_clock_ms();
 	if (idle == 0 || running_phase_now(p->running) != RUNNING_CLAIMING)
 		return JOB_STORE_OK;
 	st = producer_claim(p, idle, &claimed);
+	if (claimed)
+		p->busy_ms = worker_clock_ms();
 	wait_ms = producer_wait_ms(p);
 	if (st != JOB_STORE_OK || claimed || wait_ms < PRODUCER_BLPOP_MIN_MS)
 		return st;
@@ -153,13 +160,27 @@ static void producer_keep_leases(struct producer *p)
 	}
 }
 
+/* producer_check_idle tells main, once, that --exit-when-idle is due: no
+ * job ran or waited, and every claim found the queues empty, for that long. */
+static void producer_check_idle(struct producer *p)
+{
+	int64_t limit_ms = (int64_t)p->settings->exit_when_idle_s * 1000;
+
+	if (limit_ms == 0 || p->idle_told || worker_clock_ms() - p->busy_ms < limit_ms)
+		return;
+	p->idle_told = true;
+	kill(getpid(), WORKER_SIG_IDLE); /* main's sigwait takes it: blocked everywhere else */
+}
+
 static void *producer_main(void *arg)
 {
 	struct producer *p = arg;
 
-	while (running_phase_now(p->running) == RUNNING_CLAIMING)
+	while (running_phase_now(p->running) == RUNNING_CLAIMING) {
 		if (producer_step(p) != JOB_STORE_OK)
 			producer_failed(p);
+		producer_check_idle(p);
+	}
 	/* Consumers still waiting for a job see the end and exit. */
 	job_buffer_close(p->buffer);
 	producer_keep_leases(p);
@@ -194,6 +215,7 @@ int producer_start(struct producer *p, const struct worker_settings *s,
 	*p = (struct producer){.settings = s, .buffer = buffer, .running = running};
 	backoff_init(&p->backoff, 100, 5000);
 	p->next_renewal_ms = worker_clock_ms(); /* the first turn writes the heartbeat */
+	p->busy_ms = p->next_renewal_ms;        /* idle time counts from the start */
 	producer_self(p);
 	p->claims = calloc(n, sizeof *p->claims);
 	p->answers = calloc(n, sizeof *p->answers);

@@ -21,6 +21,12 @@
  * it deletes both (job_store_unregister), so a worker that exits cleanly
  * leaves nothing and one that dies disappears within a lease.
  *
+ * Idleness (--exit-when-idle): the producer remembers when the worker was
+ * last busy — a job running or buffered, a claim that found one, or a
+ * Redis call that failed (the queues may hold jobs it cannot see). When
+ * that is --exit-when-idle ago, it sends WORKER_SIG_IDLE to its own
+ * process, once; main then shuts down as on SIGTERM.
+ *
  * On shutdown (phase DRAINING) it stops claiming, closes the buffer so that
  * idle consumers exit, and goes on renewing the leases of the jobs still
  * running until the phase is DONE.
@@ -55,6 +61,8 @@ struct producer {
 	int64_t next_renewal_ms;                /* worker_clock_ms */
 	struct backoff backoff;
 	bool outage;                            /* Redis calls are failing */
+	int64_t busy_ms;                        /* worker_clock_ms when last not idle */
+	bool idle_told;                         /* WORKER_SIG_IDLE was sent */
 	struct job_store_worker self;           /* heartbeat: strings point into settings / queues */
 	char queues[CONFIG_LIST_MAX * 66];      /* comma list of settings->queues */
 	pthread_t thread;

@@ -31,6 +31,10 @@
  * every job done" with one sigtimedwait. It is blocked in every thread. */
 #define WORKER_SIG_DRAINED SIGUSR1
 
+/* WORKER_SIG_IDLE is the signal the producer sends its own process when
+ * --exit-when-idle is due; main ignores one that another process sent. */
+#define WORKER_SIG_IDLE SIGUSR2
+
 #define WORKER_ID_MAX 128
 
 struct worker_settings {
@@ -48,6 +52,7 @@ struct worker_settings {
 	int dead_ttl_s;
 	uint64_t max_field;
 	int kill_grace_s;              /* SIGTERM to SIGKILL of an external task */
+	int exit_when_idle_s;          /* exit after this long with nothing to do; 0: never */
 	enum log_level log_level;
 	char worker_id[WORKER_ID_MAX]; /* "host:pid:8-hex-random" */
 };

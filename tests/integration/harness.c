@@ -59,9 +59,27 @@ static const char *bin_dir(void)
 	return d && *d ? d : "bin";
 }
 
-/* spawn starts argv[0] with stdout and stderr appended to log_path. The
- * child dies with the test process (PR_SET_PDEATHSIG). */
-static pid_t spawn(const char *const *argv, const char *log_path)
+/* inherit_listen_fd passes fd to the exec'd program as systemd does for
+ * socket activation: as fd 3, with LISTEN_FDS=1 and LISTEN_PID = its pid.
+ * Runs in the forked child. */
+static void inherit_listen_fd(int fd)
+{
+	char pid[32];
+	if (fd != 3) {
+		if (dup2(fd, 3) < 0)
+			_exit(127);
+		close(fd);
+	}
+	fcntl(3, F_SETFD, 0); /* not close-on-exec */
+	snprintf(pid, sizeof pid, "%ld", (long)getpid());
+	setenv("LISTEN_FDS", "1", 1);
+	setenv("LISTEN_PID", pid, 1);
+}
+
+/* spawn_with starts argv[0] with stdout and stderr appended to log_path
+ * and, when listen_fd >= 0, that socket passed as systemd would. The child
+ * dies with the test process (PR_SET_PDEATHSIG). */
+static pid_t spawn_with(const char *const *argv, const char *log_path, int listen_fd)
 {
 	pid_t parent = getpid();
 	pid_t pid = fork();
@@ -70,6 +88,8 @@ static pid_t spawn(const char *const *argv, const char *log_path)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(127);
+		if (listen_fd >= 0)
+			inherit_listen_fd(listen_fd);
 		int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
 		if (fd >= 0) {
 			dup2(fd, 1);
@@ -83,6 +103,11 @@ static pid_t spawn(const char *const *argv, const char *log_path)
 		_exit(127);
 	}
 	return pid;
+}
+
+static pid_t spawn(const char *const *argv, const char *log_path)
+{
+	return spawn_with(argv, log_path, -1);
 }
 
 /* stop_pid sends sig and waits up to timeout_ms; then SIGKILL. Returns the
@@ -229,16 +254,19 @@ static void build_argv(const char **out, size_t cap, const char *const *base,
 	out[n] = NULL;
 }
 
-void harness_start_api(const char *const *extra_args)
+/* api_spawn starts jobq-api (on listen_fd when >= 0) logging to
+ * <dir>/<name>.log, and waits until it logs its port into harness.api_port. */
+static void api_spawn(const char *name, int listen_fd, const char *const *extra_args)
 {
 	char exe[300], log[320];
 	snprintf(exe, sizeof exe, "%s/jobq-api", bin_dir());
-	log_path(log, sizeof log, "api");
+	log_path(log, sizeof log, name);
 	const char *base[] = {exe, "--redis-url", harness.redis_url, "--listen", "127.0.0.1:0",
 			      "--threads", "2", NULL};
 	const char *argv[64];
 	build_argv(argv, 64, base, extra_args);
-	harness.api_pid = spawn(argv, log);
+	harness.api_port = 0;
+	harness.api_pid = spawn_with(argv, log, listen_fd);
 	for (int i = 0; i < 1000 && !harness.api_port; i++) {
 		harness.api_port = read_listen_port(log);
 		if (!harness.api_port) {
@@ -249,6 +277,17 @@ void harness_start_api(const char *const *extra_args)
 		}
 	}
 	cr_assert_gt(harness.api_port, 0, "jobq-api did not report its port (see %s)", log);
+}
+
+void harness_start_api(const char *const *extra_args)
+{
+	api_spawn("api", -1, extra_args);
+}
+
+void harness_start_api_activated(int listen_fd, const char *log_name,
+				 const char *const *extra_args)
+{
+	api_spawn(log_name, listen_fd, extra_args);
 }
 
 int harness_start_worker(const char *const *extra_args)

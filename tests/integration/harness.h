@@ -60,6 +60,14 @@ void harness_restart_redis(void);
  * list, may be NULL) and waits until it listens. */
 void harness_start_api(const char *const *extra_args);
 
+/* harness_start_api_activated starts jobq-api as systemd's socket
+ * activation would: listen_fd (a listening socket the test made; it stays
+ * open in the test) is passed as fd 3 with LISTEN_FDS and LISTEN_PID. It
+ * logs to <dir>/<log_name>.log; waits until it listens and sets
+ * harness.api_pid and harness.api_port. */
+void harness_start_api_activated(int listen_fd, const char *log_name,
+				 const char *const *extra_args);
+
 /* harness_start_worker starts one more jobq-worker with extra arguments and
  * returns its index in harness.worker_pids. */
 int harness_start_worker(const char *const *extra_args);

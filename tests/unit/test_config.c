@@ -456,6 +456,21 @@ Test(config, seconds_accept_plain_numbers_and_s_m_h_d)
 	cr_assert_eq(seconds_of("3650d"), 315360000);
 }
 
+Test(config, seconds_or_off_takes_zero_as_off_and_otherwise_a_duration)
+{
+	char err[128];
+	int n = -1;
+
+	cr_assert_eq(config_parse_seconds_or_off("0", &n, err, sizeof err), 0);
+	cr_assert_eq(n, 0);
+	cr_assert_eq(config_parse_seconds_or_off("5m", &n, err, sizeof err), 0);
+	cr_assert_eq(n, 300);
+	cr_assert_eq(config_parse_seconds_or_off("0s", &n, err, sizeof err), -1,
+		     "only a plain 0 means off");
+	cr_assert_eq(config_parse_seconds_or_off("-1", &n, err, sizeof err), -1);
+	cr_assert_eq(n, 300, "a rejected value left n changed");
+}
+
 Test(config, seconds_reject_zero_more_than_ten_years_and_odd_forms)
 {
 	const char *bad[] = { "0", "0s", "3651d", "315360001", "99999999999999999999", "-1",

@@ -1,0 +1,409 @@
+/*
+ * Integration: jobq under a service manager, without one — socket
+ * activation (the test makes the listening socket and passes it as systemd
+ * does), --exit-when-idle of both binaries, sd_notify states read from a
+ * NOTIFY_SOCKET the test binds, and the API's SIGTERM shutdown of uploads
+ * in flight.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define EXIT_WAIT_MS 20000 /* bound of every wait for a process to exit */
+#define JOB_KEYS "jobq:job:" "????????????????????????????????" /* job hashes only */
+
+static void setup(void)
+{
+	memset(&harness, 0, sizeof harness);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	harness_start_redis();
+}
+
+TestSuite(systemd, .init = setup, .fini = harness_teardown, .timeout = 90);
+
+/* listen_loopback returns a socket listening on 127.0.0.1 and a free port,
+ * which it writes to *port. */
+static int listen_loopback(int *port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t len = sizeof a;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(fd, 0);
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0, "bind: %s", strerror(errno));
+	cr_assert_eq(listen(fd, 16), 0);
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+/* connect_port connects to 127.0.0.1:port; returns the socket or -1. */
+static int connect_port(int port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(fd, 0);
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0)
+		return fd;
+	close(fd);
+	return -1;
+}
+
+static void send_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+		cr_assert_gt(n, 0, "send failed: %s", strerror(errno));
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+/* read_reply reads from fd until the peer closes it or 20 s pass without
+ * a byte, into buf (NUL-terminated). */
+static void read_reply(int fd, char *buf, size_t cap)
+{
+	struct timeval tv = {.tv_sec = 20};
+	size_t len = 0;
+	ssize_t n;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	while (len < cap - 1 && (n = recv(fd, buf + len, cap - 1 - len, 0)) > 0)
+		len += (size_t)n;
+	buf[len] = '\0';
+}
+
+/* wait_exit waits up to timeout_ms for pid to exit by itself and returns
+ * its wait status, or -1 if it is still running (it is left running). */
+static int wait_exit(pid_t pid, int timeout_ms)
+{
+	int status;
+	long long end = monotonic_ms() + timeout_ms;
+	do {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return status;
+		sleep_ms(20);
+	} while (monotonic_ms() < end);
+	return -1;
+}
+
+static void assert_exited_zero(int status, const char *what)
+{
+	cr_assert_neq(status, -1, "%s did not exit within %d ms", what, EXIT_WAIT_MS);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: wait status %d", what, status);
+}
+
+/* log_contains tells whether <dir>/<name>.log holds text. */
+static bool log_contains(const char *name, const char *text)
+{
+	char cmd[700];
+	snprintf(cmd, sizeof cmd, "grep -qF '%s' %s/%s.log", text, harness.dir, name);
+	return system(cmd) == 0;
+}
+
+static const char healthz[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+
+/* ---- Socket activation and --exit-when-idle of the API ---------------- */
+
+Test(systemd, socket_activated_api_serves_the_inherited_socket)
+{
+	int port;
+	int fd = listen_loopback(&port);
+	harness_start_api_activated(fd, "api", NULL);
+	cr_assert_eq(harness.api_port, port, "the listening line names port %d, not the inherited %d",
+		     harness.api_port, port);
+	char *id = submit_csv(NULL, "a,b\n1,2\n");
+	cr_assert_eq(strlen(id), 32);
+	cr_assert(log_contains("api", "\"socket_activated\":true"));
+	free(id);
+	close(fd);
+}
+
+/* systemd's hand-over: the API exits when idle while the socket stays open
+ * (here in the test, there in systemd); a client that connects meanwhile
+ * waits in the backlog and the next API, started on the same socket,
+ * answers it. */
+Test(systemd, idle_api_exits_and_the_next_one_serves_the_backlog)
+{
+	int port;
+	int fd = listen_loopback(&port);
+	const char *args[] = {"--exit-when-idle", "1", NULL};
+	harness_start_api_activated(fd, "api", args);
+	struct http_reply r = http_get("/healthz");
+	cr_assert_eq(r.status, 200);
+	http_reply_free(&r);
+	assert_exited_zero(wait_exit(harness.api_pid, EXIT_WAIT_MS), "the idle jobq-api");
+	harness.api_pid = 0;
+	cr_assert(log_contains("api", "\"reason\":\"idle\""), "no idle shutdown line in api.log");
+
+	int c = connect_port(port);
+	cr_assert_geq(c, 0, "the inherited socket stopped listening when the API exited");
+	send_all(c, healthz, sizeof healthz - 1);
+	harness_start_api_activated(fd, "api2", NULL);
+	char reply[4096];
+	read_reply(c, reply, sizeof reply);
+	cr_assert(strncmp(reply, "HTTP/1.1 200", 12) == 0, "the queued client got: %.80s", reply);
+	close(c);
+	close(fd);
+}
+
+Test(systemd, idle_api_waits_while_a_connection_is_open)
+{
+	int port;
+	int fd = listen_loopback(&port);
+	const char *args[] = {"--exit-when-idle", "1", NULL};
+	harness_start_api_activated(fd, "api", args);
+	int c = connect_port(port);
+	cr_assert_geq(c, 0);
+	cr_assert_eq(wait_exit(harness.api_pid, 2500), -1,
+		     "the API exited with a connection open");
+	close(c);
+	assert_exited_zero(wait_exit(harness.api_pid, EXIT_WAIT_MS), "the idle jobq-api");
+	harness.api_pid = 0;
+	close(fd);
+}
+
+Test(systemd, api_without_socket_activation_exits_when_idle_too)
+{
+	const char *args[] = {"--exit-when-idle", "1", NULL};
+	harness_start_api(args);
+	assert_exited_zero(wait_exit(harness.api_pid, EXIT_WAIT_MS), "the idle jobq-api");
+	harness.api_pid = 0;
+}
+
+/* run_api_on_fds runs jobq-api with fds[0..n-1] passed as fds 3.. the way
+ * systemd passes sockets, output to <dir>/bad.log, and returns its wait
+ * status once it exits (bounded: -1 if it does not, then it is killed). */
+static int run_api_on_fds(const int *fds, int n)
+{
+	char exe[300], log[320];
+	const char *bin = getenv("JOBQ_TEST_BIN_DIR");
+	snprintf(exe, sizeof exe, "%s/jobq-api", bin && *bin ? bin : "bin");
+	snprintf(log, sizeof log, "%s/bad.log", harness.dir);
+	pid_t pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		char env[32];
+		int out = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		int high[8];
+		for (int i = 0; i < n && i < 8; i++) /* out of the way of 3.. first */
+			high[i] = fcntl(fds[i], F_DUPFD, 100);
+		for (int i = 0; i < n && i < 8; i++)
+			dup2(high[i], 3 + i);
+		dup2(out, 2);
+		snprintf(env, sizeof env, "%ld", (long)getpid());
+		setenv("LISTEN_PID", env, 1);
+		snprintf(env, sizeof env, "%d", n);
+		setenv("LISTEN_FDS", env, 1);
+		execl(exe, exe, "--redis-url", harness.redis_url, (char *)NULL);
+		_exit(127);
+	}
+	int status = wait_exit(pid, EXIT_WAIT_MS);
+	if (status == -1) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	return status;
+}
+
+Test(systemd, api_refuses_two_inherited_sockets)
+{
+	int p1, p2;
+	int fds[2] = {listen_loopback(&p1), listen_loopback(&p2)};
+	int status = run_api_on_fds(fds, 2);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "wait status %d", status);
+	cr_assert(log_contains("bad", "2 sockets were passed"));
+	close(fds[0]), close(fds[1]);
+}
+
+Test(systemd, api_refuses_an_inherited_socket_that_does_not_listen)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(fd, 0);
+	int status = run_api_on_fds(&fd, 1);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "wait status %d", status);
+	cr_assert(log_contains("bad", "not a listening TCP or Unix stream socket"));
+	close(fd);
+}
+
+/* ---- --exit-when-idle of the worker ----------------------------------- */
+
+Test(systemd, idle_worker_exits_zero_after_its_queue_stays_empty)
+{
+	const char *args[] = {"--exit-when-idle", "1", NULL};
+	int w = harness_start_worker(args);
+	assert_exited_zero(wait_exit(harness.worker_pids[w], EXIT_WAIT_MS), "the idle jobq-worker");
+	harness.worker_pids[w] = 0;
+	cr_assert(log_contains("worker0", "\"reason\":\"idle\""), "no idle shutdown line in worker0.log");
+}
+
+Test(systemd, worker_does_not_exit_while_jobs_keep_arriving)
+{
+	const char *args[] = {"--exit-when-idle", "3", "--concurrency", "1", NULL};
+	harness_start_api(NULL);
+	int w = harness_start_worker(args);
+	char *id = NULL;
+	long long end = monotonic_ms() + 6000;
+	while (monotonic_ms() < end) {
+		free(id);
+		id = submit_csv(NULL, "a,b\n1,2\n");
+		sleep_ms(250);
+	}
+	cr_assert_eq(wait_exit(harness.worker_pids[w], 0), -1,
+		     "the worker exited while jobs kept arriving");
+	json_t *job = wait_for_status(id, "succeeded", 20000);
+	cr_assert_str_eq(json_string_value(json_object_get(job, "status")), "succeeded");
+	json_decref(job);
+	assert_exited_zero(wait_exit(harness.worker_pids[w], EXIT_WAIT_MS), "the idle jobq-worker");
+	harness.worker_pids[w] = 0;
+	free(id);
+}
+
+/* ---- sd_notify -------------------------------------------------------- */
+
+/* notify_socket binds a datagram socket in the test directory and points
+ * NOTIFY_SOCKET (inherited by what the test starts) at it. */
+static int notify_socket(void)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	struct timeval tv = {.tv_sec = 20};
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(fd, 0);
+	cr_assert_lt(strlen(harness.dir) + sizeof "/notify.sock", sizeof a.sun_path);
+	memcpy(a.sun_path, harness.dir, strlen(harness.dir));
+	strcat(a.sun_path, "/notify.sock");
+	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0, "bind: %s", strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setenv("NOTIFY_SOCKET", a.sun_path, 1);
+	return fd;
+}
+
+/* expect_notify reads datagrams until one holds state; fails the test
+ * when 20 s pass without any. */
+static void expect_notify(int fd, const char *state)
+{
+	char msg[1024];
+	for (;;) {
+		ssize_t n = recv(fd, msg, sizeof msg - 1, 0);
+		cr_assert_gt(n, 0, "no notification %s: %s", state, strerror(errno));
+		msg[n] = '\0';
+		if (strstr(msg, state) != NULL)
+			return;
+	}
+}
+
+Test(systemd, api_notifies_ready_and_stopping)
+{
+	int fd = notify_socket();
+	harness_start_api(NULL);
+	expect_notify(fd, "READY=1");
+	kill(harness.api_pid, SIGTERM);
+	expect_notify(fd, "STOPPING=1");
+	assert_exited_zero(wait_exit(harness.api_pid, EXIT_WAIT_MS), "jobq-api after SIGTERM");
+	harness.api_pid = 0;
+	close(fd);
+}
+
+Test(systemd, worker_notifies_ready_and_stopping)
+{
+	int fd = notify_socket();
+	int w = harness_start_worker(NULL);
+	expect_notify(fd, "READY=1");
+	kill(harness.worker_pids[w], SIGTERM);
+	expect_notify(fd, "STOPPING=1");
+	assert_exited_zero(wait_exit(harness.worker_pids[w], EXIT_WAIT_MS), "jobq-worker after SIGTERM");
+	harness.worker_pids[w] = 0;
+	close(fd);
+}
+
+/* ---- SIGTERM with an upload in flight --------------------------------- */
+
+/* start_half_upload starts the API with --shutdown-grace grace, sends the
+ * headers and half of a 1.6 MB CSV, and waits until a staging piece is in
+ * Redis: the upload is in flight. Returns the connection; *csv and *len
+ * get the whole body (caller frees). */
+static int start_half_upload(const char *grace, char **csv, size_t *len)
+{
+	const char *args[] = {"--shutdown-grace", grace, NULL};
+	char head[256];
+	harness_start_api(args);
+	*csv = harness_csv_rows(100000, len);
+	int c = connect_port(harness.api_port);
+	cr_assert_geq(c, 0);
+	int n = snprintf(head, sizeof head,
+			 "POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\n"
+			 "Content-Length: %zu\r\n\r\n", *len);
+	send_all(c, head, (size_t)n);
+	send_all(c, *csv, *len / 2);
+	long long end = monotonic_ms() + EXIT_WAIT_MS;
+	while (redis_count_keys("jobq:staging:*") == 0 && monotonic_ms() < end)
+		sleep_ms(20);
+	cr_assert_eq(redis_count_keys("jobq:staging:*"), 1, "the upload never reached Redis");
+	return c;
+}
+
+/* wait_log waits (bounded) until <dir>/<name>.log holds text. */
+static void wait_log(const char *name, const char *text)
+{
+	long long end = monotonic_ms() + EXIT_WAIT_MS;
+	while (!log_contains(name, text) && monotonic_ms() < end)
+		sleep_ms(20);
+	cr_assert(log_contains(name, text), "%s.log never showed %s", name, text);
+}
+
+Test(systemd, sigterm_refuses_new_connections_and_lets_an_upload_finish)
+{
+	char *csv;
+	size_t len;
+	int c = start_half_upload("20", &csv, &len);
+	kill(harness.api_pid, SIGTERM);
+	wait_log("api", "\"msg\":\"shutting down\"");
+	int refused = 0;
+	long long end = monotonic_ms() + EXIT_WAIT_MS;
+	while (!refused && monotonic_ms() < end) {
+		int other = connect_port(harness.api_port);
+		refused = other < 0;
+		if (other >= 0)
+			close(other);
+		sleep_ms(20);
+	}
+	cr_assert(refused, "a new connection was still accepted after SIGTERM");
+	send_all(c, csv + len / 2, len - len / 2);
+	char reply[4096];
+	read_reply(c, reply, sizeof reply);
+	cr_assert(strncmp(reply, "HTTP/1.1 202", 12) == 0, "the upload in flight got: %.80s", reply);
+	assert_exited_zero(wait_exit(harness.api_pid, EXIT_WAIT_MS), "jobq-api after SIGTERM");
+	harness.api_pid = 0;
+	cr_assert_eq(redis_count_keys("jobq:staging:*"), 0);
+	cr_assert_eq(redis_count_keys(JOB_KEYS), 1);
+	close(c);
+	free(csv);
+}
+
+Test(systemd, sigterm_grace_cuts_an_upload_and_leaves_no_staging_key)
+{
+	char *csv;
+	size_t len;
+	int c = start_half_upload("1", &csv, &len);
+	kill(harness.api_pid, SIGTERM);
+	assert_exited_zero(wait_exit(harness.api_pid, EXIT_WAIT_MS), "jobq-api after SIGTERM");
+	harness.api_pid = 0;
+	wait_log("api", "requests still in flight are cut off");
+	cr_assert_eq(redis_count_keys("jobq:staging:*"), 0, "the cut upload left its staging key");
+	cr_assert_eq(redis_count_keys(JOB_KEYS), 0, "the cut upload became a job");
+	close(c);
+	free(csv);
+}
