@@ -60,7 +60,8 @@ LUA_SCRIPTS := queue/scripts/enqueue.lua queue/scripts/claim.lua \
                queue/scripts/finish.lua queue/scripts/requeue.lua \
                queue/scripts/cancel.lua \
                queue/scripts/fail.lua queue/scripts/retry.lua \
-               queue/scripts/heartbeat.lua queue/scripts/overview.lua
+               queue/scripts/heartbeat.lua queue/scripts/overview.lua \
+               queue/scripts/finish_next.lua
 
 API_SRCS := api/main.c api/server.c api/router.c api/reply.c api/upload.c api/submit.c \
             api/handlers.c api/breaker.c
