@@ -66,7 +66,7 @@ LUA_SCRIPTS := queue/scripts/enqueue.lua queue/scripts/claim.lua \
 API_SRCS := api/main.c api/server.c api/router.c api/reply.c api/upload.c api/submit.c \
             api/handlers.c api/breaker.c
 
-TASK_SRCS := worker/task.c worker/task_profile.c worker/column_stats.c \
+TASK_SRCS := worker/task.c worker/task_profile.c worker/column_stats.c worker/stats_pipe.c \
              worker/hll.c worker/task_ndjson.c
 WORKER_SRCS := worker/main.c worker/job_buffer.c worker/producer.c \
                worker/consumer.c worker/result_sink.c worker/running.c \
