@@ -5,7 +5,7 @@
  * column_stats.
  *
  * Batches go through a bounded ring of STATS_PIPE_BATCHES (the parser waits
- * when all are full, so memory stays bounded: about 1.5 MiB, more only for
+ * when all are full, so memory stays bounded: about 2.5 MiB, more only for
  * cells longer than a batch, each bounded by the upload's max field size).
  * The stats thread takes batches in order and cells in order, so every
  * column sees exactly the cells, in exactly the order, a single thread
