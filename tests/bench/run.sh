@@ -31,8 +31,8 @@
 # programs, JOBQ_BENCH_KEEP=1 to keep the work directory and its logs,
 # BENCH_ONLY=e2e,profile to run only those parts (names: ingest, e2e,
 # profile, memory, cancel). A partial run prints its table but writes its
-# JSON to the work directory, not to tests/bench/results/: only a full run
-# is a result to keep.
+# JSON to $TMPDIR (/tmp), not to tests/bench/results/: only a full run is
+# a result to keep.
 set -u
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -449,6 +449,6 @@ fact load.end "$(cut -d' ' -f1-3 /proc/loadavg)"
 fact total_seconds "$((($(now_ms) - bench_t0) / 100))e-1"
 stop "$redis_pid"
 out=$here/results/$(date -u +%Y-%m-%d).json
-[ -n "${BENCH_ONLY:-}" ] && out=$work/results.json && JOBQ_BENCH_KEEP=1
+[ -n "${BENCH_ONLY:-}" ] && out=${TMPDIR:-/tmp}/jobq-bench-$(date -u +%Y%m%dT%H%M%S)-$(echo "$BENCH_ONLY" | tr ',' '-').json
 python3 "$here/bench.py" report "$facts" "$out" || die "bench.py report failed"
 echo "results: $out"
