@@ -62,13 +62,14 @@ LUA_SCRIPTS := queue/scripts/enqueue.lua queue/scripts/claim.lua \
                queue/scripts/finish.lua queue/scripts/requeue.lua \
                queue/scripts/cancel.lua \
                queue/scripts/fail.lua queue/scripts/retry.lua \
-               queue/scripts/heartbeat.lua queue/scripts/overview.lua
+               queue/scripts/heartbeat.lua queue/scripts/overview.lua \
+               queue/scripts/finish_next.lua
 
 API_SRCS := api/main.c api/server.c api/router.c api/reply.c api/upload.c api/submit.c \
             api/handlers.c api/breaker.c api/idem.c api/metrics.c api/exposition.c api/scrape.c \
             api/auth.c api/ratelimit.c api/gate.c
 
-TASK_SRCS := worker/task.c worker/task_profile.c worker/column_stats.c \
+TASK_SRCS := worker/task.c worker/task_profile.c worker/column_stats.c worker/stats_pipe.c \
              worker/hll.c worker/task_ndjson.c
 WORKER_SRCS := worker/main.c worker/job_buffer.c worker/producer.c \
                worker/consumer.c worker/result_sink.c worker/running.c \

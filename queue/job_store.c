@@ -10,6 +10,7 @@
 
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,13 +31,14 @@ enum script_id {
 	SCRIPT_RETRY,
 	SCRIPT_HEARTBEAT,
 	SCRIPT_OVERVIEW,
+	SCRIPT_FINISH_NEXT,
 	SCRIPT_COUNT
 };
 
 static const char *const script_names[SCRIPT_COUNT] = {
 	"enqueue", "claim", "progress", "renew", "finish", "requeue",
 	"cancel",
-	"fail", "retry", "heartbeat", "overview",
+	"fail", "retry", "heartbeat", "overview", "finish_next",
 };
 
 /* Codes the scripts return; see each script's header. */
@@ -143,21 +145,57 @@ static int store_simple(struct job_store *st, int argc, const char **argv, redis
 	return 0;
 }
 
+/* embedded_source returns the Lua text of the embedded script name, or
+ * NULL when it is not built in. */
+static const char *embedded_source(const char *name)
+{
+	for (unsigned i = 0; i < scripts_embedded_len; i++)
+		if (strcmp(scripts_embedded[i].name, name) == 0)
+			return scripts_embedded[i].source;
+	return NULL;
+}
+
+/* script_text returns the text to load for script id in a new string the
+ * caller frees, or NULL with st->err set. finish_next runs finish.lua and
+ * claim.lua as they are: their texts go in front of it, each wrapped as a
+ * local function whose parameters KEYS and ARGV hide the globals, so no
+ * transition is written twice. */
+static char *script_text(struct job_store *st, enum script_id id)
+{
+	const char *own = embedded_source(script_names[id]);
+	const char *finish = embedded_source("finish"), *claim = embedded_source("claim");
+	char *text = NULL;
+	int n;
+
+	if (own == NULL || finish == NULL || claim == NULL) {
+		snprintf(st->err, sizeof st->err, "script %s is not built in", script_names[id]);
+		return NULL;
+	}
+	if (id != SCRIPT_FINISH_NEXT)
+		n = asprintf(&text, "%s", own);
+	else
+		n = asprintf(&text, "local function finish(KEYS, ARGV)\n%s\nend\n"
+				    "local function claim(KEYS, ARGV)\n%s\nend\n%s",
+			     finish, claim, own);
+	if (n < 0) {
+		snprintf(st->err, sizeof st->err, "script %s: out of memory", script_names[id]);
+		return NULL;
+	}
+	return text;
+}
+
 /* store_load_scripts loads every embedded script and keeps their SHA1s. */
 static int store_load_scripts(struct job_store *st)
 {
 	for (int id = 0; id < SCRIPT_COUNT; id++) {
-		const char *source = NULL;
-		for (unsigned i = 0; i < scripts_embedded_len; i++)
-			if (strcmp(scripts_embedded[i].name, script_names[id]) == 0)
-				source = scripts_embedded[i].source;
-		if (!source) {
-			snprintf(st->err, sizeof st->err, "script %s is not built in", script_names[id]);
+		char *source = script_text(st, (enum script_id)id);
+		if (!source)
 			return -1;
-		}
 		redisReply *r = NULL;
 		const char *argv[] = {"SCRIPT", "LOAD", source};
-		if (store_simple(st, 3, argv, &r) < 0)
+		int rc = store_simple(st, 3, argv, &r);
+		free(source);
+		if (rc < 0)
 			return -1;
 		int ok = r->type == REDIS_REPLY_STRING && r->len == 40;
 		if (ok)
@@ -687,12 +725,12 @@ enum job_store_status job_store_read_input(struct job_store *st, const char *id,
 /* claim_from_reply fills *c from one entry of claim.lua's reply. */
 static int claim_from_reply(const redisReply *e, struct job_claim *c)
 {
-	if (e->type != REDIS_REPLY_ARRAY || e->elements != 10)
+	if (e->type != REDIS_REPLY_ARRAY || e->elements != 11)
 		return -1;
 	for (size_t i = 0; i < 10; i++)
 		if (e->element[i]->type != REDIS_REPLY_STRING && e->element[i]->type != REDIS_REPLY_INTEGER)
 			return -1;
-	memset(c, 0, sizeof *c);
+	memset(c, 0, offsetof(struct job_claim, input));
 	COPY_FIELD(c->id, e->element[0]->str);
 	c->token = (uint64_t)e->element[1]->integer;
 	COPY_FIELD(c->task, e->element[2]->str);
@@ -703,39 +741,62 @@ static int claim_from_reply(const redisReply *e, struct job_claim *c)
 	COPY_FIELD(c->request_id, e->element[7]->str);
 	c->attempts = (int)e->element[8]->integer;
 	c->deadline_ms = e->element[9]->integer;
+	/* An input that changed size since the enqueue (it cannot) or that
+	 * is gone is read the slow way, which reports it. */
+	c->inlined = e->element[10]->type == REDIS_REPLY_STRING &&
+		     e->element[10]->len == c->bytes && c->bytes <= sizeof c->input;
+	if (c->inlined)
+		memcpy(c->input, e->element[10]->str, e->element[10]->len);
 	return 0;
+}
+
+/* claims_from_reply fills out with up to max claims from claim.lua's reply
+ * r. Returns how many, or EPROTO when r is not an array. */
+static int claims_from_reply(struct job_store *st, const redisReply *r, struct job_claim *out,
+			     int max)
+{
+	int n = 0;
+
+	if (r->type != REDIS_REPLY_ARRAY)
+		return store_reply_error(st, (redisReply *)r, "claim");
+	for (size_t i = 0; i < r->elements && n < max; i++)
+		if (claim_from_reply(r->element[i], &out[n]) == 0)
+			n++;
+	return n;
+}
+
+/* call_claim_argv appends claim.lua's ARGV for req. */
+static void call_claim_argv(struct script_call *c, struct job_store *st,
+			    const struct job_store_claim_req *req)
+{
+	call_str(c, st->prefix);
+	call_u64(c, (uint64_t)req->lease_ms);
+	call_str(c, req->worker_id);
+	call_u64(c, (uint64_t)req->max);
+	call_u64(c, (uint64_t)st->result_ttl_s);
+	call_u64(c, (uint64_t)st->dead_max);
+	call_u64(c, (uint64_t)st->dead_ttl_s);
+	call_u64(c, JOB_CLAIM_INLINE);
+	for (size_t i = 0; i < req->nqueues && c->argc < SCRIPT_ARGS_MAX; i++)
+		call_str(c, req->queues[i]);
 }
 
 int job_store_claim(struct job_store *st, const char *worker_id,
 		    const char *const *queues, size_t nqueues, int lease_ms,
 		    struct job_claim *out, int max)
 {
+	struct job_store_claim_req req = {worker_id, queues, nqueues, lease_ms, max};
 	char k_running[KEYS_MAX];
 	struct script_call c;
+	enum job_store_status s;
+
 	call_init(&c, 1);
 	call_str(&c, keys_running(k_running, st->prefix));
-	call_str(&c, st->prefix);
-	call_u64(&c, (uint64_t)lease_ms);
-	call_str(&c, worker_id);
-	call_u64(&c, (uint64_t)max);
-	call_u64(&c, (uint64_t)st->result_ttl_s);
-	call_u64(&c, (uint64_t)st->dead_max);
-	call_u64(&c, (uint64_t)st->dead_ttl_s);
-	for (size_t i = 0; i < nqueues && c.argc < SCRIPT_ARGS_MAX; i++)
-		call_str(&c, queues[i]);
-	enum job_store_status s;
+	call_claim_argv(&c, st, &req);
 	redisReply *r = store_eval(st, SCRIPT_CLAIM, &c, &s);
 	if (!r)
 		return s;
-	if (r->type != REDIS_REPLY_ARRAY) {
-		s = store_reply_error(st, r, "claim");
-		freeReplyObject(r);
-		return s;
-	}
-	int n = 0;
-	for (size_t i = 0; i < r->elements && n < max; i++)
-		if (claim_from_reply(r->element[i], &out[n]) == 0)
-			n++;
+	int n = claims_from_reply(st, r, out, max);
 	freeReplyObject(r);
 	return n;
 }
@@ -865,38 +926,105 @@ enum job_store_status job_store_result_append(struct job_store *st, const struct
 	return s;
 }
 
+/* finish.lua's KEYS for one attempt. */
+struct finish_keys {
+	char job[KEYS_MAX], running[KEYS_MAX], partial[KEYS_MAX], result[KEYS_MAX],
+		input[KEYS_MAX], finished[KEYS_MAX], duration[KEYS_MAX];
+};
+
+/* FINISH_KEYS is how many KEYS finish.lua takes. */
+#define FINISH_KEYS 7
+
+/* call_finish_keys appends finish.lua's KEYS for cl, built in k. */
+static void call_finish_keys(struct script_call *c, struct job_store *st,
+			     const struct job_claim *cl, struct finish_keys *k)
+{
+	call_str(c, keys_job(k->job, st->prefix, cl->id));
+	call_str(c, keys_running(k->running, st->prefix));
+	call_str(c, partial_key(k->partial, st->prefix, cl));
+	call_str(c, keys_result(k->result, st->prefix, cl->id));
+	call_str(c, keys_input(k->input, st->prefix, cl->id));
+	call_str(c, keys_metrics_finished(k->finished, st->prefix));
+	call_str(c, keys_metrics_duration(k->duration, st->prefix));
+}
+
+/* call_finish_argv appends finish.lua's ARGV (strings borrowed; NULL is ""). */
+static void call_finish_argv(struct script_call *c, const struct job_claim *cl,
+			     enum job_status status, const char *result_type,
+			     const char *error_code, const char *error_message,
+			     uint64_t rows, uint64_t bytes, int ttl_s)
+{
+	call_str(c, cl->id);
+	call_u64(c, cl->token);
+	call_str(c, job_status_name(status));
+	call_u64(c, (uint64_t)ttl_s);
+	call_str(c, result_type ? result_type : "");
+	call_str(c, error_code ? error_code : "");
+	call_str(c, error_message ? error_message : "");
+	call_u64(c, rows);
+	call_u64(c, bytes);
+	call_str(c, job_store_run_bounds);
+}
+
 enum job_store_status job_store_finish(struct job_store *st, const struct job_claim *cl,
 				       enum job_status status, const char *result_type,
 				       const char *error_code, const char *error_message,
 				       uint64_t rows, uint64_t bytes, int ttl_s)
 {
-	char k_job[KEYS_MAX], k_running[KEYS_MAX], k_partial[KEYS_MAX], k_result[KEYS_MAX],
-		k_input[KEYS_MAX], k_finished[KEYS_MAX], k_duration[KEYS_MAX];
+	struct finish_keys k;
 	struct script_call c;
 
 	/* A failure is a dead letter, with its error in the errors list. */
 	if (status == JOB_FAILED)
 		return job_store_fail(st, cl, error_code, error_message, rows, bytes, -1, ttl_s,
 				      NULL);
-	call_init(&c, 7);
-	call_str(&c, keys_job(k_job, st->prefix, cl->id));
-	call_str(&c, keys_running(k_running, st->prefix));
-	call_str(&c, partial_key(k_partial, st->prefix, cl));
-	call_str(&c, keys_result(k_result, st->prefix, cl->id));
-	call_str(&c, keys_input(k_input, st->prefix, cl->id));
-	call_str(&c, keys_metrics_finished(k_finished, st->prefix));
-	call_str(&c, keys_metrics_duration(k_duration, st->prefix));
-	call_str(&c, cl->id);
-	call_u64(&c, cl->token);
-	call_str(&c, job_status_name(status));
-	call_u64(&c, (uint64_t)ttl_s);
-	call_str(&c, result_type ? result_type : "");
-	call_str(&c, error_code ? error_code : "");
-	call_str(&c, error_message ? error_message : "");
-	call_u64(&c, rows);
-	call_u64(&c, bytes);
-	call_str(&c, job_store_run_bounds);
+	call_init(&c, FINISH_KEYS);
+	call_finish_keys(&c, st, cl, &k);
+	call_finish_argv(&c, cl, status, result_type, error_code, error_message, rows, bytes,
+			 ttl_s);
 	return store_eval_code(st, SCRIPT_FINISH, &c);
+}
+
+/* finish_next_reply reads finish_next.lua's reply { code, claims } into
+ * out and *claimed. Returns OK, LOST or EPROTO. */
+static enum job_store_status finish_next_reply(struct job_store *st, redisReply *r,
+					       struct job_claim *out, int max, int *claimed)
+{
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[0]->type != REDIS_REPLY_INTEGER)
+		return store_reply_error(st, r, "finish_next");
+	int n = claims_from_reply(st, r->element[1], out, max);
+	if (n < 0)
+		return (enum job_store_status)n;
+	*claimed = n;
+	return r->element[0]->integer == SCRIPT_REPLY_LOST ? JOB_STORE_LOST : JOB_STORE_OK;
+}
+
+enum job_store_status job_store_finish_next(struct job_store *st, const struct job_claim *cl,
+					    const char *result_type,
+					    const char *tail, size_t tail_len, uint64_t rows,
+					    uint64_t bytes, int ttl_s,
+					    const struct job_store_claim_req *req,
+					    struct job_claim *out, int *claimed)
+{
+	char k_running[KEYS_MAX];
+	struct finish_keys k;
+	struct script_call c;
+	enum job_store_status s;
+
+	*claimed = 0;
+	call_init(&c, FINISH_KEYS + 1);
+	call_finish_keys(&c, st, cl, &k);
+	call_str(&c, keys_running(k_running, st->prefix));
+	call_bytes(&c, tail_len > 0 ? tail : "", tail_len);
+	call_finish_argv(&c, cl, JOB_SUCCEEDED, result_type, "", "", rows, bytes, ttl_s);
+	call_claim_argv(&c, st, req);
+	redisReply *r = store_eval(st, SCRIPT_FINISH_NEXT, &c, &s);
+	if (!r)
+		return s;
+	s = finish_next_reply(st, r, out, req->max, claimed);
+	freeReplyObject(r);
+	return s;
 }
 
 enum job_store_status job_store_requeue(struct job_store *st, const struct job_claim *cl)

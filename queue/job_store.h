@@ -62,6 +62,10 @@ struct job_store_config {
 	int64_t max_queue_depth;
 };
 
+/* Inputs up to this size come back with the claim itself (claim.lua's
+ * ARGV[8]), so a small job costs no read of its own. */
+#define JOB_CLAIM_INLINE 4096
+
 /* The part of a claimed job a worker needs to run it. */
 struct job_claim {
 	char id[JOB_ID_HEX + 1];
@@ -74,6 +78,17 @@ struct job_claim {
 	uint64_t bytes;        /* input size */
 	int attempts;          /* including this one */
 	int64_t deadline_ms;   /* job timeout as wall-clock time, 0 = none */
+	bool inlined;          /* input holds the whole input (bytes of it) */
+	char input[JOB_CLAIM_INLINE];
+};
+
+/* What a claim asks for (strings borrowed). */
+struct job_store_claim_req {
+	const char *worker_id;
+	const char *const *queues; /* in order of preference */
+	size_t nqueues;
+	int lease_ms;
+	int max;                   /* most jobs to claim; 0 is allowed */
 };
 
 struct job_store;
@@ -213,6 +228,22 @@ enum job_store_status job_store_finish(struct job_store *st, const struct job_cl
 				       enum job_status status, const char *result_type,
 				       const char *error_code, const char *error_message,
 				       uint64_t rows, uint64_t bytes, int ttl_s);
+
+/* job_store_finish_next ends attempt c as succeeded, like
+ * job_store_finish, after adding tail (tail_len bytes, the end of the
+ * result not yet appended; 0 for none) to its result, and claims in the
+ * same atomic script call (finish_next.lua) up to req->max jobs into out,
+ * like job_store_claim. *claimed is how many (0 on any error). Returns
+ * OK or LOST (nothing changed by the finish; the claim happened anyway),
+ * or an error. After EUNAVAILABLE the call may have run: a retry is
+ * harmless for the finish (fenced), and jobs it claimed wait for their
+ * lease to expire. */
+enum job_store_status job_store_finish_next(struct job_store *st, const struct job_claim *c,
+					    const char *result_type,
+					    const char *tail, size_t tail_len, uint64_t rows,
+					    uint64_t bytes, int ttl_s,
+					    const struct job_store_claim_req *req,
+					    struct job_claim *out, int *claimed);
 
 /* job_store_requeue gives the job back to its queue without counting the
  * attempt (worker shutdown). Returns OK or LOST, or an error. */

@@ -46,6 +46,8 @@ struct job_run {
 	struct backoff backoff;
 	bool outage;                  /* a Redis call of this job is failing */
 	const char *gave_up;          /* why run_retry stopped retrying, or NULL */
+	struct job_claim *next;       /* where the finish puts the next claim (borrowed) */
+	int claimed_next;             /* 1 when it did */
 	enum run_end end;
 	char code[65];
 	char message[512];
@@ -253,6 +255,8 @@ static bool run_read_input(struct job_run *run)
 	struct consumer *c = run->c;
 	uint64_t offset = 0;
 
+	if (run->claim.inlined)
+		return run_feed(run, run->claim.input, (size_t)run->claim.bytes);
 	for (;;) {
 		enum job_store_status st;
 		size_t n = 0;
@@ -293,12 +297,13 @@ static void run_complete(struct job_run *run)
 	run_complete_output(run);
 }
 
-/* run_complete_output stores the rest of the result and decides the end. */
+/* run_complete_output decides the end once the task is done. The rest of
+ * the result is stored with the finish (run_finish_succeeded). */
 static void run_complete_output(struct job_run *run)
 {
 	struct task_error err = {.code = ""};
 
-	if (result_sink_flush(run->sink) != 0) {
+	if (result_sink_status(run->sink) != JOB_STORE_OK) {
 		err = (struct task_error){.code = "output_failed"};
 		snprintf(err.message, sizeof err.message, "the result could not be stored: %s",
 			 job_store_errstr(run->c->store));
@@ -320,6 +325,11 @@ static int run_exec_read(void *ctx, uint64_t offset, const char **buf, size_t *n
 	*n = 0;
 	if (offset >= run->claim.bytes)
 		return 0;
+	if (run->claim.inlined) {
+		*buf = run->claim.input + offset;
+		*n = (size_t)(run->claim.bytes - offset);
+		return 0;
+	}
 	do
 		st = job_store_read_input(run->c->store, run->claim.id, offset, run->c->input,
 					  CONSUMER_PIECE, n);
@@ -452,19 +462,43 @@ static void run_log_finished(struct job_run *run, enum job_status status)
 		run->claim.request_id, run->claim.id, f);
 }
 
-/* run_finish reports the job's end as status, exactly once. */
-static void run_finish(struct job_run *run, enum job_status status)
+/* run_finish_succeeded reports success with the result's unflushed end,
+ * and claims this consumer's next job into run->next while the worker is
+ * claiming (see consumer.h). Returns the store's answer. */
+static enum job_store_status run_finish_succeeded(struct job_run *run)
 {
-	bool ok = status == JOB_SUCCEEDED;
+	const struct worker_settings *s = run->c->settings;
+	struct job_store_claim_req req = {
+		.worker_id = s->worker_id, .queues = s->queue_names, .nqueues = s->queues.len,
+		.lease_ms = worker_lease_ms(s),
+		.max = running_phase_now(run->c->running) == RUNNING_CLAIMING ? 1 : 0,
+	};
+	const char *tail;
+	size_t tail_len = result_sink_pending(run->sink, &tail);
 	enum job_store_status st;
 
 	do
-		st = job_store_finish(run->c->store, &run->claim, status,
-				      ok ? (run->exec ? run->exec->result_type : run->ops->result_type) : "",
-				      ok ? "" : run->code,
-				      ok ? "" : run->message, run_rows(run), run->fed,
-				      run->c->settings->result_ttl_s);
+		st = job_store_finish_next(run->c->store, &run->claim,
+					   run->exec ? run->exec->result_type : run->ops->result_type,
+					   tail, tail_len, run_rows(run), run->fed, s->result_ttl_s,
+					   &req, run->next, &run->claimed_next);
 	while (run_retry(run, st));
+	return st;
+}
+
+/* run_finish reports the job's end as status, exactly once. */
+static void run_finish(struct job_run *run, enum job_status status)
+{
+	enum job_store_status st;
+
+	if (status == JOB_SUCCEEDED)
+		st = run_finish_succeeded(run);
+	else
+		do
+			st = job_store_finish(run->c->store, &run->claim, status, "", run->code,
+					      run->message, run_rows(run), run->fed,
+					      run->c->settings->result_ttl_s);
+		while (run_retry(run, st));
 	if (st == JOB_STORE_OK)
 		run_log_finished(run, status);
 	else if (st == JOB_STORE_LOST || run->gave_up)
@@ -564,10 +598,11 @@ static void run_free(struct job_run *run)
 	result_sink_free(run->sink);
 }
 
-/* consumer_run runs the job of claim from start to report. */
-static void consumer_run(struct consumer *c, const struct job_claim *claim)
+/* consumer_run runs the job of *claim from start to report. Returns true
+ * when the report claimed the next job, which is then in *claim. */
+static bool consumer_run(struct consumer *c, struct job_claim *claim)
 {
-	struct job_run run = {.c = c, .claim = *claim, .end = RUN_GOING};
+	struct job_run run = {.c = c, .claim = *claim, .next = claim, .end = RUN_GOING};
 
 	run.started_ms = worker_clock_ms();
 	run.next_progress_ms = run.started_ms + CONSUMER_PROGRESS_MS;
@@ -576,7 +611,7 @@ static void consumer_run(struct consumer *c, const struct job_claim *claim)
 	if (run.rj == NULL) { /* more jobs than consumers: cannot happen */
 		log_job(LOG_ERROR, "running registry full; job left to its lease",
 			claim->request_id, claim->id, NULL);
-		return;
+		return false;
 	}
 	log_job(LOG_INFO, "job started", claim->request_id, claim->id,
 		json_pack("{s:s, s:s, s:i}", "task", claim->task, "queue", claim->queue,
@@ -588,6 +623,7 @@ static void consumer_run(struct consumer *c, const struct job_claim *claim)
 	run_report(&run);
 	run_free(&run);
 	running_remove(c->running, run.rj);
+	return run.claimed_next > 0;
 }
 
 static void *consumer_main(void *arg)
@@ -596,7 +632,8 @@ static void *consumer_main(void *arg)
 	struct job_claim claim;
 
 	while (job_buffer_take(c->buffer, &claim) == 0)
-		consumer_run(c, &claim);
+		while (consumer_run(c, &claim))
+			; /* the finish claimed the next job: run it */
 	if (running_consumer_exit(c->running))
 		kill(getpid(), WORKER_SIG_DRAINED);
 	return NULL;

@@ -5,13 +5,24 @@
  *
  *     register the job in the running registry
  *     find the task; make the task, a result_sink and a csv_reader
+ *     an input of at most JOB_CLAIM_INLINE bytes came with the claim; else
  *     for each 1 MiB piece of input (job_store_read_input):
  *         for each slice of at most 64 KiB:
  *             checkpoint: stop flags, the job's deadline, and every 250 ms
  *                         job_store_progress (which also extends the lease)
  *             csv_reader_feed -> the task's field/record_end
- *     csv_reader_finish, task finish, flush the result
+ *     csv_reader_finish, task finish
  *     report exactly once, then unregister
+ *
+ * A job that succeeded is reported with job_store_finish_next: one script
+ * call stores the end of the result, finishes the job and, while the
+ * worker is claiming, claims this consumer's next job (with its input
+ * when small), which the consumer runs at once without going through the
+ * buffer. So a small job costs one round trip. Only a consumer that finds
+ * nothing goes back to the buffer, where the producer claims for it and
+ * blocks on the wake-up lists. Other ends (failed, cancelled, requeued)
+ * are rare and reported on their own, and their result is flushed or
+ * dropped first.
  *
  * How a job ends, and what is reported:
  *

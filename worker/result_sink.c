@@ -85,6 +85,12 @@ struct task_output result_sink_output(struct result_sink *s)
 	return (struct task_output){.write = sink_write, .ctx = s};
 }
 
+size_t result_sink_pending(const struct result_sink *s, const char **buf)
+{
+	*buf = s->buf;
+	return s->used;
+}
+
 uint64_t result_sink_bytes(const struct result_sink *s)
 {
 	return s->written;

@@ -51,6 +51,12 @@ struct task_output result_sink_output(struct result_sink *s);
  * bytes could not be stored (see result_sink_status). */
 int result_sink_flush(struct result_sink *s);
 
+/* result_sink_pending points *buf at the bytes buffered and not yet
+ * appended (owned by s, valid until the next write or flush) and returns
+ * their length. The consumer stores them with the finish itself
+ * (job_store_finish_next) instead of a flush of their own. */
+size_t result_sink_pending(const struct result_sink *s, const char **buf);
+
 /* result_sink_bytes returns how many bytes the task has written. */
 uint64_t result_sink_bytes(const struct result_sink *s);
 

@@ -9,12 +9,15 @@
 -- ARGV[5] seconds a job that fails for good is kept (the result TTL)
 -- ARGV[6] most dead letters kept
 -- ARGV[7] seconds a dead letter is kept
--- ARGV[8..] queue names, most preferred first
+-- ARGV[8] largest input returned with the claim, in bytes (0: none)
+-- ARGV[9..] queue names, most preferred first
 --
 -- Returns an array with one entry per claimed job:
 --   { id, token, task, queue, delimiter, header, bytes, request_id,
---     attempts, deadline_ms }
--- deadline_ms is the job's timeout as a wall-clock time, 0 for none.
+--     attempts, deadline_ms, input }
+-- deadline_ms is the job's timeout as a wall-clock time, 0 for none. input
+-- is the whole input when it is at most ARGV[8] bytes (a small job then
+-- costs no read of its own), else nil: the worker reads it in pieces.
 --
 -- Transition: queued -> running (attempts + 1, a new fencing token, a
 -- lease). Reaping: running with an expired lease -> queued, at the head of
@@ -30,6 +33,7 @@
 local p = ARGV[1]
 local lease = tonumber(ARGV[2])
 local max = tonumber(ARGV[4])
+local inline = tonumber(ARGV[8])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
@@ -90,7 +94,7 @@ for _, id in ipairs(due) do
 end
 
 local out = {}
-for i = 8, #ARGV do
+for i = 9, #ARGV do
   local qkey = p .. ':queue:' .. ARGV[i]
   while #out < max do
     local id = redis.call('RPOP', qkey)
@@ -120,8 +124,10 @@ for i = 8, #ARGV do
       redis.call('HSET', job, 'status', 'running', 'worker', ARGV[3],
                  'started_at', now, 'finished_at', 0)
       redis.call('ZADD', KEYS[1], now + lease, id)
+      local input = false
+      if (tonumber(f[5]) or 0) <= inline then input = redis.call('GET', job .. ':input') end
       out[#out + 1] = { id, token, f[2] or '', ARGV[i], f[3] or ',', f[4] or '1',
-                        f[5] or '0', f[6] or '', attempts, deadline }
+                        f[5] or '0', f[6] or '', attempts, deadline, input }
     end
   end
 end

@@ -28,7 +28,11 @@
 # it starts is stopped by PID on exit (trap), and every wait has a deadline,
 # so it ends by itself. Environment: JOBQ_BENCH_BIN_DIR (default bin/),
 # CC and CFLAGS (the Makefile's defaults: cc, -O2 -g) for the helper
-# programs, JOBQ_BENCH_KEEP=1 to keep the work directory and its logs.
+# programs, JOBQ_BENCH_KEEP=1 to keep the work directory and its logs,
+# BENCH_ONLY=e2e,profile to run only those parts (names: ingest, e2e,
+# profile, memory, cancel). A partial run prints its table but writes its
+# JSON to $TMPDIR (/tmp), not to tests/bench/results/: only a full run is
+# a result to keep.
 set -u
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -429,15 +433,22 @@ done
 build_tools
 machine_facts
 start_redis
-phase ingest; bench_ingest
-phase e2e; bench_e2e
-phase profile; bench_profile
-phase memory; bench_memory
-phase cancel; bench_cancel
+# wanted PART: true when BENCH_ONLY is unset or names PART.
+wanted() {
+	case ",${BENCH_ONLY:-$1}," in *",$1,"*) return 0 ;; esac
+	return 1
+}
+for part in $(echo "${BENCH_ONLY:-}" | tr ',' ' '); do
+	case $part in ingest|e2e|profile|memory|cancel) ;; *) die "BENCH_ONLY: no part called $part" ;; esac
+done
+for part in ingest e2e profile memory cancel; do
+	wanted "$part" && { phase "$part"; "bench_$part"; }
+done
 phase done
 fact load.end "$(cut -d' ' -f1-3 /proc/loadavg)"
 fact total_seconds "$((($(now_ms) - bench_t0) / 100))e-1"
 stop "$redis_pid"
-python3 "$here/bench.py" report "$facts" "$here/results/$(date -u +%Y-%m-%d).json" ||
-	die "bench.py report failed"
-echo "results: tests/bench/results/$(date -u +%Y-%m-%d).json"
+out=$here/results/$(date -u +%Y-%m-%d).json
+[ -n "${BENCH_ONLY:-}" ] && out=${TMPDIR:-/tmp}/jobq-bench-$(date -u +%Y%m%dT%H%M%S)-$(echo "$BENCH_ONLY" | tr ',' '-').json
+python3 "$here/bench.py" report "$facts" "$out" || die "bench.py report failed"
+echo "results: $out"

@@ -173,3 +173,27 @@ Test(lifecycle, progress_moves_while_a_large_job_runs)
 	json_decref(job);
 	free(id), free(csv);
 }
+
+/* A profile of an input large enough for two threads (stats_pipe) ends
+ * with every row counted and the statistics of all of them. */
+Test(lifecycle, profile_of_a_large_input_counts_every_row_on_two_threads)
+{
+	char *csv = harness_csv_rows(400000, NULL); /* 6.4 MB */
+	char *id = submit_csv("task=profile", csv);
+	harness_start_worker(NULL);
+	json_t *job = wait_for_status(id, "succeeded", 60000);
+	json_decref(job);
+	char path[80];
+	snprintf(path, sizeof path, "/v1/jobs/%s/result", id);
+	struct http_reply r = http_get(path);
+	json_t *res = http_json(&r);
+	http_reply_free(&r);
+	json_t *col = json_array_get(json_object_get(res, "columns"), 0);
+	cr_assert_eq(json_integer_value(json_object_get(res, "rows")), 400000);
+	cr_assert_eq(json_integer_value(json_object_get(col, "count")), 400000);
+	cr_assert_eq(json_integer_value(json_object_get(col, "min")), 0);
+	cr_assert_eq(json_integer_value(json_object_get(col, "max")), 399999);
+	cr_assert_str_eq(json_string_value(json_object_get(col, "type")), "integer");
+	json_decref(res);
+	free(id), free(csv);
+}

@@ -1,10 +1,13 @@
 /*
  * Integration: the state transitions of job_store against a real Redis —
- * each Lua script, fencing, lease reaping and script reloading.
+ * each Lua script, fencing, lease reaping and script reloading; at the end
+ * the worker's one-round-trip path (small inputs that come with their
+ * claim, and finish_next.lua).
  */
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 #include <string.h>
 
@@ -308,4 +311,124 @@ Test(store, an_idempotency_key_whose_job_is_gone_is_replaced)
 	r = redis_cmd("TTL jobq:idem:acme:k");
 	cr_assert(r->integer > 0 && r->integer <= 3600, "TTL %lld", r->integer);
 	freeReplyObject(r);
+}
+
+/* ---- The one-round-trip path (finish_next.lua) ---------------------------- */
+
+/* two_small_jobs enqueues two small jobs, claims the first and returns its
+ * claim; the second stays queued. */
+static struct job_claim two_small_jobs(struct job_spec *first, struct job_spec *second)
+{
+	*first = spec_for("default");
+	*second = spec_for("default");
+	enqueue_small(first);
+	cr_assert_eq(job_store_enqueue(st, second, "a\n2\n", 4, false), JOB_STORE_OK);
+	return claim_one(30000);
+}
+
+/* finish_next_req asks the finish to claim up to max jobs of "default". */
+static struct job_store_claim_req finish_next_req(int max)
+{
+	return (struct job_store_claim_req){"test:1:abc", default_queue, 1, 30000, max};
+}
+
+static void assert_status(const char *id, const char *want)
+{
+	redisReply *r = redis_cmd("HGET jobq:job:%s status", id);
+	cr_assert_not_null(r->str);
+	cr_assert_str_eq(r->str, want);
+	freeReplyObject(r);
+}
+
+Test(store, a_small_input_comes_with_its_claim)
+{
+	struct job_spec s = spec_for("default");
+	enqueue_small(&s);
+	struct job_claim c = claim_one(30000);
+	cr_assert(c.inlined);
+	cr_assert_eq(c.bytes, 4);
+	cr_assert_eq(memcmp(c.input, "a\n1\n", 4), 0);
+}
+
+Test(store, a_large_input_is_left_to_be_read_in_pieces)
+{
+	struct job_spec s = spec_for("default");
+	char *body = malloc(JOB_CLAIM_INLINE + 1);
+	cr_assert_not_null(body);
+	memset(body, 'x', JOB_CLAIM_INLINE + 1);
+	s.bytes = JOB_CLAIM_INLINE + 1;
+	cr_assert_eq(job_store_enqueue(st, &s, body, JOB_CLAIM_INLINE + 1, false), JOB_STORE_OK);
+	free(body);
+	struct job_claim c = claim_one(30000);
+	cr_assert_not(c.inlined);
+	cr_assert_eq(c.bytes, JOB_CLAIM_INLINE + 1);
+}
+
+Test(store, finish_next_stores_the_result_tail_finishes_and_claims_the_next_job)
+{
+	struct job_spec first, second;
+	struct job_claim c = two_small_jobs(&first, &second), next;
+	struct job_store_claim_req req = finish_next_req(1);
+	int claimed = -1;
+	cr_assert_eq(job_store_result_append(st, &c, "{\"x\":", 5), JOB_STORE_OK);
+	cr_assert_eq(job_store_finish_next(st, &c, "application/json", "1}", 2, 1, 4, 60, &req,
+					   &next, &claimed),
+		     JOB_STORE_OK, "%s", job_store_errstr(st));
+	assert_status(first.id, "succeeded");
+	redisReply *r = redis_cmd("GET jobq:job:%s:result", first.id);
+	cr_assert_str_eq(r->str, "{\"x\":1}");
+	freeReplyObject(r);
+	cr_assert_eq(claimed, 1);
+	cr_assert_str_eq(next.id, second.id);
+	cr_assert(next.inlined);
+	cr_assert_eq(memcmp(next.input, "a\n2\n", 4), 0);
+	assert_status(second.id, "running");
+	cr_assert_eq(redis_count_keys("jobq:job:*:partial:*"), 0);
+}
+
+Test(store, finish_next_claims_nothing_when_asked_for_none)
+{
+	struct job_spec first, second;
+	struct job_claim c = two_small_jobs(&first, &second), next;
+	struct job_store_claim_req req = finish_next_req(0);
+	int claimed = -1;
+	cr_assert_eq(job_store_finish_next(st, &c, "text/plain", "", 0, 1, 4, 60, &req, &next,
+					   &claimed),
+		     JOB_STORE_OK);
+	cr_assert_eq(claimed, 0);
+	assert_status(first.id, "succeeded");
+	assert_status(second.id, "queued");
+}
+
+Test(store, finish_next_of_a_stale_attempt_changes_nothing_and_leaves_no_partial_result)
+{
+	struct job_spec s = spec_for("default");
+	enqueue_small(&s);
+	struct job_claim c = claim_one(30000), next;
+	struct job_store_claim_req req = finish_next_req(1);
+	int claimed = -1;
+	c.token += 7;
+	cr_assert_eq(job_store_finish_next(st, &c, "text/plain", "stale", 5, 1, 4, 60, &req,
+					   &next, &claimed),
+		     JOB_STORE_LOST);
+	cr_assert_eq(claimed, 0);
+	assert_status(s.id, "running");
+	cr_assert_eq(redis_count_keys("jobq:job:*:partial:*"), 0);
+	cr_assert_eq(redis_count_keys("jobq:job:*:result"), 0);
+}
+
+Test(store, finish_next_does_not_start_a_job_whose_cancel_was_requested)
+{
+	struct job_spec first, second;
+	struct job_claim c = two_small_jobs(&first, &second), next;
+	struct job_store_claim_req req = finish_next_req(1);
+	int claimed = -1;
+	/* As claim.lua finds a job whose worker died after its cancel was
+	 * requested: queued, with cancel_requested set. */
+	freeReplyObject(redis_cmd("HSET jobq:job:%s cancel_requested 1", second.id));
+	cr_assert_eq(job_store_finish_next(st, &c, "text/plain", "", 0, 1, 4, 60, &req, &next,
+					   &claimed),
+		     JOB_STORE_OK);
+	cr_assert_eq(claimed, 0);
+	assert_status(second.id, "cancelled");
 }

@@ -948,3 +948,66 @@ Test(profile, ragged_record_through_the_reader_names_its_line)
 	cr_assert_str_eq(err.code, "ragged_record");
 	cr_assert_str_eq(err.message, "The record on line 5 has 1 fields; the first record has 2.");
 }
+
+/* ---- Two threads for a large input (stats_pipe) --------------------------- */
+
+/* profile_generated profiles rows of mixed generated cells (the same ones
+ * each call) as an input of bytes_total bytes, which decides whether the
+ * statistics run on a second thread, and returns the result's text. */
+static char *profile_generated(uint64_t bytes_total, size_t rows)
+{
+	struct task_params params = {.delimiter = ',', .header = true, .bytes_total = bytes_total};
+	struct task_error err;
+	struct run r;
+	char cell[5][64];
+	uint64_t x = 88172645463325252ull;
+
+	memset(&r, 0, sizeof r);
+	r.out = (struct task_output){collector_write, &r.sink};
+	r.task = task_profile.create(&params, &r.out, &err);
+	cr_assert_not_null(r.task);
+	cr_assert_eq(RECORD(&r, "int", "float", "bool", "date", "text"), 0);
+	for (size_t i = 0; i < rows; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift64 */
+		snprintf(cell[0], sizeof cell[0], "%lld", (long long)(x % 2000001) - 1000000);
+		snprintf(cell[1], sizeof cell[1], "%.6f", (double)(x % 1000003) / 7.0);
+		snprintf(cell[2], sizeof cell[2], "%s", x & 1 ? "true" : "FALSE");
+		snprintf(cell[3], sizeof cell[3], "%04u-%02u-%02u", (unsigned)(x % 3000),
+			 (unsigned)(x % 12) + 1, (unsigned)(x % 28) + 1);
+		snprintf(cell[4], sizeof cell[4], "%s%llx", i % 7 ? "w" : "", (unsigned long long)(x % 50000));
+		const char *cells[5] = {cell[0], cell[1], cell[2], cell[3], i % 11 ? cell[4] : ""};
+		cr_assert_eq(run_record(&r, 5, cells), 0);
+	}
+	cr_assert_eq(task_profile.finish(r.task, &err), 0, "%s", err.message);
+	task_profile.destroy(r.task);
+	return r.sink.data;
+}
+
+Test(profile, a_large_input_profiled_on_two_threads_gives_the_same_bytes)
+{
+	/* 200,000 rows of 5 cells: many batches of the pipe, so the ring
+	 * wraps and the parser waits on it. */
+	char *one = profile_generated(0, 200000);
+	char *two = profile_generated(UINT64_C(1) << 30, 200000);
+
+	cr_assert_gt(strlen(one), 100);
+	cr_assert_str_eq(one, two);
+	free(one);
+	free(two);
+}
+
+Test(profile, a_large_input_stopped_early_frees_its_second_thread)
+{
+	struct task_params params = {.delimiter = ',', .header = false, .bytes_total = UINT64_C(1) << 30};
+	struct task_error err;
+	struct run r;
+
+	memset(&r, 0, sizeof r);
+	r.out = (struct task_output){collector_write, &r.sink};
+	r.task = task_profile.create(&params, &r.out, &err);
+	cr_assert_not_null(r.task);
+	for (int i = 0; i < 50000; i++)
+		cr_assert_eq(RECORD(&r, "1", "x"), 0);
+	cr_assert_neq(RECORD(&r, "1"), 0, "a ragged record must stop the task");
+	run_free(&r); /* destroy without finish: the pipe's thread is stopped and joined */
+}
