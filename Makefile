@@ -63,7 +63,7 @@ LUA_SCRIPTS := queue/scripts/enqueue.lua queue/scripts/claim.lua \
                queue/scripts/heartbeat.lua queue/scripts/overview.lua
 
 API_SRCS := api/main.c api/server.c api/router.c api/reply.c api/upload.c api/submit.c \
-            api/handlers.c api/breaker.c
+            api/handlers.c api/breaker.c api/edge.c
 
 TASK_SRCS := worker/task.c worker/task_profile.c worker/column_stats.c \
              worker/hll.c worker/task_ndjson.c
@@ -78,14 +78,15 @@ UNIT_SRCS := tests/unit/test_csv_reader.c tests/unit/test_utf8.c \
              tests/unit/test_backoff.c tests/unit/test_job_buffer.c \
              tests/unit/test_profile.c tests/unit/test_hll.c \
              tests/unit/test_ndjson.c tests/unit/test_breaker.c \
-             tests/unit/test_task_catalog.c
+             tests/unit/test_task_catalog.c tests/unit/test_edge.c
 INTEGRATION_SRCS := tests/integration/main.c tests/integration/harness.c tests/integration/test_submit.c \
                     tests/integration/test_lifecycle.c tests/integration/test_errors.c \
                     tests/integration/test_workers.c tests/integration/test_store.c \
                     tests/integration/test_cancel.c \
                     tests/integration/test_retries.c tests/integration/test_breaker.c \
                     tests/integration/test_backpressure.c tests/integration/test_registry.c \
-                    tests/integration/test_failures.c tests/integration/test_exec.c
+                    tests/integration/test_failures.c tests/integration/test_exec.c \
+                    tests/integration/test_hostile.c
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
@@ -143,8 +144,8 @@ $(BIN)/jobq-worker: $(WORKER_OBJS) $(BUILD)/libjobq.a
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 # Unit tests link the library, the worker's tasks and the API's breaker
-# (pure code).
-$(BUILD)/tests/unit-tests: $(UNIT_OBJS) $(TASK_OBJS) $(call obj,worker/job_buffer.c api/breaker.c) $(BUILD)/libjobq.a
+# and edge (pure code).
+$(BUILD)/tests/unit-tests: $(UNIT_OBJS) $(TASK_OBJS) $(call obj,worker/job_buffer.c api/breaker.c api/edge.c) $(BUILD)/libjobq.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
 
