@@ -9,6 +9,7 @@
 #   make tsan       the same tests built with ThreadSanitizer
 #   make chaos      workers and Redis killed under load (tests/chaos.sh)
 #   make bench      benchmarks (tests/bench/)
+#   make fuzz       libFuzzer targets, FUZZ_SECONDS (30) each (tests/fuzz/)
 #   make install    PREFIX=/usr/local DESTDIR=
 #
 # One switch per build flavour: SAN=asan or SAN=tsan puts everything under
@@ -79,7 +80,8 @@ UNIT_SRCS := tests/unit/test_csv_reader.c tests/unit/test_utf8.c \
              tests/unit/test_backoff.c tests/unit/test_job_buffer.c \
              tests/unit/test_profile.c tests/unit/test_hll.c \
              tests/unit/test_ndjson.c tests/unit/test_breaker.c \
-             tests/unit/test_task_catalog.c tests/unit/test_edge.c
+             tests/unit/test_task_catalog.c tests/unit/test_edge.c \
+             tests/unit/test_options.c
 INTEGRATION_SRCS := tests/integration/main.c tests/integration/harness.c tests/integration/test_submit.c \
                     tests/integration/test_lifecycle.c tests/integration/test_errors.c \
                     tests/integration/test_workers.c tests/integration/test_store.c \
@@ -100,7 +102,7 @@ INTEGRATION_OBJS := $(call obj,$(INTEGRATION_SRCS))
 
 # ---- Build -----------------------------------------------------------------
 
-.PHONY: all deps deps-build run test test-run test-shipping sanitize tsan chaos bench install clean help
+.PHONY: all deps deps-build run test test-run test-shipping sanitize tsan chaos bench fuzz install clean help
 all: $(BIN)/jobq-api $(BIN)/jobq-worker
 
 Q := @
@@ -144,9 +146,9 @@ $(BIN)/jobq-worker: $(WORKER_OBJS) $(BUILD)/libjobq.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-# Unit tests link the library, the worker's tasks and the API's breaker
-# and edge (pure code).
-$(BUILD)/tests/unit-tests: $(UNIT_OBJS) $(TASK_OBJS) $(call obj,worker/job_buffer.c api/breaker.c api/edge.c) $(BUILD)/libjobq.a
+# Unit tests link the library, the worker's tasks and the API's pure
+# code: breaker, edge, options (with reply, for its errors).
+$(BUILD)/tests/unit-tests: $(UNIT_OBJS) $(TASK_OBJS) $(call obj,worker/job_buffer.c api/breaker.c api/edge.c api/options.c api/reply.c) $(BUILD)/libjobq.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
 
@@ -154,7 +156,21 @@ $(BUILD)/tests/integration-tests: $(INTEGRATION_OBJS) $(BUILD)/libjobq.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
 
-TEST_BINS := $(BUILD)/tests/unit-tests $(BUILD)/tests/integration-tests
+# Each fuzz target's LLVMFuzzerTestOneInput, built with the project's
+# compiler against a plain main that replays its committed corpus once
+# (tests/fuzz/fuzz.h): `make test` checks the corpus without libFuzzer.
+FUZZ_TARGETS := csv_check options router multipart
+REPLAY_BINS  := $(addprefix $(BUILD)/tests/replay-,$(FUZZ_TARGETS))
+API_LIB_OBJS := $(filter-out $(BUILD)/api/main.o,$(API_OBJS))
+
+$(BUILD)/tests/replay-%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(API_LIB_OBJS) $(BUILD)/libjobq.a
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+TEST_BINS := $(BUILD)/tests/unit-tests $(BUILD)/tests/integration-tests $(REPLAY_BINS)
+
+# The targets' objects are intermediate for make; keep them.
+.SECONDARY:
 
 # ---- Setup and running -----------------------------------------------------
 
@@ -185,6 +201,8 @@ test-run: all $(TEST_BINS)
 	$(Q)$(BUILD)/tests/unit-tests --jobs=$(CRITERION_JOBS)
 	@echo "== integration tests ($(or $(SAN),plain))"
 	$(Q)JOBQ_TEST_BIN_DIR=$(BIN) $(BUILD)/tests/integration-tests --jobs=$(CRITERION_JOBS)
+	@echo "== fuzz corpus replay ($(or $(SAN),plain))"
+	$(Q)for t in $(FUZZ_TARGETS); do $(BUILD)/tests/replay-$$t tests/fuzz/corpus/$$t || exit 1; done
 	@echo "== smoke test ($(or $(SAN),plain))"
 	$(Q)JOBQ_TEST_BIN_DIR=$(BIN) sh tests/smoke.sh
 	@echo "== shipping test: Docker files, OpenAPI spec, versions ($(or $(SAN),plain))"
@@ -233,6 +251,47 @@ bench:
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)sh tests/bench/run.sh
 
+# ---- Fuzzing ---------------------------------------------------------------
+
+# libFuzzer needs clang. Everything the targets link is rebuilt under
+# build/fuzz/ with coverage and ASan + UBSan; each target runs FUZZ_SECONDS,
+# growing build/fuzz/corpus/<target> from the committed seeds in
+# tests/fuzz/corpus/<target>. A crash stops the run and leaves the input in
+# build/fuzz/crash-<target>-*: commit it to the seed corpus as a regression.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 30
+FUZZ_BUILD   := build/fuzz
+FUZZ_CFLAGS  := -std=c11 $(WARNINGS) -g -O1 -fno-omit-frame-pointer -pthread \
+                -fsanitize=address,undefined -fno-sanitize-recover=undefined -MMD -MP
+FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(QUEUE_SRCS) $(filter-out api/main.c,$(API_SRCS))) \
+                 $(FUZZ_BUILD)/gen/scripts.o
+
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  FUZZCC  $<"
+	$(Q)$(FUZZ_CC) $(CPPFLAGS) $(PKG_CFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_BUILD)/gen/scripts.o: $(BUILD)/gen/scripts.c
+	@mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_BUILD)/libfuzzjobq.a: $(FUZZ_LIB_OBJS)
+	@echo "  AR      $@"
+	$(Q)$(AR) rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_BUILD)/libfuzzjobq.a
+	@echo "  LD      $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
+
+fuzz: $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ_TARGETS))
+	$(Q)for t in $(FUZZ_TARGETS); do \
+	  echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
+	  $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_BUILD)/crash-$$t- $(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t \
+	    2>&1 | grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::average_exec_per_sec|==[0-9]+==|SUMMARY|artifact_prefix|Test unit written)' ; \
+	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 bin/jobq-api bin/jobq-worker $(DESTDIR)$(PREFIX)/bin/
@@ -241,6 +300,6 @@ clean:
 	rm -rf build bin
 
 help:
-	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,16p' Makefile | sed 's/^# \{0,1\}//'
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

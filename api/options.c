@@ -95,20 +95,26 @@ static int options_retry_parse(struct options *o, int which, const char *v,
 }
 
 /* options_parse sets option which of o from the len bytes at v.
- * Returns 0, or -1 with *e set to the option's 400. */
+ * Returns 0, or -1 with *e set to the option's 400 and o unchanged. */
 static int options_parse(struct options *o, int which, const char *v, size_t len,
-			       struct reply_error *e)
+			 struct reply_error *e)
 {
+	char name[JOB_NAME_MAX + 1];
+
 	switch (which) {
 	case OPT_TASK:
-		if (options_name_copy(o->task, v, len) == 0 && task_catalog_known(o->task))
+		if (options_name_copy(name, v, len) == 0 && task_catalog_known(name)) {
+			memcpy(o->task, name, sizeof o->task);
 			return 0;
+		}
 		reply_error_set(e, MHD_HTTP_BAD_REQUEST, "unknown_task",
 				"Unknown task; the built-in tasks are profile and ndjson, others come from the operator's tasks file.");
 		return -1;
 	case OPT_QUEUE:
-		if (options_name_copy(o->queue, v, len) == 0 && ids_queue_name_valid(o->queue))
+		if (options_name_copy(name, v, len) == 0 && ids_queue_name_valid(name)) {
+			memcpy(o->queue, name, sizeof o->queue);
 			return 0;
+		}
 		reply_error_set(e, MHD_HTTP_BAD_REQUEST, "invalid_queue",
 				"A queue name is 1 to 64 characters of A-Z a-z 0-9 _ . -.");
 		return -1;
@@ -124,9 +130,10 @@ static int options_parse(struct options *o, int which, const char *v, size_t len
 	case OPT_TIMEOUT:
 		return options_retry_parse(o, which, v, len, e);
 	default:
-		o->header = len == 4 && memcmp(v, "true", 4) == 0;
-		if (o->header || (len == 5 && memcmp(v, "false", 5) == 0))
+		if ((len == 4 && memcmp(v, "true", 4) == 0) || (len == 5 && memcmp(v, "false", 5) == 0)) {
+			o->header = len == 4;
 			return 0;
+		}
 		reply_error_set(e, MHD_HTTP_BAD_REQUEST, "invalid_header",
 				"The header option must be true or false.");
 		return -1;

@@ -46,7 +46,8 @@ int options_find(const char *name, size_t len);
 const char *options_name(enum option_id which);
 
 /* options_set sets option which of o from the len bytes at v. Returns 0,
- * or -1 with *e set (400 duplicate_parameter or the option's own 400). */
+ * or -1 with *e set (400 duplicate_parameter or the option's own 400); a
+ * refused value leaves the option as it was. */
 int options_set(struct options *o, enum option_id which, const char *v, size_t len,
 		struct reply_error *e);
 
