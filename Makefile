@@ -169,8 +169,10 @@ $(BUILD)/tests/replay-%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay
 
 TEST_BINS := $(BUILD)/tests/unit-tests $(BUILD)/tests/integration-tests $(REPLAY_BINS)
 
-# The targets' objects are intermediate for make; keep them.
-.SECONDARY:
+# The targets' objects are intermediate for make (pattern rules); keep
+# them. (Not a bare .SECONDARY:, which would stop FORCE from forcing.)
+FUZZ_TARGET_SRCS := $(patsubst %,tests/fuzz/fuzz_%.c,$(FUZZ_TARGETS)) tests/fuzz/replay.c
+.SECONDARY: $(call obj,$(FUZZ_TARGET_SRCS)) $(patsubst %.c,build/fuzz/%.o,$(FUZZ_TARGET_SRCS))
 
 # ---- Setup and running -----------------------------------------------------
 

@@ -3,9 +3,10 @@
  *
  * What one client may cost the server is bounded four ways, each by an
  * option (README, "Limits and timeouts"):
- *   - connections in all (--max-connections) and per client address
- *     (--max-connections-per-ip): libmicrohttpd refuses the ones past the
- *     limit by closing them as soon as they are accepted;
+ *   - connections in all (--max-connections: libmicrohttpd stops
+ *     accepting, so new ones wait in the kernel's backlog) and per client
+ *     address (--max-connections-per-ip: libmicrohttpd closes the ones past
+ *     it as soon as they are accepted);
  *   - silence (--idle-timeout): a connection that sends nothing for that
  *     long is closed, in the headers, in a body, or between requests;
  *   - one upload as a whole (--upload-timeout): from the end of a

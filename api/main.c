@@ -146,7 +146,7 @@ static void main_options(struct config_option opts[MAIN_OPTION_COUNT], struct ap
 		  "Backpressure: a submission to a queue already holding N jobs gets 503 queue_full (0 to 1000000; 0 = no limit).",
 		  main_parse_limit, &cfg->max_queue_depth, false },
 		{ "max-connections", "JOBQ_MAX_CONNECTIONS", "N", "4096",
-		  "Connections open at once; past it new ones are closed as soon as accepted. The open files limit is raised to the hard limit at start to allow it.",
+		  "Connections open at once, split evenly among the threads; past it new ones wait unanswered in the backlog. The open files limit is raised to the hard limit at start to allow it.",
 		  config_parse_positive_int, &cfg->max_connections, false },
 		{ "max-connections-per-ip", "JOBQ_MAX_CONNECTIONS_PER_IP", "N", "256",
 		  "Connections open at once from one client address; past it new ones are closed as soon as accepted (0 = no limit).",

@@ -427,6 +427,26 @@ Test(hostile, connections_past_the_per_ip_limit_are_refused_other_addresses_are_
 		close(held[i]);
 }
 
+/* Past --max-connections libmicrohttpd stops accepting: a new connection
+ * waits in the kernel's backlog, unanswered, until a slot frees. */
+Test(hostile, past_max_connections_a_client_waits_until_a_slot_frees)
+{
+	const char *args[] = {"--max-connections", "4", "--threads", "1",
+			      "--max-connections-per-ip", "0", NULL};
+	harness_start_api(args);
+	int held[4];
+	for (int i = 0; i < 4; i++)
+		held[i] = hold_open("127.0.0.1");
+	int waiting = connect_api(); /* the kernel completes the handshake */
+	send_all(waiting, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+	cr_assert_eq(read_reply(waiting, 1000), -1, "a fifth connection was served at once");
+	close(held[0]);
+	cr_assert_eq(read_reply(waiting, 10000), 200, "the waiting client was not served");
+	close(waiting);
+	for (int i = 1; i < 4; i++)
+		close(held[i]);
+}
+
 #define IDLE_CONNECTIONS 2000
 #define IDLE_SOURCES 10 /* 200 connections each, under the default per-IP 256 */
 
