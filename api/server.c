@@ -217,6 +217,26 @@ static void server_breaker_report(struct api_request *req)
 				    "to", breaker_state_name(after)));
 }
 
+/* server_upload_deadline applies --upload-timeout at the end of the
+ * headers and at each piece of body (edge.h). Returns 0 to go on, or -1 once the deadline has passed: the
+ * request is marked 408 upload_timeout for the access log and the caller
+ * closes the connection; completion discards the upload. */
+static int server_upload_deadline(struct api_request *req)
+{
+	const struct api_config *cfg = &req->server->cfg;
+
+	req->timeout_shortened = true;
+	if (edge_body_piece(req->conn, server_now_ns() - req->start_ns, cfg->idle_timeout_s,
+			    cfg->upload_timeout_s))
+		return 0;
+	req->status = MHD_HTTP_REQUEST_TIMEOUT;
+	req->error_code = "upload_timeout";
+	log_job(LOG_WARN, "upload cut off: --upload-timeout passed", req->request_id, NULL,
+		json_pack("{s:i, s:I}", "upload_timeout_s", cfg->upload_timeout_s,
+			  "bytes_in", (json_int_t)req->bytes_in));
+	return -1;
+}
+
 /* server_request_start handles the first call about a request: creates
  * it, routes it and gives the handler its first call. */
 static enum MHD_Result server_request_start(struct api_server *srv, struct MHD_Connection *conn,
@@ -234,6 +254,7 @@ static enum MHD_Result server_request_start(struct api_server *srv, struct MHD_C
 	server_request_init(req, srv, conn, method);
 	atomic_fetch_add(&srv->in_flight, 1);
 	*con_cls = req;
+	(void)server_upload_deadline(req); /* arms the deadline: it cannot have passed yet */
 	r = router_match(handlers_routes, handlers_routes_len, method, url, &m);
 	if (r != ROUTER_FOUND)
 		return server_route_error(req, r, m.allow);
@@ -247,26 +268,6 @@ static enum MHD_Result server_request_start(struct api_server *srv, struct MHD_C
 	ret = req->handler(req, upload_data, upload_data_size);
 	req->started = true;
 	return ret;
-}
-
-/* server_upload_deadline applies --upload-timeout to a piece of body
- * (edge.h). Returns 0 to go on, or -1 once the deadline has passed: the
- * request is marked 408 upload_timeout for the access log and the caller
- * closes the connection; completion discards the upload. */
-static int server_upload_deadline(struct api_request *req)
-{
-	const struct api_config *cfg = &req->server->cfg;
-
-	req->timeout_shortened = true;
-	if (edge_body_piece(req->conn, server_now_ns() - req->start_ns, cfg->idle_timeout_s,
-			    cfg->upload_timeout_s))
-		return 0;
-	req->status = MHD_HTTP_REQUEST_TIMEOUT;
-	req->error_code = "upload_timeout";
-	log_job(LOG_WARN, "upload cut off: --upload-timeout passed", req->request_id, NULL,
-		json_pack("{s:i, s:I}", "upload_timeout_s", cfg->upload_timeout_s,
-			  "bytes_in", (json_int_t)req->bytes_in));
-	return -1;
 }
 
 /* server_access is libmicrohttpd's access handler (MHD_AccessHandlerCallback). */

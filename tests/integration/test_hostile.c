@@ -215,6 +215,24 @@ Test(hostile, slowloris_body_is_cut_off_at_the_upload_deadline)
 	assert_healthz_ok();
 }
 
+/* Headers, then silence: with an idle timeout far off, the upload deadline
+ * (armed when the headers end) closes the connection. */
+Test(hostile, a_body_that_never_starts_is_cut_off_at_the_upload_deadline)
+{
+	const char *args[] = {"--idle-timeout", "60", "--upload-timeout", "2", NULL};
+	harness_start_api(args);
+	int fd = connect_api();
+	csv_head(fd, 1000);
+	bool closed;
+	char *got = read_until_closed(fd, 15000, &closed);
+	cr_assert(closed, "the connection was still open after 15 s");
+	cr_assert(strstr(got, " 202 ") == NULL, "%s", got);
+	free(got);
+	close(fd);
+	assert_nothing_stored();
+	assert_healthz_ok();
+}
+
 /* ---- Sizes ---------------------------------------------------------------- */
 
 Test(hostile, header_of_100_kib_gets_431)
