@@ -157,6 +157,18 @@ static void wait_no_staging(void)
 	assert_nothing_stored();
 }
 
+/* assert_closed_unanswered waits (bounded: 15 s) for the server to close
+ * fd without a reply, then closes it. */
+static void assert_closed_unanswered(int fd)
+{
+	bool closed;
+	char *got = read_until_closed(fd, 15000, &closed);
+	cr_assert(closed, "the connection was still open after 15 s");
+	cr_assert(got[0] == '\0', "the server replied: %s", got);
+	free(got);
+	close(fd);
+}
+
 /* csv_head sends headers of a CSV upload of content_length bytes. */
 static void csv_head(int fd, size_t content_length)
 {
@@ -181,12 +193,7 @@ Test(hostile, slowloris_headers_are_cut_off_by_the_idle_timeout)
 		send_some(fd, p, 1);
 		sleep_ms(20);
 	}
-	bool closed;
-	char *got = read_until_closed(fd, 15000, &closed);
-	cr_assert(closed, "the connection is still open");
-	cr_assert(strstr(got, " 200 ") == NULL, "the half request was answered: %s", got);
-	free(got);
-	close(fd);
+	assert_closed_unanswered(fd);
 	assert_healthz_ok();
 }
 
@@ -223,12 +230,7 @@ Test(hostile, a_body_that_never_starts_is_cut_off_at_the_upload_deadline)
 	harness_start_api(args);
 	int fd = connect_api();
 	csv_head(fd, 1000);
-	bool closed;
-	char *got = read_until_closed(fd, 15000, &closed);
-	cr_assert(closed, "the connection was still open after 15 s");
-	cr_assert(strstr(got, " 202 ") == NULL, "%s", got);
-	free(got);
-	close(fd);
+	assert_closed_unanswered(fd);
 	assert_nothing_stored();
 	assert_healthz_ok();
 }
