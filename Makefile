@@ -9,6 +9,7 @@
 #   make tsan       the same tests built with ThreadSanitizer
 #   make chaos      workers and Redis killed under load (tests/chaos.sh)
 #   make bench      benchmarks (tests/bench/)
+#   make fuzz       libFuzzer targets, FUZZ_SECONDS (30) each (tests/fuzz/)
 #   make install    PREFIX=/usr/local DESTDIR= (binaries, systemd units)
 #
 # One switch per build flavour: SAN=asan or SAN=tsan puts everything under
@@ -67,7 +68,8 @@ LUA_SCRIPTS := queue/scripts/enqueue.lua queue/scripts/claim.lua \
 
 API_SRCS := api/main.c api/server.c api/router.c api/reply.c api/upload.c api/submit.c \
             api/handlers.c api/breaker.c api/idem.c api/metrics.c api/exposition.c api/scrape.c \
-            api/auth.c api/ratelimit.c api/gate.c
+            api/auth.c api/ratelimit.c api/gate.c \
+            api/edge.c api/options.c api/form.c
 
 TASK_SRCS := worker/task.c worker/task_profile.c worker/column_stats.c worker/stats_pipe.c \
              worker/hll.c worker/task_ndjson.c
@@ -84,7 +86,8 @@ UNIT_SRCS := tests/unit/test_csv_reader.c tests/unit/test_utf8.c \
              tests/unit/test_ndjson.c tests/unit/test_breaker.c \
              tests/unit/test_task_catalog.c tests/unit/test_idem.c tests/unit/test_exposition.c \
              tests/unit/test_auth.c tests/unit/test_ratelimit.c \
-             tests/unit/test_service.c
+             tests/unit/test_service.c \
+             tests/unit/test_edge.c tests/unit/test_options.c
 INTEGRATION_SRCS := tests/integration/main.c tests/integration/harness.c tests/integration/test_submit.c \
                     tests/integration/test_lifecycle.c tests/integration/test_errors.c \
                     tests/integration/test_workers.c tests/integration/test_store.c \
@@ -94,7 +97,8 @@ INTEGRATION_SRCS := tests/integration/main.c tests/integration/harness.c tests/i
                     tests/integration/test_failures.c tests/integration/test_exec.c \
                     tests/integration/test_idempotency.c tests/integration/test_metrics.c \
                     tests/integration/test_auth.c \
-                    tests/integration/test_systemd.c
+                    tests/integration/test_systemd.c \
+                    tests/integration/test_hostile.c
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
@@ -107,7 +111,7 @@ INTEGRATION_OBJS := $(call obj,$(INTEGRATION_SRCS))
 
 # ---- Build -----------------------------------------------------------------
 
-.PHONY: all deps deps-build run test test-run test-shipping sanitize tsan chaos bench install clean help
+.PHONY: all deps deps-build run test test-run test-shipping sanitize tsan chaos bench fuzz install clean help
 all: $(BIN)/jobq-api $(BIN)/jobq-worker
 
 Q := @
@@ -152,9 +156,9 @@ $(BIN)/jobq-worker: $(WORKER_OBJS) $(BUILD)/libjobq.a
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 # Unit tests link the library, the worker's tasks and the API's pure
-# modules: breaker, idem, metrics, exposition writer, auth table and
-# rate limiter.
-$(BUILD)/tests/unit-tests: $(UNIT_OBJS) $(TASK_OBJS) $(call obj,worker/job_buffer.c api/breaker.c api/idem.c api/exposition.c api/metrics.c api/auth.c api/ratelimit.c) $(BUILD)/libjobq.a
+# modules: breaker, idem, metrics, exposition writer, auth table, rate
+# limiter, edge, options (with reply, for its errors).
+$(BUILD)/tests/unit-tests: $(UNIT_OBJS) $(TASK_OBJS) $(call obj,worker/job_buffer.c api/breaker.c api/idem.c api/exposition.c api/metrics.c api/auth.c api/ratelimit.c api/edge.c api/options.c api/reply.c) $(BUILD)/libjobq.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(API_LIBS) $(TEST_LIBS)
 
@@ -162,7 +166,23 @@ $(BUILD)/tests/integration-tests: $(INTEGRATION_OBJS) $(BUILD)/libjobq.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
 
-TEST_BINS := $(BUILD)/tests/unit-tests $(BUILD)/tests/integration-tests
+# Each fuzz target's LLVMFuzzerTestOneInput, built with the project's
+# compiler against a plain main that replays its committed corpus once
+# (tests/fuzz/fuzz.h): `make test` checks the corpus without libFuzzer.
+FUZZ_TARGETS := csv_check options router multipart
+REPLAY_BINS  := $(addprefix $(BUILD)/tests/replay-,$(FUZZ_TARGETS))
+API_LIB_OBJS := $(filter-out $(BUILD)/api/main.o,$(API_OBJS))
+
+$(BUILD)/tests/replay-%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(API_LIB_OBJS) $(BUILD)/libjobq.a
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+TEST_BINS := $(BUILD)/tests/unit-tests $(BUILD)/tests/integration-tests $(REPLAY_BINS)
+
+# The targets' objects are intermediate for make (pattern rules); keep
+# them. (Not a bare .SECONDARY:, which would stop FORCE from forcing.)
+FUZZ_TARGET_SRCS := $(patsubst %,tests/fuzz/fuzz_%.c,$(FUZZ_TARGETS)) tests/fuzz/replay.c
+.SECONDARY: $(call obj,$(FUZZ_TARGET_SRCS)) $(patsubst %.c,build/fuzz/%.o,$(FUZZ_TARGET_SRCS))
 
 # ---- Setup and running -----------------------------------------------------
 
@@ -193,6 +213,8 @@ test-run: all $(TEST_BINS)
 	$(Q)$(BUILD)/tests/unit-tests --jobs=$(CRITERION_JOBS)
 	@echo "== integration tests ($(or $(SAN),plain))"
 	$(Q)JOBQ_TEST_BIN_DIR=$(BIN) $(BUILD)/tests/integration-tests --jobs=$(CRITERION_JOBS)
+	@echo "== fuzz corpus replay ($(or $(SAN),plain))"
+	$(Q)for t in $(FUZZ_TARGETS); do $(BUILD)/tests/replay-$$t tests/fuzz/corpus/$$t || exit 1; done
 	@echo "== smoke test ($(or $(SAN),plain))"
 	$(Q)JOBQ_TEST_BIN_DIR=$(BIN) sh tests/smoke.sh
 	@echo "== shipping test: Docker files, OpenAPI spec, versions ($(or $(SAN),plain))"
@@ -241,6 +263,47 @@ bench:
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)sh tests/bench/run.sh
 
+# ---- Fuzzing ---------------------------------------------------------------
+
+# libFuzzer needs clang. Everything the targets link is rebuilt under
+# build/fuzz/ with coverage and ASan + UBSan; each target runs FUZZ_SECONDS,
+# growing build/fuzz/corpus/<target> from the committed seeds in
+# tests/fuzz/corpus/<target>. A crash stops the run and leaves the input in
+# build/fuzz/crash-<target>-*: commit it to the seed corpus as a regression.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 30
+FUZZ_BUILD   := build/fuzz
+FUZZ_CFLAGS  := -std=c11 $(WARNINGS) -g -O1 -fno-omit-frame-pointer -pthread \
+                -fsanitize=address,undefined -fno-sanitize-recover=undefined -MMD -MP
+FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(QUEUE_SRCS) $(filter-out api/main.c,$(API_SRCS))) \
+                 $(FUZZ_BUILD)/gen/scripts.o
+
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  FUZZCC  $<"
+	$(Q)$(FUZZ_CC) $(CPPFLAGS) $(PKG_CFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_BUILD)/gen/scripts.o: $(BUILD)/gen/scripts.c
+	@mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_BUILD)/libfuzzjobq.a: $(FUZZ_LIB_OBJS)
+	@echo "  AR      $@"
+	$(Q)$(AR) rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_BUILD)/libfuzzjobq.a
+	@echo "  LD      $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
+
+fuzz: $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ_TARGETS))
+	$(Q)for t in $(FUZZ_TARGETS); do \
+	  echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
+	  $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_BUILD)/crash-$$t- $(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t \
+	    2>&1 | grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::average_exec_per_sec|==[0-9]+==|SUMMARY|artifact_prefix|Test unit written)' ; \
+	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done
+
 # The systemd units (docker/systemd/*) go to $(UNITDIR), their
 # /usr/local paths rewritten to $(PREFIX); README.md is what they link to.
 UNIT_FILES := docker/systemd/jobq-api.socket docker/systemd/jobq-api.service \
@@ -258,6 +321,6 @@ clean:
 	rm -rf build bin
 
 help:
-	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,16p' Makefile | sed 's/^# \{0,1\}//'
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -72,9 +72,10 @@ static int main_parse_max_attempts(const char *text, void *dst, char *err, size_
 	return 0;
 }
 
-/* main_parse_queue_depth reads --max-queue-depth: 0 (no limit) to
- * 1000000 (a config_parse_fn into an int). */
-static int main_parse_queue_depth(const char *text, void *dst, char *err, size_t errlen)
+/* main_parse_limit reads a limit where 0 means none (--max-queue-depth,
+ * --max-connections-per-ip): 0 to 1000000 (a config_parse_fn into an
+ * int). */
+static int main_parse_limit(const char *text, void *dst, char *err, size_t errlen)
 {
 	int n = 0;
 
@@ -101,7 +102,7 @@ static int main_parse_job_timeout(const char *text, void *dst, char *err, size_t
 }
 
 /* MAIN_OPTION_COUNT is the length of the table main_options fills. */
-#define MAIN_OPTION_COUNT 22
+#define MAIN_OPTION_COUNT 26
 
 /* main_options fills opts with jobq-api's option table, writing into cfg;
  * threads_default (which must outlive opts) gets the CPU count as text. */
@@ -154,7 +155,19 @@ static void main_options(struct config_option opts[MAIN_OPTION_COUNT], struct ap
 		  config_parse_positive_int, &cfg->breaker_threshold, false },
 		{ "max-queue-depth", "JOBQ_MAX_QUEUE_DEPTH", "N", "100000",
 		  "Backpressure: a submission to a queue already holding N jobs gets 503 queue_full (0 to 1000000; 0 = no limit).",
-		  main_parse_queue_depth, &cfg->max_queue_depth, false },
+		  main_parse_limit, &cfg->max_queue_depth, false },
+		{ "max-connections", "JOBQ_MAX_CONNECTIONS", "N", "4096",
+		  "Connections open at once, split evenly among the threads; past it new ones wait unanswered in the backlog. The open files limit is raised to the hard limit at start to allow it.",
+		  config_parse_positive_int, &cfg->max_connections, false },
+		{ "max-connections-per-ip", "JOBQ_MAX_CONNECTIONS_PER_IP", "N", "256",
+		  "Connections open at once from one client address; past it new ones are closed as soon as accepted (0 = no limit).",
+		  main_parse_limit, &cfg->max_per_ip, false },
+		{ "idle-timeout", "JOBQ_IDLE_TIMEOUT", "DURATION", "60s",
+		  "A connection that sends nothing for this long (in its headers, its body or between requests) is closed.",
+		  config_parse_seconds, &cfg->idle_timeout_s, false },
+		{ "upload-timeout", "JOBQ_UPLOAD_TIMEOUT", "DURATION", "600s",
+		  "A request's body must end within this after its headers, however steadily it trickles; past it the connection is closed and nothing is stored.",
+		  config_parse_seconds, &cfg->upload_timeout_s, false },
 		{ "tasks", "JOBQ_TASKS", "FILE", NULL,
 		  "JSON file of external programs declared as tasks (see the README); submissions may name them.",
 		  task_catalog_config_parse, NULL, false },

@@ -13,15 +13,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "edge.h"
 #include "handlers.h"
 #include "ids.h"
 #include "reply.h"
 #include "service.h"
 #include "submit.h"
-
-/* An idle connection is closed after this long, so that a client cannot
- * hold a thread's connection slot (or a shutdown) forever. */
-#define SERVER_CONNECTION_TIMEOUT_S 60
 
 /* ---- Per-thread stores -------------------------------------------------- */
 
@@ -230,6 +227,26 @@ static void server_breaker_report(struct api_request *req)
 				    "to", breaker_state_name(after)));
 }
 
+/* server_upload_deadline applies --upload-timeout at the end of the
+ * headers and at each piece of body (edge.h). Returns 0 to go on, or -1 once the deadline has passed: the
+ * request is marked 408 upload_timeout for the access log and the caller
+ * closes the connection; completion discards the upload. */
+static int server_upload_deadline(struct api_request *req)
+{
+	const struct api_config *cfg = &req->server->cfg;
+
+	req->timeout_shortened = true;
+	if (edge_body_piece(req->conn, server_now_ns() - req->start_ns, cfg->idle_timeout_s,
+			    cfg->upload_timeout_s))
+		return 0;
+	req->status = MHD_HTTP_REQUEST_TIMEOUT;
+	req->error_code = "upload_timeout";
+	log_job(LOG_WARN, "upload cut off: --upload-timeout passed", req->request_id, NULL,
+		json_pack("{s:i, s:I}", "upload_timeout_s", cfg->upload_timeout_s,
+			  "bytes_in", (json_int_t)req->bytes_in));
+	return -1;
+}
+
 /* server_request_start handles the first call about a request: creates
  * it, routes it and gives the handler its first call. */
 static enum MHD_Result server_request_start(struct api_server *srv, struct MHD_Connection *conn,
@@ -247,6 +264,7 @@ static enum MHD_Result server_request_start(struct api_server *srv, struct MHD_C
 	server_request_init(req, srv, conn, method);
 	atomic_fetch_add(&srv->in_flight, 1);
 	*con_cls = req;
+	(void)server_upload_deadline(req); /* arms the deadline: it cannot have passed yet */
 	r = router_match(handlers_routes, handlers_routes_len, method, url, &m);
 	if (r != ROUTER_FOUND)
 		return server_route_error(req, r, m.allow);
@@ -279,6 +297,8 @@ static enum MHD_Result server_access(void *cls, struct MHD_Connection *conn, con
 	if (req->handler == NULL) /* answered on the first call; not called again */
 		return MHD_NO;
 	req->bytes_in += *upload_data_size;
+	if (*upload_data_size > 0 && server_upload_deadline(req) != 0)
+		return MHD_NO;
 	return req->handler(req, upload_data, upload_data_size);
 }
 
@@ -370,13 +390,14 @@ static void server_completed(void *cls, struct MHD_Connection *conn, void **con_
 	struct api_server *srv = cls;
 	struct api_request *req = *con_cls;
 
-	(void)conn;
 	if (req == NULL)
 		return;
 	*con_cls = NULL;
 	server_access_log(req, toe);
 	server_count(req, toe);
 	server_breaker_report(req);
+	if (req->timeout_shortened && conn != NULL)
+		edge_restore_timeout(conn, srv->cfg.idle_timeout_s);
 	if (req->ctx_free != NULL)
 		req->ctx_free(req, toe);
 	free(req);
@@ -467,12 +488,15 @@ static void server_log_started(const struct api_server *srv, bool epoll)
 		  json_pack("{s:s, s:b}", "address", srv->address,
 			    "socket_activated", srv->inherited_fd >= 0));
 	log_event(LOG_INFO, "server started",
-		  json_pack("{s:i, s:s, s:I, s:I, s:i, s:s, s:s}", "threads", cfg->threads,
-			    "polling", epoll ? "epoll" : "poll",
+		  json_pack("{s:i, s:s, s:I, s:I, s:i, s:s, s:s, s:i, s:i, s:i, s:i}",
+			    "threads", cfg->threads, "polling", epoll ? "epoll" : "poll",
 			    "max_upload", (json_int_t)cfg->max_upload,
 			    "max_field", (json_int_t)cfg->max_field,
 			    "staging_ttl_s", cfg->staging_ttl_s, "prefix", cfg->prefix,
-			    "version", config_version));
+			    "version", config_version, "max_connections", cfg->max_connections,
+			    "max_connections_per_ip", cfg->max_per_ip,
+			    "idle_timeout_s", cfg->idle_timeout_s,
+			    "upload_timeout_s", cfg->upload_timeout_s));
 }
 
 /* server_listen_option fills opt[0..1] (an MHD_OPTION_ARRAY) with where
@@ -517,6 +541,7 @@ int api_server_start(struct api_server *srv)
 	bool epoll;
 	unsigned flags = server_flags(srv, &epoll);
 
+	edge_raise_nofile(srv->cfg.max_connections);
 	if (server_listen_option(srv, &addr, listen) != 0)
 		return -1;
 	atomic_store(&srv->last_open_ms, server_now_ns() / 1000000); /* idle from now on */
@@ -528,7 +553,10 @@ int api_server_start(struct api_server *srv)
 				       MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)srv->cfg.threads,
 				       MHD_OPTION_NOTIFY_COMPLETED, server_completed, srv,
 				       MHD_OPTION_NOTIFY_CONNECTION, server_connection, srv,
-				       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)SERVER_CONNECTION_TIMEOUT_S,
+				       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)srv->cfg.idle_timeout_s,
+				       MHD_OPTION_UNESCAPE_CALLBACK, edge_unescape, NULL,
+				       MHD_OPTION_CONNECTION_LIMIT, (unsigned int)srv->cfg.max_connections,
+				       MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)srv->cfg.max_per_ip,
 				       MHD_OPTION_END);
 	if (srv->daemon == NULL) {
 		log_event(LOG_ERROR, "the HTTP server could not start (see libmicrohttpd's line above)",

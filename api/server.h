@@ -88,6 +88,10 @@ struct api_config {
 	int max_queue_depth;      /* ids a queue may hold before submissions get 503; 0: none */
 	struct gate_config gate;  /* API keys and rate limits */
 	int exit_when_idle_s;     /* exit after this long with no connection; 0: never */
+	int max_connections;      /* connections open at once (edge.h) */
+	int max_per_ip;           /* connections from one client address; 0: no limit */
+	int idle_timeout_s;       /* a connection silent this long is closed */
+	int upload_timeout_s;     /* one request's body must end within this */
 	enum log_level log_level;
 };
 
@@ -135,6 +139,7 @@ struct api_request {
 	uint64_t replies_at_admit;         /* job_store_replies of this thread's store then */
 	uint64_t bytes_in;                 /* body bytes received */
 	uint64_t bytes_out;                /* body bytes of the reply queued */
+	bool timeout_shortened;            /* the upload deadline set the connection's timeout */
 	/* Handler state: owned by the request, released by ctx_free (called
 	 * once, at completion, with the termination code) when set. */
 	void *ctx;

@@ -1,9 +1,9 @@
 /*
  * submit.c — POST /v1/jobs (see submit.h for when what is answered).
  *
- * Layout: options (query parameters and form fields share one parser),
- * the media type, the parts of a multipart form, then the request's three
- * phases: start (first call), body pieces, end.
+ * Layout: where a form's parts go (form.h reads them; options.h parses
+ * query parameters and form fields alike), the media type, then the
+ * request's three phases: start (first call), body pieces, end.
  */
 #include "submit.h"
 
@@ -17,6 +17,8 @@
 #include "idem.h"
 #include "ids.h"
 #include "log.h"
+#include "form.h"
+#include "options.h"
 #include "task_catalog.h"
 #include "reply.h"
 #include "upload.h"
@@ -28,195 +30,16 @@
 /* The post processor's own buffer: part headers must fit in it. */
 #define SUBMIT_PP_BUFFER (64 * 1024)
 
-/* ---- Options ------------------------------------------------------------ */
-
-enum submit_option {
-	OPT_TASK, OPT_QUEUE, OPT_DELIMITER, OPT_HEADER, OPT_MAX_ATTEMPTS, OPT_TIMEOUT, OPT_COUNT
-};
-
-static const char *const submit_option_names[OPT_COUNT] = {
-	[OPT_TASK] = "task",
-	[OPT_QUEUE] = "queue",
-	[OPT_DELIMITER] = "delimiter",
-	[OPT_HEADER] = "header",
-	[OPT_MAX_ATTEMPTS] = "max_attempts",
-	[OPT_TIMEOUT] = "timeout",
-};
-
-struct submit_options {
-	char task[JOB_NAME_MAX + 1];
-	char queue[JOB_NAME_MAX + 1];
-	unsigned char delimiter;
-	bool header;
-	int max_attempts;        /* 0: --max-attempts */
-	int timeout_s;           /* 0: --job-timeout */
-	bool given[OPT_COUNT];   /* each option may be given once */
-};
-
-static void submit_options_default(struct submit_options *o)
-{
-	memset(o, 0, sizeof *o);
-	snprintf(o->task, sizeof o->task, "profile");
-	snprintf(o->queue, sizeof o->queue, "default");
-	o->delimiter = ',';
-	o->header = true;
-}
-
-/* submit_option_find returns the option named by the len bytes at name, or
- * -1 when there is none. */
-static int submit_option_find(const char *name, size_t len)
-{
-	for (int i = 0; i < OPT_COUNT; i++)
-		if (strlen(submit_option_names[i]) == len && memcmp(submit_option_names[i], name, len) == 0)
-			return i;
-	return -1;
-}
-
-/* submit_name_copy copies a name of len bytes into out (JOB_NAME_MAX + 1
- * bytes). Returns 0, or -1 when it is empty, too long or holds a NUL. */
-static int submit_name_copy(char *out, const char *v, size_t len)
-{
-	if (len == 0 || len > JOB_NAME_MAX || memchr(v, '\0', len) != NULL)
-		return -1;
-	memcpy(out, v, len);
-	out[len] = '\0';
-	return 0;
-}
-
-/* submit_delimiter_ok returns true for a usable delimiter byte. Besides the
- * bytes the CSV dialect reserves, non-ASCII bytes are refused: alone, such a
- * byte is never valid UTF-8, so every upload using it would be rejected. */
-static bool submit_delimiter_ok(char c)
-{
-	return c != '"' && c != '\r' && c != '\n' && c != '\0' && (unsigned char)c < 0x80;
-}
-
-/* submit_int_in reads the len bytes at v as a decimal number in 1..max
- * into *out. Returns 0, or -1 when they are anything else. */
-static int submit_int_in(const char *v, size_t len, int max, int *out)
-{
-	long n = 0;
-
-	if (len == 0 || len > 9)
-		return -1;
-	for (size_t i = 0; i < len; i++) {
-		if (v[i] < '0' || v[i] > '9')
-			return -1;
-		n = n * 10 + (v[i] - '0');
-	}
-	if (n < 1 || n > max)
-		return -1;
-	*out = (int)n;
-	return 0;
-}
-
-/* submit_retry_option_parse sets max_attempts or timeout (which) of o.
- * Returns 0, or -1 with *e set to the option's 400. */
-static int submit_retry_option_parse(struct submit_options *o, int which, const char *v,
-				     size_t len, struct reply_error *e)
-{
-	if (which == OPT_MAX_ATTEMPTS) {
-		if (submit_int_in(v, len, JOB_MAX_ATTEMPTS_MAX, &o->max_attempts) == 0)
-			return 0;
-		reply_error_set(e, MHD_HTTP_BAD_REQUEST, "invalid_max_attempts",
-				"max_attempts must be a whole number from 1 to %d.", JOB_MAX_ATTEMPTS_MAX);
-		return -1;
-	}
-	if (submit_int_in(v, len, JOB_TIMEOUT_MAX_S, &o->timeout_s) == 0)
-		return 0;
-	reply_error_set(e, MHD_HTTP_BAD_REQUEST, "invalid_timeout",
-			"timeout must be a whole number of seconds from 1 to %d.", JOB_TIMEOUT_MAX_S);
-	return -1;
-}
-
-/* submit_option_parse sets option which of o from the len bytes at v.
- * Returns 0, or -1 with *e set to the option's 400. */
-static int submit_option_parse(struct submit_options *o, int which, const char *v, size_t len,
-			       struct reply_error *e)
-{
-	switch (which) {
-	case OPT_TASK:
-		if (submit_name_copy(o->task, v, len) == 0 && task_catalog_known(o->task))
-			return 0;
-		reply_error_set(e, MHD_HTTP_BAD_REQUEST, "unknown_task",
-				"Unknown task; the built-in tasks are profile and ndjson, others come from the operator's tasks file.");
-		return -1;
-	case OPT_QUEUE:
-		if (submit_name_copy(o->queue, v, len) == 0 && ids_queue_name_valid(o->queue))
-			return 0;
-		reply_error_set(e, MHD_HTTP_BAD_REQUEST, "invalid_queue",
-				"A queue name is 1 to 64 characters of A-Z a-z 0-9 _ . -.");
-		return -1;
-	case OPT_DELIMITER:
-		if (len == 1 && submit_delimiter_ok(v[0])) {
-			o->delimiter = (unsigned char)v[0];
-			return 0;
-		}
-		reply_error_set(e, MHD_HTTP_BAD_REQUEST, "invalid_delimiter",
-				"The delimiter must be exactly one ASCII character other than a double quote, CR, LF or NUL.");
-		return -1;
-	case OPT_MAX_ATTEMPTS:
-	case OPT_TIMEOUT:
-		return submit_retry_option_parse(o, which, v, len, e);
-	default:
-		o->header = len == 4 && memcmp(v, "true", 4) == 0;
-		if (o->header || (len == 5 && memcmp(v, "false", 5) == 0))
-			return 0;
-		reply_error_set(e, MHD_HTTP_BAD_REQUEST, "invalid_header",
-				"The header option must be true or false.");
-		return -1;
-	}
-}
-
-/* submit_option_set applies a query parameter or form field. Returns 0, or
- * -1 with *e set (400 duplicate_parameter or the option's own 400). */
-static int submit_option_set(struct submit_options *o, int which, const char *v, size_t len,
-			     struct reply_error *e)
-{
-	const char *name = submit_option_names[which];
-
-	if (o->given[which]) {
-		reply_error_set(e, MHD_HTTP_BAD_REQUEST, "duplicate_parameter",
-				"The option %s is given more than once.", name);
-		reply_error_detail_text(e, "parameter", name, strlen(name));
-		return -1;
-	}
-	o->given[which] = true;
-	return submit_option_parse(o, which, v, len, e);
-}
-
-/* submit_unknown_parameter makes *e the 400 for a parameter (len bytes at
- * name) that is no option: most likely a typo, which must not pass
- * silently as a default. */
-static void submit_unknown_parameter(struct reply_error *e, const char *name, size_t len)
-{
-	reply_error_set(e, MHD_HTTP_BAD_REQUEST, "unknown_parameter",
-			"Unknown parameter; the options are task, queue, delimiter, header, max_attempts and timeout.");
-	reply_error_detail_text(e, "parameter", name, len);
-}
-
 /* ---- The submission ----------------------------------------------------- */
 
 enum submit_body { SUBMIT_RAW, SUBMIT_FORM };
 
-enum submit_part_kind { PART_NONE, PART_FIELD, PART_FILE };
-
-/* The form part being read. */
-struct submit_part {
-	enum submit_part_kind kind;
-	char key[JOB_NAME_MAX + 1];       /* its name (cut to fit) */
-	int option;                       /* PART_FIELD: which option */
-	uint64_t len;                     /* bytes so far */
-	char value[JOB_NAME_MAX + 2];     /* PART_FIELD: first bytes (one more than any valid value) */
-};
-
 struct submit {
 	struct api_request *req;          /* not owned: it owns this */
-	struct submit_options opts;
+	struct options opts;
 	struct upload *upload;            /* owned; NULL until the CSV starts */
 	struct MHD_PostProcessor *pp;     /* owned; forms only */
-	struct submit_part part;          /* forms: the part being read */
-	bool file_seen;
+	struct form form;                 /* forms: the parts read so far */
 	bool rejected;                    /* error holds the answer; the body is dropped */
 	struct reply_error error;
 	uint64_t body_limit;              /* body bytes allowed before 413 */
@@ -252,7 +75,7 @@ static struct job_store *submit_store(struct submit *s)
  * s->error set. */
 static int submit_idem_start(struct submit *s)
 {
-	const struct submit_options *o = &s->opts;
+	const struct options *o = &s->opts;
 	char params[256];
 	int n = snprintf(params, sizeof params,
 			 "task=%s\nqueue=%s\ndelimiter=%c\nheader=%d\nmax_attempts=%d\ntimeout=%d\n\n",
@@ -301,122 +124,19 @@ static int submit_feed(struct submit *s, const char *data, size_t len)
 	return upload_feed(s->upload, st, data, len, &s->error);
 }
 
-/* ---- Form parts --------------------------------------------------------- */
+/* ---- Form parts ------------------------------------------------------- */
 
-/* submit_part_continues returns true when a piece for key at off belongs
- * to the part being read. libmicrohttpd may announce a part with an empty
- * piece at offset 0 and then give its first bytes at offset 0 again, so
- * offset 0 alone does not mean a new part. (The cost: an empty `file` part
- * directly followed by another `file` part reads as one part.) */
-static bool submit_part_continues(const struct submit *s, const char *key, uint64_t off)
+/* submit_file_begin is the form's file_begin: the upload starts with the
+ * options given so far. */
+static int submit_file_begin(void *cls)
 {
-	const struct submit_part *p = &s->part;
-
-	if (off != 0)
-		return true;
-	return p->kind != PART_NONE && p->len == 0 &&
-	       strncmp(key, p->key, sizeof p->key - 1) == 0;
+	return submit_upload_start(cls);
 }
 
-/* submit_part_end finishes the part being read: a field becomes its
- * option. Returns 0, or -1 with s->error set. */
-static int submit_part_end(struct submit *s)
+/* submit_file_data is the form's file_data: CSV bytes of the file part. */
+static int submit_file_data(void *cls, const char *data, size_t len)
 {
-	struct submit_part *p = &s->part;
-	enum submit_part_kind kind = p->kind;
-	size_t len = p->len < sizeof p->value ? (size_t)p->len : sizeof p->value;
-
-	p->kind = PART_NONE;
-	if (kind != PART_FIELD)
-		return 0;
-	return submit_option_set(&s->opts, p->option, p->value, len, &s->error);
-}
-
-/* submit_file_begin starts the file part. Returns 0, or -1 with s->error
- * set (400 duplicate_file, or the upload's error). */
-static int submit_file_begin(struct submit *s)
-{
-	if (s->file_seen) {
-		reply_error_set(&s->error, MHD_HTTP_BAD_REQUEST, "duplicate_file",
-				"The form has more than one part named file.");
-		return -1;
-	}
-	s->file_seen = true;
-	s->part.kind = PART_FILE;
-	return submit_upload_start(s);
-}
-
-/* submit_part_begin ends the previous part and starts the one named key.
- * Returns 0, or -1 with s->error set. */
-static int submit_part_begin(struct submit *s, const char *key)
-{
-	struct submit_part *p = &s->part;
-	int option;
-
-	if (submit_part_end(s) != 0)
-		return -1;
-	memset(p, 0, sizeof *p);
-	snprintf(p->key, sizeof p->key, "%s", key);
-	if (strcmp(key, "file") == 0)
-		return submit_file_begin(s);
-	option = submit_option_find(key, strlen(key));
-	if (option < 0) {
-		submit_unknown_parameter(&s->error, key, strlen(key));
-		return -1;
-	}
-	if (s->file_seen) {
-		/* The job was fixed when the file began: a later option would
-		 * have to be ignored, and silently ignoring it is worse. */
-		reply_error_set(&s->error, MHD_HTTP_BAD_REQUEST, "parameter_after_file",
-				"The form field %s comes after the file part; options must come before it.",
-				submit_option_names[option]);
-		reply_error_detail_text(&s->error, "parameter", key, strlen(key));
-		return -1;
-	}
-	p->kind = PART_FIELD;
-	p->option = option;
-	return 0;
-}
-
-/* submit_part_data takes size bytes of the part being read. Returns 0, or
- * -1 with s->error set. */
-static int submit_part_data(struct submit *s, const char *data, size_t size)
-{
-	struct submit_part *p = &s->part;
-
-	if (p->kind == PART_FILE) {
-		p->len += size;
-		return submit_feed(s, data, size);
-	}
-	if (p->len < sizeof p->value) {
-		size_t room = sizeof p->value - (size_t)p->len;
-		memcpy(p->value + p->len, data, size < room ? size : room);
-	}
-	p->len += size;
-	return 0;
-}
-
-/* submit_form_piece is the post processor's iterator: one piece of one
- * part. Returns MHD_NO (stopping the post processor) once s->error is
- * set. */
-static enum MHD_Result submit_form_piece(void *cls, enum MHD_ValueKind kind, const char *key,
-					 const char *filename, const char *content_type,
-					 const char *transfer_encoding, const char *data,
-					 uint64_t off, size_t size)
-{
-	struct submit *s = cls;
-
-	(void)kind;
-	(void)filename;
-	(void)content_type;
-	(void)transfer_encoding;
-	if (s->rejected) /* destroying the post processor must not feed a dead upload */
-		return MHD_NO;
-	if (key == NULL)
-		key = "";
-	if (!submit_part_continues(s, key, off) && submit_part_begin(s, key) != 0)
-		return MHD_NO;
-	return submit_part_data(s, data, size) == 0 ? MHD_YES : MHD_NO;
+	return submit_feed(cls, data, len);
 }
 
 /* ---- Start: headers and query ------------------------------------------ */
@@ -474,16 +194,12 @@ static enum MHD_Result submit_query_param(void *cls, enum MHD_ValueKind kind, co
 					  size_t key_size, const char *value, size_t value_size)
 {
 	struct submit *s = cls;
-	int which = submit_option_find(key, key_size);
 
 	(void)kind;
-	if (which < 0) {
-		submit_unknown_parameter(&s->error, key, key_size);
-		return MHD_NO;
-	}
 	if (value == NULL) /* "?header" without '=' */
 		value_size = 0;
-	if (submit_option_set(&s->opts, which, value != NULL ? value : "", value_size, &s->error) != 0)
+	if (options_apply(&s->opts, key, key_size, value != NULL ? value : "", value_size,
+			  &s->error) != 0)
 		return MHD_NO;
 	return MHD_YES;
 }
@@ -558,7 +274,10 @@ static int submit_open(struct submit *s, enum submit_body body)
 {
 	if (body == SUBMIT_RAW)
 		return submit_upload_start(s);
-	s->pp = MHD_create_post_processor(s->req->conn, SUBMIT_PP_BUFFER, submit_form_piece, s);
+	const struct form_sink sink = { submit_file_begin, submit_file_data, s };
+
+	form_init(&s->form, &s->opts, &s->error, &sink);
+	s->pp = MHD_create_post_processor(s->req->conn, SUBMIT_PP_BUFFER, form_piece, &s->form);
 	if (s->pp == NULL) {
 		/* libmicrohttpd refuses a boundary it cannot handle (it needs at
 		 * least two characters, though RFC 2046 allows one); that, not
@@ -606,7 +325,7 @@ static enum MHD_Result submit_start(struct api_request *req)
 		return reply_send_error(req, &e);
 	}
 	s->req = req;
-	submit_options_default(&s->opts);
+	options_default(&s->opts);
 	s->body_limit = req->server->cfg.max_upload + (body == SUBMIT_FORM ? SUBMIT_FORM_SLACK : 0);
 	req->ctx = s;
 	req->ctx_free = submit_free;
@@ -622,7 +341,8 @@ static enum MHD_Result submit_start(struct api_request *req)
  * the body from here on is only counted and dropped. */
 static void submit_reject(struct submit *s)
 {
-	s->rejected = true; /* before the post processor goes: see submit_form_piece */
+	s->rejected = true;
+	s->form.stopped = true; /* before the post processor goes: see struct form */
 	if (s->pp != NULL)
 		MHD_destroy_post_processor(s->pp);
 	s->pp = NULL;
@@ -676,21 +396,7 @@ static int submit_form_end(struct submit *s)
 	enum MHD_Result complete = MHD_destroy_post_processor(s->pp);
 
 	s->pp = NULL;
-	if (s->error.status != 0)
-		return -1;
-	if (complete != MHD_YES) {
-		reply_error_set(&s->error, MHD_HTTP_BAD_REQUEST, "invalid_multipart",
-				"The multipart/form-data body ends before its closing boundary.");
-		return -1;
-	}
-	if (submit_part_end(s) != 0)
-		return -1;
-	if (!s->file_seen) {
-		reply_error_set(&s->error, MHD_HTTP_BAD_REQUEST, "missing_file",
-				"The form has no part named file.");
-		return -1;
-	}
-	return 0;
+	return form_end(&s->form, complete == MHD_YES);
 }
 
 /* submit_finish ends the CSV and enqueues the job. Returns 0 (queued), 1
