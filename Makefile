@@ -175,7 +175,7 @@ API_LIB_OBJS := $(filter-out $(BUILD)/api/main.o,$(API_OBJS))
 
 $(BUILD)/tests/replay-%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(API_LIB_OBJS) $(BUILD)/libjobq.a
 	@echo "  LD      $@"
-	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(API_LIBS)
 
 TEST_BINS := $(BUILD)/tests/unit-tests $(BUILD)/tests/integration-tests $(REPLAY_BINS)
 
@@ -293,7 +293,7 @@ $(FUZZ_BUILD)/libfuzzjobq.a: $(FUZZ_LIB_OBJS)
 
 $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_BUILD)/libfuzzjobq.a
 	@echo "  LD      $@"
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) $(API_LIBS)
 
 fuzz: $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ_TARGETS))
 	$(Q)for t in $(FUZZ_TARGETS); do \
