@@ -45,7 +45,8 @@ static bool auth_tenant_sane(const char *w, size_t len)
 {
 	static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-";
 
-	if (len == 0 || len > AUTH_TENANT_MAX)
+	/* "-" names the no-auth submissions' idempotency keys (keys_idem). */
+	if (len == 0 || len > AUTH_TENANT_MAX || (len == 1 && w[0] == '-'))
 		return false;
 	for (size_t i = 0; i < len; i++)
 		if (w[i] == '\0' || strchr(ok, w[i]) == NULL)

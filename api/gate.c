@@ -152,7 +152,9 @@ static int gate_rate(struct gate *g, struct api_request *req, struct reply_error
 }
 
 /* gate_admit spends a token even for a request whose key failed (from
- * its address's bucket), so that guessing keys is as slow as the limits. */
+ * its address's bucket), so that guessing keys is as slow as the limits;
+ * every route that asks for a key (/metrics too, which tells a tenant's
+ * key from an unknown one by 403 vs 401) takes a read token. */
 int gate_admit(struct gate *g, struct api_request *req, enum MHD_Result *ret)
 {
 	struct reply_error e = { 0 };
@@ -160,7 +162,7 @@ int gate_admit(struct gate *g, struct api_request *req, enum MHD_Result *ret)
 
 	if (auth_keys_enabled(&g->keys) && gate_needs_key(req->matched))
 		refused = gate_auth(g, req, &e) != 0;
-	if (gate_is_v1(req->matched) && gate_rate(g, req, &e) != 0)
+	if (gate_needs_key(req->matched) && gate_rate(g, req, &e) != 0)
 		refused = true;
 	if (!refused)
 		return 0;

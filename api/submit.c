@@ -451,8 +451,15 @@ static enum MHD_Result submit_replayed(struct submit *s)
 	if (rs == JOB_STORE_OK)
 		return reply_json(s->req, MHD_HTTP_OK, job_record_to_json(&rec), h, 2);
 	/* NOT_FOUND: the job expired since the script saw it; sent again, the
-	 * request makes a new job. */
-	reply_error_store(&s->error, rs == JOB_STORE_NOT_FOUND ? JOB_STORE_EUNAVAILABLE : rs);
+	 * request makes a new job. Redis answered, so the code is not
+	 * "unavailable" (which the breaker and the metrics count). */
+	if (rs == JOB_STORE_NOT_FOUND) {
+		reply_error_set(&s->error, MHD_HTTP_SERVICE_UNAVAILABLE, "idempotency_key_expired",
+				"The job this Idempotency-Key named expired just now; send it again.");
+		s->error.retry_after_s = 1;
+	} else {
+		reply_error_store(&s->error, rs);
+	}
 	return reply_send_error(s->req, &s->error);
 }
 

@@ -263,7 +263,9 @@ static int upload_commit_replay(struct upload *up, struct job_store *st,
 	if (s == JOB_STORE_NOT_FOUND) {
 		log_job(LOG_WARN, "idempotency key's job expired during its replay", up->spec.request_id,
 			up->replay_of, NULL);
-		reply_error_set(err, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+		/* Not "unavailable": Redis answered, so neither the breaker nor
+		 * jobq_redis_errors_total may count it. */
+		reply_error_set(err, MHD_HTTP_SERVICE_UNAVAILABLE, "idempotency_key_expired",
 				"The job this Idempotency-Key named expired while the upload arrived; send it again.");
 		err->retry_after_s = 1;
 		return -1;

@@ -395,6 +395,21 @@ Test(ratelimit, guessing_keys_spends_the_address_bucket)
 	cr_assert_eq(status_with(ACME), 200, "a tenant's bucket is its own");
 }
 
+/* /metrics tells a tenant's key (403) from an unknown one (401), so
+ * guessing there must cost read tokens too. */
+Test(ratelimit, guessing_keys_at_metrics_spends_the_address_bucket)
+{
+	const char *guess = "Authorization: Bearer guess-0123456789abcdef";
+	for (int i = 0; i < 3; i++) {
+		struct http_reply r = call("GET", "/metrics", guess);
+		cr_assert_eq(r.status, 401, "guess %d", i);
+		http_reply_free(&r);
+	}
+	struct http_reply r = call("GET", "/metrics", guess);
+	expect_limited(&r);
+	http_reply_free(&r);
+}
+
 static void setup_rates_no_auth(void)
 {
 	memset(&harness, 0, sizeof harness);

@@ -56,9 +56,10 @@ Test(auth, malformed_line_names_its_number_not_the_token)
 		"short acme\n",                      /* token too short */
 		TOKEN_A " ac/me\n",                  /* tenant with a bad byte */
 		TOKEN_A " acme\n" TOKEN_A " other\n", /* duplicate token */
+		TOKEN_A " -\n",                      /* the no-auth idempotency scope */
 	};
 	static const char *const where[] = {
-		"line 2:", "line 2:", "line 2:", "line 2:", "line 2:", "line 3:",
+		"line 2:", "line 2:", "line 2:", "line 2:", "line 2:", "line 3:", "line 2:",
 	};
 
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
