@@ -5,6 +5,7 @@
 
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -160,14 +161,51 @@ static void producer_keep_leases(struct producer *p)
 	}
 }
 
+/* producer_jobs_pending returns true when one of this worker's queues
+ * still holds a job that no claim could take yet: one waiting out a retry
+ * backoff, or running (elsewhere) under a lease that may expire. Exiting
+ * then could strand it, as nothing starts an idle-exited worker again. A
+ * failed read counts as pending. Asked only when an idle exit is due. */
+static bool producer_jobs_pending(struct producer *p)
+{
+	const struct worker_settings *s = p->settings;
+	json_t *overview = NULL, *q;
+	size_t i;
+	bool pending = false;
+
+	if (job_store_overview(p->store, &overview) != JOB_STORE_OK)
+		return true;
+	json_array_foreach(json_object_get(overview, "queues"), i, q) {
+		const char *name = json_string_value(json_object_get(q, "name"));
+		for (size_t k = 0; name != NULL && k < s->queues.len; k++)
+			if (strcmp(name, s->queue_names[k]) == 0 &&
+			    json_integer_value(json_object_get(q, "queued")) +
+					    json_integer_value(json_object_get(q, "running")) +
+					    json_integer_value(json_object_get(q, "scheduled")) > 0)
+				pending = true;
+	}
+	json_decref(overview);
+	return pending;
+}
+
 /* producer_check_idle tells main, once, that --exit-when-idle is due: no
- * job ran or waited, and every claim found the queues empty, for that long. */
+ * job ran or waited, every claim found the queues empty, and none of its
+ * queues' jobs waits for a retry or runs elsewhere, for that long. */
 static void producer_check_idle(struct producer *p)
 {
 	int64_t limit_ms = (int64_t)p->settings->exit_when_idle_s * 1000;
 
-	if (limit_ms == 0 || p->idle_told || worker_clock_ms() - p->busy_ms < limit_ms)
+	if (limit_ms == 0 || p->idle_told)
 		return;
+	/* A consumer may have claimed its next job itself since the step. */
+	if (job_buffer_wait_idle(p->buffer, 0) < (size_t)p->settings->concurrency)
+		p->busy_ms = worker_clock_ms();
+	if (worker_clock_ms() - p->busy_ms < limit_ms)
+		return;
+	if (producer_jobs_pending(p)) {
+		p->busy_ms = worker_clock_ms();
+		return;
+	}
 	p->idle_told = true;
 	kill(getpid(), WORKER_SIG_IDLE); /* main's sigwait takes it: blocked everywhere else */
 }

@@ -272,6 +272,35 @@ Test(systemd, worker_does_not_exit_while_jobs_keep_arriving)
 	free(id);
 }
 
+/* A job waiting out a retry backoff is no reason to stay for the queue
+ * lists (they are empty), but exiting would strand it: nothing starts an
+ * idle-exited worker again. */
+Test(systemd, idle_worker_waits_for_a_scheduled_retry)
+{
+	static const char move_to_scheduled[] =
+		"local t = redis.call('TIME') "
+		"local due = t[1] * 1000 + math.floor(t[2] / 1000) + 4000 "
+		"redis.call('LREM', KEYS[1], 0, ARGV[1]) "
+		"redis.call('ZADD', KEYS[2], due, ARGV[1]) "
+		"redis.call('HSET', KEYS[3], 'retry_at', due) return 1";
+	const char *args[] = {"--exit-when-idle", "1", "--concurrency", "1", NULL};
+	char job_key[64];
+
+	harness_start_api(NULL);
+	char *id = submit_csv(NULL, "a,b\n1,2\n");
+	snprintf(job_key, sizeof job_key, "jobq:job:%s", id);
+	freeReplyObject(redis_cmd("EVAL %s 3 jobq:queue:default jobq:scheduled %s %s",
+				  move_to_scheduled, job_key, id));
+	int w = harness_start_worker(args);
+	json_t *job = wait_for_status(id, "succeeded", 20000);
+	cr_assert_str_eq(json_string_value(json_object_get(job, "status")), "succeeded",
+			 "the worker left before the retry was due");
+	json_decref(job);
+	assert_exited_zero(wait_exit(harness.worker_pids[w], EXIT_WAIT_MS), "the idle jobq-worker");
+	harness.worker_pids[w] = 0;
+	free(id);
+}
+
 /* ---- sd_notify -------------------------------------------------------- */
 
 /* notify_socket binds a datagram socket in the test directory and points
