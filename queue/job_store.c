@@ -1282,6 +1282,36 @@ enum job_store_status job_store_dead(struct job_store *st, char (*ids)[JOB_ID_HE
 	return JOB_STORE_OK;
 }
 
+enum job_store_status job_store_keep_tenant(struct job_store *st, const char *tenant,
+					   char (*ids)[JOB_ID_HEX + 1], size_t *n)
+{
+	char key[KEYS_MAX];
+	size_t kept = 0;
+	enum job_store_status s = store_connect(st);
+
+	if (s != JOB_STORE_OK)
+		return s;
+	/* One round trip for the whole list: the HGETs are pipelined. */
+	for (size_t i = 0; i < *n; i++)
+		if (redisAppendCommand(st->ctx, "HGET %s tenant", keys_job(key, st->prefix, ids[i])) !=
+		    REDIS_OK)
+			return store_fail(st, "HGET");
+	for (size_t i = 0; i < *n; i++) {
+		void *reply = NULL;
+		if (redisGetReply(st->ctx, &reply) != REDIS_OK || !reply)
+			return store_fail(st, "HGET");
+		redisReply *r = reply;
+		if (r->type == REDIS_REPLY_STRING && strcmp(r->str, tenant) == 0)
+			memmove(ids[kept++], ids[i], sizeof ids[i]);
+		else if (r->type == REDIS_REPLY_ERROR && s == JOB_STORE_OK)
+			s = store_reply_error(st, r, "HGET");
+		freeReplyObject(r);
+	}
+	st->replies++;
+	*n = kept;
+	return s;
+}
+
 /* ======================= The worker registry ======================= */
 
 /* running_list returns the ids of the n claims as a comma list (malloc'd),

@@ -339,4 +339,10 @@ enum job_store_status job_store_metrics(struct job_store *st, json_t **out);
 enum job_store_status job_store_dead(struct job_store *st, char (*ids)[JOB_ID_HEX + 1],
 				     size_t max, size_t *n);
 
+/* job_store_keep_tenant keeps, in order, the first *n ids whose job's
+ * tenant is tenant, and sets *n to how many; ids of jobs that are gone are
+ * dropped. One round trip. Returns OK or an error. */
+enum job_store_status job_store_keep_tenant(struct job_store *st, const char *tenant,
+					   char (*ids)[JOB_ID_HEX + 1], size_t *n);
+
 #endif
