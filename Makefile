@@ -63,7 +63,7 @@ LUA_SCRIPTS := queue/scripts/enqueue.lua queue/scripts/claim.lua \
                queue/scripts/heartbeat.lua queue/scripts/overview.lua
 
 API_SRCS := api/main.c api/server.c api/router.c api/reply.c api/upload.c api/submit.c \
-            api/handlers.c api/breaker.c
+            api/handlers.c api/breaker.c api/committer.c
 
 TASK_SRCS := worker/task.c worker/task_profile.c worker/column_stats.c \
              worker/hll.c worker/task_ndjson.c

@@ -79,6 +79,7 @@ int api_server_init(struct api_server *srv, const char **err)
 	srv->quiesced_fd = MHD_INVALID_SOCKET;
 	srv->store_key_made = false;
 	srv->breaker_made = false;
+	srv->committer = NULL;
 	atomic_init(&srv->in_flight, 0);
 	atomic_init(&srv->draining, false);
 	st = job_store_open(&srv->store_cfg, err); /* does not connect */
@@ -211,7 +212,7 @@ static void server_breaker_report(struct api_request *req)
 		return;
 	if (req->error_code != NULL && strcmp(req->error_code, "unavailable") == 0)
 		o = BREAKER_FAILED;
-	else if (server_store_replies(srv) > req->replies_at_admit)
+	else if (req->redis_answered || server_store_replies(srv) > req->replies_at_admit)
 		o = BREAKER_OK;
 	after = breaker_report(&srv->breaker, req->ticket, o, &before);
 	if (after != before)
@@ -304,7 +305,8 @@ static bool server_client_left(enum MHD_RequestTerminationCode toe)
  * so monitoring does not count a client's hang-up as a server error. */
 static void server_access_log(const struct api_request *req, enum MHD_RequestTerminationCode toe)
 {
-	unsigned status = req->status != 0 && !server_client_left(toe) ? req->status : 499;
+	bool left = server_client_left(toe) || req->client_left;
+	unsigned status = req->status != 0 && !left ? req->status : 499;
 	/* Whole milliseconds: a real would print as 4.0359999999999996. */
 	json_int_t ms = (json_int_t)((server_now_ns() - req->start_ns + 500000) / 1000000);
 	json_t *f = json_pack("{s:s, s:o, s:i, s:I, s:I, s:I}", "method", req->method,
@@ -317,6 +319,8 @@ static void server_access_log(const struct api_request *req, enum MHD_RequestTer
 		json_object_set_new(f, "error_code", json_string(req->error_code));
 	if (f != NULL && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		json_object_set_new(f, "termination", json_string(server_termination_name(toe)));
+	else if (f != NULL && req->client_left)
+		json_object_set_new(f, "termination", json_string("client_abort"));
 	if (f != NULL && status == 499 && req->status != 0)
 		json_object_set_new(f, "reply_status", json_integer((json_int_t)req->status));
 	log_job(LOG_INFO, "request", req->request_id, req->job_id, f);
@@ -387,10 +391,13 @@ static int server_addr_make(const struct config_listen *l, union server_addr *a)
 
 /* server_flags returns the daemon's flags: internal polling threads with
  * epoll where libmicrohttpd has it (poll otherwise), an inter-thread
- * channel (MHD_quiesce_daemon needs it), errors through our logger. */
+ * channel (MHD_quiesce_daemon and resuming from the committer need it),
+ * suspension (submissions wait for the committer), errors through our
+ * logger. */
 static unsigned server_flags(const struct api_config *cfg, bool *epoll)
 {
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+			 MHD_ALLOW_SUSPEND_RESUME;
 
 	*epoll = MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES;
 	flags |= *epoll ? MHD_USE_EPOLL : MHD_USE_POLL;
@@ -424,10 +431,16 @@ int api_server_start(struct api_server *srv)
 	const union MHD_DaemonInfo *info;
 	bool epoll;
 	unsigned flags = server_flags(&srv->cfg, &epoll);
+	const char *err = NULL;
 
 	if (server_addr_make(&srv->cfg.listen, &addr) != 0) {
 		log_event(LOG_ERROR, "listen address does not parse",
 			  json_pack("{s:s}", "host", srv->cfg.listen.host));
+		return -1;
+	}
+	srv->committer = committer_start(&srv->store_cfg, &err);
+	if (srv->committer == NULL) {
+		log_event(LOG_ERROR, "the committer could not start", json_pack("{s:s}", "error", err));
 		return -1;
 	}
 	srv->daemon = MHD_start_daemon(flags, (uint16_t)srv->cfg.listen.port, NULL, NULL,
@@ -481,9 +494,15 @@ bool api_server_idle(struct api_server *srv)
 
 void api_server_stop(struct api_server *srv)
 {
+	/* First: a suspended connection cannot be closed, so every submission
+	 * the committer holds is answered before the daemon stops; later ones
+	 * enqueue on their own thread. */
+	committer_stop(srv->committer);
 	if (srv->daemon != NULL)
 		MHD_stop_daemon(srv->daemon); /* joins the threads: their stores close */
 	srv->daemon = NULL;
+	committer_free(srv->committer);
+	srv->committer = NULL;
 	/* MHD_quiesce_daemon hands the listen socket over; it may be closed only
 	 * once no daemon thread can use it any more. */
 	if (srv->quiesced_fd != MHD_INVALID_SOCKET)

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "committer.h"
 #include "ids.h"
 #include "log.h"
 #include "task_catalog.h"
@@ -220,6 +221,8 @@ struct submit {
 	struct reply_error error;
 	uint64_t body_limit;              /* body bytes allowed before 413 */
 	uint64_t drain_left;              /* rejected: bytes still dropped before cutting off */
+	bool committing;                  /* suspended: commit is with the committer */
+	struct committer_entry commit;    /* the job's enqueue, while and after committing */
 };
 
 /* submit_too_large makes s->error the 413. */
@@ -628,18 +631,31 @@ static int submit_form_end(struct submit *s)
 	return 0;
 }
 
-/* submit_finish ends the CSV and enqueues the job. Returns 0, or -1 with
- * s->error set. */
+/* submit_finish ends the CSV and hands the job's enqueue to the committer,
+ * which suspends the connection. Returns 1 when it did (the answer waits
+ * for submit_committed), 0 when the job was enqueued here instead (the
+ * committer is stopping), or -1 with s->error set. */
 static int submit_finish(struct submit *s)
 {
 	struct job_store *st;
+	struct job_store_enqueue_cmd *cmd;
 
 	if (s->pp != NULL && submit_form_end(s) != 0)
 		return -1;
 	st = submit_store(s);
 	if (st == NULL)
 		return -1;
-	return upload_commit(s->upload, st, &s->error);
+	cmd = upload_commit_prepare(s->upload, st, &s->error);
+	if (cmd == NULL)
+		return -1;
+	s->commit.cmd = cmd;
+	s->commit.conn = s->req->conn;
+	if (committer_submit(s->req->server->committer, &s->commit) == 0) {
+		s->committing = true;
+		return 1;
+	}
+	job_store_enqueue_batch(st, &cmd, 1, &s->commit.status);
+	return upload_commit_result(s->upload, s->commit.status, job_store_errstr(st), &s->error);
 }
 
 /* submit_accepted answers 202 with the queued job and its Location. */
@@ -668,15 +684,44 @@ static enum MHD_Result submit_piece(struct submit *s, const char *data, size_t *
 	return MHD_YES;
 }
 
-/* submit_end handles the end of the body: the job is enqueued before the
- * reply is queued, so it exists even if the client is gone by now. */
-static enum MHD_Result submit_end(struct submit *s)
+/* submit_answer queues the submission's reply: its error, or 202. */
+static enum MHD_Result submit_answer(struct submit *s)
 {
-	if (!s->rejected && submit_finish(s) != 0)
-		submit_reject(s);
 	if (s->rejected)
 		return reply_send_error(s->req, &s->error);
 	return submit_accepted(s);
+}
+
+/* submit_committed handles the call after the committer resumed the
+ * connection: the entry holds what Redis said about the job. */
+static enum MHD_Result submit_committed(struct submit *s)
+{
+	s->committing = false;
+	s->req->redis_answered = s->commit.replied;
+	s->req->client_left = s->commit.client_left;
+	if (upload_commit_result(s->upload, s->commit.status, s->commit.err, &s->error) != 0)
+		submit_reject(s);
+	return submit_answer(s);
+}
+
+/* submit_end handles the end of the body: the job is enqueued before the
+ * reply is queued, so it exists even if the client is gone by now. The
+ * enqueue usually goes through the committer; the access handler is then
+ * called once more, with the result, after the connection is resumed. */
+static enum MHD_Result submit_end(struct submit *s)
+{
+	int r;
+
+	if (s->committing)
+		return submit_committed(s);
+	if (!s->rejected) {
+		r = submit_finish(s);
+		if (r > 0)
+			return MHD_YES;
+		if (r < 0)
+			submit_reject(s);
+	}
+	return submit_answer(s);
 }
 
 enum MHD_Result submit_handle(struct api_request *req, const char *upload_data,

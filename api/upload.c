@@ -21,8 +21,10 @@ struct upload {
 	struct job_spec spec;
 	struct upload_limits lim;
 	struct csv_check *check;  /* owned */
-	char *buf;                /* owned, UPLOAD_BUFFER_SIZE bytes */
+	char *buf;                /* owned, buf_cap bytes (NULL until the first byte) */
+	size_t buf_cap;           /* grows by doubling up to UPLOAD_BUFFER_SIZE */
 	size_t buf_len;           /* bytes in buf not yet staged */
+	struct job_store_enqueue_cmd *cmd; /* owned; made by upload_commit_prepare */
 	uint64_t bytes;           /* bytes fed so far */
 	bool staged;              /* a staging key may exist */
 	bool committed;
@@ -33,7 +35,7 @@ struct upload *upload_new(const struct job_spec *spec, const struct upload_limit
 {
 	struct upload *up = calloc(1, sizeof *up);
 
-	if (up == NULL || (up->buf = malloc(UPLOAD_BUFFER_SIZE)) == NULL ||
+	if (up == NULL ||
 	    (up->check = csv_check_new(spec->delimiter, spec->header, lim->max_field)) == NULL) {
 		upload_free(up);
 		reply_error_oom(err);
@@ -51,14 +53,13 @@ struct upload *upload_new(const struct job_spec *spec, const struct upload_limit
 	return up;
 }
 
-/* upload_store_failed logs a failed job_store call and sets *err from it.
- * Returns -1 for the caller to return. */
-static int upload_store_failed(struct upload *up, struct job_store *st, const char *call,
+/* upload_store_failed logs a failed job_store call (errstr: the store's
+ * sentence) and sets *err from it. Returns -1 for the caller to return. */
+static int upload_store_failed(struct upload *up, const char *errstr, const char *call,
 			       enum job_store_status s, struct reply_error *err)
 {
 	log_job(LOG_WARN, "job store call failed", up->spec.request_id, up->spec.id,
-		json_pack("{s:s, s:i, s:s}", "call", call, "status", (int)s,
-			  "error", job_store_errstr(st)));
+		json_pack("{s:s, s:i, s:s}", "call", call, "status", (int)s, "error", errstr));
 	reply_error_store(err, s);
 	return -1;
 }
@@ -96,8 +97,33 @@ static int upload_flush(struct upload *up, struct job_store *st, struct reply_er
 	s = job_store_stage_append(st, up->spec.id, up->buf, up->buf_len, first,
 				   up->lim.staging_ttl_s);
 	if (s != JOB_STORE_OK)
-		return upload_store_failed(up, st, "stage_append", s, err);
+		return upload_store_failed(up, job_store_errstr(st), "stage_append", s, err);
 	up->buf_len = 0;
+	return 0;
+}
+
+/* upload_reserve makes room in the buffer for want more bytes, or as many
+ * as fit under UPLOAD_BUFFER_SIZE. The buffer starts small and doubles: a
+ * 1 KiB upload must not pay for touching 256 KiB. Returns 0, or -1 with
+ * *err set (503 out_of_memory). */
+static int upload_reserve(struct upload *up, size_t want, struct reply_error *err)
+{
+	size_t cap = up->buf_cap > 0 ? up->buf_cap : UPLOAD_BUFFER_MIN;
+	char *buf;
+
+	while (cap < UPLOAD_BUFFER_SIZE && cap - up->buf_len < want)
+		cap *= 2;
+	if (cap > UPLOAD_BUFFER_SIZE)
+		cap = UPLOAD_BUFFER_SIZE;
+	if (cap == up->buf_cap)
+		return 0;
+	buf = realloc(up->buf, cap);
+	if (buf == NULL) {
+		reply_error_oom(err);
+		return -1;
+	}
+	up->buf = buf;
+	up->buf_cap = cap;
 	return 0;
 }
 
@@ -111,7 +137,9 @@ static int upload_spool(struct upload *up, struct job_store *st, const char *buf
 
 		if (up->buf_len == UPLOAD_BUFFER_SIZE && upload_flush(up, st, err) != 0)
 			return -1;
-		room = UPLOAD_BUFFER_SIZE - up->buf_len;
+		if (upload_reserve(up, len, err) != 0)
+			return -1;
+		room = up->buf_cap - up->buf_len;
 		n = len < room ? len : room;
 		memcpy(up->buf + up->buf_len, buf, n);
 		up->buf_len += n;
@@ -165,14 +193,24 @@ static int upload_queue_full(struct upload *up, struct reply_error *err)
 	return -1;
 }
 
-int upload_commit(struct upload *up, struct job_store *st, struct reply_error *err)
+struct job_store_enqueue_cmd *upload_commit_prepare(struct upload *up, const struct job_store *st,
+						    struct reply_error *err)
 {
-	enum job_store_status s;
-
-	if (csv_check_finish(up->check) != 0)
-		return upload_problem(up, err);
+	if (csv_check_finish(up->check) != 0) {
+		upload_problem(up, err);
+		return NULL;
+	}
 	upload_fill_spec(up);
-	s = job_store_enqueue(st, &up->spec, up->buf, up->buf_len, up->staged);
+	job_store_enqueue_cmd_free(up->cmd);
+	up->cmd = job_store_enqueue_cmd_new(st, &up->spec, up->buf, up->buf_len, up->staged);
+	if (up->cmd == NULL)
+		reply_error_oom(err);
+	return up->cmd;
+}
+
+int upload_commit_result(struct upload *up, enum job_store_status s, const char *errstr,
+			 struct reply_error *err)
+{
 	if (s == JOB_STORE_NOT_FOUND) {
 		log_job(LOG_WARN, "staged upload expired before enqueue", up->spec.request_id,
 			up->spec.id, json_pack("{s:i}", "staging_ttl_s", up->lim.staging_ttl_s));
@@ -184,10 +222,21 @@ int upload_commit(struct upload *up, struct job_store *st, struct reply_error *e
 	if (s == JOB_STORE_FULL)
 		return upload_queue_full(up, err);
 	if (s != JOB_STORE_OK)
-		return upload_store_failed(up, st, "enqueue", s, err);
+		return upload_store_failed(up, errstr, "enqueue", s, err);
 	up->committed = true;
 	up->staged = false; /* the enqueue script renamed the staging key */
 	return 0;
+}
+
+int upload_commit(struct upload *up, struct job_store *st, struct reply_error *err)
+{
+	struct job_store_enqueue_cmd *cmd = upload_commit_prepare(up, st, err);
+	enum job_store_status s;
+
+	if (cmd == NULL)
+		return -1;
+	job_store_enqueue_batch(st, &cmd, 1, &s);
+	return upload_commit_result(up, s, job_store_errstr(st), err);
 }
 
 const struct job_spec *upload_spec(const struct upload *up)
@@ -213,6 +262,7 @@ void upload_free(struct upload *up)
 	if (up == NULL)
 		return;
 	csv_check_free(up->check);
+	job_store_enqueue_cmd_free(up->cmd);
 	free(up->buf);
 	free(up);
 }

@@ -38,6 +38,9 @@
 
 #define UPLOAD_BUFFER_SIZE (256 * 1024)
 
+/* The buffer's first size; it doubles as bytes come, up to the above. */
+#define UPLOAD_BUFFER_MIN (4 * 1024)
+
 /* Retry-After of 503 queue_full: long enough for workers to drain some of
  * the queue, short enough not to leave them idle. */
 #define UPLOAD_QUEUE_FULL_RETRY_S 5
@@ -65,10 +68,25 @@ struct upload *upload_new(const struct job_spec *spec, const struct upload_limit
 int upload_feed(struct upload *up, struct job_store *st, const char *buf, size_t len,
 		struct reply_error *err);
 
-/* upload_commit ends the CSV and enqueues the job. Returns 0 (the job is
+/* upload_commit ends the CSV and enqueues the job on st, waiting for the
+ * reply (prepare, send, result in one call). Returns 0 (the job is
  * queued; upload_spec describes it), or -1 with *err set: 422 with the CSV
  * problem's code, 408 staging_expired, 503, 500. */
 int upload_commit(struct upload *up, struct job_store *st, struct reply_error *err);
+
+/* upload_commit_prepare ends the CSV and builds the job's enqueue
+ * command without sending it (for the committer, committer.h). Returns the
+ * command (owned by up, valid until upload_free; it borrows up's buffer),
+ * or NULL with *err set: 422 with the CSV problem's code, 503
+ * out_of_memory. st only lends its prefix and limits. */
+struct job_store_enqueue_cmd *upload_commit_prepare(struct upload *up, const struct job_store *st,
+						    struct reply_error *err);
+
+/* upload_commit_result takes the status the prepared command got from
+ * Redis (errstr: the store's sentence for a failure). Returns 0 (the job is
+ * queued), or -1 with *err set and the failure logged, as upload_commit. */
+int upload_commit_result(struct upload *up, enum job_store_status s, const char *errstr,
+			 struct reply_error *err);
 
 /* upload_spec returns the job's spec (id from the start; counts and times
  * final after a successful commit). Owned by up. */

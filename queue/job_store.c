@@ -421,42 +421,182 @@ static void call_spec_fields(struct script_call *c, const struct job_spec *spec,
 	call_u64(c, (uint64_t)spec->timeout_s);
 }
 
+/* One enqueue, ready to send (job_store.h, "Group commit"). The arguments
+ * point into the command itself (its copy of the spec, its keys) and into
+ * the borrowed tail. */
+struct job_store_enqueue_cmd {
+	struct script_call call;
+	struct job_spec spec;
+	char keys[6][KEYS_MAX];
+	char delimiter[1];
+};
+
+struct job_store_enqueue_cmd *job_store_enqueue_cmd_new(const struct job_store *st,
+							const struct job_spec *spec,
+							const char *tail, size_t tail_len,
+							bool staged)
+{
+	struct job_store_enqueue_cmd *cmd = malloc(sizeof *cmd);
+	struct script_call *c;
+	const struct job_spec *sp;
+
+	if (cmd == NULL)
+		return NULL;
+	cmd->spec = *spec;
+	sp = &cmd->spec;
+	cmd->delimiter[0] = (char)sp->delimiter;
+	c = &cmd->call;
+	call_init(c, 6);
+	call_str(c, keys_staging(cmd->keys[0], st->prefix, sp->id));
+	call_str(c, keys_job(cmd->keys[1], st->prefix, sp->id));
+	call_str(c, keys_input(cmd->keys[2], st->prefix, sp->id));
+	call_str(c, keys_queue(cmd->keys[3], st->prefix, sp->queue));
+	call_str(c, keys_queues(cmd->keys[4], st->prefix));
+	call_str(c, keys_wake(cmd->keys[5], st->prefix, sp->queue));
+	call_str(c, staged ? "1" : "0");
+	call_bytes(c, tail_len ? tail : "", tail_len);
+	call_str(c, sp->queue);
+	call_str(c, sp->id);
+	call_u64(c, (uint64_t)st->max_queue_depth);
+	call_spec_fields(c, sp, cmd->delimiter);
+	return cmd;
+}
+
+void job_store_enqueue_cmd_free(struct job_store_enqueue_cmd *cmd)
+{
+	free(cmd);
+}
+
+/* enqueue_status maps enqueue.lua's reply r (not NOSCRIPT) to a status. */
+static enum job_store_status enqueue_status(struct job_store *st, redisReply *r)
+{
+	if (r->type != REDIS_REPLY_INTEGER)
+		return store_reply_error(st, r, "enqueue");
+	if (r->integer == 0) {
+		snprintf(st->err, sizeof st->err, "the staged upload expired before it was complete");
+		return JOB_STORE_NOT_FOUND;
+	}
+	if (r->integer == 2) {
+		snprintf(st->err, sizeof st->err, "the queue holds %lld jobs, its limit",
+			 (long long)st->max_queue_depth);
+		return JOB_STORE_FULL;
+	}
+	return JOB_STORE_OK;
+}
+
+/* Marks in out[i] while a batch runs, never returned to callers: the
+ * command is still to be sent, or is to be sent again in the next pass. */
+#define STORE_UNSENT ((enum job_store_status)100)
+#define STORE_RESEND ((enum job_store_status)101)
+
+/* batch_send appends every command marked STORE_UNSENT in out to the
+ * connection's output buffer. Returns 0, or -1 (out of memory) after
+ * dropping the connection, whose buffer may hold half a command. */
+static int batch_send(struct job_store *st, struct job_store_enqueue_cmd *const *cmds, size_t n,
+		      enum job_store_status *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct script_call *c = &cmds[i]->call;
+		if (out[i] != STORE_UNSENT)
+			continue;
+		c->argv[1] = st->sha[SCRIPT_ENQUEUE];
+		c->lens[1] = 40;
+		if (redisAppendCommandArgv(st->ctx, c->argc, c->argv, c->lens) != REDIS_OK) {
+			snprintf(st->err, sizeof st->err, "redis enqueue: out of memory");
+			store_disconnect(st);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* batch_receive reads the reply of each command batch_send sent, in order,
+ * marking those Redis answered NOSCRIPT as STORE_UNSENT again (*resend
+ * set). On an I/O error the connection is dropped and every command still
+ * waiting gets EUNAVAILABLE. Returns how many replies were read. */
+static size_t batch_receive(struct job_store *st, size_t n, enum job_store_status *out,
+			    bool *resend)
+{
+	size_t answered = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		void *reply = NULL;
+		if (out[i] != STORE_UNSENT)
+			continue;
+		if (st->ctx == NULL || redisGetReply(st->ctx, &reply) != REDIS_OK || reply == NULL) {
+			if (st->ctx != NULL)
+				store_fail(st, "enqueue");
+			out[i] = JOB_STORE_EUNAVAILABLE;
+			continue;
+		}
+		redisReply *r = reply;
+		st->replies++;
+		answered++;
+		if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+			*resend = true;
+			out[i] = STORE_RESEND;
+		} else {
+			out[i] = enqueue_status(st, r);
+		}
+		freeReplyObject(r);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (out[i] == STORE_RESEND)
+			out[i] = STORE_UNSENT;
+	return answered;
+}
+
+/* batch_fail sets every command still marked STORE_UNSENT to s. */
+static void batch_fail(size_t n, enum job_store_status *out, enum job_store_status s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (out[i] == STORE_UNSENT)
+			out[i] = s;
+}
+
+size_t job_store_enqueue_batch(struct job_store *st, struct job_store_enqueue_cmd *const *cmds,
+			       size_t n, enum job_store_status *out)
+{
+	size_t answered = 0;
+
+	for (size_t i = 0; i < n; i++)
+		out[i] = STORE_UNSENT;
+	for (int pass = 0; pass < 2; pass++) {
+		bool resend = false;
+		enum job_store_status s = store_connect(st);
+		if (s == JOB_STORE_OK && batch_send(st, cmds, n, out) != 0)
+			s = JOB_STORE_ENOMEM;
+		if (s != JOB_STORE_OK) {
+			batch_fail(n, out, s);
+			return answered;
+		}
+		answered += batch_receive(st, n, out, &resend);
+		if (!resend)
+			return answered;
+		if (store_load_scripts(st) < 0) {
+			store_disconnect(st);
+			batch_fail(n, out, JOB_STORE_EUNAVAILABLE);
+			return answered;
+		}
+	}
+	snprintf(st->err, sizeof st->err, "redis enqueue: NOSCRIPT after loading the scripts");
+	batch_fail(n, out, JOB_STORE_EPROTO);
+	return answered;
+}
+
 enum job_store_status job_store_enqueue(struct job_store *st, const struct job_spec *spec,
 					const char *tail, size_t tail_len, bool staged)
 {
-	char k_staging[KEYS_MAX], k_job[KEYS_MAX], k_input[KEYS_MAX], k_queue[KEYS_MAX],
-		k_queues[KEYS_MAX], k_wake[KEYS_MAX];
-	const char delimiter[1] = {(char)spec->delimiter};
-	struct script_call c;
-	call_init(&c, 6);
-	call_str(&c, keys_staging(k_staging, st->prefix, spec->id));
-	call_str(&c, keys_job(k_job, st->prefix, spec->id));
-	call_str(&c, keys_input(k_input, st->prefix, spec->id));
-	call_str(&c, keys_queue(k_queue, st->prefix, spec->queue));
-	call_str(&c, keys_queues(k_queues, st->prefix));
-	call_str(&c, keys_wake(k_wake, st->prefix, spec->queue));
-	call_str(&c, staged ? "1" : "0");
-	call_bytes(&c, tail_len ? tail : "", tail_len);
-	call_str(&c, spec->queue);
-	call_str(&c, spec->id);
-	call_u64(&c, (uint64_t)st->max_queue_depth);
-	call_spec_fields(&c, spec, delimiter);
+	struct job_store_enqueue_cmd *cmd = job_store_enqueue_cmd_new(st, spec, tail, tail_len,
+								      staged);
 	enum job_store_status s;
-	redisReply *r = store_eval(st, SCRIPT_ENQUEUE, &c, &s);
-	if (!r)
-		return s;
-	if (r->type != REDIS_REPLY_INTEGER)
-		s = store_reply_error(st, r, "enqueue");
-	else if (r->integer == 0) {
-		snprintf(st->err, sizeof st->err, "the staged upload expired before it was complete");
-		s = JOB_STORE_NOT_FOUND;
-	} else if (r->integer == 2) {
-		snprintf(st->err, sizeof st->err, "the queue holds %lld jobs, its limit",
-			 (long long)st->max_queue_depth);
-		s = JOB_STORE_FULL;
-	} else
-		s = JOB_STORE_OK;
-	freeReplyObject(r);
+
+	if (cmd == NULL) {
+		snprintf(st->err, sizeof st->err, "out of memory");
+		return JOB_STORE_ENOMEM;
+	}
+	job_store_enqueue_batch(st, &cmd, 1, &s);
+	job_store_enqueue_cmd_free(cmd);
 	return s;
 }
 

@@ -115,6 +115,37 @@ enum job_store_status job_store_stage_append(struct job_store *st, const char *i
 enum job_store_status job_store_enqueue(struct job_store *st, const struct job_spec *spec,
 					const char *tail, size_t tail_len, bool staged);
 
+/* Group commit. A job_store_enqueue_cmd is one enqueue, built (keys,
+ * arguments) and ready to send: job_store_enqueue_cmd_new builds it on the
+ * thread that owns the upload, and job_store_enqueue_batch sends many of
+ * them, from any one thread's store, as one pipelined write, reading the
+ * replies in order. Each is still its own EVALSHA of enqueue.lua, so each
+ * job is atomic on its own and one job's failure does not touch another. */
+struct job_store_enqueue_cmd;
+
+/* job_store_enqueue_cmd_new builds the enqueue of spec (arguments as for
+ * job_store_enqueue) with st's prefix and max_queue_depth; it does not
+ * touch Redis. tail is borrowed: it must outlive the command. Returns the
+ * command (free with job_store_enqueue_cmd_free), or NULL when out of
+ * memory. */
+struct job_store_enqueue_cmd *job_store_enqueue_cmd_new(const struct job_store *st,
+							const struct job_spec *spec,
+							const char *tail, size_t tail_len,
+							bool staged);
+
+/* job_store_enqueue_cmd_free frees cmd. NULL is allowed. */
+void job_store_enqueue_cmd_free(struct job_store_enqueue_cmd *cmd);
+
+/* job_store_enqueue_batch sends the n commands in one pipelined write and
+ * sets out[i] to command i's status, as job_store_enqueue would return it.
+ * Commands Redis answered NOSCRIPT (it restarted) are sent once more after
+ * the scripts are loaded again. After an I/O error every command without a
+ * reply gets EUNAVAILABLE: it may or may not have been applied, as with a
+ * single call that times out. Returns how many commands Redis answered
+ * (whatever the answer). */
+size_t job_store_enqueue_batch(struct job_store *st, struct job_store_enqueue_cmd *const *cmds,
+			       size_t n, enum job_store_status *out);
+
 /* job_store_discard_staging deletes the staging key of id. Best effort: the
  * key's TTL removes it anyway. */
 enum job_store_status job_store_discard_staging(struct job_store *st, const char *id);
