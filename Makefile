@@ -85,7 +85,8 @@ INTEGRATION_SRCS := tests/integration/main.c tests/integration/harness.c tests/i
                     tests/integration/test_cancel.c \
                     tests/integration/test_retries.c tests/integration/test_breaker.c \
                     tests/integration/test_backpressure.c tests/integration/test_registry.c \
-                    tests/integration/test_failures.c tests/integration/test_exec.c
+                    tests/integration/test_failures.c tests/integration/test_exec.c \
+                    tests/integration/test_group_commit.c
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
