@@ -18,6 +18,9 @@ Subcommands (standard library only; Redis is reached through redis-cli):
   report FACTS OUT_JSON      turn the facts file into the results JSON and
                              print the table
   markdown RESULTS_JSON      print README's Performance table for a run
+  ingest FACTS               print the ingest part alone as JSON (jobq, the
+                             ceilings, the ratio and the interference), for
+                             BENCH_ONLY=ingest runs, which write no results
 
 The facts file has one fact per line: `key value`, where key is dotted
 (ingest.jobq.wrk) and value is JSON or, when it does not parse, a string.
@@ -306,24 +309,29 @@ def mb_s(nbytes, seconds):
     return round(nbytes / 1e6 / seconds, 1)
 
 
+def derive_ingest(ing, hz):
+    """The ingest figures: jobq, both ceilings, and jobq's ratio to the
+    better ceiling of the same run."""
+    ticks = ing.get("cpu_ticks") or {}
+    jobq = wrk_summary(ing.get("jobq"), ticks.get("jobq"), hz)
+    pool = wrk_summary(ing.get("ceiling_pool"), ticks.get("ceiling_pool"), hz)
+    thread = wrk_summary(ing.get("ceiling_thread"), ticks.get("ceiling_thread"), hz)
+    best = max([c for c in (pool, thread) if c], key=lambda c: c["rps"], default=None)
+    return {"setup": ing.get("setup"), "interference": ing.get("interference"),
+            "jobq": jobq, "ceiling_pool": pool,
+            "ceiling_thread_per_connection": thread,
+            "jobs_queued_after_run": ing.get("jobq_queued"),
+            "ratio_jobq_to_best_ceiling":
+                round(jobq["rps"] / best["rps"], 3) if jobq and best else None}
+
+
 def derive(f):
     """Computes the figures and the verdicts from the raw facts."""
     r = {"date": f.get("date"), "machine": f.get("machine"), "versions": f.get("versions"),
          "load": f.get("load"), "phase_seconds": f.get("phase_seconds"),
          "total_seconds": f.get("total_seconds"), "notes": []}
     hz = get(f, "machine.clk_tck", 100)
-    ing = f.get("ingest", {})
-    ticks = ing.get("cpu_ticks") or {}
-    jobq = wrk_summary(ing.get("jobq"), ticks.get("jobq"), hz)
-    pool = wrk_summary(ing.get("ceiling_pool"), ticks.get("ceiling_pool"), hz)
-    thread = wrk_summary(ing.get("ceiling_thread"), ticks.get("ceiling_thread"), hz)
-    best = max([c for c in (pool, thread) if c], key=lambda c: c["rps"], default=None)
-    r["ingest"] = {"setup": ing.get("setup"), "interference": ing.get("interference"),
-                   "jobq": jobq, "ceiling_pool": pool,
-                   "ceiling_thread_per_connection": thread,
-                   "jobs_queued_after_run": ing.get("jobq_queued"),
-                   "ratio_jobq_to_best_ceiling":
-                       round(jobq["rps"] / best["rps"], 3) if jobq and best else None}
+    r["ingest"] = derive_ingest(f.get("ingest", {}), hz)
     e2e = f.get("e2e", {})
     r["end_to_end"] = dict(e2e.get("jobs") or {}, setup=e2e.get("setup"),
                            submit_failures=e2e.get("submit_failures"),
@@ -584,6 +592,12 @@ def cmd_report(facts_path, out_path):
     print(table(r))
 
 
+def cmd_ingest(facts_path):
+    f = load_facts(facts_path)
+    r = derive_ingest(f.get("ingest", {}), get(f, "machine.clk_tck", 100))
+    print(json.dumps(r, indent=2))
+
+
 def main(argv):
     if len(argv) >= 2 and argv[0] == "body1k":
         cmd_body1k(argv[1])
@@ -602,6 +616,8 @@ def main(argv):
     elif len(argv) == 2 and argv[0] == "markdown":
         with open(argv[1], encoding="utf-8") as f:
             print(markdown(json.load(f)))
+    elif len(argv) == 2 and argv[0] == "ingest":
+        cmd_ingest(argv[1])
     elif len(argv) == 3 and argv[0] == "report":
         cmd_report(argv[1], argv[2])
     else:

@@ -28,7 +28,9 @@
 # it starts is stopped by PID on exit (trap), and every wait has a deadline,
 # so it ends by itself. Environment: JOBQ_BENCH_BIN_DIR (default bin/),
 # CC and CFLAGS (the Makefile's defaults: cc, -O2 -g) for the helper
-# programs, JOBQ_BENCH_KEEP=1 to keep the work directory and its logs.
+# programs, JOBQ_BENCH_KEEP=1 to keep the work directory and its logs,
+# BENCH_ONLY=ingest to run part 1 alone (under a minute): it prints the
+# ingest figures as JSON and writes no results file.
 set -u
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -425,11 +427,18 @@ bench_cancel() {
 for c in wrk redis-server redis-cli curl python3 pkg-config; do
 	command -v "$c" >/dev/null || die "$c is missing: run make deps"
 done
+case ${BENCH_ONLY:-} in "" | ingest) ;; *) die "BENCH_ONLY: the only part known is ingest" ;; esac
 [ -x "$bin/jobq-api" ] && [ -x "$bin/jobq-worker" ] || die "no binaries in $bin: run make"
 build_tools
 machine_facts
 start_redis
 phase ingest; bench_ingest
+if [ "${BENCH_ONLY:-}" = ingest ]; then
+	phase done
+	stop "$redis_pid"
+	python3 "$here/bench.py" ingest "$facts"
+	exit
+fi
 phase e2e; bench_e2e
 phase profile; bench_profile
 phase memory; bench_memory
