@@ -297,7 +297,8 @@ static bool server_client_left(enum MHD_RequestTerminationCode toe)
 }
 
 /* server_access_log writes the request's access log line. A request whose
- * client went away before the reply was sent whole is logged as 499, with
+ * client went away before the reply was sent whole (or, for a submission,
+ * while it waited for the committer: req->client_left) is logged as 499, with
  * the reply it was given in "reply_status" (a 202 there means the job was
  * created and runs anyway: its job_id is on the line). A request that ended
  * with no reply at all (the daemon stopped first) is 499 too.

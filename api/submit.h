@@ -23,6 +23,13 @@
  *     ends. A client that sends more than --max-upload bytes after the
  *     rejection is cut off: the connection is closed without a reply.
  *
+ * Enqueueing. At the end of the body the job's enqueue command is built
+ * here and handed to the committer (committer.h), which suspends the
+ * connection and sends it with other submissions' in one pipelined batch;
+ * the handler is called once more after the connection is resumed, and
+ * answers from the entry's status. Only when the committer is stopping
+ * does the submission enqueue on its own thread, waiting for Redis.
+ *
  * State (struct submit, the request's ctx): created on the first call,
  * freed at completion; a submission that did not commit its upload aborts
  * it then (client gone, daemon stopping).
