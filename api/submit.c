@@ -654,8 +654,7 @@ static int submit_finish(struct submit *s)
 		s->committing = true;
 		return 1;
 	}
-	job_store_enqueue_batch(st, &cmd, 1, &s->commit.status);
-	return upload_commit_result(s->upload, s->commit.status, job_store_errstr(st), &s->error);
+	return upload_commit_wait(s->upload, st, &s->error);
 }
 
 /* submit_accepted answers 202 with the queued job and its Location. */

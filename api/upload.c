@@ -228,14 +228,11 @@ int upload_commit_result(struct upload *up, enum job_store_status s, const char 
 	return 0;
 }
 
-int upload_commit(struct upload *up, struct job_store *st, struct reply_error *err)
+int upload_commit_wait(struct upload *up, struct job_store *st, struct reply_error *err)
 {
-	struct job_store_enqueue_cmd *cmd = upload_commit_prepare(up, st, err);
 	enum job_store_status s;
 
-	if (cmd == NULL)
-		return -1;
-	job_store_enqueue_batch(st, &cmd, 1, &s);
+	job_store_enqueue_batch(st, &up->cmd, 1, &s);
 	return upload_commit_result(up, s, job_store_errstr(st), err);
 }
 

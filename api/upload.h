@@ -5,14 +5,15 @@
  * The first UPLOAD_BUFFER_SIZE bytes (256 KiB) stay in a buffer; when the
  * buffer is full and more bytes come, its content is appended to the job's
  * staging key in Redis (the first append creates the key with the staging
- * TTL) and the buffer is refilled. At the end, job_store_enqueue takes what
- * is left in the buffer and makes the job visible atomically, so an upload
- * that fits the buffer costs one round trip and a larger one never exists
- * half-way as a job.
+ * TTL) and the buffer is refilled. At the end, the job's enqueue command
+ * (job_store_enqueue_cmd) takes what is left in the buffer and makes the
+ * job visible atomically, so an upload that fits the buffer costs no round
+ * trip of its own (the committer sends it with others, committer.h) and a
+ * larger one never exists half-way as a job.
  *
  * States:
  *
- *     open --upload_commit ok--> committed (the job is queued)
+ *     open --upload_commit_prepare, then _result (or _wait) ok--> committed
  *       \--any -1 from feed or commit--> failed --upload_abort--> aborted
  *
  * After a failure the caller aborts: upload_abort deletes the staging key,
@@ -68,12 +69,6 @@ struct upload *upload_new(const struct job_spec *spec, const struct upload_limit
 int upload_feed(struct upload *up, struct job_store *st, const char *buf, size_t len,
 		struct reply_error *err);
 
-/* upload_commit ends the CSV and enqueues the job on st, waiting for the
- * reply (prepare, send, result in one call). Returns 0 (the job is
- * queued; upload_spec describes it), or -1 with *err set: 422 with the CSV
- * problem's code, 408 staging_expired, 503, 500. */
-int upload_commit(struct upload *up, struct job_store *st, struct reply_error *err);
-
 /* upload_commit_prepare ends the CSV and builds the job's enqueue
  * command without sending it (for the committer, committer.h). Returns the
  * command (owned by up, valid until upload_free; it borrows up's buffer),
@@ -84,9 +79,16 @@ struct job_store_enqueue_cmd *upload_commit_prepare(struct upload *up, const str
 
 /* upload_commit_result takes the status the prepared command got from
  * Redis (errstr: the store's sentence for a failure). Returns 0 (the job is
- * queued), or -1 with *err set and the failure logged, as upload_commit. */
+ * queued), or -1 with *err set and the failure logged: 408
+ * staging_expired, 503 queue_full or unavailable, 500 internal_error. */
 int upload_commit_result(struct upload *up, enum job_store_status s, const char *errstr,
 			 struct reply_error *err);
+
+/* upload_commit_wait sends the command upload_commit_prepare made on st
+ * and takes its reply (send and result in one call, waiting for Redis).
+ * Returns 0 (the job is queued), or -1 with *err set, as
+ * upload_commit_result. */
+int upload_commit_wait(struct upload *up, struct job_store *st, struct reply_error *err);
 
 /* upload_spec returns the job's spec (id from the start; counts and times
  * final after a successful commit). Owned by up. */
