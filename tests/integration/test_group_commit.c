@@ -4,7 +4,10 @@
  * guarantee of one-at-a-time enqueueing still holds: each 202 means the job
  * is in Redis; Redis dying mid-batch turns those submissions into 503
  * (never a 202 without a job) and later ones recover; SIGTERM answers every
- * submission the committer holds before the API exits 0.
+ * submission the committer holds before the API exits 0. Idempotency-Key
+ * submissions racing through one batch make one job (the others replay it
+ * or mismatch), and /metrics counts each submission once, with the status
+ * the committer's answer gave it.
  *
  * Clients run on threads of their own, with their own libcurl handles; they
  * only record what they saw, and the test thread asserts afterwards.
@@ -27,8 +30,10 @@
 struct gc_client {
 	pthread_t thread;
 	int n;
+	const char *key;                     /* the Idempotency-Key sent, NULL: none */
+	const char *csv;                     /* the body; NULL: a two-column default */
 	long status[GC_MAX_PER_CLIENT];      /* 0: no reply (transport error) */
-	char id[GC_MAX_PER_CLIENT][33];      /* the job id of a 202, else "" */
+	char id[GC_MAX_PER_CLIENT][33];      /* the job id of a 202 or 200, else "" */
 	char code[GC_MAX_PER_CLIENT][32];    /* the error code of another reply */
 };
 
@@ -58,7 +63,8 @@ static void gc_record(struct gc_client *c, int i, long status, const char *body)
 	const char *code = json_string_value(json_object_get(json_object_get(j, "error"), "code"));
 
 	c->status[i] = status;
-	snprintf(c->id[i], sizeof c->id[i], "%s", status == 202 && id != NULL ? id : "");
+	snprintf(c->id[i], sizeof c->id[i], "%s",
+		 (status == 202 || status == 200) && id != NULL ? id : "");
 	snprintf(c->code[i], sizeof c->code[i], "%s", code != NULL ? code : "");
 	json_decref(j);
 }
@@ -66,17 +72,20 @@ static void gc_record(struct gc_client *c, int i, long status, const char *body)
 static void *gc_client_run(void *arg)
 {
 	struct gc_client *c = arg;
-	char url[128];
+	char url[128], key[160];
 	CURL *curl = curl_easy_init();
 	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: text/csv");
 
 	snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/jobs", harness.api_port);
+	snprintf(key, sizeof key, "Idempotency-Key: %s", c->key != NULL ? c->key : "");
+	if (h != NULL && c->key != NULL)
+		h = curl_slist_append(h, key);
 	for (int i = 0; curl != NULL && h != NULL && i < c->n; i++) {
 		struct gc_buf b = { .len = 0 };
 		long status = 0;
 		curl_easy_setopt(curl, CURLOPT_URL, url);
 		curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
-		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "a,b\n1,2\n");
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, c->csv != NULL ? c->csv : "a,b\n1,2\n");
 		curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, gc_write);
 		curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
 		curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
@@ -89,14 +98,25 @@ static void *gc_client_run(void *arg)
 	return NULL;
 }
 
-/* gc_start starts nclients threads of per submissions each. */
-static void gc_start(struct gc_client *cl, int nclients, int per)
+/* gc_start_keyed starts nclients threads of per submissions each, all
+ * with the Idempotency-Key key (NULL: none); client i sends csv[i % 2]
+ * (NULL: the default body). */
+static void gc_start_keyed(struct gc_client *cl, int nclients, int per, const char *key,
+			   const char *const csv[2])
 {
 	memset(cl, 0, sizeof *cl * (size_t)nclients);
 	for (int i = 0; i < nclients; i++) {
 		cl[i].n = per;
+		cl[i].key = key;
+		cl[i].csv = csv != NULL ? csv[i % 2] : NULL;
 		cr_assert_eq(pthread_create(&cl[i].thread, NULL, gc_client_run, &cl[i]), 0);
 	}
+}
+
+/* gc_start starts nclients threads of per plain submissions each. */
+static void gc_start(struct gc_client *cl, int nclients, int per)
+{
+	gc_start_keyed(cl, nclients, per, NULL, NULL);
 }
 
 static void gc_join(struct gc_client *cl, int nclients)
@@ -246,4 +266,160 @@ Test(group_commit, sigterm_answers_every_suspended_submission_then_exits_zero)
 	cr_assert_eq(gc_count(cl, 10, 202), 10, "want ten 202s, got %d (503: %d, none: %d)",
 		     gc_count(cl, 10, 202), gc_count(cl, 10, 503), gc_count(cl, 10, 0));
 	gc_check_every_202_is_queued(cl, 10, true);
+}
+
+/* Twenty submissions with one key, half with one CSV and half with
+ * another, reach the committer together: one makes the job; those with the
+ * winner's CSV replay it (200), the others mismatch (422). Submissions that
+ * start after the key is recorded take the replay path on their own thread;
+ * the outcome must be the same. */
+Test(group_commit, one_idempotency_key_racing_through_a_batch_makes_one_job)
+{
+	static struct gc_client cl[GC_MAX_CLIENTS];
+	const char *const csv[2] = {"a,b\n1,2\n", "a,b\n3,4\n"};
+	int winner = -1;
+
+	gc_start_keyed(cl, 20, 1, "gc-race-1", csv);
+	gc_join(cl, 20);
+	cr_assert_eq(gc_count(cl, 20, 202), 1, "want one 202, got %d", gc_count(cl, 20, 202));
+	for (int i = 0; i < 20; i++)
+		if (cl[i].status[0] == 202)
+			winner = i;
+	for (int i = 0; i < 20; i++) {
+		if (i == winner)
+			continue;
+		if (i % 2 == winner % 2) {
+			cr_assert_eq(cl[i].status[0], 200, "client %d (same CSV): %ld %s", i,
+				     cl[i].status[0], cl[i].code[0]);
+			cr_assert_str_eq(cl[i].id[0], cl[winner].id[0]);
+		} else {
+			cr_assert_eq(cl[i].status[0], 422, "client %d (other CSV): %ld", i,
+				     cl[i].status[0]);
+			cr_assert_str_eq(cl[i].code[0], "idempotency_mismatch");
+		}
+	}
+	cr_assert_eq(gc_llen("jobq:queue:default"), 1);
+	cr_assert_eq(redis_count_keys("jobq:staging:*"), 0, "a replay left its staging key");
+}
+
+/* gc_sample returns the value of the sample line of page that starts with
+ * sample (name and labels, as printed), or -1 when there is none. */
+static long gc_sample(const char *page, const char *sample)
+{
+	size_t n = strlen(sample);
+	long v = -1;
+
+	for (const char *p = page; p != NULL && *p != '\0'; p = strchr(p, '\n'), p = p ? p + 1 : p)
+		if (strncmp(p, sample, n) == 0 && p[n] == ' ')
+			v = strtol(p + n + 1, NULL, 10);
+	return v;
+}
+
+/* gc_metric returns sample's value on the /metrics page (-1: absent);
+ * *scrape_ok (when not NULL) gets jobq_redis_scrape_ok of the same page. */
+static long gc_metric(const char *sample, long *scrape_ok)
+{
+	struct http_reply r = http_get("/metrics");
+	long v;
+
+	cr_assert_eq(r.status, 200, "GET /metrics: %ld", r.status);
+	v = gc_sample(r.body, sample);
+	if (scrape_ok != NULL)
+		*scrape_ok = gc_sample(r.body, "jobq_redis_scrape_ok");
+	http_reply_free(&r);
+	return v;
+}
+
+/* gc_expect_metric waits (bounded: requests are counted as they complete,
+ * just after their reply) until sample reads want, and asserts it does. */
+static void gc_expect_metric(const char *sample, long want)
+{
+	long v = gc_metric(sample, NULL);
+
+	for (long long end = monotonic_ms() + 10000; v != want && monotonic_ms() < end; sleep_ms(50))
+		v = gc_metric(sample, NULL);
+	cr_assert_eq(v, want, "%s is %ld, want %ld", sample, v, want);
+}
+
+/* gc_scrape_errors scrapes /metrics until its Redis part is read (bounded)
+ * and returns how many scrapes before it failed to read Redis (each
+ * counts in jobq_redis_errors_total: a polling thread's connection to the
+ * Redis that was killed fails once). */
+static long gc_scrape_errors(void)
+{
+	long ok = 0, failed = 0;
+
+	for (long long end = monotonic_ms() + 10000; monotonic_ms() < end; sleep_ms(50)) {
+		gc_metric("jobq_redis_errors_total", &ok);
+		if (ok == 1)
+			return failed;
+		failed++;
+	}
+	cr_assert_fail("/metrics never read Redis after its restart");
+	return failed;
+}
+
+/* Each submission the committer answers is counted once, with the status
+ * and reason of that answer: accepted ones as submitted and 202, refused
+ * ones (Redis gone mid-batch) as rejected, unavailable, 503 and a Redis
+ * error. /metrics is read once Redis is back, and the scrapes that failed
+ * to read it (also Redis errors) are subtracted. */
+Test(group_commit, metrics_count_each_committed_submission_once_with_its_answer)
+{
+	static struct gc_client cl[GC_MAX_CLIENTS];
+	long scrape_errors;
+
+	gc_start(cl, 10, 5);
+	gc_join(cl, 10);
+	cr_assert_eq(gc_count(cl, 10, 202), 50);
+	gc_expect_metric("jobq_jobs_submitted_total{queue=\"default\",task=\"profile\"}", 50);
+	gc_expect_metric("jobq_http_requests_total{route=\"/v1/jobs\",method=\"POST\",code=\"202\"}",
+			 50);
+	kill(harness.redis_pid, SIGSTOP);
+	gc_start(cl, 5, 1);
+	sleep_ms(300); /* bounded: a submission not in the batch yet gets 503 all the same */
+	harness_kill_redis();
+	gc_join(cl, 5);
+	cr_assert_eq(gc_count(cl, 5, 503), 5);
+	harness_restart_redis();
+	scrape_errors = gc_scrape_errors();
+	gc_expect_metric("jobq_jobs_rejected_total{reason=\"unavailable\"}", 5);
+	gc_expect_metric("jobq_http_requests_total{route=\"/v1/jobs\",method=\"POST\",code=\"503\"}",
+			 5);
+	gc_expect_metric("jobq_redis_errors_total", 5 + scrape_errors);
+	gc_expect_metric("jobq_jobs_submitted_total{queue=\"default\",task=\"profile\"}", 50);
+}
+
+/* setup_idle starts an API that exits after 1 s without connections, with
+ * a Redis timeout long enough for a stopped Redis to be woken first. */
+static void setup_idle(void)
+{
+	memset(&harness, 0, sizeof harness);
+	harness_start_redis_aof();
+	const char *args[] = {"--threads", "2", "--exit-when-idle", "1", "--redis-timeout", "20s",
+			      NULL};
+	harness_start_api(args);
+}
+
+/* --exit-when-idle: a submission the committer holds keeps its connection
+ * open and is in flight, so the API does not count as idle; once every one
+ * is answered, it exits 0 by itself. */
+Test(group_commit, exit_when_idle_waits_for_submissions_the_committer_holds, .init = setup_idle)
+{
+	static struct gc_client cl[GC_MAX_CLIENTS];
+	int status;
+
+	kill(harness.redis_pid, SIGSTOP); /* the submissions wait in the committer */
+	gc_start(cl, 5, 1);
+	cr_assert_eq(gc_wait_exit(2500), -1, "the API exited while the committer held submissions");
+	kill(harness.redis_pid, SIGCONT);
+	gc_join(cl, 5);
+	cr_assert_eq(gc_count(cl, 5, 202), 5, "want five 202s, got %d (503: %d, none: %d)",
+		     gc_count(cl, 5, 202), gc_count(cl, 5, 503), gc_count(cl, 5, 0));
+	gc_check_every_202_is_queued(cl, 5, true);
+	status = gc_wait_exit(20000);
+	if (status != -1)
+		harness.api_pid = 0; /* reaped: the teardown must not signal the PID again */
+	cr_assert(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "the idle jobq-api did not exit 0 (status %d)", status);
 }
