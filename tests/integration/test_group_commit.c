@@ -315,17 +315,20 @@ static long gc_sample(const char *page, const char *sample)
 	return v;
 }
 
-/* gc_metric returns sample's value on the /metrics page (-1: absent);
- * *scrape_ok (when not NULL) gets jobq_redis_scrape_ok of the same page. */
-static long gc_metric(const char *sample, long *scrape_ok)
+/* Scrapes of /metrics that could not read Redis so far (the page says
+ * jobq_redis_scrape_ok 0): each is a Redis error on the page too. */
+static long gc_scrape_failures;
+
+/* gc_metric returns sample's value on the /metrics page (-1: absent),
+ * counting the page in gc_scrape_failures when it could not read Redis. */
+static long gc_metric(const char *sample)
 {
 	struct http_reply r = http_get("/metrics");
 	long v;
 
 	cr_assert_eq(r.status, 200, "GET /metrics: %ld", r.status);
 	v = gc_sample(r.body, sample);
-	if (scrape_ok != NULL)
-		*scrape_ok = gc_sample(r.body, "jobq_redis_scrape_ok");
+	gc_scrape_failures += gc_sample(r.body, "jobq_redis_scrape_ok") == 0;
 	http_reply_free(&r);
 	return v;
 }
@@ -334,40 +337,37 @@ static long gc_metric(const char *sample, long *scrape_ok)
  * just after their reply) until sample reads want, and asserts it does. */
 static void gc_expect_metric(const char *sample, long want)
 {
-	long v = gc_metric(sample, NULL);
+	long v = gc_metric(sample);
 
 	for (long long end = monotonic_ms() + 10000; v != want && monotonic_ms() < end; sleep_ms(50))
-		v = gc_metric(sample, NULL);
+		v = gc_metric(sample);
 	cr_assert_eq(v, want, "%s is %ld, want %ld", sample, v, want);
 }
 
-/* gc_scrape_errors scrapes /metrics until its Redis part is read (bounded)
- * and returns how many scrapes before it failed to read Redis (each
- * counts in jobq_redis_errors_total: a polling thread's connection to the
- * Redis that was killed fails once). */
-static long gc_scrape_errors(void)
+/* gc_expect_redis_errors waits (bounded) until jobq_redis_errors_total
+ * reads want plus the scrapes that failed to read Redis so far (a polling
+ * thread's connection to a Redis that was killed fails once), and asserts
+ * it does. */
+static void gc_expect_redis_errors(long want)
 {
-	long ok = 0, failed = 0;
+	long v = gc_metric("jobq_redis_errors_total");
 
-	for (long long end = monotonic_ms() + 10000; monotonic_ms() < end; sleep_ms(50)) {
-		gc_metric("jobq_redis_errors_total", &ok);
-		if (ok == 1)
-			return failed;
-		failed++;
-	}
-	cr_assert_fail("/metrics never read Redis after its restart");
-	return failed;
+	for (long long end = monotonic_ms() + 10000;
+	     v != want + gc_scrape_failures && monotonic_ms() < end; sleep_ms(50))
+		v = gc_metric("jobq_redis_errors_total");
+	cr_assert_eq(v, want + gc_scrape_failures,
+		     "jobq_redis_errors_total is %ld, want %ld and %ld failed scrapes", v, want,
+		     gc_scrape_failures);
 }
 
 /* Each submission the committer answers is counted once, with the status
  * and reason of that answer: accepted ones as submitted and 202, refused
  * ones (Redis gone mid-batch) as rejected, unavailable, 503 and a Redis
- * error. /metrics is read once Redis is back, and the scrapes that failed
- * to read it (also Redis errors) are subtracted. */
+ * error. /metrics is read once Redis is back; the scrapes that still
+ * failed to read it are Redis errors too, and are counted. */
 Test(group_commit, metrics_count_each_committed_submission_once_with_its_answer)
 {
 	static struct gc_client cl[GC_MAX_CLIENTS];
-	long scrape_errors;
 
 	gc_start(cl, 10, 5);
 	gc_join(cl, 10);
@@ -382,33 +382,39 @@ Test(group_commit, metrics_count_each_committed_submission_once_with_its_answer)
 	gc_join(cl, 5);
 	cr_assert_eq(gc_count(cl, 5, 503), 5);
 	harness_restart_redis();
-	scrape_errors = gc_scrape_errors();
 	gc_expect_metric("jobq_jobs_rejected_total{reason=\"unavailable\"}", 5);
 	gc_expect_metric("jobq_http_requests_total{route=\"/v1/jobs\",method=\"POST\",code=\"503\"}",
 			 5);
-	gc_expect_metric("jobq_redis_errors_total", 5 + scrape_errors);
+	gc_expect_redis_errors(5);
 	gc_expect_metric("jobq_jobs_submitted_total{queue=\"default\",task=\"profile\"}", 50);
 }
 
-/* setup_idle starts an API that exits after 1 s without connections, with
- * a Redis timeout long enough for a stopped Redis to be woken first. */
-static void setup_idle(void)
+/* gc_restart_idle replaces the suite's API with one that exits after 1 s
+ * without connections, with a Redis timeout long enough for a stopped
+ * Redis to be woken first. */
+static void gc_restart_idle(void)
 {
-	memset(&harness, 0, sizeof harness);
-	harness_start_redis_aof();
 	const char *args[] = {"--threads", "2", "--exit-when-idle", "1", "--redis-timeout", "20s",
 			      NULL};
-	harness_start_api(args);
+	int status;
+
+	kill(harness.api_pid, SIGTERM);
+	status = gc_wait_exit(20000);
+	cr_assert(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "the suite's jobq-api did not exit 0 on SIGTERM (status %d)", status);
+	harness.api_pid = 0;
+	harness_start_api_activated(-1, "api-idle", args);
 }
 
 /* --exit-when-idle: a submission the committer holds keeps its connection
  * open and is in flight, so the API does not count as idle; once every one
  * is answered, it exits 0 by itself. */
-Test(group_commit, exit_when_idle_waits_for_submissions_the_committer_holds, .init = setup_idle)
+Test(group_commit, exit_when_idle_waits_for_submissions_the_committer_holds)
 {
 	static struct gc_client cl[GC_MAX_CLIENTS];
 	int status;
 
+	gc_restart_idle();
 	kill(harness.redis_pid, SIGSTOP); /* the submissions wait in the committer */
 	gc_start(cl, 5, 1);
 	cr_assert_eq(gc_wait_exit(2500), -1, "the API exited while the committer held submissions");
