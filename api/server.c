@@ -79,6 +79,7 @@ int api_server_init(struct api_server *srv, const char **err)
 	srv->store_key_made = false;
 	srv->breaker_made = false;
 	srv->metrics = NULL;
+	srv->committer = NULL;
 	atomic_init(&srv->in_flight, 0);
 	atomic_init(&srv->draining, false);
 	atomic_init(&srv->connections, 0);
@@ -218,7 +219,7 @@ static void server_breaker_report(struct api_request *req)
 		return;
 	if (req->error_code != NULL && strcmp(req->error_code, "unavailable") == 0)
 		o = BREAKER_FAILED;
-	else if (server_store_replies(srv) > req->replies_at_admit)
+	else if (req->redis_answered || server_store_replies(srv) > req->replies_at_admit)
 		o = BREAKER_OK;
 	after = breaker_report(&srv->breaker, req->ticket, o, &before);
 	if (after != before)
@@ -329,10 +330,13 @@ static bool server_client_left(enum MHD_RequestTerminationCode toe)
 
 /* server_status returns the status a finished request is logged and
  * counted with: the reply's, or 499 when the client went away before it
- * was sent whole (or no reply was queued at all). */
+ * was sent whole (or, for a submission, while it waited for the committer:
+ * req->client_left), or when no reply was queued at all. */
 static unsigned server_status(const struct api_request *req, enum MHD_RequestTerminationCode toe)
 {
-	return req->status != 0 && !server_client_left(toe) ? req->status : 499;
+	bool left = server_client_left(toe) || req->client_left;
+
+	return req->status != 0 && !left ? req->status : 499;
 }
 
 /* server_count adds a finished request to the metrics: the request and
@@ -354,7 +358,8 @@ static void server_count(const struct api_request *req, enum MHD_RequestTerminat
 }
 
 /* server_access_log writes the request's access log line. A request whose
- * client went away before the reply was sent whole is logged as 499, with
+ * client went away before the reply was sent whole (or, for a submission,
+ * while it waited for the committer: req->client_left) is logged as 499, with
  * the reply it was given in "reply_status" (a 202 there means the job was
  * created and runs anyway: its job_id is on the line). A request that ended
  * with no reply at all (the daemon stopped first) is 499 too.
@@ -377,6 +382,8 @@ static void server_access_log(const struct api_request *req, enum MHD_RequestTer
 		json_object_set_new(f, "error_code", json_string(req->error_code));
 	if (f != NULL && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		json_object_set_new(f, "termination", json_string(server_termination_name(toe)));
+	else if (f != NULL && req->client_left)
+		json_object_set_new(f, "termination", json_string("client_abort"));
 	if (f != NULL && status == 499 && req->status != 0)
 		json_object_set_new(f, "reply_status", json_integer((json_int_t)req->status));
 	log_job(LOG_INFO, "request", req->request_id, req->job_id, f);
@@ -466,10 +473,13 @@ static int server_addr_make(const struct config_listen *l, union server_addr *a)
 
 /* server_flags returns the daemon's flags: internal polling threads with
  * epoll where libmicrohttpd has it (poll otherwise), an inter-thread
- * channel (MHD_quiesce_daemon needs it), errors through our logger. */
+ * channel (MHD_quiesce_daemon and resuming from the committer need it),
+ * suspension (submissions wait for the committer), errors through our
+ * logger. */
 static unsigned server_flags(const struct api_server *srv, bool *epoll)
 {
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+			 MHD_ALLOW_SUSPEND_RESUME;
 
 	*epoll = MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES;
 	flags |= *epoll ? MHD_USE_EPOLL : MHD_USE_POLL;
@@ -540,11 +550,17 @@ int api_server_start(struct api_server *srv)
 	struct MHD_OptionItem listen[2];
 	bool epoll;
 	unsigned flags = server_flags(srv, &epoll);
+	const char *err = NULL;
 
 	edge_raise_nofile(srv->cfg.max_connections);
 	if (server_listen_option(srv, &addr, listen) != 0)
 		return -1;
 	atomic_store(&srv->last_open_ms, server_now_ns() / 1000000); /* idle from now on */
+	srv->committer = committer_start(&srv->store_cfg, &err);
+	if (srv->committer == NULL) {
+		log_event(LOG_ERROR, "the committer could not start", json_pack("{s:s}", "error", err));
+		return -1;
+	}
 	srv->daemon = MHD_start_daemon(flags, (uint16_t)srv->cfg.listen.port, NULL, NULL,
 				       server_access, srv,
 				       /* First, so that no option's complaint bypasses it. */
@@ -613,9 +629,15 @@ int64_t api_server_unused_ms(struct api_server *srv)
 
 void api_server_stop(struct api_server *srv)
 {
+	/* First: a suspended connection cannot be closed, so every submission
+	 * the committer holds is answered before the daemon stops; later ones
+	 * enqueue on their own thread. */
+	committer_stop(srv->committer);
 	if (srv->daemon != NULL)
 		MHD_stop_daemon(srv->daemon); /* joins the threads: their stores close */
 	srv->daemon = NULL;
+	committer_free(srv->committer);
+	srv->committer = NULL;
 	/* MHD_quiesce_daemon hands the listen socket over; it may be closed only
 	 * once no daemon thread can use it any more. */
 	if (srv->quiesced_fd != MHD_INVALID_SOCKET)

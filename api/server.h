@@ -33,7 +33,8 @@
  * Redis), ok when Redis sent this thread's store a reply since the request
  * was admitted, and unknown otherwise (it never reached Redis, e.g. a 400,
  * so it proves nothing; a half-open probe then hands its turn on). Each
- * thread's Redis connection has cfg.redis_timeout_ms as its connect and
+ * thread's Redis connection (and the committer's, committer.h, through
+ * which submissions enqueue: it sets redis_answered) has cfg.redis_timeout_ms as its connect and
  * command timeout, so a hung Redis costs one request at most that (twice
  * for a read, which reconnects once) until the breaker opens.
  *
@@ -49,8 +50,9 @@
  *
  * Shutdown. api_server_quiesce stops accepting connections and makes every
  * later reply close its connection; api_server_idle tells when nothing is
- * left to wait for; api_server_stop closes what remains and joins the
- * threads (whose stores are closed on the way out).
+ * left to wait for (a submission suspended for the committer is in flight);
+ * api_server_stop lets the committer answer what it holds, then closes what
+ * remains and joins the threads (whose stores are closed on the way out).
  */
 #ifndef JOBQ_API_SERVER_H
 #define JOBQ_API_SERVER_H
@@ -62,6 +64,7 @@
 #include <stdint.h>
 
 #include "breaker.h"
+#include "committer.h"
 #include "config.h"
 #include "gate.h"
 #include "job.h"
@@ -113,6 +116,7 @@ struct api_server {
 	bool breaker_made;
 	struct metrics *metrics;           /* shared: lock-free counters (metrics.h) */
 	struct gate gate;                  /* shared: keys and buckets, each guarded (gate.h) */
+	struct committer *committer;       /* shared: thread-safe (committer.h); NULL before start */
 };
 
 /* One HTTP request, from the access handler's first call to completion. */
@@ -137,6 +141,8 @@ struct api_request {
 	const char *error_code;            /* code of an error reply (static), or NULL */
 	enum breaker_ticket ticket;        /* what the breaker let through; REFUSED when not asked */
 	uint64_t replies_at_admit;         /* job_store_replies of this thread's store then */
+	bool redis_answered;               /* Redis replied to the committer about this request */
+	bool client_left;                  /* the client hung up while the request was suspended */
 	uint64_t bytes_in;                 /* body bytes received */
 	uint64_t bytes_out;                /* body bytes of the reply queued */
 	bool timeout_shortened;            /* the upload deadline set the connection's timeout */

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "committer.h"
 #include "idem.h"
 #include "ids.h"
 #include "log.h"
@@ -45,6 +46,8 @@ struct submit {
 	uint64_t body_limit;              /* body bytes allowed before 413 */
 	uint64_t drain_left;              /* rejected: bytes still dropped before cutting off */
 	char idem_key[IDEM_KEY_MAX + 1];  /* the Idempotency-Key, "" when none */
+	bool committing;                  /* suspended: commit is with the committer */
+	struct committer_entry commit;    /* the job's enqueue, while and after committing */
 };
 
 /* submit_too_large makes s->error the 413. */
@@ -399,18 +402,32 @@ static int submit_form_end(struct submit *s)
 	return form_end(&s->form, complete == MHD_YES);
 }
 
-/* submit_finish ends the CSV and enqueues the job. Returns 0 (queued), 1
- * (an Idempotency-Key replay: upload_commit), or -1 with s->error set. */
+/* submit_finish ends the CSV and hands the job's enqueue to the committer,
+ * which suspends the connection. Returns 2 when it did (the answer waits
+ * for submit_committed); otherwise the commit was decided on this thread
+ * (a replay found as the upload started, or the committer is stopping):
+ * 0 (queued), 1 (an Idempotency-Key replay), or -1 with s->error set. */
 static int submit_finish(struct submit *s)
 {
 	struct job_store *st;
+	struct job_store_enqueue_cmd *cmd = NULL;
+	int r;
 
 	if (s->pp != NULL && submit_form_end(s) != 0)
 		return -1;
 	st = submit_store(s);
 	if (st == NULL)
 		return -1;
-	return upload_commit(s->upload, st, &s->error);
+	r = upload_commit_prepare(s->upload, st, &cmd, &s->error);
+	if (r != 0)
+		return r;
+	s->commit.cmd = cmd;
+	s->commit.conn = s->req->conn;
+	if (committer_submit(s->req->server->committer, &s->commit) == 0) {
+		s->committing = true;
+		return 2;
+	}
+	return upload_commit_wait(s->upload, st, &s->error);
 }
 
 /* submit_accepted answers 202 with the queued job and its Location. */
@@ -475,17 +492,43 @@ static enum MHD_Result submit_piece(struct submit *s, const char *data, size_t *
 	return MHD_YES;
 }
 
-/* submit_end handles the end of the body: the job is enqueued before the
- * reply is queued, so it exists even if the client is gone by now. */
-static enum MHD_Result submit_end(struct submit *s)
+/* submit_answer queues the submission's reply for the commit's outcome
+ * done (submit_finish's 0, 1 or -1; -1 when it was rejected before): its
+ * error, 202, or the replay's 200. */
+static enum MHD_Result submit_answer(struct submit *s, int done)
 {
-	int done = s->rejected ? -1 : submit_finish(s);
-
 	if (!s->rejected && done < 0)
 		submit_reject(s);
 	if (s->rejected)
 		return reply_send_error(s->req, &s->error);
 	return done == 1 ? submit_replayed(s) : submit_accepted(s);
+}
+
+/* submit_committed handles the call after the committer resumed the
+ * connection: the entry holds what Redis said about the job. */
+static enum MHD_Result submit_committed(struct submit *s)
+{
+	s->committing = false;
+	s->req->redis_answered = s->commit.replied;
+	s->req->client_left = s->commit.client_left;
+	return submit_answer(s, upload_commit_result(s->upload, s->commit.status, s->commit.err,
+						     &s->error));
+}
+
+/* submit_end handles the end of the body: the job is enqueued before the
+ * reply is queued, so it exists even if the client is gone by now. The
+ * enqueue usually goes through the committer; the access handler is then
+ * called once more, with the result, after the connection is resumed. */
+static enum MHD_Result submit_end(struct submit *s)
+{
+	int done;
+
+	if (s->committing)
+		return submit_committed(s);
+	done = s->rejected ? -1 : submit_finish(s);
+	if (done == 2)
+		return MHD_YES;
+	return submit_answer(s, done);
 }
 
 enum MHD_Result submit_handle(struct api_request *req, const char *upload_data,

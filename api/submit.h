@@ -28,6 +28,16 @@
  * key, or finds the key's job and answers 200 with it (a replay, nothing
  * stored) or 422 idempotency_mismatch.
  *
+ * Enqueueing. At the end of the body the job's enqueue command is built
+ * here and handed to the committer (committer.h), which suspends the
+ * connection and sends it with other submissions' in one pipelined batch;
+ * the handler is called once more after the connection is resumed, and
+ * answers from the entry's status (a replay or mismatch of an
+ * Idempotency-Key too). Only when the committer is stopping, or when the
+ * key already named a job as the upload started (nothing to enqueue: the
+ * key's record is read again), is the commit decided on the submission's
+ * own thread, waiting for Redis.
+ *
  * State (struct submit, the request's ctx): created on the first call,
  * freed at completion; a submission that did not commit its upload aborts
  * it then (client gone, daemon stopping).

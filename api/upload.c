@@ -23,8 +23,10 @@ struct upload {
 	struct job_spec spec;
 	struct upload_limits lim;
 	struct csv_check *check;  /* owned */
-	char *buf;                /* owned, UPLOAD_BUFFER_SIZE bytes */
+	char *buf;                /* owned, buf_cap bytes (NULL until the first byte) */
+	size_t buf_cap;           /* grows by doubling up to UPLOAD_BUFFER_SIZE */
 	size_t buf_len;           /* bytes in buf not yet staged */
+	struct job_store_enqueue_cmd *cmd; /* owned; made by upload_commit_prepare */
 	uint64_t bytes;           /* bytes fed so far */
 	bool staged;              /* a staging key may exist */
 	bool committed;
@@ -32,6 +34,8 @@ struct upload {
 	char idem_tenant[65];
 	char idem_key[IDEM_KEY_MAX + 1];
 	char replay_of[JOB_ID_HEX + 1]; /* the job the key named at the start; "" when none */
+	char idem_hex[IDEM_HASH_HEX + 1]; /* the final fingerprint (upload_commit_prepare) */
+	struct job_store_idem idem_rec; /* the key as up->cmd carries it (borrowed by the command) */
 };
 
 struct upload *upload_new(const struct job_spec *spec, const struct upload_limits *lim,
@@ -39,7 +43,7 @@ struct upload *upload_new(const struct job_spec *spec, const struct upload_limit
 {
 	struct upload *up = calloc(1, sizeof *up);
 
-	if (up == NULL || (up->buf = malloc(UPLOAD_BUFFER_SIZE)) == NULL ||
+	if (up == NULL ||
 	    (up->check = csv_check_new(spec->delimiter, spec->header, lim->max_field)) == NULL) {
 		upload_free(up);
 		reply_error_oom(err);
@@ -57,14 +61,13 @@ struct upload *upload_new(const struct job_spec *spec, const struct upload_limit
 	return up;
 }
 
-/* upload_store_failed logs a failed job_store call and sets *err from it.
- * Returns -1 for the caller to return. */
-static int upload_store_failed(struct upload *up, struct job_store *st, const char *call,
+/* upload_store_failed logs a failed job_store call (errstr: the store's
+ * sentence) and sets *err from it. Returns -1 for the caller to return. */
+static int upload_store_failed(struct upload *up, const char *errstr, const char *call,
 			       enum job_store_status s, struct reply_error *err)
 {
 	log_job(LOG_WARN, "job store call failed", up->spec.request_id, up->spec.id,
-		json_pack("{s:s, s:i, s:s}", "call", call, "status", (int)s,
-			  "error", job_store_errstr(st)));
+		json_pack("{s:s, s:i, s:s}", "call", call, "status", (int)s, "error", errstr));
 	reply_error_store(err, s);
 	return -1;
 }
@@ -102,8 +105,33 @@ static int upload_flush(struct upload *up, struct job_store *st, struct reply_er
 	s = job_store_stage_append(st, up->spec.id, up->buf, up->buf_len, first,
 				   up->lim.staging_ttl_s);
 	if (s != JOB_STORE_OK)
-		return upload_store_failed(up, st, "stage_append", s, err);
+		return upload_store_failed(up, job_store_errstr(st), "stage_append", s, err);
 	up->buf_len = 0;
+	return 0;
+}
+
+/* upload_reserve makes room in the buffer for want more bytes, or as many
+ * as fit under UPLOAD_BUFFER_SIZE. The buffer starts small and doubles: a
+ * 1 KiB upload must not pay for touching 256 KiB. Returns 0, or -1 with
+ * *err set (503 out_of_memory). */
+static int upload_reserve(struct upload *up, size_t want, struct reply_error *err)
+{
+	size_t cap = up->buf_cap > 0 ? up->buf_cap : UPLOAD_BUFFER_MIN;
+	char *buf;
+
+	while (cap < UPLOAD_BUFFER_SIZE && cap - up->buf_len < want)
+		cap *= 2;
+	if (cap > UPLOAD_BUFFER_SIZE)
+		cap = UPLOAD_BUFFER_SIZE;
+	if (cap == up->buf_cap)
+		return 0;
+	buf = realloc(up->buf, cap);
+	if (buf == NULL) {
+		reply_error_oom(err);
+		return -1;
+	}
+	up->buf = buf;
+	up->buf_cap = cap;
 	return 0;
 }
 
@@ -117,7 +145,9 @@ static int upload_spool(struct upload *up, struct job_store *st, const char *buf
 
 		if (up->buf_len == UPLOAD_BUFFER_SIZE && upload_flush(up, st, err) != 0)
 			return -1;
-		room = UPLOAD_BUFFER_SIZE - up->buf_len;
+		if (upload_reserve(up, len, err) != 0)
+			return -1;
+		room = up->buf_cap - up->buf_len;
 		n = len < room ? len : room;
 		memcpy(up->buf + up->buf_len, buf, n);
 		up->buf_len += n;
@@ -157,7 +187,7 @@ int upload_idempotent(struct upload *up, struct job_store *st, const char *tenan
 	if (s == JOB_STORE_NOT_FOUND)
 		up->replay_of[0] = '\0';
 	else if (s != JOB_STORE_OK)
-		return upload_store_failed(up, st, "idem_lookup", s, err);
+		return upload_store_failed(up, job_store_errstr(st), "idem_lookup", s, err);
 	return 0;
 }
 
@@ -209,9 +239,10 @@ static int upload_queue_full(struct upload *up, struct reply_error *err)
 	return -1;
 }
 
-/* upload_enqueued takes the answer s of an enqueue that was not a replay.
- * Returns 0 when the job is queued, or -1 with *err set. */
-static int upload_enqueued(struct upload *up, struct job_store *st, enum job_store_status s,
+/* upload_enqueued takes the answer s of an enqueue that was not a replay
+ * (errstr: the store's sentence). Returns 0 when the job is queued, or -1
+ * with *err set. */
+static int upload_enqueued(struct upload *up, enum job_store_status s, const char *errstr,
 			   struct reply_error *err)
 {
 	if (s == JOB_STORE_NOT_FOUND) {
@@ -225,7 +256,7 @@ static int upload_enqueued(struct upload *up, struct job_store *st, enum job_sto
 	if (s == JOB_STORE_FULL)
 		return upload_queue_full(up, err);
 	if (s != JOB_STORE_OK)
-		return upload_store_failed(up, st, "enqueue", s, err);
+		return upload_store_failed(up, errstr, "enqueue", s, err);
 	up->committed = true;
 	up->staged = false; /* the enqueue script renamed the staging key */
 	return 0;
@@ -271,38 +302,63 @@ static int upload_commit_replay(struct upload *up, struct job_store *st,
 		return -1;
 	}
 	if (s != JOB_STORE_OK)
-		return upload_store_failed(up, st, "idem_lookup", s, err);
+		return upload_store_failed(up, job_store_errstr(st), "idem_lookup", s, err);
 	s = strcmp(recorded, idem->hash) == 0 ? JOB_STORE_REPLAYED : JOB_STORE_MISMATCH;
 	return upload_seen(up, idem, s, err);
 }
 
-/* upload_commit_idem enqueues with the Idempotency-Key, or replays: see
- * upload_commit. */
+/* upload_commit_idem finishes the fingerprint and makes the key's part of
+ * the command; an upload that staged nothing because the key named a job
+ * is decided here instead. Returns 0 (send the command), 1 or -1 as
+ * upload_commit_replay, or -1 with *err set. */
 static int upload_commit_idem(struct upload *up, struct job_store *st, struct reply_error *err)
 {
-	char hex[IDEM_HASH_HEX + 1];
-	struct job_store_idem idem = { up->idem_tenant, up->idem_key, hex, IDEM_TTL_S, "" };
-	enum job_store_status s;
+	struct job_store_idem idem = { up->idem_tenant, up->idem_key, up->idem_hex, IDEM_TTL_S, "" };
 
-	if (idem_hash_final(up->idem, hex) != 0)
+	if (idem_hash_final(up->idem, up->idem_hex) != 0)
 		return upload_hash_failed(up, err);
+	up->idem_rec = idem;
 	if (up->replay_of[0] != '\0')
-		return upload_commit_replay(up, st, &idem, err);
-	s = job_store_enqueue_idem(st, &up->spec, up->buf, up->buf_len, up->staged, &idem);
-	if (s == JOB_STORE_REPLAYED || s == JOB_STORE_MISMATCH)
-		return upload_seen(up, &idem, s, err);
-	return upload_enqueued(up, st, s, err);
+		return upload_commit_replay(up, st, &up->idem_rec, err);
+	return 0;
 }
 
-int upload_commit(struct upload *up, struct job_store *st, struct reply_error *err)
+int upload_commit_prepare(struct upload *up, struct job_store *st,
+			  struct job_store_enqueue_cmd **cmd, struct reply_error *err)
 {
+	int r;
+
 	if (csv_check_finish(up->check) != 0)
 		return upload_problem(up, err);
 	upload_fill_spec(up);
-	if (up->idem != NULL)
-		return upload_commit_idem(up, st, err);
-	return upload_enqueued(up, st, job_store_enqueue(st, &up->spec, up->buf, up->buf_len,
-							 up->staged), err);
+	r = up->idem != NULL ? upload_commit_idem(up, st, err) : 0;
+	if (r != 0)
+		return r;
+	job_store_enqueue_cmd_free(up->cmd);
+	up->cmd = job_store_enqueue_cmd_new(st, &up->spec, up->buf, up->buf_len, up->staged,
+					    up->idem != NULL ? &up->idem_rec : NULL);
+	if (up->cmd == NULL) {
+		reply_error_oom(err);
+		return -1;
+	}
+	*cmd = up->cmd;
+	return 0;
+}
+
+int upload_commit_result(struct upload *up, enum job_store_status s, const char *errstr,
+			 struct reply_error *err)
+{
+	if (s == JOB_STORE_REPLAYED || s == JOB_STORE_MISMATCH)
+		return upload_seen(up, &up->idem_rec, s, err);
+	return upload_enqueued(up, s, errstr, err);
+}
+
+int upload_commit_wait(struct upload *up, struct job_store *st, struct reply_error *err)
+{
+	enum job_store_status s;
+
+	job_store_enqueue_batch(st, &up->cmd, 1, &s);
+	return upload_commit_result(up, s, job_store_errstr(st), err);
 }
 
 const struct job_spec *upload_spec(const struct upload *up)
@@ -329,6 +385,7 @@ void upload_free(struct upload *up)
 		return;
 	csv_check_free(up->check);
 	idem_hash_free(up->idem);
+	job_store_enqueue_cmd_free(up->cmd);
 	free(up->buf);
 	free(up);
 }

@@ -5,10 +5,11 @@
  * The first UPLOAD_BUFFER_SIZE bytes (256 KiB) stay in a buffer; when the
  * buffer is full and more bytes come, its content is appended to the job's
  * staging key in Redis (the first append creates the key with the staging
- * TTL) and the buffer is refilled. At the end, job_store_enqueue takes what
- * is left in the buffer and makes the job visible atomically, so an upload
- * that fits the buffer costs one round trip and a larger one never exists
- * half-way as a job.
+ * TTL) and the buffer is refilled. At the end, the job's enqueue command
+ * (job_store_enqueue_cmd) takes what is left in the buffer and makes the
+ * job visible atomically, so an upload that fits the buffer costs no round
+ * trip of its own (the committer sends it with others, committer.h) and a
+ * larger one never exists half-way as a job.
  *
  * With an Idempotency-Key (upload_idempotent), every CSV byte also goes
  * into the submission's fingerprint (idem.h), and the enqueue checks and
@@ -23,8 +24,9 @@
  *
  * States:
  *
- *     open --upload_commit 0--> committed (the job is queued)
- *       \--upload_commit 1--> replayed (the key's job; nothing stored)
+ *     open --upload_commit_prepare 0, then _result (or _wait) 0--> committed
+ *       \--upload_commit_prepare 1, or _result (or _wait) 1--> replayed
+ *           (the key's job; nothing stored)
  *       \--any -1 from feed or commit--> failed --upload_abort--> aborted
  *
  * After a failure the caller aborts: upload_abort deletes the staging key,
@@ -49,6 +51,9 @@
 #include "reply.h"
 
 #define UPLOAD_BUFFER_SIZE (256 * 1024)
+
+/* The buffer's first size; it doubles as bytes come, up to the above. */
+#define UPLOAD_BUFFER_MIN (4 * 1024)
 
 /* Retry-After of 503 queue_full: long enough for workers to drain some of
  * the queue, short enough not to leave them idle. */
@@ -87,14 +92,32 @@ int upload_feed(struct upload *up, struct job_store *st, const char *buf, size_t
 int upload_idempotent(struct upload *up, struct job_store *st, const char *tenant,
 		      const char *key, const char *params, size_t len, struct reply_error *err);
 
-/* upload_commit ends the CSV and enqueues the job. Returns 0 (the job is
- * queued; upload_spec describes it), 1 (a replay: the Idempotency-Key
- * names a job with the same fingerprint; upload_spec's id is that job's,
- * nothing was stored), or -1 with *err set: 422 with the CSV problem's
- * code, 422 idempotency_mismatch, 408 staging_expired, 503 (also when the
- * key's job expired while an upload that staged nothing streamed: sent
- * again, it makes a new job), 500. */
-int upload_commit(struct upload *up, struct job_store *st, struct reply_error *err);
+/* upload_commit_prepare ends the CSV and builds the job's enqueue command
+ * without sending it (for the committer, committer.h). Returns 0 with *cmd
+ * set (owned by up, valid until upload_free; it borrows up's buffer and
+ * key): send it, then call upload_commit_result (or upload_commit_wait).
+ * Returns 1 for a replay decided here, without a command: the upload
+ * staged nothing because its Idempotency-Key named a job when it started,
+ * and the key's record, read again from st, has the same fingerprint
+ * (upload_spec's id is that job's). Or -1 with *err set: 422 with the CSV
+ * problem's code, 422 idempotency_mismatch, 503 (also when the key's job
+ * expired meanwhile: sent again, it makes a new job), 500. */
+int upload_commit_prepare(struct upload *up, struct job_store *st,
+			  struct job_store_enqueue_cmd **cmd, struct reply_error *err);
+
+/* upload_commit_result takes the status the prepared command got from
+ * Redis (errstr: the store's sentence for a failure). Returns 0 (the job is
+ * queued), 1 (a replay: the key names a job with the same fingerprint;
+ * upload_spec's id is that job's, nothing was stored), or -1 with *err set
+ * and the failure logged: 422 idempotency_mismatch, 408 staging_expired,
+ * 503 queue_full or unavailable, 500 internal_error. */
+int upload_commit_result(struct upload *up, enum job_store_status s, const char *errstr,
+			 struct reply_error *err);
+
+/* upload_commit_wait sends the command upload_commit_prepare made on st
+ * and takes its reply (send and result in one call, waiting for Redis).
+ * Returns as upload_commit_result. */
+int upload_commit_wait(struct upload *up, struct job_store *st, struct reply_error *err);
 
 /* upload_spec returns the job's spec (id from the start; counts and times
  * final after a successful commit). Owned by up. */

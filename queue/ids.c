@@ -9,6 +9,7 @@
 #include "ids.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -30,6 +31,56 @@ static int ids_fill_random(unsigned char *buf, size_t len)
 	return 0;
 }
 
+/* Each thread reads IDS_POOL_SIZE bytes from getrandom(2) at a time and
+ * hands each byte out once, wiping it as it goes: an id costs one syscall
+ * per IDS_POOL_SIZE / 16 ids instead of one each, and its bytes are still
+ * getrandom's own. A child made by fork starts with an empty pool (see
+ * ids_pool_forget), so that parent and child never hand out the same
+ * bytes. */
+#define IDS_POOL_SIZE 1024
+
+struct ids_pool {
+	unsigned char buf[IDS_POOL_SIZE];
+	size_t left;  /* the last left bytes of buf are unused */
+};
+
+static _Thread_local struct ids_pool ids_pool;
+static pthread_once_t ids_atfork_once = PTHREAD_ONCE_INIT;
+
+/* ids_pool_forget is the fork child handler: the child's one thread (the
+ * one that forked) drops the bytes it shares with its parent. */
+static void ids_pool_forget(void)
+{
+	explicit_bzero(ids_pool.buf, sizeof ids_pool.buf);
+	ids_pool.left = 0;
+}
+
+static void ids_atfork_register(void)
+{
+	pthread_atfork(NULL, NULL, ids_pool_forget);
+}
+
+/* ids_take fills buf with len (at most IDS_POOL_SIZE) random bytes from
+ * this thread's pool, refilling it when it holds fewer. Returns 0, or -1
+ * when getrandom fails. */
+static int ids_take(unsigned char *buf, size_t len)
+{
+	struct ids_pool *p = &ids_pool;
+	unsigned char *from;
+
+	pthread_once(&ids_atfork_once, ids_atfork_register);
+	if (p->left < len) {
+		if (ids_fill_random(p->buf, sizeof p->buf) != 0)
+			return -1;
+		p->left = sizeof p->buf;
+	}
+	from = p->buf + sizeof p->buf - p->left;
+	memcpy(buf, from, len);
+	explicit_bzero(from, len);
+	p->left -= len;
+	return 0;
+}
+
 int ids_random_hex(char *out, size_t nbytes)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -39,7 +90,7 @@ int ids_random_hex(char *out, size_t nbytes)
 	out[0] = '\0';
 	while (done < nbytes) {
 		size_t n = nbytes - done < sizeof chunk ? nbytes - done : sizeof chunk;
-		if (ids_fill_random(chunk, n) != 0) {
+		if (ids_take(chunk, n) != 0) {
 			out[0] = '\0';
 			return -1;
 		}

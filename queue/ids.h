@@ -3,6 +3,9 @@
  *
  * A job id is 128 bits from getrandom(2) written as 32 lowercase hex
  * characters: unguessable, so knowing one id tells nothing of another.
+ * The bytes are read in bulk (1 KiB per thread at a time) and each is used
+ * once, so an id rarely costs a syscall; a forked child never reuses its
+ * parent's bytes.
  * A request id is the client's X-Request-ID when it is sane (1 to 128 bytes
  * of [A-Za-z0-9._:-]), else one we make the same way as a job id.
  */

@@ -523,29 +523,165 @@ static enum job_store_status enqueue_status(struct job_store *st, redisReply *r,
 	return JOB_STORE_OK;
 }
 
+/* One enqueue, ready to send (job_store.h, "Group commit"). The arguments
+ * point into the command itself (its copy of the spec, its keys), into the
+ * borrowed tail and into the borrowed idem's strings. */
+struct job_store_enqueue_cmd {
+	struct script_call call;
+	struct job_spec spec;
+	struct enqueue_keys keys;
+	char delimiter[1];
+	struct job_store_idem *idem; /* borrowed, NULL without a key; its job_id is written */
+};
+
+struct job_store_enqueue_cmd *job_store_enqueue_cmd_new(const struct job_store *st,
+							const struct job_spec *spec,
+							const char *tail, size_t tail_len,
+							bool staged, struct job_store_idem *idem)
+{
+	struct job_store_enqueue_cmd *cmd = malloc(sizeof *cmd);
+	struct script_call *c;
+	const struct job_spec *sp;
+
+	if (cmd == NULL)
+		return NULL;
+	cmd->spec = *spec;
+	cmd->idem = idem;
+	sp = &cmd->spec;
+	cmd->delimiter[0] = (char)sp->delimiter;
+	c = &cmd->call;
+	call_init(c, idem != NULL ? 7 : 6);
+	call_enqueue_keys(c, &cmd->keys, st->prefix, sp, idem);
+	call_str(c, staged ? "1" : "0");
+	call_bytes(c, tail_len ? tail : "", tail_len);
+	call_str(c, sp->queue);
+	call_str(c, sp->id);
+	call_u64(c, (uint64_t)st->max_queue_depth);
+	call_str(c, idem != NULL ? idem->hash : "");
+	call_u64(c, idem != NULL ? (uint64_t)idem->ttl_s : 0);
+	call_spec_fields(c, sp, cmd->delimiter);
+	return cmd;
+}
+
+void job_store_enqueue_cmd_free(struct job_store_enqueue_cmd *cmd)
+{
+	free(cmd);
+}
+
+/* Marks in out[i] while a batch runs, never returned to callers: the
+ * command is still to be sent, or is to be sent again in the next pass. */
+#define STORE_UNSENT ((enum job_store_status)100)
+#define STORE_RESEND ((enum job_store_status)101)
+
+/* batch_send appends every command marked STORE_UNSENT in out to the
+ * connection's output buffer. Returns 0, or -1 (out of memory) after
+ * dropping the connection, whose buffer may hold half a command. */
+static int batch_send(struct job_store *st, struct job_store_enqueue_cmd *const *cmds, size_t n,
+		      enum job_store_status *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct script_call *c = &cmds[i]->call;
+		if (out[i] != STORE_UNSENT)
+			continue;
+		c->argv[1] = st->sha[SCRIPT_ENQUEUE];
+		c->lens[1] = 40;
+		if (redisAppendCommandArgv(st->ctx, c->argc, c->argv, c->lens) != REDIS_OK) {
+			snprintf(st->err, sizeof st->err, "redis enqueue: out of memory");
+			store_disconnect(st);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* batch_receive reads the reply of each command batch_send sent, in order,
+ * marking those Redis answered NOSCRIPT as STORE_UNSENT again (*resend
+ * set). On an I/O error the connection is dropped and every command still
+ * waiting gets EUNAVAILABLE. Returns how many replies were read. */
+static size_t batch_receive(struct job_store *st, struct job_store_enqueue_cmd *const *cmds,
+			    size_t n, enum job_store_status *out, bool *resend)
+{
+	size_t answered = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		void *reply = NULL;
+		if (out[i] != STORE_UNSENT)
+			continue;
+		if (st->ctx == NULL || redisGetReply(st->ctx, &reply) != REDIS_OK || reply == NULL) {
+			if (st->ctx != NULL)
+				store_fail(st, "enqueue");
+			out[i] = JOB_STORE_EUNAVAILABLE;
+			continue;
+		}
+		redisReply *r = reply;
+		st->replies++;
+		answered++;
+		if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+			*resend = true;
+			out[i] = STORE_RESEND;
+		} else {
+			out[i] = enqueue_status(st, r, cmds[i]->idem);
+		}
+		freeReplyObject(r);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (out[i] == STORE_RESEND)
+			out[i] = STORE_UNSENT;
+	return answered;
+}
+
+/* batch_fail sets every command still marked STORE_UNSENT to s. */
+static void batch_fail(size_t n, enum job_store_status *out, enum job_store_status s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (out[i] == STORE_UNSENT)
+			out[i] = s;
+}
+
+size_t job_store_enqueue_batch(struct job_store *st, struct job_store_enqueue_cmd *const *cmds,
+			       size_t n, enum job_store_status *out)
+{
+	size_t answered = 0;
+
+	for (size_t i = 0; i < n; i++)
+		out[i] = STORE_UNSENT;
+	for (int pass = 0; pass < 2; pass++) {
+		bool resend = false;
+		enum job_store_status s = store_connect(st);
+		if (s == JOB_STORE_OK && batch_send(st, cmds, n, out) != 0)
+			s = JOB_STORE_ENOMEM;
+		if (s != JOB_STORE_OK) {
+			batch_fail(n, out, s);
+			return answered;
+		}
+		answered += batch_receive(st, cmds, n, out, &resend);
+		if (!resend)
+			return answered;
+		if (store_load_scripts(st) < 0) {
+			store_disconnect(st);
+			batch_fail(n, out, JOB_STORE_EUNAVAILABLE);
+			return answered;
+		}
+	}
+	snprintf(st->err, sizeof st->err, "redis enqueue: NOSCRIPT after loading the scripts");
+	batch_fail(n, out, JOB_STORE_EPROTO);
+	return answered;
+}
+
 enum job_store_status job_store_enqueue_idem(struct job_store *st, const struct job_spec *spec,
 					     const char *tail, size_t tail_len, bool staged,
 					     struct job_store_idem *idem)
 {
-	struct enqueue_keys k;
-	const char delimiter[1] = {(char)spec->delimiter};
-	struct script_call c;
-	call_init(&c, idem != NULL ? 7 : 6);
-	call_enqueue_keys(&c, &k, st->prefix, spec, idem);
-	call_str(&c, staged ? "1" : "0");
-	call_bytes(&c, tail_len ? tail : "", tail_len);
-	call_str(&c, spec->queue);
-	call_str(&c, spec->id);
-	call_u64(&c, (uint64_t)st->max_queue_depth);
-	call_str(&c, idem != NULL ? idem->hash : "");
-	call_u64(&c, idem != NULL ? (uint64_t)idem->ttl_s : 0);
-	call_spec_fields(&c, spec, delimiter);
+	struct job_store_enqueue_cmd *cmd = job_store_enqueue_cmd_new(st, spec, tail, tail_len,
+								      staged, idem);
 	enum job_store_status s;
-	redisReply *r = store_eval(st, SCRIPT_ENQUEUE, &c, &s);
-	if (!r)
-		return s;
-	s = enqueue_status(st, r, idem);
-	freeReplyObject(r);
+
+	if (cmd == NULL) {
+		snprintf(st->err, sizeof st->err, "out of memory");
+		return JOB_STORE_ENOMEM;
+	}
+	job_store_enqueue_batch(st, &cmd, 1, &s);
+	job_store_enqueue_cmd_free(cmd);
 	return s;
 }
 

@@ -162,6 +162,38 @@ enum job_store_status job_store_idem_lookup(struct job_store *st, const char *te
 					    const char *key, char job_id[JOB_ID_HEX + 1],
 					    char *hash, size_t hash_cap);
 
+/* Group commit. A job_store_enqueue_cmd is one enqueue, built (keys,
+ * arguments) and ready to send: job_store_enqueue_cmd_new builds it on the
+ * thread that owns the upload, and job_store_enqueue_batch sends many of
+ * them, from any one thread's store, as one pipelined write, reading the
+ * replies in order. Each is still its own EVALSHA of enqueue.lua, so each
+ * job is atomic on its own and one job's failure does not touch another. */
+struct job_store_enqueue_cmd;
+
+/* job_store_enqueue_cmd_new builds the enqueue of spec (arguments as for
+ * job_store_enqueue_idem; idem may be NULL) with st's prefix and
+ * max_queue_depth; it does not touch Redis. tail and idem (with its
+ * strings) are borrowed: they must outlive the command, and idem->job_id
+ * is written when the command's reply is read. Returns the command (free
+ * with job_store_enqueue_cmd_free), or NULL when out of memory. */
+struct job_store_enqueue_cmd *job_store_enqueue_cmd_new(const struct job_store *st,
+							const struct job_spec *spec,
+							const char *tail, size_t tail_len,
+							bool staged, struct job_store_idem *idem);
+
+/* job_store_enqueue_cmd_free frees cmd. NULL is allowed. */
+void job_store_enqueue_cmd_free(struct job_store_enqueue_cmd *cmd);
+
+/* job_store_enqueue_batch sends the n commands in one pipelined write and
+ * sets out[i] to command i's status, as job_store_enqueue_idem would return
+ * it. Commands Redis answered NOSCRIPT (it restarted) are sent once more after
+ * the scripts are loaded again. After an I/O error every command without a
+ * reply gets EUNAVAILABLE: it may or may not have been applied, as with a
+ * single call that times out. Returns how many commands Redis answered
+ * (whatever the answer). */
+size_t job_store_enqueue_batch(struct job_store *st, struct job_store_enqueue_cmd *const *cmds,
+			       size_t n, enum job_store_status *out);
+
 /* job_store_discard_staging deletes the staging key of id. Best effort: the
  * key's TTL removes it anyway. */
 enum job_store_status job_store_discard_staging(struct job_store *st, const char *id);

@@ -136,9 +136,25 @@ static int log_merge(json_t *dst, json_t *src)
 	return 0;
 }
 
+/* log_line_ids adds request_id and job_id (either may be NULL or empty,
+ * then it is left out) to line. Returns 0, or -1 when out of memory. */
+static int log_line_ids(json_t *line, const char *request_id, const char *job_id)
+{
+	int rc = 0;
+
+	if (request_id != NULL && request_id[0] != '\0')
+		rc |= json_object_set_new(line, "request_id", json_string(request_id));
+	if (job_id != NULL && job_id[0] != '\0')
+		rc |= json_object_set_new(line, "job_id", json_string(job_id));
+	return rc;
+}
+
 /* log_line_new returns the object for one line, or NULL when out of memory.
- * It steals fields; the standard members win over fields of the same name. */
-static json_t *log_line_new(enum log_level level, const char *msg, json_t *fields)
+ * It steals fields; the standard members (the ids among them) win over
+ * fields of the same name. One object is built: a request's two lines are
+ * on the hot path of every submission. */
+static json_t *log_line_new(enum log_level level, const char *msg, const char *request_id,
+			    const char *job_id, json_t *fields)
 {
 	char now[32];
 	json_t *line = json_object();
@@ -149,6 +165,7 @@ static json_t *log_line_new(enum log_level level, const char *msg, json_t *field
 	rc |= json_object_set_new(line, "level", json_string(log_level_name(level)));
 	rc |= json_object_set_new(line, "component", json_string(log_component));
 	rc |= json_object_set_new(line, "msg", json_string(msg != NULL ? msg : ""));
+	rc |= log_line_ids(line, request_id, job_id);
 	if (json_is_object(fields))
 		rc |= log_merge(line, fields);
 	json_decref(fields);
@@ -159,7 +176,10 @@ static json_t *log_line_new(enum log_level level, const char *msg, json_t *field
 	return line;
 }
 
-void log_event(enum log_level level, const char *msg, json_t *fields)
+/* log_emit writes one line (see log_line_new), or the stand-in line when
+ * it cannot be built. */
+static void log_emit(enum log_level level, const char *msg, const char *request_id,
+		     const char *job_id, json_t *fields)
 {
 	json_t *line;
 
@@ -167,7 +187,7 @@ void log_event(enum log_level level, const char *msg, json_t *fields)
 		json_decref(fields);
 		return;
 	}
-	line = log_line_new(level, msg, fields);
+	line = log_line_new(level, msg, request_id, job_id, fields);
 	if (line == NULL) {
 		log_write_dropped(level);
 		return;
@@ -176,28 +196,13 @@ void log_event(enum log_level level, const char *msg, json_t *fields)
 	json_decref(line);
 }
 
+void log_event(enum log_level level, const char *msg, json_t *fields)
+{
+	log_emit(level, msg, NULL, NULL, fields);
+}
+
 void log_job(enum log_level level, const char *msg, const char *request_id,
 	     const char *job_id, json_t *fields)
 {
-	json_t *all;
-	int rc = 0;
-
-	if (level < log_min) {
-		json_decref(fields);
-		return;
-	}
-	all = json_object();
-	if (request_id != NULL && request_id[0] != '\0')
-		rc |= json_object_set_new(all, "request_id", json_string(request_id));
-	if (job_id != NULL && job_id[0] != '\0')
-		rc |= json_object_set_new(all, "job_id", json_string(job_id));
-	if (json_is_object(fields))
-		rc |= log_merge(all, fields);
-	json_decref(fields);
-	if (all == NULL || rc) {
-		json_decref(all);
-		log_write_dropped(level);
-		return;
-	}
-	log_event(level, msg, all);
+	log_emit(level, msg, request_id, job_id, fields);
 }

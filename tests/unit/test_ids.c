@@ -3,6 +3,8 @@
  * queue names.
  */
 #include <criterion/criterion.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "ids.h"
@@ -120,4 +122,40 @@ Test(ids, queue_name_that_is_empty_too_long_or_has_other_characters_is_invalid)
 	cr_assert_not(ids_queue_name_valid("a b"));
 	cr_assert_not(ids_queue_name_valid("a,b"));
 	cr_assert_not(ids_queue_name_valid("a/b"));
+}
+
+/* The per-thread pool of random bytes must not hand a forked child the
+ * bytes its parent hands out next. */
+Test(ids, a_forked_child_does_not_repeat_its_parents_next_id)
+{
+	char parent[33], child[33] = "";
+	int fds[2];
+	pid_t pid;
+
+	cr_assert_eq(ids_random_hex(parent, 16), 0); /* fills this thread's pool */
+	cr_assert_eq(pipe(fds), 0);
+	pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		char id[33];
+		ssize_t n = ids_random_hex(id, 16) == 0 ? write(fds[1], id, 33) : -1;
+		_exit(n == 33 ? 0 : 1);
+	}
+	close(fds[1]);
+	cr_assert_eq(read(fds[0], child, sizeof child), 33);
+	close(fds[0]);
+	waitpid(pid, NULL, 0);
+	cr_assert_eq(ids_random_hex(parent, 16), 0);
+	cr_assert_str_neq(parent, child);
+}
+
+Test(ids, many_ids_across_pool_refills_all_differ)
+{
+	static char ids[300][33];
+
+	for (size_t i = 0; i < 300; i++) {
+		cr_assert_eq(ids_random_hex(ids[i], 16), 0);
+		for (size_t j = 0; j < i; j++)
+			cr_assert_str_neq(ids[i], ids[j]);
+	}
 }
