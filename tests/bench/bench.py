@@ -7,6 +7,8 @@ Subcommands (standard library only; Redis is reached through redis-cli):
   body1k OUT                 write a CSV of exactly 1024 bytes to OUT
   jobs                       read `redis-cli --raw EVAL` output of
                              JOB_TIMES_LUA from stdin, print JSON statistics
+  commandstats               read `INFO commandstats` from stdin, print
+                             {command: {calls, usec}} as JSON
   cancel-loop BASE PREFIX REDIS_PORT WORKER_PID TASK CSV N
                              N times: submit CSV for TASK, wait until it runs,
                              DELETE it, time from the DELETE reply until the
@@ -329,7 +331,9 @@ def derive(f):
                            submit_failures=e2e.get("submit_failures"),
                            complete=e2e.get("complete"),
                            cpu_us_per_job=per_item_us(e2e.get("cpu_ticks"),
-                                                      get(e2e, "jobs.jobs"), hz))
+                                                      get(e2e, "jobs.jobs"), hz),
+                           redis_per_job=redis_per_job(e2e.get("redis_commandstats"),
+                                                       get(e2e, "jobs.jobs")))
     pr = f.get("profile", {})
     size = pr.get("bytes")
     jobs = [j for _, j in sorted((pr.get("jobs") or {}).items())]
@@ -451,11 +455,14 @@ def table(r):
     row("jobq / better ceiling", fmt(i["ratio_jobq_to_best_ceiling"], "{:.2f}"))
     row("end to end, 20,000 jobs, 1 worker", "%s jobs/s" % fmt(e.get("jobs_per_s"), "{:,.0f}"),
         "latency p50 %s  p99 %s ms%s; worker alone after the last submit %s jobs/s; "
-        "CPU/job Redis %s µs, worker %s µs" % (
+        "CPU/job Redis %s µs, worker %s µs; Redis scripts %s calls/job, %s µs/job "
+        "(their commands %s µs)" % (
             fmt(get(e, "latency_ms.p50"), "{}"), fmt(get(e, "latency_ms.p99"), "{}"),
             "" if e.get("complete") else "  INCOMPLETE",
             fmt(get(e, "drain_after_last_submit.jobs_per_s"), "{:,.0f}"),
-            fmt(get(e, "cpu_us_per_job.redis"), "{:.0f}"), fmt(get(e, "cpu_us_per_job.worker"), "{:.0f}")))
+            fmt(get(e, "cpu_us_per_job.redis"), "{:.0f}"), fmt(get(e, "cpu_us_per_job.worker"), "{:.0f}"),
+            fmt(get(e, "redis_per_job.script_calls"), "{}"), fmt(get(e, "redis_per_job.script_us"), "{:.0f}"),
+            fmt(get(e, "redis_per_job.commands_us"), "{:.0f}")))
     row("profile task, one job", "%s MB/s" % fmt(p["profile_mb_s"]),
         "%s MB in %s s, best of %d jobs" % (fmt((p["file_bytes"] or 0) / 1e6, "{:.0f}"),
                                            fmt(p["profile_s"], "{:.2f}"), len(p["profile_runs_s"])))
@@ -584,11 +591,38 @@ def cmd_report(facts_path, out_path):
     print(table(r))
 
 
+def redis_per_job(stats, jobs):
+    """Script calls and script µs per job, and µs per job of the commands
+    the scripts and the workers ran (each under its own name)."""
+    if not stats or not jobs:
+        return None
+    ev = stats.get("evalsha", {"calls": 0, "usec": 0})
+    inner = sum(v["usec"] for k, v in stats.items() if k not in ("evalsha", "eval", "info"))
+    return {"script_calls": round(ev["calls"] / jobs, 2),
+            "script_us": round(ev["usec"] / jobs, 1),
+            "commands_us": round(inner / jobs, 1)}
+
+
+def cmd_commandstats():
+    """cmdstat_evalsha:calls=40068,usec=3581815,... -> {"evalsha": {...}}."""
+    out = {}
+    for line in sys.stdin:
+        name, _, rest = line.strip().partition(":")
+        if not name.startswith("cmdstat_"):
+            continue
+        fields = dict(kv.split("=", 1) for kv in rest.split(",") if "=" in kv)
+        out[name[len("cmdstat_"):]] = {"calls": int(fields.get("calls", 0)),
+                                       "usec": int(fields.get("usec", 0))}
+    print(json.dumps(out, sort_keys=True))
+
+
 def main(argv):
     if len(argv) >= 2 and argv[0] == "body1k":
         cmd_body1k(argv[1])
     elif argv[:1] == ["jobs"]:
         cmd_jobs()
+    elif argv[:1] == ["commandstats"]:
+        cmd_commandstats()
     elif argv[:1] == ["jobs-lua"]:
         print(JOB_TIMES_LUA)
     elif len(argv) >= 4 and argv[0] == "cancel":

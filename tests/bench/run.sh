@@ -290,6 +290,7 @@ bench_e2e() {
 	printf 'city,pop,founded\nOslo,709000,1040-01-01\nBergen,291000,1070-01-01\n' >"$work/small.csv"
 	fact e2e.setup "{\"jobs\":$n,\"connections\":16,\"wrk_threads\":2,\"workers\":1,\"concurrency\":\"default\",\"body_bytes\":$(wc -c <"$work/small.csv")}"
 	flush
+	rcli config resetstat >/dev/null # commandstats of this part alone
 	start_api
 	start_worker
 	mkdir -p "$work/done"
@@ -301,6 +302,9 @@ bench_e2e() {
 	stop "$wrk_pid"
 	fact e2e.submit_failures "$(cat "$work"/done/done.* 2>/dev/null | awk '{s += $1} END {print s + 0}')"
 	wait_for 90 drained || echo "bench: the worker did not finish the jobs in time" >&2
+	# Where Redis spent its time: calls and microseconds per command (the
+	# scripts' inner commands are counted too, under their own names).
+	fact e2e.redis_commandstats "$(rcli info commandstats | python3 "$here/bench.py" commandstats)"
 	fact e2e.cpu_ticks "{\"api\":$(($(ticks "$api_pid") - a0)),\"worker\":$(($(ticks "$worker_pid") - w0)),\"redis\":$(($(ticks "$redis_pid") - r0))}"
 	rcli --raw eval "$(python3 "$here/bench.py" jobs-lua)" 0 "$prefix" | python3 "$here/bench.py" jobs >"$work/e2e.json"
 	fact e2e.jobs "$(cat "$work/e2e.json")"
