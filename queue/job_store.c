@@ -1448,6 +1448,37 @@ enum job_store_status job_store_keep_tenant(struct job_store *st, const char *te
 	return s;
 }
 
+enum job_store_status job_store_pending(struct job_store *st, const char *const *queues,
+					size_t n, bool *pending)
+{
+	char key[KEYS_MAX];
+	enum job_store_status s = store_connect(st);
+
+	*pending = false;
+	if (s != JOB_STORE_OK)
+		return s;
+	for (size_t i = 0; i < n; i++)
+		if (redisAppendCommand(st->ctx, "LLEN %s", keys_queue(key, st->prefix, queues[i])) !=
+		    REDIS_OK)
+			return store_fail(st, "LLEN");
+	if (redisAppendCommand(st->ctx, "ZCARD %s", keys_running(key, st->prefix)) != REDIS_OK ||
+	    redisAppendCommand(st->ctx, "ZCARD %s", keys_scheduled(key, st->prefix)) != REDIS_OK)
+		return store_fail(st, "ZCARD");
+	for (size_t i = 0; i < n + 2; i++) {
+		void *reply = NULL;
+		if (redisGetReply(st->ctx, &reply) != REDIS_OK || !reply)
+			return store_fail(st, "LLEN");
+		redisReply *r = reply;
+		if (r->type == REDIS_REPLY_INTEGER && r->integer > 0)
+			*pending = true;
+		else if (r->type != REDIS_REPLY_INTEGER && s == JOB_STORE_OK)
+			s = store_reply_error(st, r, "LLEN");
+		freeReplyObject(r);
+	}
+	st->replies++;
+	return s;
+}
+
 /* ======================= The worker registry ======================= */
 
 /* running_list returns the ids of the n claims as a comma list (malloc'd),

@@ -348,6 +348,13 @@ enum job_store_status job_store_heartbeat(struct job_store *st, const struct job
  * (on a clean exit). Returns OK or an error. */
 enum job_store_status job_store_unregister(struct job_store *st, const char *id);
 
+/* job_store_pending sets *pending to true when one of the n queues holds
+ * a job, or any job runs under a lease or waits out a retry backoff
+ * ({p}:running, {p}:scheduled, cluster-wide). One round trip (LLENs and
+ * ZCARDs pipelined). Returns OK or an error. */
+enum job_store_status job_store_pending(struct job_store *st, const char *const *queues,
+					size_t n, bool *pending);
+
 /* job_store_overview sets *out to a new JSON object (the caller releases
  * it): {"queues":[...],"workers":[...]} as GET /v1/queues shows it
  * (overview.lua, which also prunes dead workers from {p}:workers). Returns

@@ -134,8 +134,6 @@ static enum job_store_status producer_step(struct producer *p)
 	if (st != JOB_STORE_OK)
 		return st;
 	idle = job_buffer_wait_idle(p->buffer, producer_wait_ms(p));
-	if (idle < (size_t)s->concurrency) /* a job runs or waits for a consumer */
-		p->busy_ms = worker_clock_ms();
 	if (idle == 0 || running_phase_now(p->running) != RUNNING_CLAIMING)
 		return JOB_STORE_OK;
 	st = producer_claim(p, idle, &claimed);
@@ -161,30 +159,19 @@ static void producer_keep_leases(struct producer *p)
 	}
 }
 
-/* producer_jobs_pending returns true when one of this worker's queues
- * still holds a job that no claim could take yet: one waiting out a retry
- * backoff, or running (elsewhere) under a lease that may expire. Exiting
- * then could strand it, as nothing starts an idle-exited worker again. A
- * failed read counts as pending. Asked only when an idle exit is due. */
+/* producer_jobs_pending returns true when a job may still come this
+ * worker's way although every claim found its queues empty: one waiting
+ * out a retry backoff, or running under a lease that may expire (counted
+ * cluster-wide, which errs on the side of staying). Exiting then could
+ * strand it, as nothing starts an idle-exited worker again. A failed read
+ * counts as pending. Asked only when an idle exit is due. */
 static bool producer_jobs_pending(struct producer *p)
 {
 	const struct worker_settings *s = p->settings;
-	json_t *overview = NULL, *q;
-	size_t i;
-	bool pending = false;
+	bool pending = true;
 
-	if (job_store_overview(p->store, &overview) != JOB_STORE_OK)
+	if (job_store_pending(p->store, s->queue_names, s->queues.len, &pending) != JOB_STORE_OK)
 		return true;
-	json_array_foreach(json_object_get(overview, "queues"), i, q) {
-		const char *name = json_string_value(json_object_get(q, "name"));
-		for (size_t k = 0; name != NULL && k < s->queues.len; k++)
-			if (strcmp(name, s->queue_names[k]) == 0 &&
-			    json_integer_value(json_object_get(q, "queued")) +
-					    json_integer_value(json_object_get(q, "running")) +
-					    json_integer_value(json_object_get(q, "scheduled")) > 0)
-				pending = true;
-	}
-	json_decref(overview);
 	return pending;
 }
 
@@ -197,7 +184,8 @@ static void producer_check_idle(struct producer *p)
 
 	if (limit_ms == 0 || p->idle_told)
 		return;
-	/* A consumer may have claimed its next job itself since the step. */
+	/* A job runs or waits for a consumer (one may have claimed its next
+	 * job itself). */
 	if (job_buffer_wait_idle(p->buffer, 0) < (size_t)p->settings->concurrency)
 		p->busy_ms = worker_clock_ms();
 	if (worker_clock_ms() - p->busy_ms < limit_ms)
