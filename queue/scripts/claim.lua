@@ -125,7 +125,9 @@ for i = 9, #ARGV do
                  'started_at', now, 'finished_at', 0)
       redis.call('ZADD', KEYS[1], now + lease, id)
       local input = false
-      if (tonumber(f[5]) or 0) <= inline then input = redis.call('GET', job .. ':input') end
+      if inline > 0 and (tonumber(f[5]) or 0) <= inline then
+        input = redis.call('GET', job .. ':input')
+      end
       out[#out + 1] = { id, token, f[2] or '', ARGV[i], f[3] or ',', f[4] or '1',
                         f[5] or '0', f[6] or '', attempts, deadline, input }
     end
