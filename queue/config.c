@@ -452,11 +452,15 @@ int config_parse_seconds(const char *text, void *dst, char *err, size_t errlen)
 	return 0;
 }
 
-/* config_parse_seconds_or_off is config_parse_seconds that also takes
- * "0", meaning off (e.g. --exit-when-idle 0: never). */
+/* config_parse_seconds_or_off is config_parse_seconds that also takes a
+ * zero duration ("0", "0s", "0m", ...), meaning off (e.g. --exit-when-idle
+ * 0: never). */
 int config_parse_seconds_or_off(const char *text, void *dst, char *err, size_t errlen)
 {
-	if (strcmp(text, "0") == 0) {
+	size_t zeros = strspn(text, "0");
+
+	if (zeros > 0 && (text[zeros] == '\0' ||
+			  (strchr("smhd", text[zeros]) != NULL && text[zeros + 1] == '\0'))) {
 		*(int *)dst = 0;
 		return 0;
 	}

@@ -465,8 +465,12 @@ Test(config, seconds_or_off_takes_zero_as_off_and_otherwise_a_duration)
 	cr_assert_eq(n, 0);
 	cr_assert_eq(config_parse_seconds_or_off("5m", &n, err, sizeof err), 0);
 	cr_assert_eq(n, 300);
-	cr_assert_eq(config_parse_seconds_or_off("0s", &n, err, sizeof err), -1,
-		     "only a plain 0 means off");
+	cr_assert_eq(config_parse_seconds_or_off("00m", &n, err, sizeof err), 0,
+		     "a zero duration with a unit is off too");
+	cr_assert_eq(n, 0);
+	cr_assert_eq(config_parse_seconds_or_off("5m", &n, err, sizeof err), 0);
+	cr_assert_eq(config_parse_seconds_or_off("0x", &n, err, sizeof err), -1);
+	cr_assert_eq(config_parse_seconds_or_off("0sd", &n, err, sizeof err), -1);
 	cr_assert_eq(config_parse_seconds_or_off("-1", &n, err, sizeof err), -1);
 	cr_assert_eq(n, 300, "a rejected value left n changed");
 }
