@@ -315,7 +315,7 @@ int main(int argc, char **argv)
 	}
 	log_init("api", srv.cfg.log_level);
 	if (gate_init(&srv.gate, &srv.cfg.gate, gate_err, sizeof gate_err) != 0) {
-		fprintf(stderr, "%s: %s (--auth-file, JOBQ_AUTH_FILE)\n", MAIN_PROGRAM, gate_err);
+		fprintf(stderr, "%s: %s\n", MAIN_PROGRAM, gate_err);
 		gate_destroy(&srv.gate);
 		return 2;
 	}

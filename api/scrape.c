@@ -23,7 +23,12 @@
 
 /* ---- Queues ------------------------------------------------------------- */
 
-static const char *const scrape_states[] = { "queued", "running", "scheduled", "dead" };
+/* Indexes of scrape_states. */
+enum { SCRAPE_QUEUED, SCRAPE_RUNNING, SCRAPE_SCHEDULED, SCRAPE_DEAD };
+static const char *const scrape_states[] = {
+	[SCRAPE_QUEUED] = "queued", [SCRAPE_RUNNING] = "running",
+	[SCRAPE_SCHEDULED] = "scheduled", [SCRAPE_DEAD] = "dead",
+};
 #define SCRAPE_STATES (sizeof scrape_states / sizeof scrape_states[0])
 
 /* scrape_queue_counts adds queue q's count of each state to into. */
@@ -65,7 +70,7 @@ static void scrape_queues(struct expo_buf *b, json_t *overview)
 	if (json_array_size(queues) > SCRAPE_QUEUES_MAX)
 		scrape_queue_write(b, "other", other);
 	expo_family(b, "jobq_jobs_running", "gauge", "Jobs running on some worker now, cluster-wide.");
-	expo_sample_u64(b, "jobq_jobs_running", NULL, 0, total[1]);
+	expo_sample_u64(b, "jobq_jobs_running", NULL, 0, total[SCRAPE_RUNNING]);
 }
 
 /* ---- Finished jobs and run times ---------------------------------------- */
