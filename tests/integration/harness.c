@@ -321,14 +321,28 @@ int harness_stop_worker(int i, int sig, int timeout_ms)
 	return status;
 }
 
-void harness_setup_with(int nworkers)
+/* harness_setup_redis starts a test afresh with its own Redis (and the
+ * test's directory). */
+static void harness_setup_redis(void)
 {
 	memset(&harness, 0, sizeof harness);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	harness_start_redis();
+}
+
+void harness_setup_with(int nworkers)
+{
+	harness_setup_redis();
 	harness_start_api(NULL);
 	for (int i = 0; i < nworkers; i++)
 		harness_start_worker(NULL);
+}
+
+void harness_setup_sleep_tasks(void)
+{
+	harness_setup_redis();
+	const char *const args[] = {"--tasks", harness_sleep_tasks(), NULL};
+	harness_start_api(args);
 }
 
 void harness_setup_aof_with(int nworkers)
@@ -356,14 +370,7 @@ const char *harness_sleep_tasks(void)
 	return path;
 }
 
-void harness_setup_sleep_tasks(void)
-{
-	memset(&harness, 0, sizeof harness);
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	harness_start_redis();
-	const char *const args[] = {"--tasks", harness_sleep_tasks(), NULL};
-	harness_start_api(args);
-}
+
 
 static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
