@@ -249,18 +249,13 @@ static enum MHD_Result handlers_readyz(struct api_request *req, const char *uplo
 
 /* ---- Changing a job ----------------------------------------------------- */
 
-/* handlers_owner_check lets a change to the job named by {id} go on only
- * when the caller may see it (handlers_may_see): with auth on and a
- * tenant's key it reads the job first. A tenant is written once, at
- * submission, so the answer cannot change before the change is made.
- * Returns 0, or -1 with *e set as handlers_fetch sets it. */
-static int handlers_owner_check(struct api_request *req, struct reply_error *e)
+/* handlers_owner returns the tenant whose jobs req may change, "" for
+ * any (auth off, or an operator's key). The scripts that change a job
+ * check it in the same atomic step (another tenant's job is no such job),
+ * at no extra round trip. */
+static const char *handlers_owner(const struct api_request *req)
 {
-	struct job_record rec;
-
-	if (req->tenant[0] == '\0' || req->is_operator)
-		return 0;
-	return handlers_fetch(req, &rec, e);
+	return req->is_operator ? "" : req->tenant;
 }
 
 /* ---- Cancelling a job --------------------------------------------------- */
@@ -302,8 +297,6 @@ static enum MHD_Result handlers_delete_job(struct api_request *req, const char *
 	(void)upload_data;
 	if ((wait = handlers_wait(req, upload_data_size)) != 0)
 		return wait > 0 ? MHD_YES : MHD_NO;
-	if (handlers_owner_check(req, &e) != 0)
-		return reply_send_error(req, &e);
 	if (ids_job_id_valid(req->id)) {
 		st = api_server_store(req->server);
 		if (st == NULL) {
@@ -311,7 +304,7 @@ static enum MHD_Result handlers_delete_job(struct api_request *req, const char *
 			return reply_send_error(req, &e);
 		}
 		s = job_store_cancel(st, req->id, req->server->cfg.result_ttl_s,
-				     HANDLERS_CANCEL_MESSAGE, &rec);
+				     HANDLERS_CANCEL_MESSAGE, handlers_owner(req), &rec);
 		if (s < 0) {
 			handlers_store_failed(req, st, "cancel", s, &e);
 			return reply_send_error(req, &e);
@@ -414,15 +407,13 @@ static enum MHD_Result handlers_post_retry(struct api_request *req, const char *
 	(void)upload_data;
 	if ((wait = handlers_wait(req, upload_data_size)) != 0)
 		return wait > 0 ? MHD_YES : MHD_NO;
-	if (handlers_owner_check(req, &e) != 0)
-		return reply_send_error(req, &e);
 	if (ids_job_id_valid(req->id)) {
 		st = api_server_store(req->server);
 		if (st == NULL) {
 			reply_error_oom(&e);
 			return reply_send_error(req, &e);
 		}
-		s = job_store_retry(st, req->id, status);
+		s = job_store_retry(st, req->id, handlers_owner(req), status);
 	}
 	if (s != JOB_STORE_OK) {
 		handlers_retry_failed(req, st, s, status, &e);

@@ -1229,7 +1229,8 @@ static enum job_store_status cancel_read_reply(struct job_store *st, redisReply 
 }
 
 enum job_store_status job_store_cancel(struct job_store *st, const char *id, int ttl_s,
-				       const char *message, struct job_record *rec)
+				       const char *message, const char *owner,
+				       struct job_record *rec)
 {
 	char k_job[KEYS_MAX], k_input[KEYS_MAX], k_scheduled[KEYS_MAX], channel[KEYS_MAX];
 	struct script_call c;
@@ -1247,6 +1248,7 @@ enum job_store_status job_store_cancel(struct job_store *st, const char *id, int
 	call_u64(&c, (uint64_t)(ttl_s > 0 ? ttl_s : 1));
 	call_str(&c, message);
 	call_str(&c, keys_cancel_channel(channel, st->prefix));
+	call_str(&c, owner);
 	redisReply *r = store_eval(st, SCRIPT_CANCEL, &c, &s);
 	if (!r)
 		return s;
@@ -1325,7 +1327,8 @@ static enum job_store_status retry_status(struct job_store *st, redisReply *r, c
 	}
 }
 
-enum job_store_status job_store_retry(struct job_store *st, const char *id, char status[16])
+enum job_store_status job_store_retry(struct job_store *st, const char *id, const char *owner,
+				      char status[16])
 {
 	char k_job[KEYS_MAX], k_input[KEYS_MAX], k_errors[KEYS_MAX], k_dead[KEYS_MAX],
 		k_scheduled[KEYS_MAX];
@@ -1341,6 +1344,7 @@ enum job_store_status job_store_retry(struct job_store *st, const char *id, char
 	call_str(&c, keys_scheduled(k_scheduled, st->prefix));
 	call_str(&c, st->prefix);
 	call_str(&c, id);
+	call_str(&c, owner);
 	redisReply *r = store_eval(st, SCRIPT_RETRY, &c, &s);
 	if (!r)
 		return s;

@@ -293,10 +293,13 @@ enum job_store_status job_store_requeue(struct job_store *st, const struct job_c
  *              its id published on {p}:cancel; the worker stops it at its
  *              next checkpoint and finishes it as cancelled;
  *   CONFLICT   the job succeeded or failed; nothing changed;
- *   NOT_FOUND  no such job (*rec is unspecified);
- * or an error (then nothing is known about the job). */
+ *   NOT_FOUND  no such job, or it belongs to another tenant than owner
+ *              (*rec is unspecified);
+ * or an error (then nothing is known about the job). owner "" means any
+ * tenant's job. */
 enum job_store_status job_store_cancel(struct job_store *st, const char *id, int ttl_s,
-				       const char *message, struct job_record *rec);
+				       const char *message, const char *owner,
+				       struct job_record *rec);
 
 /* ---- Retries and dead letters -------------------------------------------- */
 
@@ -317,8 +320,10 @@ enum job_store_status job_store_fail(struct job_store *st, const struct job_clai
  * error, out of {p}:dead, at the back of its queue, no TTL. Returns OK;
  * NOT_FOUND; CONFLICT when the job is not failed (its status name is
  * copied to status, 16 bytes); INPUT_GONE when its input has expired; or an
- * error. Nothing changes unless OK. */
-enum job_store_status job_store_retry(struct job_store *st, const char *id, char status[16]);
+ * error. Nothing changes unless OK. A job of another tenant than owner ("":
+ * any) is NOT_FOUND. */
+enum job_store_status job_store_retry(struct job_store *st, const char *id, const char *owner,
+				      char status[16]);
 
 /* job_store_errors reads id's errors list into *out: a new JSON array (the
  * caller releases it with json_decref) of one object per failed attempt,

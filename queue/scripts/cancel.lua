@@ -9,6 +9,9 @@
 -- ARGV[3] seconds a cancelled job and its input are kept
 -- ARGV[4] the error message stored with a job cancelled here
 -- ARGV[5] the channel {p}:cancel
+-- ARGV[6] the tenant the job must belong to, "" for any: another tenant's
+--         job is answered as no such job, so the owner check and the
+--         change are one atomic step
 --
 -- Returns { code, fields } where fields is the job hash (HGETALL, as it is
 -- after the call) and code is
@@ -28,9 +31,9 @@
 --     wake-up. Asking again publishes again.
 
 local p, id = ARGV[1], ARGV[2]
-local f = redis.call('HMGET', KEYS[1], 'status', 'queue', 'task')
+local f = redis.call('HMGET', KEYS[1], 'status', 'queue', 'task', 'tenant')
 local status = f[1]
-if not status then
+if not status or (ARGV[6] ~= '' and f[4] ~= ARGV[6]) then
   return { 5, {} }
 end
 local code

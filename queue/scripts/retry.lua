@@ -7,6 +7,8 @@
 -- KEYS[5] {p}:scheduled
 -- ARGV[1] the prefix {p}
 -- ARGV[2] the job id
+-- ARGV[3] the tenant the job must belong to, "" for any (another tenant's
+--         job is answered as no such job)
 --
 -- Returns { code, status }: code 0 when the job is queued again, 1 when
 -- there is no such job, 4 when it is not failed (status says what it is),
@@ -18,8 +20,8 @@
 -- token is not reset, so an attempt from before can never be current.
 
 local p = ARGV[1]
-local f = redis.call('HMGET', KEYS[1], 'status', 'queue')
-if not f[1] then
+local f = redis.call('HMGET', KEYS[1], 'status', 'queue', 'tenant')
+if not f[1] or (ARGV[3] ~= '' and f[3] ~= ARGV[3]) then
   return { 1, '' }
 end
 if f[1] ~= 'failed' then
