@@ -155,47 +155,19 @@ static const char *embedded_source(const char *name)
 	return NULL;
 }
 
-/* script_text returns the text to load for script id in a new string the
- * caller frees, or NULL with st->err set. finish_next runs finish.lua and
- * claim.lua as they are: their texts go in front of it, each wrapped as a
- * local function whose parameters KEYS and ARGV hide the globals, so no
- * transition is written twice. */
-static char *script_text(struct job_store *st, enum script_id id)
-{
-	const char *own = embedded_source(script_names[id]);
-	const char *finish = embedded_source("finish"), *claim = embedded_source("claim");
-	char *text = NULL;
-	int n;
-
-	if (own == NULL || finish == NULL || claim == NULL) {
-		snprintf(st->err, sizeof st->err, "script %s is not built in", script_names[id]);
-		return NULL;
-	}
-	if (id != SCRIPT_FINISH_NEXT)
-		n = asprintf(&text, "%s", own);
-	else
-		n = asprintf(&text, "local function finish(KEYS, ARGV)\n%s\nend\n"
-				    "local function claim(KEYS, ARGV)\n%s\nend\n%s",
-			     finish, claim, own);
-	if (n < 0) {
-		snprintf(st->err, sizeof st->err, "script %s: out of memory", script_names[id]);
-		return NULL;
-	}
-	return text;
-}
-
 /* store_load_scripts loads every embedded script and keeps their SHA1s. */
 static int store_load_scripts(struct job_store *st)
 {
 	for (int id = 0; id < SCRIPT_COUNT; id++) {
-		char *source = script_text(st, (enum script_id)id);
-		if (!source)
+		const char *source = embedded_source(script_names[id]);
+		if (!source) {
+			snprintf(st->err, sizeof st->err, "script %s is not built in",
+				 script_names[id]);
 			return -1;
+		}
 		redisReply *r = NULL;
 		const char *argv[] = {"SCRIPT", "LOAD", source};
-		int rc = store_simple(st, 3, argv, &r);
-		free(source);
-		if (rc < 0)
+		if (store_simple(st, 3, argv, &r) < 0)
 			return -1;
 		int ok = r->type == REDIS_REPLY_STRING && r->len == 40;
 		if (ok)
@@ -312,7 +284,7 @@ enum job_store_status job_store_ping(struct job_store *st)
 /* ======================= Script calls ======================= */
 
 /* Arguments of one EVALSHA call: "EVALSHA sha numkeys keys... args...". */
-#define SCRIPT_ARGS_MAX 96
+#define SCRIPT_ARGS_MAX 192
 
 struct script_call {
 	int argc;
@@ -913,6 +885,7 @@ static void call_claim_argv(struct script_call *c, struct job_store *st,
 	call_u64(c, (uint64_t)st->dead_max);
 	call_u64(c, (uint64_t)st->dead_ttl_s);
 	call_u64(c, JOB_CLAIM_INLINE);
+	call_str(c, req->batch ? req->batch : "");
 	for (size_t i = 0; i < req->nqueues && c->argc < SCRIPT_ARGS_MAX; i++)
 		call_str(c, req->queues[i]);
 }
@@ -921,7 +894,7 @@ int job_store_claim(struct job_store *st, const char *worker_id,
 		    const char *const *queues, size_t nqueues, int lease_ms,
 		    struct job_claim *out, int max)
 {
-	struct job_store_claim_req req = {worker_id, queues, nqueues, lease_ms, max};
+	struct job_store_claim_req req = {worker_id, queues, nqueues, lease_ms, max, NULL};
 	char k_running[KEYS_MAX];
 	struct script_call c;
 	enum job_store_status s;
@@ -1121,44 +1094,69 @@ enum job_store_status job_store_finish(struct job_store *st, const struct job_cl
 	return store_eval_code(st, SCRIPT_FINISH, &c);
 }
 
-/* finish_next_reply reads finish_next.lua's reply { code, claims } into
- * out and *claimed. Returns OK, LOST or EPROTO. */
-static enum job_store_status finish_next_reply(struct job_store *st, redisReply *r,
+/* finish_next_reply reads finish_next.lua's reply { codes, claims } into
+ * codes (n entries), out and *claimed. Returns OK or EPROTO. */
+static enum job_store_status finish_next_reply(struct job_store *st, redisReply *r, size_t n,
+					       enum job_store_status *codes,
 					       struct job_claim *out, int max, int *claimed)
 {
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-	    r->element[0]->type != REDIS_REPLY_INTEGER)
+	    r->element[0]->type != REDIS_REPLY_ARRAY || r->element[0]->elements != n)
 		return store_reply_error(st, r, "finish_next");
-	int n = claims_from_reply(st, r->element[1], out, max);
-	if (n < 0)
-		return (enum job_store_status)n;
-	*claimed = n;
-	return r->element[0]->integer == SCRIPT_REPLY_LOST ? JOB_STORE_LOST : JOB_STORE_OK;
+	for (size_t i = 0; i < n; i++) {
+		const redisReply *e = r->element[0]->element[i];
+		if (e->type != REDIS_REPLY_INTEGER)
+			return store_reply_error(st, r, "finish_next");
+		codes[i] = e->integer == SCRIPT_REPLY_LOST ? JOB_STORE_LOST : JOB_STORE_OK;
+	}
+	int got = claims_from_reply(st, r->element[1], out, max);
+	if (got < 0)
+		return (enum job_store_status)got;
+	*claimed = got;
+	return JOB_STORE_OK;
 }
 
-enum job_store_status job_store_finish_next(struct job_store *st, const struct job_claim *cl,
-					    const char *result_type,
-					    const char *tail, size_t tail_len, uint64_t rows,
-					    uint64_t bytes, int ttl_s,
-					    const struct job_store_claim_req *req,
-					    struct job_claim *out, int *claimed)
+/* call_done_argv appends finish_next.lua's seven values for attempt d. */
+static void call_done_argv(struct script_call *c, const struct job_store_done *d)
 {
-	char k_running[KEYS_MAX];
-	struct finish_keys k;
+	call_str(c, d->claim->id);
+	call_u64(c, d->claim->token);
+	call_str(c, d->result_type ? d->result_type : "");
+	call_u64(c, d->rows);
+	call_u64(c, d->bytes);
+	call_str(c, d->whole ? "1" : "0");
+	call_bytes(c, d->tail_len > 0 ? d->tail : "", d->tail_len);
+}
+
+enum job_store_status job_store_finish_batch(struct job_store *st,
+					     const struct job_store_done *done, size_t n,
+					     int ttl_s, const struct job_store_claim_req *req,
+					     enum job_store_status *codes, struct job_claim *out,
+					     int *claimed)
+{
+	char k_running[KEYS_MAX], k_finished[KEYS_MAX], k_duration[KEYS_MAX];
 	struct script_call c;
 	enum job_store_status s;
 
 	*claimed = 0;
-	call_init(&c, FINISH_KEYS + 1);
-	call_finish_keys(&c, st, cl, &k);
+	if (n > JOB_STORE_BATCH_MAX) {
+		snprintf(st->err, sizeof st->err, "finish_next: %zu attempts in one call", n);
+		return JOB_STORE_EPROTO;
+	}
+	call_init(&c, 3);
 	call_str(&c, keys_running(k_running, st->prefix));
-	call_bytes(&c, tail_len > 0 ? tail : "", tail_len);
-	call_finish_argv(&c, cl, JOB_SUCCEEDED, result_type, "", "", rows, bytes, ttl_s);
+	call_str(&c, keys_metrics_finished(k_finished, st->prefix));
+	call_str(&c, keys_metrics_duration(k_duration, st->prefix));
+	call_u64(&c, n);
+	call_u64(&c, (uint64_t)ttl_s);
+	call_str(&c, job_store_run_bounds);
+	for (size_t i = 0; i < n; i++)
+		call_done_argv(&c, &done[i]);
 	call_claim_argv(&c, st, req);
 	redisReply *r = store_eval(st, SCRIPT_FINISH_NEXT, &c, &s);
 	if (!r)
 		return s;
-	s = finish_next_reply(st, r, out, req->max, claimed);
+	s = finish_next_reply(st, r, n, codes, out, req->max, claimed);
 	freeReplyObject(r);
 	return s;
 }

@@ -89,6 +89,11 @@ struct job_store_claim_req {
 	size_t nqueues;
 	int lease_ms;
 	int max;                   /* most jobs to claim; 0 is allowed */
+	/* NULL to claim any max jobs. Else a batch: after the first job only
+	 * jobs whose input comes with the claim and whose task is in this comma
+	 * list (",profile,ndjson,"); the claim stops at the first other one,
+	 * which stays queued. */
+	const char *batch;
 };
 
 struct job_store;
@@ -261,21 +266,35 @@ enum job_store_status job_store_finish(struct job_store *st, const struct job_cl
 				       const char *error_code, const char *error_message,
 				       uint64_t rows, uint64_t bytes, int ttl_s);
 
-/* job_store_finish_next ends attempt c as succeeded, like
- * job_store_finish, after adding tail (tail_len bytes, the end of the
- * result not yet appended; 0 for none) to its result, and claims in the
- * same atomic script call (finish_next.lua) up to req->max jobs into out,
- * like job_store_claim. *claimed is how many (0 on any error). Returns
- * OK or LOST (nothing changed by the finish; the claim happened anyway),
- * or an error. After EUNAVAILABLE the call may have run: a retry is
- * harmless for the finish (fenced), and jobs it claimed wait for their
+/* One attempt that succeeded, as job_store_finish_batch reports it
+ * (everything borrowed). */
+struct job_store_done {
+	const struct job_claim *claim;
+	const char *result_type;
+	const char *tail;      /* the end of the result not yet appended */
+	size_t tail_len;       /* 0 for none */
+	bool whole;            /* no piece was appended before: tail is all of it */
+	uint64_t rows, bytes;
+};
+
+/* Most attempts one job_store_finish_batch call ends. */
+#define JOB_STORE_BATCH_MAX 16
+
+/* job_store_finish_batch ends the n (at most JOB_STORE_BATCH_MAX)
+ * attempts done as succeeded, each like job_store_finish after adding its
+ * tail to its result, and claims in the same atomic script call
+ * (finish_next.lua) up to req->max jobs into out, like job_store_claim.
+ * codes[i] is OK or LOST for done[i] (each is fenced on its own: a stale
+ * one changes nothing, the others finish); *claimed is how many jobs were
+ * claimed. Returns OK, or an error (then codes and *claimed say nothing;
+ * *claimed is 0). After EUNAVAILABLE the call may have run: a retry is
+ * harmless for the finishes (fenced), and jobs it claimed wait for their
  * lease to expire. */
-enum job_store_status job_store_finish_next(struct job_store *st, const struct job_claim *c,
-					    const char *result_type,
-					    const char *tail, size_t tail_len, uint64_t rows,
-					    uint64_t bytes, int ttl_s,
-					    const struct job_store_claim_req *req,
-					    struct job_claim *out, int *claimed);
+enum job_store_status job_store_finish_batch(struct job_store *st,
+					     const struct job_store_done *done, size_t n,
+					     int ttl_s, const struct job_store_claim_req *req,
+					     enum job_store_status *codes, struct job_claim *out,
+					     int *claimed);
 
 /* job_store_requeue gives the job back to its queue without counting the
  * attempt (worker shutdown). Returns OK or LOST, or an error. */

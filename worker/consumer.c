@@ -18,6 +18,8 @@
 #include "task_catalog.h"
 #include "task_exec.h"
 
+_Static_assert(CONSUMER_TAILS >= RESULT_SINK_BUFFER, "a whole sink buffer fits the tails");
+
 /* How a job ends. RUN_GOING until the first decision, which is final. */
 enum run_end {
 	RUN_GOING,
@@ -46,8 +48,7 @@ struct job_run {
 	struct backoff backoff;
 	bool outage;                  /* a Redis call of this job is failing */
 	const char *gave_up;          /* why run_retry stopped retrying, or NULL */
-	struct job_claim *next;       /* where the finish puts the next claim (borrowed) */
-	int claimed_next;             /* 1 when it did */
+	struct held_job *held;        /* the consumer's entry for this job (borrowed) */
 	enum run_end end;
 	char code[65];
 	char message[512];
@@ -298,7 +299,7 @@ static void run_complete(struct job_run *run)
 }
 
 /* run_complete_output decides the end once the task is done. The rest of
- * the result is stored with the finish (run_finish_succeeded). */
+ * the result is stored with the finish (run_defer_success). */
 static void run_complete_output(struct job_run *run)
 {
 	struct task_error err = {.code = ""};
@@ -447,58 +448,70 @@ static uint64_t run_rows(const struct job_run *run)
 	return run->task != NULL ? run->ops->rows(run->task) : 0;
 }
 
+/* log_finished writes the line for job cl reported with status (code:
+ * the error code, when not succeeded). */
+static void log_finished(const struct job_claim *cl, enum job_status status, const char *code,
+			 uint64_t rows, uint64_t bytes, uint64_t result_bytes, int64_t duration_ms)
+{
+	json_t *f = json_pack("{s:s, s:I, s:I, s:I, s:I}", "status", job_status_name(status),
+			      "rows", (json_int_t)rows, "bytes", (json_int_t)bytes,
+			      "result_bytes", (json_int_t)result_bytes,
+			      "duration_ms", (json_int_t)duration_ms);
+
+	if (f != NULL && status != JOB_SUCCEEDED)
+		json_object_set_new(f, "error_code", json_string(code));
+	log_job(status == JOB_FAILED ? LOG_WARN : LOG_INFO, "job finished", cl->request_id,
+		cl->id, f);
+}
+
 /* run_log_finished writes the line for a job reported with status. */
 static void run_log_finished(struct job_run *run, enum job_status status)
 {
-	json_t *f = json_pack("{s:s, s:I, s:I, s:I, s:I}", "status", job_status_name(status),
-			      "rows", (json_int_t)run_rows(run), "bytes", (json_int_t)run->fed,
-			      "result_bytes",
-			      (json_int_t)(run->sink ? result_sink_bytes(run->sink) : 0),
-			      "duration_ms", (json_int_t)(worker_clock_ms() - run->started_ms));
-
-	if (f != NULL && status != JOB_SUCCEEDED)
-		json_object_set_new(f, "error_code", json_string(run->code));
-	log_job(status == JOB_FAILED ? LOG_WARN : LOG_INFO, "job finished",
-		run->claim.request_id, run->claim.id, f);
+	log_finished(&run->claim, status, run->code, run_rows(run), run->fed,
+		     run->sink ? result_sink_bytes(run->sink) : 0,
+		     worker_clock_ms() - run->started_ms);
 }
 
-/* run_finish_succeeded reports success with the result's unflushed end,
- * and claims this consumer's next job into run->next while the worker is
- * claiming (see consumer.h). Returns the store's answer. */
-static enum job_store_status run_finish_succeeded(struct job_run *run)
+static void consumer_report(struct consumer *c, bool claim_next);
+
+/* run_defer_success keeps the success of run in its held entry, with the
+ * result's unflushed end copied to the consumer's tails, to be reported
+ * with the consumer's next batch (consumer_report). Earlier successes are
+ * reported first when the tail does not fit beside theirs. */
+static void run_defer_success(struct job_run *run)
 {
-	const struct worker_settings *s = run->c->settings;
-	struct job_store_claim_req req = {
-		.worker_id = s->worker_id, .queues = s->queue_names, .nqueues = s->queues.len,
-		.lease_ms = worker_lease_ms(s),
-		.max = running_phase_now(run->c->running) == RUNNING_CLAIMING ? 1 : 0,
-	};
+	struct consumer *c = run->c;
+	struct held_job *h = run->held;
 	const char *tail;
-	size_t tail_len = result_sink_pending(run->sink, &tail);
-	enum job_store_status st;
+	size_t len = result_sink_pending(run->sink, &tail);
 
-	do
-		st = job_store_finish_next(run->c->store, &run->claim,
-					   run->exec ? run->exec->result_type : run->ops->result_type,
-					   tail, tail_len, run_rows(run), run->fed, s->result_ttl_s,
-					   &req, run->next, &run->claimed_next);
-	while (run_retry(run, st));
-	return st;
+	if (len > CONSUMER_TAILS - c->tails_used)
+		consumer_report(c, false);
+	memcpy(c->tails + c->tails_used, tail, len);
+	h->result_type = run->exec ? run->exec->result_type : run->ops->result_type;
+	h->tail_off = c->tails_used;
+	h->tail_len = len;
+	h->whole = result_sink_bytes(run->sink) == len;
+	h->rows = run_rows(run);
+	h->bytes = run->fed;
+	h->result_bytes = result_sink_bytes(run->sink);
+	h->duration_ms = worker_clock_ms() - run->started_ms;
+	h->done = true;
+	c->tails_used += len;
+	c->ndone++;
 }
 
-/* run_finish reports the job's end as status, exactly once. */
+/* run_finish reports the job's end as status (not succeeded: that is
+ * run_defer_success), exactly once. */
 static void run_finish(struct job_run *run, enum job_status status)
 {
 	enum job_store_status st;
 
-	if (status == JOB_SUCCEEDED)
-		st = run_finish_succeeded(run);
-	else
-		do
-			st = job_store_finish(run->c->store, &run->claim, status, "", run->code,
-					      run->message, run_rows(run), run->fed,
-					      run->c->settings->result_ttl_s);
-		while (run_retry(run, st));
+	do
+		st = job_store_finish(run->c->store, &run->claim, status, "", run->code,
+				      run->message, run_rows(run), run->fed,
+				      run->c->settings->result_ttl_s);
+	while (run_retry(run, st));
 	if (st == JOB_STORE_OK)
 		run_log_finished(run, status);
 	else if (st == JOB_STORE_LOST || run->gave_up)
@@ -569,7 +582,7 @@ static void run_report(struct job_run *run)
 {
 	switch (run->end) {
 	case RUN_SUCCEEDED:
-		run_finish(run, JOB_SUCCEEDED);
+		run_defer_success(run);
 		break;
 	case RUN_FAILED:
 		run_fail(run);
@@ -587,6 +600,153 @@ static void run_report(struct job_run *run)
 	}
 }
 
+/* ---- Batches of jobs ------------------------------------------------------- */
+
+/* held_unregister forgets h in the registry: its job is reported or left
+ * to its lease. */
+static void held_unregister(struct consumer *c, struct held_job *h)
+{
+	if (h->rj != NULL)
+		running_remove(c->running, h->rj);
+	h->rj = NULL;
+	h->done = false;
+}
+
+/* consumer_hold takes the n claims as the jobs to run next, registering
+ * each (its lease is renewed and its cancel seen from now on). */
+static void consumer_hold(struct consumer *c, const struct job_claim *claims, size_t n)
+{
+	c->nheld = 0;
+	c->next = 0;
+	for (size_t i = 0; i < n && i < CONSUMER_BATCH; i++) {
+		struct held_job *h = &c->held[c->nheld];
+
+		h->claim = claims[i];
+		h->done = false;
+		h->rj = running_add(c->running, &h->claim);
+		if (h->rj == NULL) { /* more jobs than the registry holds: cannot happen */
+			log_job(LOG_ERROR, "running registry full; job left to its lease",
+				h->claim.request_id, h->claim.id, NULL);
+			continue;
+		}
+		c->nheld++;
+	}
+}
+
+/* report_retry is the retry policy of a batch report, run_retry's for
+ * several jobs: retry while the lease of every job in it may still be
+ * held and the worker is not interrupting. Returns true to call again. */
+static bool report_retry(struct consumer *c, enum job_store_status s, struct backoff *b,
+			 bool *outage)
+{
+	int64_t left = INT64_MAX, wait;
+
+	if (s != JOB_STORE_EUNAVAILABLE)
+		return false;
+	for (size_t i = 0; i < c->nheld; i++)
+		if (c->held[i].done) {
+			int64_t l = running_job_lease_left(c->held[i].rj,
+							   worker_lease_ms(c->settings));
+			left = l < left ? l : left;
+		}
+	if (left <= 0 || running_phase_now(c->running) >= RUNNING_INTERRUPTING)
+		return false;
+	if (!*outage)
+		log_event(LOG_WARN, "redis unavailable, retrying",
+			json_pack("{s:s}", "error", job_store_errstr(c->store)));
+	*outage = true;
+	wait = backoff_next_ms(b);
+	running_sleep(c->running, NULL, wait < left ? wait : left);
+	return true;
+}
+
+/* report_gather fills done with the held jobs that succeeded and are not
+ * reported yet; index[k] is done[k]'s entry. Returns how many. */
+static size_t report_gather(struct consumer *c, struct job_store_done *done, size_t *index)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->nheld; i++) {
+		struct held_job *h = &c->held[i];
+
+		if (!h->done)
+			continue;
+		done[n] = (struct job_store_done){
+			.claim = &h->claim, .result_type = h->result_type,
+			.tail = c->tails + h->tail_off, .tail_len = h->tail_len,
+			.whole = h->whole, .rows = h->rows, .bytes = h->bytes,
+		};
+		index[n++] = i;
+	}
+	return n;
+}
+
+/* report_answered logs and unregisters held job h after the batch call
+ * answered st for the call and code for h. */
+static void report_answered(struct consumer *c, struct held_job *h, enum job_store_status st,
+			    enum job_store_status code)
+{
+	if (st == JOB_STORE_OK && code == JOB_STORE_OK)
+		log_finished(&h->claim, JOB_SUCCEEDED, "", h->rows, h->bytes, h->result_bytes,
+			     h->duration_ms);
+	else if (st == JOB_STORE_OK || st == JOB_STORE_EUNAVAILABLE)
+		log_job(LOG_WARN, "lease lost, job abandoned", h->claim.request_id, h->claim.id,
+			json_pack("{s:s}", "reason", st == JOB_STORE_OK ?
+				  "another attempt owns the job" :
+				  "Redis unreachable for longer than the lease"));
+	else
+		log_job(LOG_ERROR, "could not report job", h->claim.request_id, h->claim.id,
+			json_pack("{s:s, s:s}", "status", "succeeded", "error",
+				  job_store_errstr(c->store)));
+	held_unregister(c, h);
+}
+
+/* consumer_report reports every held job that succeeded since the last
+ * report in one finish_next.lua call and, with claim_next while the worker
+ * is claiming, claims a batch of next jobs in the same call (which become
+ * the held jobs: call it so only when every held job has run). A job whose
+ * report fails is left to its lease, like a single job's. */
+static void consumer_report(struct consumer *c, bool claim_next)
+{
+	const struct worker_settings *s = c->settings;
+	struct job_store_claim_req req = {
+		.worker_id = s->worker_id, .queues = s->queue_names, .nqueues = s->queues.len,
+		.lease_ms = worker_lease_ms(s), .batch = c->batch_tasks,
+		.max = claim_next && running_phase_now(c->running) == RUNNING_CLAIMING ?
+			       CONSUMER_BATCH : 0,
+	};
+	struct job_store_done done[CONSUMER_BATCH];
+	enum job_store_status codes[CONSUMER_BATCH], st;
+	size_t index[CONSUMER_BATCH], n = report_gather(c, done, index);
+	struct backoff b;
+	bool outage = false;
+	int claimed = 0;
+
+	if (n == 0)
+		return;
+	backoff_init(&b, 100, 5000);
+	do
+		st = job_store_finish_batch(c->store, done, n, s->result_ttl_s, &req, codes,
+					    c->incoming, &claimed);
+	while (report_retry(c, st, &b, &outage));
+	if (outage && st != JOB_STORE_EUNAVAILABLE)
+		log_event(LOG_INFO, "redis available again", NULL);
+	for (size_t k = 0; k < n; k++)
+		report_answered(c, &c->held[index[k]], st, codes[k]);
+	c->ndone = 0;
+	c->tails_used = 0;
+	if (claim_next)
+		consumer_hold(c, c->incoming, (size_t)claimed);
+}
+
+/* held_small tells whether h is quick to run: a built-in task whose input
+ * came with the claim. Successes wait for the next batch report only
+ * while the jobs run between are small. */
+static bool held_small(const struct held_job *h)
+{
+	return h->claim.inlined && task_find(h->claim.task) != NULL;
+}
+
 /* ---- The thread ------------------------------------------------------------ */
 
 /* run_free frees what run_setup made. */
@@ -598,32 +758,43 @@ static void run_free(struct job_run *run)
 	result_sink_free(run->sink);
 }
 
-/* consumer_run runs the job of *claim from start to report. Returns true
- * when the report claimed the next job, which is then in *claim. */
-static bool consumer_run(struct consumer *c, struct job_claim *claim)
+/* consumer_run runs the job of held entry h from start to its end. A job
+ * that succeeded stays registered until consumer_report reports it; any
+ * other end is reported here, and the job unregistered. */
+static void consumer_run(struct consumer *c, struct held_job *h)
 {
-	struct job_run run = {.c = c, .claim = *claim, .next = claim, .end = RUN_GOING};
+	struct job_run run = {.c = c, .claim = h->claim, .held = h, .rj = h->rj,
+			      .end = RUN_GOING};
 
 	run.started_ms = worker_clock_ms();
 	run.next_progress_ms = run.started_ms + CONSUMER_PROGRESS_MS;
 	backoff_init(&run.backoff, 100, 5000);
-	run.rj = running_add(c->running, &run.claim);
-	if (run.rj == NULL) { /* more jobs than consumers: cannot happen */
-		log_job(LOG_ERROR, "running registry full; job left to its lease",
-			claim->request_id, claim->id, NULL);
-		return false;
-	}
-	log_job(LOG_INFO, "job started", claim->request_id, claim->id,
-		json_pack("{s:s, s:s, s:i}", "task", claim->task, "queue", claim->queue,
-			  "attempt", claim->attempts));
+	log_job(LOG_INFO, "job started", h->claim.request_id, h->claim.id,
+		json_pack("{s:s, s:s, s:i}", "task", h->claim.task, "queue", h->claim.queue,
+			  "attempt", h->claim.attempts));
 	if (run_setup(&run) && run.exec != NULL)
 		run_exec(&run);
 	else if (run.exec == NULL && run.csv != NULL && run_read_input(&run))
 		run_complete(&run);
 	run_report(&run);
 	run_free(&run);
-	running_remove(c->running, run.rj);
-	return run.claimed_next > 0;
+	if (!h->done)
+		held_unregister(c, h);
+}
+
+/* consumer_drain runs the held jobs one after the other until it holds
+ * none. Successes are reported together: when every held job has run
+ * (claiming the next batch in the same call), or earlier when the next
+ * job is not small, so that no success waits behind a long job. */
+static void consumer_drain(struct consumer *c)
+{
+	while (c->next < c->nheld) {
+		consumer_run(c, &c->held[c->next++]);
+		if (c->next == c->nheld)
+			consumer_report(c, true);
+		else if (c->ndone > 0 && !held_small(&c->held[c->next]))
+			consumer_report(c, false);
+	}
 }
 
 static void *consumer_main(void *arg)
@@ -631,12 +802,23 @@ static void *consumer_main(void *arg)
 	struct consumer *c = arg;
 	struct job_claim claim;
 
-	while (job_buffer_take(c->buffer, &claim) == 0)
-		while (consumer_run(c, &claim))
-			; /* the finish claimed the next job: run it */
+	while (job_buffer_take(c->buffer, &claim) == 0) {
+		consumer_hold(c, &claim, 1);
+		consumer_drain(c);
+	}
 	if (running_consumer_exit(c->running))
 		kill(getpid(), WORKER_SIG_DRAINED);
 	return NULL;
+}
+
+/* consumer_free frees what consumer_start allocated. */
+static void consumer_free(struct consumer *c)
+{
+	job_store_close(c->store);
+	free(c->input);
+	free(c->held);
+	free(c->incoming);
+	free(c->tails);
 }
 
 int consumer_start(struct consumer *c, const struct worker_settings *s,
@@ -645,8 +827,14 @@ int consumer_start(struct consumer *c, const struct worker_settings *s,
 {
 	*c = (struct consumer){.settings = s, .buffer = buffer, .running = running};
 	c->input = malloc(CONSUMER_PIECE);
+	c->held = calloc(CONSUMER_BATCH, sizeof *c->held);
+	c->incoming = calloc(CONSUMER_BATCH, sizeof *c->incoming);
+	c->tails = malloc(CONSUMER_TAILS);
 	*err = "out of memory";
-	if (c->input == NULL)
+	if (c->input == NULL || c->held == NULL || c->incoming == NULL || c->tails == NULL)
+		goto fail;
+	*err = "too many built-in tasks for a batch claim";
+	if (task_builtin_list(c->batch_tasks, sizeof c->batch_tasks) != 0)
 		goto fail;
 	c->store = job_store_open(store_cfg, err);
 	if (c->store == NULL)
@@ -657,14 +845,12 @@ int consumer_start(struct consumer *c, const struct worker_settings *s,
 	running_consumer_exit(running);
 	*err = "cannot start a consumer thread";
 fail:
-	job_store_close(c->store);
-	free(c->input);
+	consumer_free(c);
 	return -1;
 }
 
 void consumer_join(struct consumer *c)
 {
 	pthread_join(c->thread, NULL);
-	job_store_close(c->store);
-	free(c->input);
+	consumer_free(c);
 }

@@ -14,15 +14,26 @@
  *     csv_reader_finish, task finish
  *     report exactly once, then unregister
  *
- * A job that succeeded is reported with job_store_finish_next: one script
- * call stores the end of the result, finishes the job and, while the
- * worker is claiming, claims this consumer's next job (with its input
- * when small), which the consumer runs at once without going through the
- * buffer. So a small job costs one round trip. Only a consumer that finds
- * nothing goes back to the buffer, where the producer claims for it and
- * blocks on the wake-up lists. Other ends (failed, cancelled, requeued)
- * are rare and reported on their own, and their result is flushed or
- * dropped first.
+ * Batches. A consumer holds up to CONSUMER_BATCH claimed jobs at once,
+ * each registered (so its lease is renewed and its cancel seen) from its
+ * claim until it is reported, and runs them one after the other. A job
+ * that succeeded is not reported at once: its result's unflushed end is
+ * copied aside, and when every held job has run, one script call
+ * (job_store_finish_batch, finish_next.lua) stores each result's end,
+ * finishes each job, fenced by its own token, and, while the worker is
+ * claiming, claims the consumer's next batch: up to CONSUMER_BATCH jobs,
+ * the first any job, the others only small ones (a built-in task, input
+ * inline; with their input), which the consumer runs at once without going
+ * through the buffer. So a batch of small jobs costs one round trip. The
+ * successes are reported earlier, without claiming, when the next held job
+ * is not small (no success waits behind a long job) or their ends do not
+ * fit CONSUMER_TAILS. Only a consumer that finds nothing goes back to the
+ * buffer, where the producer claims for it and blocks on the wake-up
+ * lists. Other ends (failed, cancelled, requeued) are rare and reported on
+ * their own, at once, and their result is flushed or dropped first; they
+ * change nothing for the other held jobs. A crash loses nothing: held jobs
+ * not reported yet are running in Redis under their leases, and the lease
+ * reaper gives them to another attempt.
  *
  * How a job ends, and what is reported:
  *
@@ -61,6 +72,23 @@
 #define CONSUMER_PIECE (1024 * 1024) /* input bytes per Redis read */
 #define CONSUMER_SLICE (64 * 1024)   /* input bytes between checkpoints */
 #define CONSUMER_PROGRESS_MS 250     /* between progress writes */
+#define CONSUMER_BATCH JOB_STORE_BATCH_MAX /* jobs a consumer holds at once */
+#define CONSUMER_TAILS (1024 * 1024) /* bytes of unreported results' ends:
+                                        at least RESULT_SINK_BUFFER */
+
+/* One job a consumer holds: claimed and registered; waiting for its turn,
+ * or (done) run, succeeded and waiting for the next batch report. */
+struct held_job {
+	struct job_claim claim;
+	struct running_job *rj;       /* the registry's entry */
+	bool done;
+	/* When done: what the report needs. */
+	const char *result_type;      /* static */
+	size_t tail_off, tail_len;    /* the result's unflushed end, in tails */
+	bool whole;                   /* no piece of the result was stored yet */
+	uint64_t rows, bytes, result_bytes;
+	int64_t duration_ms;
+};
 
 struct consumer {
 	const struct worker_settings *settings; /* shared, read-only */
@@ -68,10 +96,19 @@ struct consumer {
 	struct running *running;                /* shared */
 	struct job_store *store;                /* used only by this consumer's thread */
 	char *input;                            /* CONSUMER_PIECE bytes, this thread's */
+	/* This thread's batch: held[next..nheld) are still to run; ndone of
+	 * held[0..next) succeeded and wait for the report, their results'
+	 * ends in tails[0..tails_used). incoming receives the next batch. */
+	struct held_job *held;                  /* CONSUMER_BATCH entries */
+	size_t nheld, next, ndone;
+	struct job_claim *incoming;             /* CONSUMER_BATCH entries */
+	char *tails;                            /* CONSUMER_TAILS bytes */
+	size_t tails_used;
+	char batch_tasks[256];                  /* task_builtin_list */
 	pthread_t thread;
 };
 
-/* consumer_start opens a store, allocates the input buffer and starts the
+/* consumer_start opens a store, allocates the buffers and starts the
  * thread. Returns 0, or -1 with *err set to a static sentence (nothing is
  * left to free). */
 int consumer_start(struct consumer *c, const struct worker_settings *s,

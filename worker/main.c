@@ -188,7 +188,7 @@ static int worker_init(struct worker *w, const char **err)
 	if (w->consumers == NULL)
 		return -1;
 	if (job_buffer_init(&w->buffer, n) == 0) {
-		if (running_init(&w->running, n) == 0)
+		if (running_init(&w->running, n * CONSUMER_BATCH) == 0)
 			return 0;
 		job_buffer_destroy(&w->buffer);
 	}

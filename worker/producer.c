@@ -71,7 +71,7 @@ static enum job_store_status producer_renew(struct producer *p)
 
 	if (now < p->next_renewal_ms)
 		return JOB_STORE_OK;
-	n = running_snapshot(p->running, p->claims, (size_t)p->settings->concurrency);
+	n = running_snapshot(p->running, p->claims, p->running->capacity);
 	if (n > 0) {
 		s = producer_answered(p, job_store_renew(p->store, p->claims, n,
 							 worker_lease_ms(p->settings), p->answers));
@@ -236,7 +236,7 @@ int producer_start(struct producer *p, const struct worker_settings *s,
 		   const struct job_store_config *store_cfg, struct job_buffer *buffer,
 		   struct running *running, const char **err)
 {
-	size_t n = (size_t)s->concurrency;
+	size_t n = running->capacity; /* scratch for a renewal of every held job */
 
 	*p = (struct producer){.settings = s, .buffer = buffer, .running = running};
 	backoff_init(&p->backoff, 100, 5000);

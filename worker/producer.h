@@ -56,8 +56,8 @@ struct producer {
 	struct job_buffer *buffer;              /* shared */
 	struct running *running;                /* shared */
 	struct job_store *store;                /* used only by the producer thread */
-	struct job_claim *claims;               /* scratch: concurrency entries */
-	enum job_store_status *answers;         /* scratch: concurrency entries */
+	struct job_claim *claims;               /* scratch: the registry's capacity */
+	enum job_store_status *answers;         /* scratch: the registry's capacity */
 	int64_t next_renewal_ms;                /* worker_clock_ms */
 	struct backoff backoff;
 	bool outage;                            /* Redis calls are failing */

@@ -65,6 +65,11 @@ struct task_ops {
 /* task_find returns the built-in task called name, or NULL. */
 const struct task_ops *task_find(const char *name);
 
+/* task_builtin_list writes the built-in tasks' names to out as a comma
+ * list with a comma at each end (",profile,ndjson,"), the form claim.lua
+ * takes for a batch. Returns 0, or -1 when cap bytes are too few. */
+int task_builtin_list(char *out, size_t cap);
+
 /* The built-ins, for tests. */
 extern const struct task_ops task_profile;
 extern const struct task_ops task_ndjson;

@@ -43,26 +43,27 @@ if f[1] ~= 'running' or f[2] ~= ARGV[2] then
   redis.call('DEL', KEYS[3])
   return 2
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local attempts = tonumber(f[3]) or 0
 local delay = tonumber(ARGV[8])
+local dur = {}
 redis.call('ZREM', KEYS[2], ARGV[1])
-observe(KEYS[9], f[7] or '', f[8], now, ARGV[11])
+observe(dur, f[7] or '', f[8], now, ARGV[11])
+tally_flush(dur, KEYS[9])
 redis.call('DEL', KEYS[3])
 redis.call('RPUSH', KEYS[5], cjson.encode({attempt = attempts, code = ARGV[4],
   message = ARGV[5], worker = f[5] or '', at = now}))
 redis.call('LTRIM', KEYS[5], -20, -1)
-redis.call('HSET', KEYS[1], 'error_code', ARGV[4], 'error_message', ARGV[5], 'worker', '',
-           'progress_rows', ARGV[6], 'progress_bytes', ARGV[7])
+local h = { 'error_code', ARGV[4], 'error_message', ARGV[5], 'worker', '',
+            'progress_rows', ARGV[6], 'progress_bytes', ARGV[7] }
 if delay >= 0 and attempts < (tonumber(f[4]) or 1) and f[6] ~= '1' then
-  redis.call('HSET', KEYS[1], 'status', 'queued', 'retry_at', now + delay)
+  redis.call('HSET', KEYS[1], 'status', 'queued', 'retry_at', now + delay, unpack(h))
   redis.call('ZADD', KEYS[6], now + delay, ARGV[1])
   return 1
 end
 local ttl = tonumber(ARGV[3])
 redis.call('HINCRBY', KEYS[8], (f[7] or '') .. '|failed', 1)
-redis.call('HSET', KEYS[1], 'status', 'failed', 'finished_at', now, 'retry_at', 0)
+redis.call('HSET', KEYS[1], 'status', 'failed', 'finished_at', now, 'retry_at', 0, unpack(h))
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('EXPIRE', KEYS[4], ttl)
 redis.call('EXPIRE', KEYS[5], ttl)

@@ -24,40 +24,20 @@
 --
 -- Transition: running -> succeeded | failed | cancelled. Fencing makes it
 -- exactly-once: only the current attempt can take it. The end is counted
--- in the metrics hashes in the same step.
+-- in the metrics hashes in the same step. The transition itself is
+-- lib/finish_one.lua, shared with finish_next.lua; KEYS[3..5] name the
+-- keys it derives from KEYS[1].
 
 --@include observe.lua
+--@include finish_one.lua
 
-local f = redis.call('HMGET', KEYS[1], 'status', 'token', 'task', 'started_at')
-if f[1] ~= 'running' or f[2] ~= ARGV[2] then
-  redis.call('DEL', KEYS[3])
-  return 2
+local fin, dur = {}, {}
+local code = finish_one(KEYS[1], { id = ARGV[1], token = ARGV[2], status = ARGV[3],
+  ttl = ARGV[4], result_type = ARGV[5], error_code = ARGV[6], error_message = ARGV[7],
+  rows = ARGV[8], bytes = ARGV[9], tail = '', whole = false }, now_ms(), fin, dur, ARGV[10])
+if code == 0 then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  tally_flush(fin, KEYS[6])
+  tally_flush(dur, KEYS[7])
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local ttl = tonumber(ARGV[4])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('HINCRBY', KEYS[6], (f[3] or '') .. '|' .. ARGV[3], 1)
-observe(KEYS[7], f[3] or '', f[4], now, ARGV[10])
-if ARGV[3] == 'succeeded' then
-  if redis.call('EXISTS', KEYS[3]) == 1 then
-    redis.call('RENAME', KEYS[3], KEYS[4])
-  else
-    redis.call('SET', KEYS[4], '')
-  end
-  redis.call('EXPIRE', KEYS[4], ttl)
-  -- An earlier attempt's error is history now (kept in the errors list).
-  redis.call('HSET', KEYS[1], 'result_type', ARGV[5],
-             'result_bytes', redis.call('STRLEN', KEYS[4]), 'error_code', '',
-             'error_message', '')
-else
-  redis.call('DEL', KEYS[3])
-  redis.call('HSET', KEYS[1], 'error_code', ARGV[6], 'error_message', ARGV[7])
-end
-redis.call('HSET', KEYS[1], 'status', ARGV[3], 'finished_at', now, 'worker', '',
-           'progress_rows', ARGV[8], 'progress_bytes', ARGV[9])
-redis.call('EXPIRE', KEYS[1], ttl)
-redis.call('EXPIRE', KEYS[5], ttl)
--- The errors list of earlier failed attempts ({p}:job:{id}:errors), if any.
-redis.call('EXPIRE', KEYS[1] .. ':errors', ttl)
-return 0
+return code

@@ -1,32 +1,49 @@
--- finish_next.lua — ends an attempt as succeeded, and claims
--- the same consumer's next job, in one round trip.
+-- finish_next.lua — ends a consumer's attempts that succeeded, and claims
+-- its next jobs, in one round trip.
 --
--- Not loaded alone: job_store.c puts finish.lua and claim.lua in front of
--- it, each wrapped as a local function of (KEYS, ARGV), so that this
--- script runs exactly their two transitions, one after the other, in one
--- atomic call. Whatever either script does, this one does.
+-- KEYS[1] {p}:running
+-- KEYS[2] {p}:metrics:finished  hash: "<task>|<status>" -> jobs ended so
+-- KEYS[3] {p}:metrics:duration  hash: run-time buckets (lib/observe.lua)
+-- ARGV[1] n, how many attempts to finish (0 is allowed)
+-- ARGV[2] seconds the jobs, their inputs and results are kept
+-- ARGV[3] the run-time bucket bounds, seconds, comma-separated, ascending
+-- ARGV[4 .. 3+7n] per attempt, seven values: the job id, the fencing token,
+--         the result's media type, rows done, input bytes done, "1" when
+--         the tail is the whole result (the attempt stored no piece of it)
+--         else "0", and the tail: the end of the result not yet stored
+-- ARGV[4+7n ..] claim.lua's ARGV[1..] (its "most jobs" may be 0)
 --
--- KEYS[1..7]  finish.lua's KEYS[1..7] (KEYS[3] is the attempt's partial result)
--- KEYS[8]     claim.lua's KEYS[1], {p}:running
--- ARGV[1]     the end of the result not yet stored ("" for none): appended
---             to the partial result before finishing
--- ARGV[2..11] finish.lua's ARGV[1..10] (ARGV[4], the status: succeeded)
--- ARGV[12..]  claim.lua's ARGV[1..] (its "most jobs" may be 0)
+-- Returns { codes, claims }: codes has one entry per attempt, as
+-- finish.lua returns (0 done, 2 lost); claims is claim.lua's reply.
 --
--- Returns { finish's code (0 done, 2 lost), claim's array }.
---
--- Transition: finish's, then claim's. The append before finish is safe
--- for a stale attempt: finish deletes the partial result of an attempt
--- whose token is not current.
+-- Transition: for each attempt, finish.lua's (to succeeded), each fenced
+-- by its own token, so a stale attempt changes nothing of the others; then
+-- claim.lua's. The shared code is lib/finish_one.lua and
+-- lib/claim_jobs.lua. One call reads Redis's clock once, and writes each
+-- metrics field and {p}:running once, whatever n is: that is what makes a
+-- batch cheaper than n calls.
 
-if ARGV[1] ~= '' then
-  redis.call('APPEND', KEYS[3], ARGV[1])
-end
-local fa = {}
-for i = 2, 11 do fa[#fa + 1] = ARGV[i] end
+--@include observe.lua
+--@include finish_one.lua
+--@include claim_jobs.lua
+
+local n, ttl, bounds = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local ca = {}
-for i = 12, #ARGV do ca[#ca + 1] = ARGV[i] end
-local fk = {}
-for i = 1, 7 do fk[i] = KEYS[i] end
-local code = finish(fk, fa)
-return { code, claim({KEYS[8]}, ca) }
+for i = 4 + 7 * n, #ARGV do ca[#ca + 1] = ARGV[i] end
+local p = ca[1]
+local now = now_ms()
+local fin, dur, codes, done = {}, {}, {}, {}
+for j = 0, n - 1 do
+  local b = 4 + 7 * j
+  local id = ARGV[b]
+  codes[j + 1] = finish_one(p .. ':job:' .. id, { id = id, token = ARGV[b + 1],
+    status = 'succeeded', ttl = ttl, result_type = ARGV[b + 2], rows = ARGV[b + 3],
+    bytes = ARGV[b + 4], whole = ARGV[b + 5] == '1', tail = ARGV[b + 6] },
+    now, fin, dur, bounds)
+  if codes[j + 1] == 0 then done[#done + 1] = id end
+end
+if #done > 0 then redis.call('ZREM', KEYS[1], unpack(done)) end
+local claims = claim_jobs(KEYS[1], ca, now, fin)
+tally_flush(fin, KEYS[2])
+tally_flush(dur, KEYS[3])
+return { codes, claims }

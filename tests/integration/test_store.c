@@ -2,7 +2,8 @@
  * Integration: the state transitions of job_store against a real Redis —
  * each Lua script, fencing, lease reaping and script reloading; at the end
  * the worker's one-round-trip path (small inputs that come with their
- * claim, and finish_next.lua).
+ * claim, and finish_next.lua, which finishes a batch of attempts and
+ * claims the next batch).
  */
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -326,10 +327,25 @@ static struct job_claim two_small_jobs(struct job_spec *first, struct job_spec *
 	return claim_one(30000);
 }
 
-/* finish_next_req asks the finish to claim up to max jobs of "default". */
+/* finish_next_req asks the finish to claim up to max jobs of "default"
+ * (any jobs: no batch list). */
 static struct job_store_claim_req finish_next_req(int max)
 {
-	return (struct job_store_claim_req){"test:1:abc", default_queue, 1, 30000, max};
+	return (struct job_store_claim_req){"test:1:abc", default_queue, 1, 30000, max, NULL};
+}
+
+/* finish_next finishes attempt c alone (the tail appended to what was
+ * stored) with job_store_finish_batch and claims per req into next.
+ * Returns the attempt's code, or the call's error. */
+static enum job_store_status finish_next(const struct job_claim *c, const char *type,
+					 const char *tail, const struct job_store_claim_req *req,
+					 struct job_claim *next, int *claimed)
+{
+	struct job_store_done d = {.claim = c, .result_type = type, .tail = tail,
+				   .tail_len = strlen(tail), .rows = 1, .bytes = 4};
+	enum job_store_status code = JOB_STORE_EPROTO;
+	enum job_store_status s = job_store_finish_batch(st, &d, 1, 60, req, &code, next, claimed);
+	return s == JOB_STORE_OK ? code : s;
 }
 
 static void assert_status(const char *id, const char *want)
@@ -371,8 +387,7 @@ Test(store, finish_next_stores_the_result_tail_finishes_and_claims_the_next_job)
 	struct job_store_claim_req req = finish_next_req(1);
 	int claimed = -1;
 	cr_assert_eq(job_store_result_append(st, &c, "{\"x\":", 5), JOB_STORE_OK);
-	cr_assert_eq(job_store_finish_next(st, &c, "application/json", "1}", 2, 1, 4, 60, &req,
-					   &next, &claimed),
+	cr_assert_eq(finish_next(&c, "application/json", "1}", &req, &next, &claimed),
 		     JOB_STORE_OK, "%s", job_store_errstr(st));
 	assert_status(first.id, "succeeded");
 	redisReply *r = redis_cmd("GET jobq:job:%s:result", first.id);
@@ -392,9 +407,7 @@ Test(store, finish_next_claims_nothing_when_asked_for_none)
 	struct job_claim c = two_small_jobs(&first, &second), next;
 	struct job_store_claim_req req = finish_next_req(0);
 	int claimed = -1;
-	cr_assert_eq(job_store_finish_next(st, &c, "text/plain", "", 0, 1, 4, 60, &req, &next,
-					   &claimed),
-		     JOB_STORE_OK);
+	cr_assert_eq(finish_next(&c, "text/plain", "", &req, &next, &claimed), JOB_STORE_OK);
 	cr_assert_eq(claimed, 0);
 	assert_status(first.id, "succeeded");
 	assert_status(second.id, "queued");
@@ -409,8 +422,7 @@ Test(store, finish_next_of_a_stale_attempt_changes_nothing_but_claims_the_next_j
 	struct job_store_claim_req req = finish_next_req(1);
 	int claimed = -1;
 	c.token += 7;
-	cr_assert_eq(job_store_finish_next(st, &c, "text/plain", "stale", 5, 1, 4, 60, &req,
-					   &next, &claimed),
+	cr_assert_eq(finish_next(&c, "text/plain", "stale", &req, &next, &claimed),
 		     JOB_STORE_LOST);
 	assert_status(first.id, "running");
 	cr_assert_eq(redis_count_keys("jobq:job:*:partial:*"), 0);
@@ -429,9 +441,229 @@ Test(store, finish_next_does_not_start_a_job_whose_cancel_was_requested)
 	/* As claim.lua finds a job whose worker died after its cancel was
 	 * requested: queued, with cancel_requested set. */
 	freeReplyObject(redis_cmd("HSET jobq:job:%s cancel_requested 1", second.id));
-	cr_assert_eq(job_store_finish_next(st, &c, "text/plain", "", 0, 1, 4, 60, &req, &next,
-					   &claimed),
-		     JOB_STORE_OK);
+	cr_assert_eq(finish_next(&c, "text/plain", "", &req, &next, &claimed), JOB_STORE_OK);
 	cr_assert_eq(claimed, 0);
 	assert_status(second.id, "cancelled");
+}
+
+/* ---- Batches: several attempts finished in one call ------------------------ */
+
+/* batch_of enqueues n small profile jobs (inputs "a\n<i>\n") into specs. */
+static void batch_of(struct job_spec *specs, int n)
+{
+	for (int i = 0; i < n; i++) {
+		char body[8];
+		specs[i] = spec_for("default");
+		snprintf(body, sizeof body, "a\n%d\n", i % 10);
+		cr_assert_eq(job_store_enqueue(st, &specs[i], body, 4, false), JOB_STORE_OK);
+	}
+}
+
+/* batch_req asks for up to max jobs as a consumer's batch: after the first,
+ * only small jobs of the built-in tasks. */
+static struct job_store_claim_req batch_req(int max)
+{
+	return (struct job_store_claim_req){"test:1:abc", default_queue, 1, 30000, max,
+					    ",profile,ndjson,"};
+}
+
+/* done_whole describes attempt c as succeeded with tail as its whole result. */
+static struct job_store_done done_whole(const struct job_claim *c, const char *tail)
+{
+	return (struct job_store_done){.claim = c, .result_type = "text/plain", .tail = tail,
+				       .tail_len = strlen(tail), .whole = true, .rows = 1,
+				       .bytes = 4};
+}
+
+static long long hget_int(const char *key, const char *field)
+{
+	redisReply *r = redis_cmd("HGET %s %s", key, field);
+	long long v = r->str ? atoll(r->str) : 0;
+	freeReplyObject(r);
+	return v;
+}
+
+Test(store, a_batch_claim_takes_several_small_jobs_in_queue_order)
+{
+	struct job_spec s[4];
+	struct job_claim c[4];
+	batch_of(s, 4);
+	struct job_store_claim_req req = batch_req(3);
+	int claimed = -1;
+	cr_assert_eq(job_store_finish_batch(st, NULL, 0, 60, &req, NULL, c, &claimed),
+		     JOB_STORE_OK, "%s", job_store_errstr(st));
+	cr_assert_eq(claimed, 3);
+	for (int i = 0; i < 3; i++) {
+		cr_assert_str_eq(c[i].id, s[i].id);
+		cr_assert(c[i].inlined);
+		cr_assert_eq(c[i].token, 1);
+		cr_assert_eq(c[i].attempts, 1);
+		assert_status(s[i].id, "running");
+	}
+	assert_status(s[3].id, "queued");
+	redisReply *r = redis_cmd("ZCARD jobq:running");
+	cr_assert_eq(r->integer, 3);
+	freeReplyObject(r);
+}
+
+Test(store, several_attempts_are_finished_in_one_call_and_counted_once_each)
+{
+	struct job_spec s[3];
+	struct job_claim c[3];
+	batch_of(s, 3);
+	cr_assert_eq(job_store_claim(st, "test:1:abc", default_queue, 1, 30000, c, 3), 3);
+	struct job_store_done d[3] = {done_whole(&c[0], "r0"), done_whole(&c[1], "r1"),
+				      done_whole(&c[2], "")};
+	/* The third stored a piece before: its tail is appended to that. */
+	cr_assert_eq(job_store_result_append(st, &c[2], "piece", 5), JOB_STORE_OK);
+	d[2].tail = "+end";
+	d[2].tail_len = 4;
+	d[2].whole = false;
+	enum job_store_status codes[3];
+	struct job_store_claim_req req = batch_req(0);
+	int claimed = -1;
+	cr_assert_eq(job_store_finish_batch(st, d, 3, 60, &req, codes, NULL, &claimed),
+		     JOB_STORE_OK, "%s", job_store_errstr(st));
+	cr_assert_eq(claimed, 0);
+	const char *want[] = {"r0", "r1", "piece+end"};
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(codes[i], JOB_STORE_OK);
+		assert_status(s[i].id, "succeeded");
+		redisReply *r = redis_cmd("GET jobq:job:%s:result", s[i].id);
+		cr_assert_str_eq(r->str, want[i]);
+		freeReplyObject(r);
+		r = redis_cmd("TTL jobq:job:%s:result", s[i].id);
+		cr_assert(r->integer > 0 && r->integer <= 60, "TTL %lld", r->integer);
+		freeReplyObject(r);
+		r = redis_cmd("HGET jobq:job:%s result_bytes", s[i].id);
+		cr_assert_eq(atoll(r->str), (long long)strlen(want[i]));
+		freeReplyObject(r);
+	}
+	cr_assert_eq(hget_int("jobq:metrics:finished", "profile|succeeded"), 3);
+	cr_assert_eq(hget_int("jobq:metrics:duration", "profile|count"), 3);
+	redisReply *r = redis_cmd("ZCARD jobq:running");
+	cr_assert_eq(r->integer, 0);
+	freeReplyObject(r);
+	cr_assert_eq(redis_count_keys("jobq:job:*:partial:*"), 0);
+}
+
+/* One attempt in the batch lost its job to another attempt: only it is
+ * refused; the others finish and the next batch is claimed all the same. */
+Test(store, one_stale_token_in_a_batch_does_not_spoil_the_others)
+{
+	struct job_spec s[4];
+	struct job_claim c[3], next[2];
+	batch_of(s, 4);
+	cr_assert_eq(job_store_claim(st, "test:1:abc", default_queue, 1, 30000, c, 3), 3);
+	struct job_store_done d[3] = {done_whole(&c[0], "r0"), done_whole(&c[1], "stale"),
+				      done_whole(&c[2], "r2")};
+	freeReplyObject(redis_cmd("HINCRBY jobq:job:%s token 1", s[1].id)); /* a newer attempt */
+	enum job_store_status codes[3];
+	struct job_store_claim_req req = batch_req(2);
+	int claimed = -1;
+	cr_assert_eq(job_store_finish_batch(st, d, 3, 60, &req, codes, next, &claimed),
+		     JOB_STORE_OK, "%s", job_store_errstr(st));
+	cr_assert_eq(codes[0], JOB_STORE_OK);
+	cr_assert_eq(codes[1], JOB_STORE_LOST);
+	cr_assert_eq(codes[2], JOB_STORE_OK);
+	assert_status(s[0].id, "succeeded");
+	assert_status(s[1].id, "running");
+	assert_status(s[2].id, "succeeded");
+	redisReply *r = redis_cmd("EXISTS jobq:job:%s:result", s[1].id);
+	cr_assert_eq(r->integer, 0);
+	freeReplyObject(r);
+	r = redis_cmd("ZSCORE jobq:running %s", s[1].id);
+	cr_assert_not_null(r->str, "the newer attempt keeps its lease");
+	freeReplyObject(r);
+	cr_assert_eq(hget_int("jobq:metrics:finished", "profile|succeeded"), 2);
+	cr_assert_eq(claimed, 1);
+	cr_assert_str_eq(next[0].id, s[3].id);
+}
+
+/* A cancel of one job of a batch: the API's cancel flags it while it is
+ * held; the consumer reports it cancelled on its own, and the rest of the
+ * batch finishes as succeeded. */
+Test(store, a_cancel_of_one_job_in_a_batch_leaves_the_others_alone)
+{
+	struct job_spec s[3];
+	struct job_claim c[3];
+	struct job_record rec;
+	batch_of(s, 3);
+	cr_assert_eq(job_store_claim(st, "test:1:abc", default_queue, 1, 30000, c, 3), 3);
+	cr_assert_eq(job_store_cancel(st, s[1].id, 60, "cancelled by test", "", &rec),
+		     JOB_STORE_CANCEL);
+	cr_assert_eq(job_store_finish(st, &c[1], JOB_CANCELLED, "", "cancelled",
+				      "the job was cancelled", 0, 0, 60),
+		     JOB_STORE_OK);
+	struct job_store_done d[2] = {done_whole(&c[0], "r0"), done_whole(&c[2], "r2")};
+	enum job_store_status codes[2];
+	struct job_store_claim_req req = batch_req(0);
+	int claimed = -1;
+	cr_assert_eq(job_store_finish_batch(st, d, 2, 60, &req, codes, NULL, &claimed),
+		     JOB_STORE_OK, "%s", job_store_errstr(st));
+	cr_assert_eq(codes[0], JOB_STORE_OK);
+	cr_assert_eq(codes[1], JOB_STORE_OK);
+	assert_status(s[0].id, "succeeded");
+	assert_status(s[1].id, "cancelled");
+	assert_status(s[2].id, "succeeded");
+	cr_assert_eq(hget_int("jobq:metrics:finished", "profile|succeeded"), 2);
+	cr_assert_eq(hget_int("jobq:metrics:finished", "profile|cancelled"), 1);
+}
+
+/* After its first job a batch takes only small jobs of the listed tasks:
+ * the first other one, and those behind it, stay at the head of the queue
+ * in their order. */
+Test(store, a_batch_claim_stops_before_a_job_that_is_not_small)
+{
+	struct job_spec s[4];
+	struct job_claim c[4];
+	batch_of(s, 1);
+	s[1] = spec_for("default");
+	snprintf(s[1].task, sizeof s[1].task, "sleepy"); /* not a built-in task */
+	cr_assert_eq(job_store_enqueue(st, &s[1], "a\n1\n", 4, false), JOB_STORE_OK);
+	batch_of(&s[2], 2);
+	struct job_store_claim_req req = batch_req(4);
+	int claimed = -1;
+	cr_assert_eq(job_store_finish_batch(st, NULL, 0, 60, &req, NULL, c, &claimed),
+		     JOB_STORE_OK, "%s", job_store_errstr(st));
+	cr_assert_eq(claimed, 1);
+	cr_assert_str_eq(c[0].id, s[0].id);
+	assert_status(s[1].id, "queued");
+	redisReply *r = redis_cmd("LRANGE jobq:queue:default 0 -1");
+	cr_assert_eq(r->elements, 3);
+	cr_assert_str_eq(r->element[2]->str, s[1].id, "the next job out is the one put back");
+	cr_assert_str_eq(r->element[1]->str, s[2].id);
+	cr_assert_str_eq(r->element[0]->str, s[3].id);
+	freeReplyObject(r);
+	/* The first job of a batch may be any job. */
+	cr_assert_eq(job_store_finish_batch(st, NULL, 0, 60, &req, NULL, c, &claimed),
+		     JOB_STORE_OK);
+	cr_assert_eq(claimed, 3);
+	cr_assert_str_eq(c[0].id, s[1].id);
+}
+
+/* The errors list of an earlier attempt gets the job's TTL when a later
+ * attempt succeeds (only attempts after the first can have one). */
+Test(store, a_later_attempt_that_succeeds_puts_the_ttl_on_the_errors_list)
+{
+	struct job_spec s[1];
+	struct job_claim c[1];
+	bool scheduled = false;
+	batch_of(s, 1);
+	*c = claim_one(30000);
+	cr_assert_eq(job_store_fail(st, c, "task_failed", "boom", 0, 0, 0, 60, &scheduled),
+		     JOB_STORE_OK);
+	cr_assert(scheduled);
+	*c = claim_one(30000);
+	cr_assert_eq(c->token, 2);
+	struct job_store_done d = done_whole(c, "ok");
+	enum job_store_status code;
+	struct job_store_claim_req req = batch_req(0);
+	int claimed;
+	cr_assert_eq(job_store_finish_batch(st, &d, 1, 60, &req, &code, NULL, &claimed),
+		     JOB_STORE_OK);
+	cr_assert_eq(code, JOB_STORE_OK);
+	redisReply *r = redis_cmd("TTL jobq:job:%s:errors", s[0].id);
+	cr_assert(r->integer > 0 && r->integer <= 60, "TTL %lld", r->integer);
+	freeReplyObject(r);
 }

@@ -1,0 +1,158 @@
+-- lib/claim_jobs.lua — the claim transition, shared by claim.lua (the
+-- producer's claims) and finish_next.lua (a consumer's next jobs), which
+-- pull it in with a line "--@include claim_jobs.lua" after observe.lua.
+--
+-- claim_jobs(running, a, now, fin) runs claim.lua's transition (see there)
+-- at now, with running the key {p}:running and a claim.lua's ARGV; jobs it
+-- ends (failed for good, cancelled) are counted in the tally fin, which the
+-- caller writes to {p}:metrics:finished. Returns claim.lua's reply.
+
+-- claim_reap_dead fails job id for good after its lease expired (the same
+-- end as fail.lua's, with the dead letters capped the same way).
+local function claim_reap_dead(a, id, job, token, now, fin)
+  local p, ttl = a[1], tonumber(a[5])
+  local dead = p .. ':dead'
+  redis.call('DEL', job .. ':partial:' .. (token or '0'))
+  redis.call('HSET', job, 'status', 'failed', 'finished_at', now, 'retry_at', 0)
+  tally_add(fin, (redis.call('HGET', job, 'task') or '') .. '|failed', 1)
+  redis.call('EXPIRE', job, ttl)
+  redis.call('EXPIRE', job .. ':input', ttl)
+  redis.call('EXPIRE', job .. ':errors', ttl)
+  redis.call('ZADD', dead, now, id)
+  redis.call('ZREMRANGEBYSCORE', dead, '-inf', now - tonumber(a[7]) * 1000)
+  redis.call('ZREMRANGEBYRANK', dead, 0, -(tonumber(a[6]) + 1))
+end
+
+-- claim_reap puts back (or fails for good) up to 16 jobs whose lease ran out.
+local function claim_reap(running, a, now, fin)
+  local p = a[1]
+  local expired = redis.call('ZRANGEBYSCORE', running, '-inf', now, 'LIMIT', 0, 16)
+  for _, id in ipairs(expired) do
+    local job = p .. ':job:' .. id
+    redis.call('ZREM', running, id)
+    local f = redis.call('HMGET', job, 'status', 'queue', 'attempts', 'max_attempts',
+                         'worker', 'token')
+    if f[1] == 'running' then
+      local attempts = tonumber(f[3]) or 0
+      local message = 'the lease of worker ' .. (f[5] or '?') ..
+                      ' expired before the attempt ended (the worker died or lost Redis)'
+      redis.call('RPUSH', job .. ':errors', cjson.encode({attempt = attempts,
+        code = 'lease_expired', message = message, worker = f[5] or '', at = now}))
+      redis.call('LTRIM', job .. ':errors', -20, -1)
+      redis.call('HSET', job, 'worker', '', 'error_code', 'lease_expired',
+                 'error_message', message)
+      if attempts < (tonumber(f[4]) or 1) then
+        redis.call('HSET', job, 'status', 'queued')
+        redis.call('RPUSH', p .. ':queue:' .. f[2], id)
+      else
+        claim_reap_dead(a, id, job, f[6], now, fin)
+      end
+    end
+  end
+end
+
+-- claim_promote moves up to 64 retries whose backoff is over to the back
+-- of their queues.
+local function claim_promote(p, now)
+  local scheduled = p .. ':scheduled'
+  local due = redis.call('ZRANGEBYSCORE', scheduled, '-inf', now, 'LIMIT', 0, 64)
+  for _, id in ipairs(due) do
+    local job = p .. ':job:' .. id
+    redis.call('ZREM', scheduled, id)
+    local f = redis.call('HMGET', job, 'status', 'queue')
+    -- An id no longer queued (cancelled, purged) is dropped.
+    if f[1] == 'queued' and f[2] then
+      redis.call('HSET', job, 'retry_at', 0)
+      redis.call('LPUSH', p .. ':queue:' .. f[2], id)
+      redis.call('RPUSH', p .. ':wake:' .. f[2], '1')
+      redis.call('LTRIM', p .. ':wake:' .. f[2], -64, -1)
+    end
+  end
+end
+
+-- claim_cancelled ends a queued job whose cancel was requested while it
+-- ran and whose worker then died: cancelled instead of started again.
+local function claim_cancelled(a, job, task, now, fin)
+  local ttl = tonumber(a[5])
+  redis.call('HSET', job, 'status', 'cancelled', 'finished_at', now, 'worker', '',
+             'error_code', 'cancelled',
+             'error_message', 'The job was cancelled while it ran; its worker stopped before it could say so.')
+  tally_add(fin, (task or '') .. '|cancelled', 1)
+  redis.call('EXPIRE', job, ttl)
+  redis.call('EXPIRE', job .. ':input', ttl)
+  redis.call('EXPIRE', job .. ':errors', ttl)
+end
+
+-- claim_batchable tells whether a job (claim_one's fields f) may join a
+-- batch after its first job: its input comes with the claim and its task
+-- is one of the comma list a[9] (",profile,ndjson,").
+local function claim_batchable(a, f)
+  return (tonumber(f[5]) or 0) <= tonumber(a[8]) and
+         string.find(a[9], ',' .. (f[2] or '') .. ',', 1, true) ~= nil
+end
+
+-- claim_one starts popped job id of queue q at now and returns its reply
+-- entry; or nil when it is dropped or ended here; or false (nothing
+-- written) when it may not join the batch out.
+local function claim_one(a, q, id, now, out, leased, fin)
+  local job = a[1] .. ':job:' .. id
+  local f = redis.call('HMGET', job, 'status', 'task', 'delimiter', 'header', 'bytes',
+                       'request_id', 'timeout', 'cancel_requested', 'token', 'attempts')
+  -- An id whose hash is gone (expired, purged by hand) or that is no longer
+  -- queued is dropped from the queue, not run.
+  if f[1] ~= 'queued' then return nil end
+  if f[8] == '1' then
+    claim_cancelled(a, job, f[2], now, fin)
+    return nil
+  end
+  if #out > 0 and a[9] ~= '' and not claim_batchable(a, f) then return false end
+  local token, attempts = (tonumber(f[9]) or 0) + 1, (tonumber(f[10]) or 0) + 1
+  local timeout = tonumber(f[7] or '0') or 0
+  local deadline = 0
+  if timeout > 0 then deadline = now + timeout * 1000 end
+  redis.call('HSET', job, 'status', 'running', 'worker', a[3], 'started_at', now,
+             'finished_at', 0, 'token', token, 'attempts', attempts)
+  leased[#leased + 1] = now + tonumber(a[2])
+  leased[#leased + 1] = id
+  local input = false
+  local inline = tonumber(a[8])
+  if inline > 0 and (tonumber(f[5]) or 0) <= inline then
+    input = redis.call('GET', job .. ':input')
+  end
+  return { id, token, f[2] or '', q, f[3] or ',', f[4] or '1', f[5] or '0', f[6] or '',
+           attempts, deadline, input }
+end
+
+-- claim_pop claims from queue q into out until out holds max entries or
+-- the queue is empty. Returns false when a job could not join the batch
+-- (it and the ids popped after it are back at the queue's head).
+local function claim_pop(a, q, max, now, out, leased, fin)
+  local qkey = a[1] .. ':queue:' .. q
+  while #out < max do
+    local ids = redis.call('RPOP', qkey, max - #out)
+    if not ids then return true end
+    for j, id in ipairs(ids) do
+      local e = claim_one(a, q, id, now, out, leased, fin)
+      if e == false then
+        local back = {}
+        for k = #ids, j, -1 do back[#back + 1] = ids[k] end
+        redis.call('RPUSH', qkey, unpack(back))
+        return false
+      end
+      if e then out[#out + 1] = e end
+    end
+  end
+  return true
+end
+
+local function claim_jobs(running, a, now, fin)
+  claim_reap(running, a, now, fin)
+  claim_promote(a[1], now)
+  local out, leased = {}, {}
+  local max = tonumber(a[4])
+  for i = 10, #a do
+    if #out >= max or not claim_pop(a, a[i], max, now, out, leased, fin) then break end
+  end
+  if #leased > 0 then redis.call('ZADD', running, unpack(leased)) end
+  return out
+end

@@ -1,0 +1,61 @@
+-- lib/finish_one.lua — the end of one attempt, shared by finish.lua (one
+-- attempt) and finish_next.lua (several), which pull it in with a line
+-- "--@include finish_one.lua" after observe.lua.
+--
+-- finish_one ends attempt a.token of the job whose hash is job as a.status
+-- (succeeded, failed or cancelled) at now, and returns 0; or 2 when the
+-- token is not current or the job is not running (lost: nothing changes
+-- but the attempt's partial result is deleted). Its end is counted in the
+-- tallies fin ({p}:metrics:finished) and dur ({p}:metrics:duration), which
+-- the caller writes; so is the ZREM from {p}:running, so that a call ending
+-- several attempts does it once.
+--
+-- a holds: id, token, status, ttl (seconds the job, its input and result
+-- are kept), result_type, error_code, error_message, rows, bytes, tail (the
+-- end of the result not yet stored, "" for none) and whole (true when the
+-- attempt never stored a piece of its result: tail is all of it, set as the
+-- result in one command, with no partial key to rename).
+local function finish_one(job, a, now, fin, dur, bounds)
+  local f = redis.call('HMGET', job, 'status', 'token', 'task', 'started_at')
+  local partial = job .. ':partial:' .. a.token
+  if f[1] ~= 'running' or f[2] ~= a.token then
+    if not a.whole then redis.call('DEL', partial) end
+    return 2
+  end
+  local task = f[3] or ''
+  local ttl = tonumber(a.ttl)
+  tally_add(fin, task .. '|' .. a.status, 1)
+  observe(dur, task, f[4], now, bounds)
+  local h = { 'status', a.status, 'finished_at', now, 'worker', '',
+              'progress_rows', a.rows, 'progress_bytes', a.bytes }
+  if a.status == 'succeeded' then
+    local result, size = job .. ':result', #a.tail
+    if a.whole and ttl > 0 then
+      redis.call('SET', result, a.tail, 'EX', ttl)
+    else
+      if a.tail ~= '' then redis.call('APPEND', partial, a.tail) end
+      if a.tail ~= '' or redis.call('EXISTS', partial) == 1 then
+        redis.call('RENAME', partial, result)
+        size = redis.call('STRLEN', result)
+      else
+        redis.call('SET', result, '')
+      end
+      redis.call('EXPIRE', result, ttl)
+    end
+    -- An earlier attempt's error is history now (kept in the errors list).
+    for _, v in ipairs({ 'result_type', a.result_type, 'result_bytes', size,
+                         'error_code', '', 'error_message', '' }) do h[#h + 1] = v end
+  else
+    if not a.whole then redis.call('DEL', partial) end
+    for _, v in ipairs({ 'error_code', a.error_code, 'error_message', a.error_message }) do
+      h[#h + 1] = v
+    end
+  end
+  redis.call('HSET', job, unpack(h))
+  redis.call('EXPIRE', job, ttl)
+  redis.call('EXPIRE', job .. ':input', ttl)
+  -- Only an earlier attempt (fail.lua, the lease reaper) writes the errors
+  -- list, and every attempt takes a new token: the first has token 1.
+  if tonumber(a.token) > 1 then redis.call('EXPIRE', job .. ':errors', ttl) end
+  return 0
+end
