@@ -45,7 +45,7 @@ struct job_run {
 	uint64_t fed;                 /* input bytes given to the reader */
 	int64_t started_ms;           /* worker_clock_ms */
 	int64_t next_progress_ms;     /* worker_clock_ms */
-	struct backoff backoff;
+	struct backoff *backoff;      /* the consumer's (reset for each job) */
 	bool outage;                  /* a Redis call of this job is failing */
 	const char *gave_up;          /* why run_retry stopped retrying, or NULL */
 	struct held_job *held;        /* the consumer's entry for this job (borrowed) */
@@ -80,7 +80,7 @@ static void run_outage_over(struct job_run *run)
 		log_job(LOG_INFO, "redis available again", run->claim.request_id,
 			run->claim.id, NULL);
 	run->outage = false;
-	backoff_reset(&run->backoff);
+	backoff_reset(run->backoff);
 }
 
 /* run_give_up ends the retries of this job: it will be abandoned. */
@@ -113,7 +113,7 @@ static bool run_retry(struct job_run *run, enum job_store_status s)
 			run->claim.id,
 			json_pack("{s:s}", "error", job_store_errstr(run->c->store)));
 	run->outage = true;
-	wait = backoff_next_ms(&run->backoff);
+	wait = backoff_next_ms(run->backoff);
 	running_sleep(run->c->running, run->rj, wait < left ? wait : left);
 	return true;
 }
@@ -360,6 +360,15 @@ static bool run_exec_check(void *ctx, uint64_t fed)
 	return run_checkpoint(run);
 }
 
+/* run_open_sink points the job's output at the consumer's sink, restarted
+ * for this attempt (one 1 MiB buffer per consumer, not one per job). */
+static void run_open_sink(struct job_run *run)
+{
+	run->sink = run->c->sink;
+	result_sink_restart(run->sink, &run->claim, run_sink_retry, run);
+	run->output = result_sink_output(run->sink);
+}
+
 /* run_setup_exec finds an external program called as the job's task and
  * makes the sink; its timeout caps the job's. Returns true when both are
  * there; otherwise the end says why. */
@@ -377,12 +386,7 @@ static bool run_setup_exec(struct job_run *run)
 	cap = job_now_ms() + run->exec->timeout_s * 1000;
 	if (run->exec->timeout_s > 0 && (cl->deadline_ms <= 0 || cap < cl->deadline_ms))
 		cl->deadline_ms = cap;
-	run->sink = result_sink_new(run->c->store, cl, RESULT_SINK_BUFFER, run_sink_retry, run);
-	if (run->sink == NULL) {
-		run_decide(run, RUN_FAILED, "out_of_memory", "the worker ran out of memory");
-		return false;
-	}
-	run->output = result_sink_output(run->sink);
+	run_open_sink(run);
 	return true;
 }
 
@@ -416,18 +420,15 @@ static bool run_setup(struct job_run *run)
 	run->ops = task_find(cl->task);
 	if (run->ops == NULL)
 		return run_setup_exec(run);
-	run->sink = result_sink_new(run->c->store, cl, RESULT_SINK_BUFFER, run_sink_retry, run);
-	if (run->sink != NULL) {
-		run->output = result_sink_output(run->sink);
-		run->task = run->ops->create(&params, &run->output, &err);
-		if (run->task == NULL) {
-			run_task_failed(run, &err);
-			return false;
-		}
-		cbs = (struct csv_reader_callbacks){run->ops->field, run->ops->record_end};
-		run->csv = csv_reader_new(cl->delimiter, (size_t)run->c->settings->max_field, &cbs,
-					  run->task);
+	run_open_sink(run);
+	run->task = run->ops->create(&params, &run->output, &err);
+	if (run->task == NULL) {
+		run_task_failed(run, &err);
+		return false;
 	}
+	cbs = (struct csv_reader_callbacks){run->ops->field, run->ops->record_end};
+	run->csv = csv_reader_new(cl->delimiter, (size_t)run->c->settings->max_field, &cbs,
+				  run->task);
 	if (run->csv == NULL)
 		run_decide(run, RUN_FAILED, "out_of_memory", "the worker ran out of memory");
 	return run->csv != NULL;
@@ -636,8 +637,7 @@ static void consumer_hold(struct consumer *c, const struct job_claim *claims, si
 /* report_retry is the retry policy of a batch report, run_retry's for
  * several jobs: retry while the lease of every job in it may still be
  * held and the worker is not interrupting. Returns true to call again. */
-static bool report_retry(struct consumer *c, enum job_store_status s, struct backoff *b,
-			 bool *outage)
+static bool report_retry(struct consumer *c, enum job_store_status s, bool *outage)
 {
 	int64_t left = INT64_MAX, wait;
 
@@ -655,7 +655,7 @@ static bool report_retry(struct consumer *c, enum job_store_status s, struct bac
 		log_event(LOG_WARN, "redis unavailable, retrying",
 			json_pack("{s:s}", "error", job_store_errstr(c->store)));
 	*outage = true;
-	wait = backoff_next_ms(b);
+	wait = backoff_next_ms(&c->backoff);
 	running_sleep(c->running, NULL, wait < left ? wait : left);
 	return true;
 }
@@ -718,17 +718,16 @@ static void consumer_report(struct consumer *c, bool claim_next)
 	struct job_store_done done[CONSUMER_BATCH];
 	enum job_store_status codes[CONSUMER_BATCH], st;
 	size_t index[CONSUMER_BATCH], n = report_gather(c, done, index);
-	struct backoff b;
 	bool outage = false;
 	int claimed = 0;
 
 	if (n == 0)
 		return;
-	backoff_init(&b, 100, 5000);
+	backoff_reset(&c->backoff);
 	do
 		st = job_store_finish_batch(c->store, done, n, s->result_ttl_s, &req, codes,
 					    c->incoming, &claimed);
-	while (report_retry(c, st, &b, &outage));
+	while (report_retry(c, st, &outage));
 	if (outage && st != JOB_STORE_EUNAVAILABLE)
 		log_event(LOG_INFO, "redis available again", NULL);
 	for (size_t k = 0; k < n; k++)
@@ -749,13 +748,12 @@ static bool held_small(const struct held_job *h)
 
 /* ---- The thread ------------------------------------------------------------ */
 
-/* run_free frees what run_setup made. */
+/* run_free frees what run_setup made (the sink is the consumer's). */
 static void run_free(struct job_run *run)
 {
 	csv_reader_free(run->csv);
 	if (run->task != NULL)
 		run->ops->destroy(run->task);
-	result_sink_free(run->sink);
 }
 
 /* consumer_run runs the job of held entry h from start to its end. A job
@@ -764,11 +762,11 @@ static void run_free(struct job_run *run)
 static void consumer_run(struct consumer *c, struct held_job *h)
 {
 	struct job_run run = {.c = c, .claim = h->claim, .held = h, .rj = h->rj,
-			      .end = RUN_GOING};
+			      .backoff = &c->backoff, .end = RUN_GOING};
 
 	run.started_ms = worker_clock_ms();
 	run.next_progress_ms = run.started_ms + CONSUMER_PROGRESS_MS;
-	backoff_init(&run.backoff, 100, 5000);
+	backoff_reset(run.backoff);
 	log_job(LOG_INFO, "job started", h->claim.request_id, h->claim.id,
 		json_pack("{s:s, s:s, s:i}", "task", h->claim.task, "queue", h->claim.queue,
 			  "attempt", h->claim.attempts));
@@ -819,6 +817,7 @@ static void consumer_free(struct consumer *c)
 	free(c->held);
 	free(c->incoming);
 	free(c->tails);
+	result_sink_free(c->sink);
 }
 
 int consumer_start(struct consumer *c, const struct worker_settings *s,
@@ -826,6 +825,8 @@ int consumer_start(struct consumer *c, const struct worker_settings *s,
 		   struct running *running, const char **err)
 {
 	*c = (struct consumer){.settings = s, .buffer = buffer, .running = running};
+	/* Seeded once (getrandom): a job costs no system call for it. */
+	backoff_init(&c->backoff, 100, 5000);
 	c->input = malloc(CONSUMER_PIECE);
 	c->held = calloc(CONSUMER_BATCH, sizeof *c->held);
 	c->incoming = calloc(CONSUMER_BATCH, sizeof *c->incoming);
@@ -838,6 +839,10 @@ int consumer_start(struct consumer *c, const struct worker_settings *s,
 		goto fail;
 	c->store = job_store_open(store_cfg, err);
 	if (c->store == NULL)
+		goto fail;
+	c->sink = result_sink_new(c->store, NULL, RESULT_SINK_BUFFER, NULL, NULL);
+	*err = "out of memory";
+	if (c->sink == NULL)
 		goto fail;
 	running_consumer_enter(running);
 	if (pthread_create(&c->thread, NULL, consumer_main, c) == 0)

@@ -55,7 +55,7 @@
  * to exit sends the process WORKER_SIG_DRAINED.
  *
  * Ownership: consumer_start opens the consumer's job_store and allocates
- * its input buffer; from then on only the consumer's thread uses them, and
+ * its buffers and result sink; from then on only the consumer's thread uses them, and
  * consumer_join frees them. The settings, buffer and registry are borrowed
  * and shared.
  */
@@ -64,8 +64,10 @@
 
 #include <pthread.h>
 
+#include "backoff.h"
 #include "job_buffer.h"
 #include "job_store.h"
+#include "result_sink.h"
 #include "running.h"
 #include "worker.h"
 
@@ -105,6 +107,8 @@ struct consumer {
 	char *tails;                            /* CONSUMER_TAILS bytes */
 	size_t tails_used;
 	char batch_tasks[256];                  /* task_builtin_list */
+	struct backoff backoff;                 /* Redis retries of this thread's calls */
+	struct result_sink *sink;               /* restarted for each job */
 	pthread_t thread;
 };
 

@@ -31,6 +31,17 @@ struct result_sink *result_sink_new(struct job_store *st, const struct job_claim
 	return s;
 }
 
+void result_sink_restart(struct result_sink *s, const struct job_claim *c,
+			 result_sink_retry_fn retry, void *retry_ctx)
+{
+	s->claim = c;
+	s->retry = retry;
+	s->retry_ctx = retry_ctx;
+	s->status = JOB_STORE_OK;
+	s->written = 0;
+	s->used = 0;
+}
+
 void result_sink_free(struct result_sink *s)
 {
 	free(s);

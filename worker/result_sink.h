@@ -13,9 +13,10 @@
  * still own its lease). Once an append has failed for good, every later
  * write and flush fails too, and result_sink_status says why.
  *
- * Ownership: one sink per job attempt, made and freed by the consumer
- * thread that runs the job. The store and the claim are borrowed and must
- * outlive the sink. Sink and buffer are one allocation.
+ * Ownership: one sink per consumer thread, made and freed by it and
+ * restarted (result_sink_restart) for each job attempt it runs. The store
+ * and the claim are borrowed and must outlive the attempt. Sink and buffer
+ * are one allocation.
  */
 #ifndef JOBQ_RESULT_SINK_H
 #define JOBQ_RESULT_SINK_H
@@ -36,8 +37,14 @@ typedef bool (*result_sink_retry_fn)(void *ctx, enum job_store_status s);
 
 struct result_sink;
 
-/* result_sink_new returns a sink for attempt c with a buffer of capacity
- * bytes (> 0), or NULL when out of memory. Free with result_sink_free. */
+/* result_sink_restart makes s serve attempt c from empty, with retry
+ * policy retry (ctx retry_ctx); its buffer is kept. */
+void result_sink_restart(struct result_sink *s, const struct job_claim *c,
+			 result_sink_retry_fn retry, void *retry_ctx);
+
+/* result_sink_new returns a sink for attempt c (NULL until the first
+ * result_sink_restart) with a buffer of capacity bytes (> 0), or NULL when
+ * out of memory. Free with result_sink_free. */
 struct result_sink *result_sink_new(struct job_store *st, const struct job_claim *c,
 				    size_t capacity, result_sink_retry_fn retry, void *retry_ctx);
 
