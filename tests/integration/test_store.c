@@ -475,6 +475,19 @@ static struct job_store_done done_whole(const struct job_claim *c, const char *t
 				       .bytes = 4};
 }
 
+/* finish_batch_ok finishes the n attempts d in one call, claiming up to max
+ * jobs as a batch into next; asserts the call succeeded and returns how
+ * many it claimed. */
+static int finish_batch_ok(const struct job_store_done *d, size_t n, int max,
+			   enum job_store_status *codes, struct job_claim *next)
+{
+	struct job_store_claim_req req = batch_req(max);
+	int claimed = -1;
+	cr_assert_eq(job_store_finish_batch(st, d, n, 60, &req, codes, next, &claimed),
+		     JOB_STORE_OK, "%s", job_store_errstr(st));
+	return claimed;
+}
+
 static long long hget_int(const char *key, const char *field)
 {
 	redisReply *r = redis_cmd("HGET %s %s", key, field);
@@ -488,11 +501,7 @@ Test(store, a_batch_claim_takes_several_small_jobs_in_queue_order)
 	struct job_spec s[4];
 	struct job_claim c[4];
 	batch_of(s, 4);
-	struct job_store_claim_req req = batch_req(3);
-	int claimed = -1;
-	cr_assert_eq(job_store_finish_batch(st, NULL, 0, 60, &req, NULL, c, &claimed),
-		     JOB_STORE_OK, "%s", job_store_errstr(st));
-	cr_assert_eq(claimed, 3);
+	cr_assert_eq(finish_batch_ok(NULL, 0, 3, NULL, c), 3);
 	for (int i = 0; i < 3; i++) {
 		cr_assert_str_eq(c[i].id, s[i].id);
 		cr_assert(c[i].inlined);
@@ -520,11 +529,7 @@ Test(store, several_attempts_are_finished_in_one_call_and_counted_once_each)
 	d[2].tail_len = 4;
 	d[2].whole = false;
 	enum job_store_status codes[3];
-	struct job_store_claim_req req = batch_req(0);
-	int claimed = -1;
-	cr_assert_eq(job_store_finish_batch(st, d, 3, 60, &req, codes, NULL, &claimed),
-		     JOB_STORE_OK, "%s", job_store_errstr(st));
-	cr_assert_eq(claimed, 0);
+	cr_assert_eq(finish_batch_ok(d, 3, 0, codes, NULL), 0);
 	const char *want[] = {"r0", "r1", "piece+end"};
 	for (int i = 0; i < 3; i++) {
 		cr_assert_eq(codes[i], JOB_STORE_OK);
@@ -559,10 +564,7 @@ Test(store, one_stale_token_in_a_batch_does_not_spoil_the_others)
 				      done_whole(&c[2], "r2")};
 	freeReplyObject(redis_cmd("HINCRBY jobq:job:%s token 1", s[1].id)); /* a newer attempt */
 	enum job_store_status codes[3];
-	struct job_store_claim_req req = batch_req(2);
-	int claimed = -1;
-	cr_assert_eq(job_store_finish_batch(st, d, 3, 60, &req, codes, next, &claimed),
-		     JOB_STORE_OK, "%s", job_store_errstr(st));
+	int claimed = finish_batch_ok(d, 3, 2, codes, next);
 	cr_assert_eq(codes[0], JOB_STORE_OK);
 	cr_assert_eq(codes[1], JOB_STORE_LOST);
 	cr_assert_eq(codes[2], JOB_STORE_OK);
@@ -597,10 +599,7 @@ Test(store, a_cancel_of_one_job_in_a_batch_leaves_the_others_alone)
 		     JOB_STORE_OK);
 	struct job_store_done d[2] = {done_whole(&c[0], "r0"), done_whole(&c[2], "r2")};
 	enum job_store_status codes[2];
-	struct job_store_claim_req req = batch_req(0);
-	int claimed = -1;
-	cr_assert_eq(job_store_finish_batch(st, d, 2, 60, &req, codes, NULL, &claimed),
-		     JOB_STORE_OK, "%s", job_store_errstr(st));
+	cr_assert_eq(finish_batch_ok(d, 2, 0, codes, NULL), 0);
 	cr_assert_eq(codes[0], JOB_STORE_OK);
 	cr_assert_eq(codes[1], JOB_STORE_OK);
 	assert_status(s[0].id, "succeeded");
@@ -622,11 +621,7 @@ Test(store, a_batch_claim_stops_before_a_job_that_is_not_small)
 	snprintf(s[1].task, sizeof s[1].task, "sleepy"); /* not a built-in task */
 	cr_assert_eq(job_store_enqueue(st, &s[1], "a\n1\n", 4, false), JOB_STORE_OK);
 	batch_of(&s[2], 2);
-	struct job_store_claim_req req = batch_req(4);
-	int claimed = -1;
-	cr_assert_eq(job_store_finish_batch(st, NULL, 0, 60, &req, NULL, c, &claimed),
-		     JOB_STORE_OK, "%s", job_store_errstr(st));
-	cr_assert_eq(claimed, 1);
+	cr_assert_eq(finish_batch_ok(NULL, 0, 4, NULL, c), 1);
 	cr_assert_str_eq(c[0].id, s[0].id);
 	assert_status(s[1].id, "queued");
 	redisReply *r = redis_cmd("LRANGE jobq:queue:default 0 -1");
@@ -636,9 +631,7 @@ Test(store, a_batch_claim_stops_before_a_job_that_is_not_small)
 	cr_assert_str_eq(r->element[0]->str, s[3].id);
 	freeReplyObject(r);
 	/* The first job of a batch may be any job. */
-	cr_assert_eq(job_store_finish_batch(st, NULL, 0, 60, &req, NULL, c, &claimed),
-		     JOB_STORE_OK);
-	cr_assert_eq(claimed, 3);
+	cr_assert_eq(finish_batch_ok(NULL, 0, 4, NULL, c), 3);
 	cr_assert_str_eq(c[0].id, s[1].id);
 }
 
@@ -658,10 +651,7 @@ Test(store, a_later_attempt_that_succeeds_puts_the_ttl_on_the_errors_list)
 	cr_assert_eq(c->token, 2);
 	struct job_store_done d = done_whole(c, "ok");
 	enum job_store_status code;
-	struct job_store_claim_req req = batch_req(0);
-	int claimed;
-	cr_assert_eq(job_store_finish_batch(st, &d, 1, 60, &req, &code, NULL, &claimed),
-		     JOB_STORE_OK);
+	cr_assert_eq(finish_batch_ok(&d, 1, 0, &code, NULL), 0);
 	cr_assert_eq(code, JOB_STORE_OK);
 	redisReply *r = redis_cmd("TTL jobq:job:%s:errors", s[0].id);
 	cr_assert(r->integer > 0 && r->integer <= 60, "TTL %lld", r->integer);
