@@ -1,10 +1,11 @@
 /*
  * consumer — a worker thread that runs one job at a time.
  *
- * For each claim it takes from the job_buffer:
+ * For each claim it takes from the job_buffer, and each job of the batches
+ * it then claims itself (below):
  *
- *     register the job in the running registry
- *     find the task; make the task, a result_sink and a csv_reader
+ *     register the job in the running registry (when it is claimed)
+ *     find the task; make the task and a csv_reader; restart the result_sink
  *     an input of at most JOB_CLAIM_INLINE bytes came with the claim; else
  *     for each 1 MiB piece of input (job_store_read_input):
  *         for each slice of at most 64 KiB:
@@ -12,7 +13,7 @@
  *                         job_store_progress (which also extends the lease)
  *             csv_reader_feed -> the task's field/record_end
  *     csv_reader_finish, task finish
- *     report exactly once, then unregister
+ *     report exactly once (a success with its batch), then unregister
  *
  * Batches. A consumer holds up to CONSUMER_BATCH claimed jobs at once,
  * each registered (so its lease is renewed and its cancel seen) from its
