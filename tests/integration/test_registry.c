@@ -13,17 +13,29 @@
 
 #include "harness.h"
 
+/* The API knows the sleep tasks (harness_sleep_tasks), whose jobs run for
+ * a fixed time whatever the machine's speed. */
 static void setup(void)
 {
 	memset(&harness, 0, sizeof harness);
 	harness_start_redis();
-	harness_start_api(NULL);
+	const char *const args[] = {"--tasks", harness_sleep_tasks(), NULL};
+	harness_start_api(args);
 }
 
 TestSuite(registry, .init = setup, .fini = harness_teardown, .timeout = 120);
 
 /* Lease 2 s: heartbeats every 666 ms, an entry lives 2 s after the last. */
 static const char *const worker_args[] = {"--lease", "2s", "--concurrency", "1", NULL};
+
+/* start_sleep_worker starts a worker as worker_args that knows the sleep
+ * tasks; its shutdown grace of 1 s cuts a sleep short at the teardown. */
+static void start_sleep_worker(void)
+{
+	const char *const args[] = {"--lease", "2s", "--concurrency", "1", "--shutdown-grace", "1s",
+				    "--tasks", harness_sleep_tasks(), NULL};
+	harness_start_worker(args);
+}
 
 /* get_queues returns GET /v1/queues's body (caller releases). */
 static json_t *get_queues(void)
@@ -73,9 +85,9 @@ static json_t *queue_entry(json_t *overview, const char *name)
 
 Test(registry, two_workers_are_listed_with_their_running_job_and_a_killed_one_expires)
 {
-	char *csv = harness_csv_rows(2500000, NULL); /* 40 MB each: long enough to be seen running */
-	char *ids[2] = {submit_csv("task=ndjson", csv), submit_csv("task=ndjson", csv)};
-	free(csv);
+	/* Jobs of 60 s: still running whenever the workers are looked at (a
+	 * CSV task of a fixed size could end between two heartbeats). */
+	char *ids[2] = {submit_csv("task=sleep60", "a\n1\n"), submit_csv("task=sleep60", "a\n1\n")};
 	json_t *o = get_queues();
 	json_t *q = queue_entry(o, "default");
 	cr_assert_not_null(q, "no default queue");
@@ -83,8 +95,8 @@ Test(registry, two_workers_are_listed_with_their_running_job_and_a_killed_one_ex
 	cr_assert_eq(json_array_size(json_object_get(o, "workers")), 0);
 	json_decref(o);
 
-	harness_start_worker(worker_args);
-	harness_start_worker(worker_args);
+	start_sleep_worker();
+	start_sleep_worker();
 	bool both = false;
 	long long end = monotonic_ms() + 20000;
 	while (!both && monotonic_ms() < end) {
