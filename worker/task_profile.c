@@ -85,6 +85,7 @@ static void profile_set_error(struct task_error *err, const char *code, const ch
 	va_end(ap);
 }
 
+__attribute__((cold))
 static int profile_nomem(struct profile *p)
 {
 	profile_set_error(&p->err, "out_of_memory", "The profile task ran out of memory.");
@@ -120,15 +121,32 @@ static int profile_add_column(struct profile *p, const char *name, size_t len)
 	return 0;
 }
 
+/* profile_field_first handles the fields profile_field's fast path does
+ * not: those of the first record (names or the first cells) and surplus
+ * ones (reported at record_end). Out of line so that the fast path stays
+ * a few instructions. Returns 0 or -1 with p->err set. */
+__attribute__((noinline))
+static int profile_field_first(struct profile *p, size_t i, const char *data, size_t len)
+{
+	if (!p->shaped && profile_add_column(p, data, len) != 0)
+		return -1;
+	if (i >= p->ncols || (!p->shaped && p->header))
+		return 0; /* a surplus field (reported at record_end), or a name */
+	if (column_stats_add(&p->cols[i], data, len) != 0)
+		return profile_nomem(p);
+	return 0;
+}
+
+/* profile_field adds a data cell to its column, through the pipe when it
+ * runs. The pipe starts only once the first record has ended, so the
+ * first record never goes through it. */
 static int profile_field(void *self, const char *data, size_t len)
 {
 	struct profile *p = self;
 	size_t i = p->field++;
 
-	if (!p->shaped && profile_add_column(p, data, len) != 0)
-		return -1;
-	if (i >= p->ncols || (!p->shaped && p->header))
-		return 0; /* a surplus field (reported at record_end), or a name */
+	if (__builtin_expect(!p->shaped || i >= p->ncols, 0))
+		return profile_field_first(p, i, data, len);
 	if (p->pipe != NULL)
 		return stats_pipe_add(p->pipe, i, data, len) != 0 ? profile_nomem(p) : 0;
 	if (column_stats_add(&p->cols[i], data, len) != 0)
