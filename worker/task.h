@@ -65,6 +65,17 @@ struct task_ops {
 /* task_find returns the built-in task called name, or NULL. */
 const struct task_ops *task_find(const char *name);
 
+/* task_profile_set_threads sets how many statistics threads one large
+ * profile job starts (stats_pipe.h); the worker calls it once at start-up
+ * from --profile-threads. It is an atomic, read by each job as it starts.
+ * 0 means task_profile_default_threads of the online CPUs. */
+void task_profile_set_threads(unsigned n);
+
+/* task_profile_default_threads returns the statistics threads a machine of
+ * cpus CPUs gets by default: one less than cpus (the parser has one), and
+ * at least 1. */
+int task_profile_default_threads(int cpus);
+
 /* The built-ins, for tests. */
 extern const struct task_ops task_profile;
 extern const struct task_ops task_ndjson;

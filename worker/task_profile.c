@@ -42,9 +42,11 @@
 
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -52,6 +54,32 @@
 #include "stats_pipe.h"
 
 #define PROFILE_PIPE_MIN_BYTES (4u << 20)
+
+/* Statistics threads per large job (task_profile_set_threads): shared by
+ * every consumer thread, set once at start-up, hence atomic. 0: default. */
+static atomic_uint profile_threads;
+
+void task_profile_set_threads(unsigned n)
+{
+	atomic_store_explicit(&profile_threads, n, memory_order_relaxed);
+}
+
+int task_profile_default_threads(int cpus)
+{
+	return cpus > 2 ? cpus - 1 : 1;
+}
+
+/* profile_stats_threads returns the statistics threads a job starts now. */
+static unsigned profile_stats_threads(void)
+{
+	unsigned n = atomic_load_explicit(&profile_threads, memory_order_relaxed);
+	long cpus;
+
+	if (n > 0)
+		return n;
+	cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	return (unsigned)task_profile_default_threads(cpus > 0 && cpus < 4096 ? (int)cpus : 1);
+}
 
 struct profile_name {
 	char *data; /* owned */
@@ -148,7 +176,7 @@ static int profile_field(void *self, const char *data, size_t len)
 	if (__builtin_expect(!p->shaped || i >= p->ncols, 0))
 		return profile_field_first(p, i, data, len);
 	if (p->pipe != NULL)
-		return stats_pipe_add(p->pipe, i, data, len) != 0 ? profile_nomem(p) : 0;
+		return stats_pipe_add(p->pipe, data, len) != 0 ? profile_nomem(p) : 0;
 	if (column_stats_add(&p->cols[i], data, len) != 0)
 		return profile_nomem(p);
 	return 0;
@@ -165,7 +193,7 @@ static int profile_record_end(void *self, uint64_t line)
 		p->rows += !p->header;
 		/* The columns are final now: the pipe may have them. */
 		if (p->bytes_total >= PROFILE_PIPE_MIN_BYTES)
-			p->pipe = stats_pipe_start(p->cols);
+			p->pipe = stats_pipe_start(p->cols, p->ncols, profile_stats_threads());
 		return 0;
 	}
 	if (fields != p->ncols) {

@@ -996,8 +996,32 @@ Test(profile, a_large_input_profiled_on_two_threads_gives_the_same_bytes)
 	free(two);
 }
 
-Test(profile, a_large_input_stopped_early_frees_its_second_thread)
+Test(profile, any_number_of_stats_threads_gives_the_same_bytes)
 {
+	/* Each thread owns the columns c % n == k; 5 columns over 1, 2, 3, 4
+	 * threads, and more threads than columns (capped at 5). */
+	char *one = profile_generated(0, 60000);
+
+	for (unsigned n = 1; n <= 7; n++) {
+		task_profile_set_threads(n);
+		char *many = profile_generated(UINT64_C(1) << 30, 60000);
+		cr_assert_str_eq(one, many, "with %u stats threads", n);
+		free(many);
+	}
+	free(one);
+}
+
+Test(profile, default_stats_threads_leave_a_cpu_to_the_parser)
+{
+	cr_assert_eq(task_profile_default_threads(1), 1);
+	cr_assert_eq(task_profile_default_threads(2), 1);
+	cr_assert_eq(task_profile_default_threads(3), 2);
+	cr_assert_eq(task_profile_default_threads(8), 7);
+}
+
+Test(profile, a_large_input_stopped_early_frees_its_stats_threads)
+{
+	task_profile_set_threads(3);
 	struct task_params params = {.delimiter = ',', .header = false, .bytes_total = UINT64_C(1) << 30};
 	struct task_error err;
 	struct run r;
