@@ -67,17 +67,18 @@ struct stats_pipe {
 static int pipe_apply(struct stats_pipe *p, const struct pipe_batch *b, struct pipe_worker *w)
 {
 	const unsigned char *owner = p->owner;
+	const bool all = p->nthreads == 1; /* then every column is this thread's */
 	const char *bytes = b->bytes;
 	size_t col = w->col;
 	int rc = 0;
 
 	for (size_t i = 0; i < b->n; i++) {
 		size_t len = b->lens[i];
-		if (len == PIPE_LONG_CELL) {
+		if (__builtin_expect(len == PIPE_LONG_CELL, 0)) {
 			len = (size_t)((uint64_t)b->lens[i + 1] | (uint64_t)b->lens[i + 2] << 32);
 			i += 2;
 		}
-		if (owner[col] == w->index && column_stats_add(&p->cols[col], bytes, len) != 0)
+		if ((all || owner[col] == w->index) && column_stats_add(&p->cols[col], bytes, len) != 0)
 			rc = -1;
 		bytes += len;
 		if (++col == p->ncols)
