@@ -40,6 +40,7 @@
 #include "producer.h"
 #include "running.h"
 #include "service.h"
+#include "task.h"
 #include "worker.h"
 
 struct worker {
@@ -75,10 +76,11 @@ static int worker_parse_log_level(const char *text, void *dst, char *err, size_t
  * table below is also the --help text). Returns config_load's result. */
 static enum config_result worker_configure(struct worker_settings *s, int argc, char **argv)
 {
-	char cpus[16];
+	char cpus[16], stats_threads[16];
 	enum config_result r;
 
 	snprintf(cpus, sizeof cpus, "%d", config_cpu_count());
+	snprintf(stats_threads, sizeof stats_threads, "%d", task_profile_default_threads(config_cpu_count()));
 	const struct config_option opts[] = {
 		{"redis-url", "JOBQ_REDIS_URL", "URL", "redis://127.0.0.1:6379/0",
 		 "Redis to use: redis://[:password@]host[:port][/db] or unix:///path[?db=N].",
@@ -124,6 +126,9 @@ static enum config_result worker_configure(struct worker_settings *s, int argc, 
 		{"exit-when-idle", "JOBQ_EXIT_WHEN_IDLE", "DURATION", "0",
 		 "Exit (as on SIGTERM, status 0) once no job has run and the queues stayed empty for this long; 0 = never.",
 		 config_parse_seconds_or_off, &s->exit_when_idle_s, false},
+		{"profile-threads", "JOBQ_PROFILE_THREADS", "N", stats_threads,
+		 "Statistics threads of one profile job of 4 MiB or more, besides the thread that parses it (default: the number of CPUs less one, but 2 on two CPUs and 1 on one; at most 16).",
+		 config_parse_positive_int, &s->profile_threads, false},
 		{"log-level", "JOBQ_LOG_LEVEL", "LEVEL", "info",
 		 "Least severe log lines written: debug, info, warn or error.",
 		 worker_parse_log_level, &s->log_level, false},
@@ -352,6 +357,7 @@ int main(int argc, char **argv)
 		break;
 	}
 	log_init("worker", w.settings.log_level);
+	task_profile_set_threads((unsigned)w.settings.profile_threads);
 	if (worker_init(&w, &err) != 0) {
 		log_event(LOG_ERROR, "cannot start", json_pack("{s:s}", "error", err));
 		return 1;

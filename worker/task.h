@@ -70,6 +70,18 @@ const struct task_ops *task_find(const char *name);
  * takes for a batch. Returns 0, or -1 when cap bytes are too few. */
 int task_builtin_list(char *out, size_t cap);
 
+/* task_profile_set_threads sets how many statistics threads one large
+ * profile job starts (stats_pipe.h); the worker calls it once at start-up
+ * from --profile-threads. It is an atomic, read by each job as it starts.
+ * 0 means task_profile_default_threads of the online CPUs. */
+void task_profile_set_threads(unsigned n);
+
+/* task_profile_default_threads returns the statistics threads a machine of
+ * cpus CPUs gets by default: one less than cpus (the parser has one), but
+ * 2 on two CPUs, where the parser's thread also waits on Redis for input
+ * and two statistics threads fill that time; 1 on one CPU. */
+int task_profile_default_threads(int cpus);
+
 /* The built-ins, for tests. */
 extern const struct task_ops task_profile;
 extern const struct task_ops task_ndjson;

@@ -52,6 +52,7 @@ struct worker_settings {
 	int dead_ttl_s;
 	uint64_t max_field;
 	int kill_grace_s;              /* SIGTERM to SIGKILL of an external task */
+	int profile_threads;           /* stats threads of one large profile job */
 	int exit_when_idle_s;          /* exit after this long with nothing to do; 0: never */
 	enum log_level log_level;
 	char worker_id[WORKER_ID_MAX]; /* "host:pid:8-hex-random" */

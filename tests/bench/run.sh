@@ -16,6 +16,9 @@
 #   4. memory      peak RSS (VmHWM) of jobq-api while a 1 GiB upload streams
 #                  in (tried a second time when refused; both attempts are
 #                  reported), and of a fresh jobq-worker profiling that job;
+#                  the speed of that lone 1 GiB profile beside raw libcsv on
+#                  one core over the same bytes (written to a file after the
+#                  job, best of two);
 #   5. cancel      DELETE of a running job to its status "cancelled", when
 #                  the API has a DELETE route.
 # It prints one table and writes it as JSON to
@@ -215,6 +218,9 @@ build_tools() {
 	$cc $cflags -o "$build/gen_csv" "$here/gen_csv.c" &&
 	$cc $cflags -o "$build/libcsv_count" "$here/libcsv_count.c" -lcsv &&
 	$cc $cflags -I"$root/queue" -o "$build/reader_count" "$here/reader_count.c" "$root/queue/csv_reader.c" &&
+	$cc $cflags -I"$root/queue" -I"$root/worker" -o "$build/profile_file" "$here/profile_file.c" \
+		"$root/queue/csv_reader.c" "$root/worker/task_profile.c" "$root/worker/column_stats.c" \
+		"$root/worker/stats_pipe.c" "$root/worker/hll.c" -ljansson -lm &&
 	$cc $cflags $(pkg-config --cflags libmicrohttpd hiredis) -o "$build/ceiling" "$here/ceiling.c" \
 		$(pkg-config --libs libmicrohttpd hiredis) ||
 		die "cannot build the benchmark's helper programs"
@@ -389,6 +395,17 @@ memory_attempt() {
 	fact "memory.attempts.$1" "{\"http_status\":${code:-0},\"upload_s\":$(((t1 - t0) / 10))e-2,\"api_vmhwm_start_kib\":$hwm0,\"api_vmhwm_kib\":$hwm,\"redis_latency_max_ms\":$lat,\"redis_latency_spikes\":$spikes,\"cpu_ticks\":$cpu,\"reply\":$reply}"
 }
 
+# bench_memory_libcsv times libcsv on one core over the same GiB, written
+# to a file and synced first (so that no write-back runs meanwhile), best
+# of two: the target is that the lone job profiles faster than that.
+bench_memory_libcsv() {
+	"$build/gen_csv" 1073741824 >"$work/mem.csv" && sync &&
+		"$build/libcsv_count" "$work/mem.csv" >"$work/mem_libcsv.lines" &&
+		"$build/libcsv_count" "$work/mem.csv" >>"$work/mem_libcsv.lines" &&
+		fact memory.libcsv "$(python3 "$here/bench.py" best <"$work/mem_libcsv.lines")"
+	rm -f "$work/mem.csv"
+}
+
 bench_memory() {
 	code=""
 	memory_attempt 1
@@ -404,6 +421,7 @@ bench_memory() {
 	fact memory.job "$(job_times "$id")"
 	fact memory.worker_vmhwm_kib "$(vmhwm "$worker_pid")"
 	stop "$worker_pid"
+	bench_memory_libcsv
 	flush
 }
 

@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,6 +173,69 @@ Test(lifecycle, progress_moves_while_a_large_job_runs)
 	job = wait_for_status(id, "succeeded", 60000);
 	json_decref(job);
 	free(id), free(csv);
+}
+
+/* mixed_csv returns about rows records of six mixed columns: integers,
+ * floats, booleans, dates, quoted text holding commas, LF, CRLF and
+ * doubled quotes, and a mostly empty column. Records end with CRLF. */
+static char *mixed_csv(size_t rows)
+{
+	size_t cap = 64 + rows * 96, len = 0;
+	char *s = malloc(cap);
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+
+	cr_assert_not_null(s);
+	len += (size_t)snprintf(s, cap, "id,price,ok,day,note,rare\r\n");
+	for (size_t i = 0; i < rows; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		len += (size_t)snprintf(s + len, cap - len,
+					"%zu,%llu.%02u,%s,20%02u-%02u-%02u,\"n%llx, \"\"q\"\"\n%s\",%s\r\n",
+					i, (unsigned long long)(x % 100000), (unsigned)(x % 100),
+					x & 1 ? "true" : "False", (unsigned)(x % 100), (unsigned)(x % 12) + 1,
+					(unsigned)(x % 28) + 1, (unsigned long long)(x % 4096),
+					x & 2 ? "\r\nx" : "y", i % 97 ? "" : "r");
+	}
+	return s;
+}
+
+/* profile_result returns the result body of the succeeded job id. */
+static char *profile_result(const char *id)
+{
+	char path[80];
+
+	json_decref(wait_for_status(id, "succeeded", 60000));
+	snprintf(path, sizeof path, "/v1/jobs/%s/result", id);
+	struct http_reply r = http_get(path);
+	cr_assert_eq(r.status, 200);
+	char *body = strndup(r.body, r.len);
+	http_reply_free(&r);
+	return body;
+}
+
+/* The statistics threads of a large profile split the columns; however
+ * many there are, the result is the same bytes. */
+Test(lifecycle, profile_result_is_the_same_with_one_or_four_stats_threads)
+{
+	char *csv = mixed_csv(100000); /* about 6 MB: above the 4 MiB pipe threshold */
+	char *one = submit_csv("task=profile&queue=one", csv);
+	char *four = submit_csv("task=profile&queue=four", csv);
+	harness_start_worker((const char *const[]){"--queue", "one", "--profile-threads", "1", NULL});
+	harness_start_worker((const char *const[]){"--queue", "four", "--profile-threads", "4", NULL});
+	char *a = profile_result(one), *b = profile_result(four);
+	json_t *res = json_loads(a, 0, NULL);
+
+	cr_assert_gt(strlen(csv), 4u << 20);
+	json_t *cols = json_object_get(res, "columns");
+	json_t *id = json_array_get(cols, 0), *ok = json_array_get(cols, 2), *rare = json_array_get(cols, 5);
+
+	cr_assert_eq(json_integer_value(json_object_get(res, "rows")), 100000);
+	cr_assert_eq(json_integer_value(json_object_get(id, "max")), 99999);
+	cr_assert_str_eq(json_string_value(json_object_get(ok, "type")), "boolean");
+	cr_assert_eq(json_integer_value(json_object_get(rare, "count")), 1031); /* i % 97 == 0 */
+	cr_assert_eq(json_integer_value(json_object_get(rare, "empty")), 100000 - 1031);
+	cr_assert_str_eq(a, b);
+	json_decref(res);
+	free(a), free(b), free(one), free(four), free(csv);
 }
 
 /* A profile of an input large enough for two threads (stats_pipe) ends

@@ -14,6 +14,7 @@
 
 #include "column_stats.h"
 #include "csv_reader.h"
+#include "stats_pipe.h"
 #include "task.h"
 
 /* ---- Helpers -------------------------------------------------------------- */
@@ -996,8 +997,75 @@ Test(profile, a_large_input_profiled_on_two_threads_gives_the_same_bytes)
 	free(two);
 }
 
-Test(profile, a_large_input_stopped_early_frees_its_second_thread)
+Test(profile, any_number_of_stats_threads_gives_the_same_bytes)
 {
+	/* Each thread owns the columns c % n == k; 5 columns over 1, 2, 3, 4
+	 * threads, and more threads than columns (capped at 5). */
+	char *one = profile_generated(0, 60000);
+
+	for (unsigned n = 1; n <= 7; n++) {
+		task_profile_set_threads(n);
+		char *many = profile_generated(UINT64_C(1) << 30, 60000);
+		cr_assert_str_eq(one, many, "with %u stats threads", n);
+		free(many);
+	}
+	free(one);
+}
+
+/* profile_long_cells profiles 3 columns whose middle one sometimes holds
+ * a cell longer than a whole batch of the pipe, as an input of bytes_total
+ * bytes, and returns the result's text. */
+static char *profile_long_cells(uint64_t bytes_total)
+{
+	struct task_params params = {.delimiter = ',', .header = false, .bytes_total = bytes_total};
+	struct task_error err;
+	struct run r;
+	size_t long_len = STATS_PIPE_BATCH_BYTES + 4321;
+	char *long_cell = malloc(long_len + 1), num[32];
+
+	cr_assert_not_null(long_cell);
+	memset(&r, 0, sizeof r);
+	r.out = (struct task_output){collector_write, &r.sink};
+	r.task = task_profile.create(&params, &r.out, &err);
+	cr_assert_not_null(r.task);
+	for (size_t i = 0; i < 3000; i++) {
+		memset(long_cell, 'a' + (int)(i % 26), long_len);
+		long_cell[i % 7 == 3 ? long_len : 5 + i % 11] = '\0';
+		snprintf(num, sizeof num, "%zu", i * 7919 % 3001);
+		cr_assert_eq(run_record(&r, 3, (const char *const[]){num, long_cell, i % 2 ? "x" : ""}), 0);
+	}
+	cr_assert_eq(task_profile.finish(r.task, &err), 0, "%s", err.message);
+	task_profile.destroy(r.task);
+	free(long_cell);
+	return r.sink.data;
+}
+
+Test(profile, cells_longer_than_a_batch_pass_the_pipe_whole)
+{
+	char *one = profile_long_cells(0), want[64];
+
+	snprintf(want, sizeof want, "\"max_length\":%d,", STATS_PIPE_BATCH_BYTES + 4321);
+	cr_assert_not_null(strstr(one, want), "the long cells reach their column whole");
+	for (unsigned n = 1; n <= 3; n++) {
+		task_profile_set_threads(n);
+		char *piped = profile_long_cells(UINT64_C(1) << 30);
+		cr_assert_str_eq(one, piped, "with %u stats threads", n);
+		free(piped);
+	}
+	free(one);
+}
+
+Test(profile, default_stats_threads_leave_a_cpu_to_the_parser)
+{
+	cr_assert_eq(task_profile_default_threads(1), 1);
+	cr_assert_eq(task_profile_default_threads(2), 2);
+	cr_assert_eq(task_profile_default_threads(3), 2);
+	cr_assert_eq(task_profile_default_threads(8), 7);
+}
+
+Test(profile, a_large_input_stopped_early_frees_its_stats_threads)
+{
+	task_profile_set_threads(3);
 	struct task_params params = {.delimiter = ',', .header = false, .bytes_total = UINT64_C(1) << 30};
 	struct task_error err;
 	struct run r;
