@@ -194,7 +194,7 @@ static int server_breaker_gate(struct api_request *req, enum MHD_Result *ret)
 	int retry_after_s = 1;
 
 	req->ticket = BREAKER_REFUSED;
-	if (!handlers_route_needs_store(req->matched))
+	if (!(req->matched->flags & ROUTE_STORE))
 		return 0;
 	req->ticket = breaker_admit(&req->server->breaker, &retry_after_s);
 	if (req->ticket != BREAKER_REFUSED) {
