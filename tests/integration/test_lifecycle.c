@@ -3,9 +3,7 @@
  * go — an upload cut halfway leaves nothing, a client that hangs up after
  * sending everything still gets its job done, a worker stops cleanly.
  */
-#include <arpa/inet.h>
 #include <criterion/criterion.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,44 +21,15 @@ static void setup(void)
 
 TestSuite(lifecycle, .init = setup, .fini = harness_teardown, .timeout = 60);
 
-static int connect_api(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	cr_assert_geq(fd, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)harness.api_port)};
-	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-	cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-	return fd;
-}
-
-static void send_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-		cr_assert_gt(n, 0, "send failed");
-		buf += n;
-		len -= (size_t)n;
-	}
-}
-
-static void send_headers(int fd, size_t content_length)
-{
-	char head[256];
-	int n = snprintf(head, sizeof head,
-			 "POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\n"
-			 "Content-Length: %zu\r\n\r\n", content_length);
-	send_all(fd, head, (size_t)n);
-}
-
 /* An upload cut after more than one staging piece (256 KiB) has been written
  * to Redis must leave no key behind. */
 Test(lifecycle, upload_cut_halfway_leaves_no_key)
 {
 	size_t len;
 	char *csv = harness_csv_rows(100000, &len); /* 1.6 MB */
-	int fd = connect_api();
-	send_headers(fd, len);
-	send_all(fd, csv, len / 2);
+	int fd = raw_connect();
+	raw_csv_head(fd, len);
+	raw_send(fd, csv, len / 2);
 	sleep_ms(300);
 	close(fd);
 	long long end = monotonic_ms() + 5000;
@@ -83,9 +52,9 @@ Test(lifecycle, client_that_hangs_up_after_sending_still_gets_its_job_done)
 {
 	size_t len;
 	char *csv = harness_csv_rows(50000, &len);
-	int fd = connect_api();
-	send_headers(fd, len);
-	send_all(fd, csv, len);
+	int fd = raw_connect();
+	raw_csv_head(fd, len);
+	raw_send(fd, csv, len);
 	shutdown(fd, SHUT_RDWR);
 	close(fd);
 	harness_start_worker(NULL);
