@@ -627,6 +627,13 @@ int64_t api_server_unused_ms(struct api_server *srv)
 	return since > 0 ? since : 1; /* 1: none open, if only just */
 }
 
+int64_t api_server_idle_wait_ms(int64_t unused_ms, int64_t idle_ms)
+{
+	if (unused_ms >= idle_ms)
+		return 0;
+	return unused_ms > 0 ? idle_ms - unused_ms : idle_ms;
+}
+
 void api_server_stop(struct api_server *srv)
 {
 	/* First: a suspended connection cannot be closed, so every submission
