@@ -353,6 +353,9 @@ const char *harness_sleep_tasks(void)
 	fputs("{\"sleep3\":{\"argv\":[\"/bin/sh\",\"-c\",\"cat >/dev/null; exec sleep 3\"],"
 	      "\"env\":{\"PATH\":\"/usr/bin:/bin\"}},"
 	      " \"sleep60\":{\"argv\":[\"/bin/sh\",\"-c\",\"cat >/dev/null; exec sleep 60\"],"
+	      "\"env\":{\"PATH\":\"/usr/bin:/bin\"}},"
+	      " \"stall3\":{\"argv\":[\"/bin/sh\",\"-c\","
+	      "\"head -c 1048576 >/dev/null && sleep 3 && exec cat >/dev/null\"],"
 	      "\"env\":{\"PATH\":\"/usr/bin:/bin\"}}}",
 	      f);
 	cr_assert_eq(fclose(f), 0);

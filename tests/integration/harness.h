@@ -85,7 +85,9 @@ void harness_setup_aof_with(int nworkers);
 /* harness_sleep_tasks writes a tasks file into the test's directory and
  * returns its path (static storage). Its programs take a fixed time whatever
  * the machine's speed, for tests that need a job still running when they act:
- * "sleep3" reads its input, sleeps 3 s and succeeds; "sleep60" sleeps 60 s.
+ * "sleep3" reads its input, sleeps 3 s and succeeds; "sleep60" sleeps 60 s;
+ * "stall3" reads 1 MiB of its input, sleeps 3 s, then reads the rest and
+ * succeeds, so that a larger input is known to be partly read for 3 s.
  * Pass it as --tasks to the API and to each worker. */
 const char *harness_sleep_tasks(void);
 
