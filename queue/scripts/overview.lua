@@ -41,9 +41,11 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
   if f[1] and stats[f[1]] then
     stats[f[1]].running = stats[f[1]].running + 1
   end
-  if f[2] and f[2] ~= '' then
-    runs[f[2]] = runs[f[2]] or {}
-    table.insert(runs[f[2]], id)
+  local list = f[2] and runs[f[2]]
+  if list then
+    list[#list + 1] = id
+  elseif f[2] and f[2] ~= '' then
+    runs[f[2]] = {id}
   end
 end
 
