@@ -86,14 +86,50 @@ static int auth_line_parse(const char *line, const char *end, struct auth_entry 
 	return 1;
 }
 
-/* auth_table_has returns true when t's first t->len entries hold e's token. */
-static bool auth_table_has(const struct auth_table *t, const struct auth_entry *e)
+/* A key of a table being parsed and the file line it came from, so that
+ * duplicates are found by sorting (n log n) rather than by comparing each
+ * key with every earlier one, yet still reported by line. */
+struct auth_line_key {
+	const struct auth_entry *e;  /* not owned: an entry of the table */
+	size_t lineno;
+};
+
+/* auth_same_token returns true when a and b hold the same token (tokens
+ * are zero-padded and hold no NUL, so the padded bytes and the length
+ * decide). */
+static bool auth_same_token(const struct auth_entry *a, const struct auth_entry *b)
 {
-	for (size_t i = 0; i < t->len; i++)
-		if (t->entries[i].token_len == e->token_len &&
-		    memcmp(t->entries[i].token, e->token, e->token_len) == 0)
-			return true;
-	return false;
+	return a->token_len == b->token_len && memcmp(a->token, b->token, AUTH_TOKEN_MAX) == 0;
+}
+
+/* auth_line_key_cmp orders keys by token, then by line (a qsort
+ * comparator). */
+static int auth_line_key_cmp(const void *pa, const void *pb)
+{
+	const struct auth_line_key *a = pa, *b = pb;
+	int c = memcmp(a->e->token, b->e->token, AUTH_TOKEN_MAX);
+
+	if (c == 0 && a->e->token_len != b->e->token_len)
+		c = a->e->token_len < b->e->token_len ? -1 : 1;
+	if (c == 0)
+		c = (a->lineno > b->lineno) - (a->lineno < b->lineno);
+	return c;
+}
+
+/* auth_first_duplicate sorts the n keys and returns the first line (in
+ * file order) whose token is on an earlier line too, or 0 when no token
+ * repeats. */
+static size_t auth_first_duplicate(struct auth_line_key *keys, size_t n)
+{
+	size_t first = 0;
+
+	if (n > 1)
+		qsort(keys, n, sizeof keys[0], auth_line_key_cmp);
+	for (size_t i = 1; i < n; i++)
+		if (auth_same_token(keys[i - 1].e, keys[i].e) &&
+		    (first == 0 || keys[i].lineno < first))
+			first = keys[i].lineno;
+	return first;
 }
 
 /* auth_count_keys returns an upper bound of the keys in text: its lines
@@ -112,17 +148,16 @@ static size_t auth_count_keys(const char *text, size_t len)
 	return keys;
 }
 
-struct auth_table *auth_table_parse(const char *text, size_t len, char *err, size_t errlen)
+/* auth_lines_parse reads the lines of text into t's entries (room for
+ * every key: auth_count_keys), with each one's line in keys. Returns 0, or
+ * the number of the first malformed line with *why set; the keys before it
+ * are in t. Duplicates are left to the caller. */
+static size_t auth_lines_parse(struct auth_table *t, struct auth_line_key *keys, const char *text,
+			       size_t len, const char **why)
 {
-	struct auth_table *t = malloc(sizeof *t + auth_count_keys(text, len) * sizeof t->entries[0]);
-	const char *p = text, *end = text + len, *why = NULL;
+	const char *p = text, *end = text + len;
 	size_t lineno = 0;
 
-	if (t == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	t->len = 0;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *eol = nl != NULL ? nl : end;
@@ -130,22 +165,47 @@ struct auth_table *auth_table_parse(const char *text, size_t len, char *err, siz
 		int r;
 
 		lineno++;
-		r = auth_line_parse(p, eol > p && eol[-1] == '\r' ? eol - 1 : eol, &e, &why);
-		if (r > 0 && auth_table_has(t, &e)) {
-			why = "this token is already on an earlier line";
-			r = -1;
-		}
-		if (r > 0) /* fits: auth_count_keys counted this line */
+		r = auth_line_parse(p, eol > p && eol[-1] == '\r' ? eol - 1 : eol, &e, why);
+		if (r > 0) { /* fits: auth_count_keys counted this line */
+			keys[t->len] = (struct auth_line_key){ &t->entries[t->len], lineno };
 			t->entries[t->len++] = e;
-		explicit_bzero(&e, sizeof e);
-		if (r < 0) {
-			snprintf(err, errlen, "line %zu: %s", lineno, why);
-			auth_table_free(t);
-			return NULL;
 		}
+		explicit_bzero(&e, sizeof e);
+		if (r < 0)
+			return lineno;
 		p = eol + (nl != NULL);
 	}
-	return t;
+	return 0;
+}
+
+/* A duplicate before a malformed line is reported, as the first error in
+ * file order. */
+struct auth_table *auth_table_parse(const char *text, size_t len, char *err, size_t errlen)
+{
+	size_t cap = auth_count_keys(text, len), bad, dup;
+	struct auth_table *t = malloc(sizeof *t + cap * sizeof t->entries[0]);
+	struct auth_line_key *keys = malloc((cap > 0 ? cap : 1) * sizeof *keys);
+	const char *why = NULL;
+
+	if (t == NULL || keys == NULL) {
+		free(t);
+		free(keys);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	t->len = 0;
+	bad = auth_lines_parse(t, keys, text, len, &why);
+	dup = auth_first_duplicate(keys, t->len);
+	free(keys);
+	if (dup != 0) {
+		why = "this token is already on an earlier line";
+		bad = dup;
+	}
+	if (bad == 0)
+		return t;
+	snprintf(err, errlen, "line %zu: %s", bad, why);
+	auth_table_free(t);
+	return NULL;
 }
 
 /* auth_file_read reads path whole into a new buffer (*len bytes; the

@@ -5,9 +5,10 @@
  * The file. One key per line: `token tenant` or `token tenant operator`;
  * `#` starts a comment line, blank lines are skipped. A token is 16 to
  * AUTH_TOKEN_MAX printable ASCII bytes without spaces, a tenant 1 to
- * AUTH_TENANT_MAX bytes of [A-Za-z0-9_.-]. A token may appear once. Any
- * other line makes the whole file malformed: the error names the line
- * number and what is wrong with it, never the token.
+ * AUTH_TENANT_MAX bytes of [A-Za-z0-9_.-]. A token may appear once (the
+ * check sorts the keys: n log n for a file of n keys). Any other line
+ * makes the whole file malformed: the error names the first such line in
+ * file order and what is wrong with it, never the token.
  *
  * The table. A struct auth_table is immutable once parsed. Lookups compare
  * the presented token with every token of the table, each over the same

@@ -11,8 +11,6 @@
 /* The most labels a histogram sample may carry besides le. */
 #define EXPO_HISTOGRAM_LABELS_MAX 7
 
-static void expo_put(struct expo_buf *b, const char *s, size_t n);
-
 void expo_init(struct expo_buf *b)
 {
 	memset(b, 0, sizeof *b);
@@ -22,14 +20,6 @@ void expo_free(struct expo_buf *b)
 {
 	free(b->text);
 	expo_init(b);
-}
-
-void expo_append(struct expo_buf *b, const struct expo_buf *from)
-{
-	if (from->failed)
-		b->failed = true;
-	else if (from->len > 0)
-		expo_put(b, from->text, from->len);
 }
 
 bool expo_failed(const struct expo_buf *b)

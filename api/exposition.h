@@ -49,9 +49,6 @@ struct expo_histogram {
 void expo_init(struct expo_buf *b);
 void expo_free(struct expo_buf *b);
 
-/* expo_append appends the text of from (not failed) to b. */
-void expo_append(struct expo_buf *b, const struct expo_buf *from);
-
 /* expo_failed returns true when some write ran out of memory. */
 bool expo_failed(const struct expo_buf *b);
 

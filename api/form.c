@@ -149,3 +149,22 @@ int form_end(struct form *f, bool complete)
 	}
 	return 0;
 }
+
+int form_feed(struct form *f, struct MHD_PostProcessor *pp, const char *data, size_t size)
+{
+	if (MHD_post_process(pp, data, size) == MHD_YES)
+		return 0;
+	f->stopped = true; /* before the caller destroys pp: see struct form */
+	if (f->error->status == 0)
+		reply_error_set(f->error, MHD_HTTP_BAD_REQUEST, "invalid_multipart",
+				"The multipart/form-data body is malformed.");
+	return -1;
+}
+
+int form_close(struct form *f, struct MHD_PostProcessor **pp)
+{
+	bool complete = *pp != NULL && MHD_destroy_post_processor(*pp) == MHD_YES;
+
+	*pp = NULL;
+	return form_end(f, complete);
+}

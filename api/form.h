@@ -77,4 +77,19 @@ enum MHD_Result form_piece(void *cls, enum MHD_ValueKind kind, const char *key,
  * with the error set. */
 int form_end(struct form *f, bool complete);
 
+/* form_feed hands size body bytes to pp, the post processor reading f
+ * (form_piece with f as its cls). Returns 0, or -1 once the body is
+ * refused: f is stopped and its error set (invalid_multipart when the
+ * post processor gave up without a reason of the form's). The caller then
+ * destroys pp and drops the rest of the body. */
+int form_feed(struct form *f, struct MHD_PostProcessor *pp, const char *data, size_t size);
+
+/* form_close ends f at the end of the body: destroys *pp (which may hand
+ * over a last piece; NULL after a refusal) and sets it to NULL, then
+ * form_end with whether it saw the closing boundary. Returns 0 when the
+ * form was whole and had its file, or -1 with the error set. This is the
+ * whole of the form's end-of-body decision: POST /v1/jobs and the
+ * multipart fuzz target both make it here. */
+int form_close(struct form *f, struct MHD_PostProcessor **pp);
+
 #endif

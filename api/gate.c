@@ -11,9 +11,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "handlers.h"
 #include "log.h"
 #include "reply.h"
+#include "router.h"
 #include "server.h"
 
 #define GATE_RATE_MAX 1000000.0
@@ -75,19 +75,6 @@ void gate_reload(struct gate *g)
 
 /* ---- The checks --------------------------------------------------------- */
 
-/* gate_is_v1 returns true for routes under /v1/. */
-static bool gate_is_v1(const struct route *r)
-{
-	return strncmp(r->pattern, "/v1/", 4) == 0;
-}
-
-/* gate_needs_key returns true for routes that need a key when auth is on:
- * /v1/ and /metrics; the health checks stay open. */
-static bool gate_needs_key(const struct route *r)
-{
-	return gate_is_v1(r) || strcmp(r->pattern, "/metrics") == 0;
-}
-
 /* gate_auth checks req's key and fills req->tenant and req->is_operator.
  * Returns 0, or -1 with *e set to 401 or 403. */
 static int gate_auth(struct gate *g, struct api_request *req, struct reply_error *e)
@@ -104,7 +91,7 @@ static int gate_auth(struct gate *g, struct api_request *req, struct reply_error
 	}
 	memcpy(req->tenant, who.tenant, sizeof req->tenant);
 	req->is_operator = who.operator_;
-	if (handlers_route_operator_only(req->matched) && !req->is_operator) {
+	if ((req->matched->flags & ROUTE_OPERATOR) && !req->is_operator) {
 		reply_error_set(e, MHD_HTTP_FORBIDDEN, "forbidden",
 				"This is an operator view; this API key is not an operator's.");
 		return -1;
@@ -134,8 +121,7 @@ static void gate_client_ip(struct api_request *req, char out[INET6_ADDRSTRLEN])
  * tenant name has no ':'). Returns 0, or -1 with *e replaced by 429. */
 static int gate_rate(struct gate *g, struct api_request *req, struct reply_error *e)
 {
-	bool submit = strcmp(req->matched->method, "POST") == 0 &&
-		      strcmp(req->matched->pattern, "/v1/jobs") == 0;
+	bool submit = (req->matched->flags & ROUTE_SUBMIT) != 0;
 	char ip[INET6_ADDRSTRLEN], addr[INET6_ADDRSTRLEN + 3];
 	const char *client = req->tenant;
 	int retry_after_s = 1;
@@ -164,9 +150,11 @@ int gate_admit(struct gate *g, struct api_request *req, enum MHD_Result *ret)
 	struct reply_error e = { 0 };
 	bool refused = false;
 
-	if (auth_keys_enabled(&g->keys) && gate_needs_key(req->matched))
+	if (!(req->matched->flags & ROUTE_KEY))
+		return 0;
+	if (auth_keys_enabled(&g->keys))
 		refused = gate_auth(g, req, &e) != 0;
-	if (gate_needs_key(req->matched) && gate_rate(g, req, &e) != 0)
+	if (gate_rate(g, req, &e) != 0)
 		refused = true;
 	if (!refused)
 		return 0;

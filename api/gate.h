@@ -4,18 +4,18 @@
  *
  * In order, for a request the router matched:
  *
- *   1. Auth (when --auth-file is set). Every /v1/ route and /metrics need
- *      "Authorization: Bearer <token>" naming a key of the auth file (auth.h);
- *      missing or unknown: 401 unauthorized with
- *      WWW-Authenticate: Bearer realm="jobq". The key's tenant goes into
- *      req->tenant, its operator flag into req->is_operator. /healthz and
- *      /readyz stay open. Without an auth file everything is open and
+ *   1. Auth (when --auth-file is set). Every route flagged ROUTE_KEY
+ *      (router.h: /v1/ and /metrics) needs "Authorization: Bearer <token>"
+ *      naming a key of the auth file (auth.h); missing or unknown: 401
+ *      unauthorized with WWW-Authenticate: Bearer realm="jobq". The key's
+ *      tenant goes into req->tenant, its operator flag into
+ *      req->is_operator. /healthz and /readyz stay open. Without an auth file everything is open and
  *      req->tenant stays "".
- *   2. Operator-only routes (handlers_route_operator_only: /v1/queues, /metrics):
- *      with auth on, a valid key that is not an operator's gets 403
- *      forbidden.
- *   3. Rate limits (ratelimit.h): every /v1/ request takes a token from the
- *      bucket of its class (submit: POST /v1/jobs; read: the rest) and its
+ *   2. Operator-only routes (ROUTE_OPERATOR: /v1/queues, /metrics): with
+ *      auth on, a valid key that is not an operator's gets 403 forbidden.
+ *   3. Rate limits (ratelimit.h): every route that asks for a key
+ *      (ROUTE_KEY: /v1/ and /metrics) takes a token from the bucket of its
+ *      class (ROUTE_SUBMIT, POST /v1/jobs: submit; the rest: read) and its
  *      client (the tenant, or the client's IP address when auth is off or
  *      the key failed); an empty bucket answers 429 rate_limited with
  *      Retry-After, in place of any 401 or 403, so that guessing keys is

@@ -541,35 +541,21 @@ static enum MHD_Result handlers_get_queues(struct api_request *req, const char *
 
 /* ---- The table ---------------------------------------------------------- */
 
+/* The /v1/ routes and /metrics need a key (and take a rate token); the
+ * health checks stay open. The operator views are /v1/queues and /metrics.
+ * Every route but /healthz and /metrics (which serves its own figures
+ * while Redis is down) needs the store. */
 const struct route handlers_routes[] = {
-	{ "POST", "/v1/jobs", submit_handle },
-	{ "GET", "/v1/jobs/{id}", handlers_get_job },
-	{ "GET", "/v1/jobs/{id}/result", handlers_get_result },
-	{ "POST", "/v1/jobs/{id}/retry", handlers_post_retry },
-	{ "GET", "/v1/dead", handlers_get_dead },
-	{ "GET", "/v1/queues", handlers_get_queues },
-	{ "DELETE", "/v1/jobs/{id}", handlers_delete_job },
-	{ "GET", "/healthz", handlers_healthz },
-	{ "GET", "/readyz", handlers_readyz },
-	{ "GET", "/metrics", scrape_handle },
+	{ "POST", "/v1/jobs", submit_handle, ROUTE_KEY | ROUTE_SUBMIT | ROUTE_STORE },
+	{ "GET", "/v1/jobs/{id}", handlers_get_job, ROUTE_KEY | ROUTE_STORE },
+	{ "GET", "/v1/jobs/{id}/result", handlers_get_result, ROUTE_KEY | ROUTE_STORE },
+	{ "POST", "/v1/jobs/{id}/retry", handlers_post_retry, ROUTE_KEY | ROUTE_STORE },
+	{ "GET", "/v1/dead", handlers_get_dead, ROUTE_KEY | ROUTE_STORE },
+	{ "GET", "/v1/queues", handlers_get_queues, ROUTE_KEY | ROUTE_OPERATOR | ROUTE_STORE },
+	{ "DELETE", "/v1/jobs/{id}", handlers_delete_job, ROUTE_KEY | ROUTE_STORE },
+	{ "GET", "/healthz", handlers_healthz, 0 },
+	{ "GET", "/readyz", handlers_readyz, ROUTE_STORE },
+	{ "GET", "/metrics", scrape_handle, ROUTE_KEY | ROUTE_OPERATOR },
 };
 
 const size_t handlers_routes_len = sizeof handlers_routes / sizeof handlers_routes[0];
-
-/* The operator views: with auth on, only operator keys may use them. */
-static const char *const handlers_operator_patterns[] = { "/v1/queues", "/metrics" };
-#define HANDLERS_OPERATOR_PATTERNS \
-	(sizeof handlers_operator_patterns / sizeof handlers_operator_patterns[0])
-
-bool handlers_route_operator_only(const struct route *route)
-{
-	for (size_t i = 0; i < HANDLERS_OPERATOR_PATTERNS; i++)
-		if (strcmp(route->pattern, handlers_operator_patterns[i]) == 0)
-			return true;
-	return false;
-}
-
-bool handlers_route_needs_store(const struct route *route)
-{
-	return route->handler != handlers_healthz && route->handler != scrape_handle;
-}

@@ -15,6 +15,9 @@
  *     GET  /readyz                the process can reach Redis
  *     GET  /metrics               Prometheus metrics (scrape.h)
  *
+ * Each route's flags (router.h) say whether it needs a key, an operator's
+ * key, which rate-limit class it takes, and whether it needs Redis.
+ *
  * The reading handlers answer once the request is complete (see
  * handlers_wait: that keeps the connection alive). A result is streamed
  * from Redis in blocks of HANDLERS_RESULT_BLOCK bytes, each read by the
@@ -36,12 +39,6 @@
 extern const struct route handlers_routes[];
 extern const size_t handlers_routes_len;
 
-/* handlers_route_needs_store returns true when route's handler needs
- * Redis: every route but GET /healthz and GET /metrics (which serves its
- * own figures while Redis is down). The server asks the circuit breaker
- * before such a handler runs. */
-bool handlers_route_needs_store(const struct route *route);
-
 struct api_request;
 
 /* handlers_wait reports whether a handler that takes no body must wait:
@@ -50,10 +47,5 @@ struct api_request;
  * dropped. Returns 1 to wait (MHD_YES), 0 to answer now, -1 to close the
  * connection (the body is too large). */
 int handlers_wait(struct api_request *req, size_t *upload_data_size);
-
-/* handlers_route_operator_only returns true for the operator views
- * (GET /v1/queues, /metrics): with auth on they need an operator's key,
- * and the gate (gate.h) answers 403 forbidden to any other. */
-bool handlers_route_operator_only(const struct route *route);
 
 #endif

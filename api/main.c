@@ -209,11 +209,11 @@ static void main_block_signals(sigset_t *set)
 
 /* main_wait_signal waits for SIGTERM or SIGINT and returns it; each SIGHUP
  * on the way reloads the auth file. With --exit-when-idle it returns 0
- * instead once the server has had no connection for that long (checked
- * every MAIN_GRACE_POLL_MS). */
+ * instead once the server has had no connection for that long: it sleeps
+ * until the earliest moment that can be (api_server_idle_wait_ms), not on a
+ * fixed tick, so a seldom-used API wakes about once per span. */
 static int main_wait_signal(struct api_server *srv, const sigset_t *set)
 {
-	const struct timespec poll = { 0, MAIN_GRACE_POLL_MS * 1000000L };
 	int64_t idle_ms = (int64_t)srv->cfg.exit_when_idle_s * 1000;
 	int sig = 0;
 
@@ -222,9 +222,12 @@ static int main_wait_signal(struct api_server *srv, const sigset_t *set)
 			if (sigwait(set, &sig) != 0)
 				continue;
 		} else {
-			if (api_server_unused_ms(srv) >= idle_ms)
+			int64_t wait_ms = api_server_idle_wait_ms(api_server_unused_ms(srv), idle_ms);
+			struct timespec ts = { wait_ms / 1000, (wait_ms % 1000) * 1000000L };
+
+			if (wait_ms == 0)
 				return 0;
-			sig = sigtimedwait(set, NULL, &poll);
+			sig = sigtimedwait(set, NULL, &ts);
 			if (sig <= 0)
 				continue;
 		}

@@ -12,6 +12,10 @@
  * HEAD is served by GET routes: libmicrohttpd sends a HEAD reply's headers
  * and leaves its body out.
  *
+ * Each route also carries its properties as flags (enum route_flag), set
+ * once in the table: the gate and the server read them from the match
+ * instead of working them out from the pattern on every request.
+ *
  * A match copies parameter values out of the path, so it owns nothing and
  * points only into the static route table.
  */
@@ -34,10 +38,19 @@ struct api_request;
 typedef enum MHD_Result (*route_handler_fn)(struct api_request *req, const char *upload_data,
 					    size_t *upload_data_size);
 
+/* What a route asks of the request ahead of its handler. */
+enum route_flag {
+	ROUTE_KEY = 1u << 0,      /* with auth on, an API key; always a rate-limit token */
+	ROUTE_OPERATOR = 1u << 1, /* with auth on, an operator's key (implies ROUTE_KEY) */
+	ROUTE_SUBMIT = 1u << 2,   /* the token is of the submit class, not read */
+	ROUTE_STORE = 1u << 3,    /* the handler uses Redis: the circuit breaker is asked */
+};
+
 struct route {
 	const char *method;       /* "GET", "POST", ... */
 	const char *pattern;      /* "/v1/jobs/{id}" */
 	route_handler_fn handler;
+	unsigned flags;           /* enum route_flag bits */
 };
 
 enum router_result {

@@ -178,43 +178,61 @@ static void scrape_durations(struct expo_buf *b, json_t *duration)
 
 /* ---- The page ----------------------------------------------------------- */
 
-/* scrape_cluster writes the families read from Redis. Returns 0, or -1
- * (logged) when Redis could not give them; b then holds none of them. */
-static int scrape_cluster(struct api_request *req, struct expo_buf *b)
+/* The cluster-wide figures as Redis gave them: both owned, released by
+ * scrape_cluster_free. */
+struct scrape_cluster {
+	json_t *overview;  /* overview.lua's */
+	json_t *jobs;      /* job_store_metrics' */
+};
+
+/* scrape_cluster_read reads the figures of the cluster-wide families into
+ * *c. Returns 0, or -1 (logged) when Redis could not give them; *c then
+ * holds nothing. */
+static int scrape_cluster_read(struct api_request *req, struct scrape_cluster *c)
 {
 	struct job_store *st = api_server_store(req->server);
 	enum job_store_status s = JOB_STORE_ENOMEM;
-	json_t *overview = NULL, *jobs = NULL;
 
 	if (st != NULL)
-		s = job_store_overview(st, &overview);
+		s = job_store_overview(st, &c->overview);
 	if (s == JOB_STORE_OK)
-		s = job_store_metrics(st, &jobs);
-	if (s == JOB_STORE_OK) {
-		scrape_queues(b, overview);
-		scrape_finished(b, json_object_get(jobs, "finished"));
-		scrape_durations(b, json_object_get(jobs, "duration"));
-	} else {
-		log_job(LOG_WARN, "metrics: the cluster-wide figures could not be read", req->request_id,
-			NULL, json_pack("{s:i, s:s}", "status", (int)s,
-					"error", st != NULL ? job_store_errstr(st) : "out of memory"));
-	}
-	json_decref(overview);
-	json_decref(jobs);
-	return s == JOB_STORE_OK ? 0 : -1;
+		s = job_store_metrics(st, &c->jobs);
+	if (s == JOB_STORE_OK)
+		return 0;
+	log_job(LOG_WARN, "metrics: the cluster-wide figures could not be read", req->request_id,
+		NULL, json_pack("{s:i, s:s}", "status", (int)s,
+				"error", st != NULL ? job_store_errstr(st) : "out of memory"));
+	json_decref(c->overview);
+	json_decref(c->jobs);
+	c->overview = c->jobs = NULL;
+	return -1;
+}
+
+/* scrape_cluster_write writes the families of c (read) into b. */
+static void scrape_cluster_write(struct expo_buf *b, const struct scrape_cluster *c)
+{
+	scrape_queues(b, c->overview);
+	scrape_finished(b, json_object_get(c->jobs, "finished"));
+	scrape_durations(b, json_object_get(c->jobs, "duration"));
+}
+
+static void scrape_cluster_free(struct scrape_cluster *c)
+{
+	json_decref(c->overview);
+	json_decref(c->jobs);
 }
 
 /* scrape_page writes the whole page into b. Redis is read first, so that
- * a failure to read it is already in jobq_redis_errors_total. */
+ * a failure to read it is already in jobq_redis_errors_total; what it gave
+ * is written straight into b after this process's own families. */
 static void scrape_page(struct api_request *req, struct expo_buf *b)
 {
 	struct api_server *srv = req->server;
 	bool closed = breaker_state(&srv->breaker) == BREAKER_CLOSED;
 	bool redis_ok = false;
-	struct expo_buf cluster;
+	struct scrape_cluster cluster = { NULL, NULL };
 
-	expo_init(&cluster);
-	if (closed && scrape_cluster(req, &cluster) == 0)
+	if (closed && scrape_cluster_read(req, &cluster) == 0)
 		redis_ok = true;
 	else if (closed)
 		metrics_redis_error(srv->metrics);
@@ -226,8 +244,8 @@ static void scrape_page(struct api_request *req, struct expo_buf *b)
 		    "1 when this page's cluster-wide families (queues, finished jobs, run times) were read from Redis, else 0 and they are left out.");
 	expo_sample_u64(b, "jobq_redis_scrape_ok", NULL, 0, redis_ok ? 1 : 0);
 	if (redis_ok)
-		expo_append(b, &cluster);
-	expo_free(&cluster);
+		scrape_cluster_write(b, &cluster);
+	scrape_cluster_free(&cluster);
 }
 
 /* scrape_reply queues b's text (taken over) as the 200 reply. */

@@ -194,7 +194,7 @@ static int server_breaker_gate(struct api_request *req, enum MHD_Result *ret)
 	int retry_after_s = 1;
 
 	req->ticket = BREAKER_REFUSED;
-	if (!handlers_route_needs_store(req->matched))
+	if (!(req->matched->flags & ROUTE_STORE))
 		return 0;
 	req->ticket = breaker_admit(&req->server->breaker, &retry_after_s);
 	if (req->ticket != BREAKER_REFUSED) {
@@ -625,6 +625,13 @@ int64_t api_server_unused_ms(struct api_server *srv)
 		return 0;
 	since = server_now_ns() / 1000000 - atomic_load(&srv->last_open_ms);
 	return since > 0 ? since : 1; /* 1: none open, if only just */
+}
+
+int64_t api_server_idle_wait_ms(int64_t unused_ms, int64_t idle_ms)
+{
+	if (unused_ms >= idle_ms)
+		return 0;
+	return unused_ms > 0 ? idle_ms - unused_ms : idle_ms;
 }
 
 void api_server_stop(struct api_server *srv)

@@ -46,7 +46,7 @@
  *
  * Idleness. The server counts open connections and remembers when one was
  * last open; api_server_unused_ms tells main (--exit-when-idle) how long
- * it has had none.
+ * it has had none, and api_server_idle_wait_ms how long it may sleep.
  *
  * Shutdown. api_server_quiesce stops accepting connections and makes every
  * later reply close its connection; api_server_idle tells when nothing is
@@ -180,6 +180,16 @@ bool api_server_idle(struct api_server *srv);
 /* api_server_unused_ms returns how long the server has had no connection
  * open and no request in flight, in ms (at least 1 then); 0 while it has one. */
 int64_t api_server_unused_ms(struct api_server *srv);
+
+/* api_server_idle_wait_ms returns how long main may sleep before an idle
+ * exit could be due, given unused_ms (api_server_unused_ms) and the
+ * --exit-when-idle span idle_ms: 0 when the exit is due now, what is left
+ * of the span while nothing is open, the whole span while something is.
+ * The last is safe because the moment of the exit only ever moves later
+ * (a connection that closes at some instant sets it to that instant plus
+ * the span), so waking at the earliest possible moment is never late, and
+ * main needs no wake-up from the connection threads. */
+int64_t api_server_idle_wait_ms(int64_t unused_ms, int64_t idle_ms);
 
 /* api_server_stop closes every connection (requests still in flight end
  * with MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN), joins the threads and

@@ -366,12 +366,7 @@ static int submit_body_piece(struct submit *s, const char *data, size_t size)
 		submit_too_large(s);
 		return -1;
 	}
-	if (MHD_post_process(s->pp, data, size) == MHD_YES)
-		return 0;
-	if (s->error.status == 0)
-		reply_error_set(&s->error, MHD_HTTP_BAD_REQUEST, "invalid_multipart",
-				"The multipart/form-data body is malformed.");
-	return -1;
+	return form_feed(&s->form, s->pp, data, size);
 }
 
 /* submit_drain drops body bytes after a rejection, and cuts the client off
@@ -392,16 +387,6 @@ static enum MHD_Result submit_drain(struct submit *s, size_t *size)
 	return MHD_YES;
 }
 
-/* submit_form_end checks that the form ended well and had a file. Returns
- * 0, or -1 with s->error set. */
-static int submit_form_end(struct submit *s)
-{
-	enum MHD_Result complete = MHD_destroy_post_processor(s->pp);
-
-	s->pp = NULL;
-	return form_end(&s->form, complete == MHD_YES);
-}
-
 /* submit_finish ends the CSV and hands the job's enqueue to the committer,
  * which suspends the connection. Returns 2 when it did (the answer waits
  * for submit_committed); otherwise the commit was decided on this thread
@@ -413,7 +398,7 @@ static int submit_finish(struct submit *s)
 	struct job_store_enqueue_cmd *cmd = NULL;
 	int r;
 
-	if (s->pp != NULL && submit_form_end(s) != 0)
+	if (s->pp != NULL && form_close(&s->form, &s->pp) != 0)
 		return -1;
 	st = submit_store(s);
 	if (st == NULL)

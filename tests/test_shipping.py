@@ -567,9 +567,11 @@ class ServerModel:
         m = re.search(r"handlers_routes\s*\[\s*\]\s*=\s*\{", masked)
         assert m, "no handlers_routes table in api/handlers.c"
         table = code[m.end():match_close(masked, m.end() - 1)]
-        routes = re.findall(r'\{\s*"([A-Z]+)"\s*,\s*"([^"]+)"\s*,\s*(\w+)\s*\}', table)
+        routes = re.findall(r'\{\s*"([A-Z]+)"\s*,\s*"([^"]+)"\s*,\s*(\w+)\s*,([^{}]*)\}', table)
         assert routes, "the route table is empty or unparsable"
-        return {(meth, pat): handler for meth, pat, handler in routes}
+        self.route_flags = {(meth, pat): set(re.findall(r"\bROUTE_\w+", flags))
+                            for meth, pat, _handler, flags in routes}
+        return {(meth, pat): handler for meth, pat, handler, _flags in routes}
 
     def closure(self, name):
         seen, todo = set(), [name]
@@ -610,15 +612,14 @@ class ServerModel:
 
     def gate_replies(self, route):
         """gate_replies returns {(status, code)} api/gate.c answers before
-        route's handler runs (gate.h): 401 (gate_auth) on /v1/ routes and
-        /metrics, 403 on the operator views (handlers_operator_patterns),
-        429 (gate_rate) on /v1/ routes."""
-        pattern = route[1]
-        operator = pattern in self.arrays.get("handlers_operator_patterns", [])
+        route's handler runs (gate.h), as the route's flags in the table
+        say: 401 (gate_auth) and 429 (gate_rate) on ROUTE_KEY routes, 403
+        only on ROUTE_OPERATOR ones."""
+        flags = self.route_flags[route]
+        operator = "ROUTE_OPERATOR" in flags
         out = set()
-        if pattern.startswith("/v1/") or pattern == "/metrics":
+        if "ROUTE_KEY" in flags:
             out |= {(s, c) for s, c in self.replies("gate_auth") if s != 403 or operator}
-        if pattern.startswith("/v1/"):
             out |= self.replies("gate_rate")
         return out
 

@@ -13,10 +13,17 @@
 -- "heartbeat_at"}...]}. Queues are sorted by name, workers by id. Empty
 -- arrays come out as {} (cjson); the caller turns them into [].
 --
--- Cost: one LLEN per queue, one HGET per running, scheduled and dead id
--- (each capped: running by the workers' concurrency, dead by --dead-max),
--- one HGETALL per worker. The only write: ids in {p}:workers whose hash
--- has expired (the worker died) are removed.
+-- A worker's "running" is the ids in {p}:running whose job names it as
+-- its worker (soonest lease deadline first), not the list in its hash: that
+-- one is as old as the last heartbeat (up to a third of a lease), so a job
+-- that ended or was claimed since would make the workers disagree with the
+-- counts of the same answer.
+--
+-- Cost: one LLEN per queue, one HMGET per running id and one HGET per
+-- scheduled and dead id (each capped: running by the workers'
+-- concurrency, dead by --dead-max), one HGETALL per worker. The only
+-- write: ids in {p}:workers whose hash has expired (the worker died) are
+-- removed.
 
 local p = ARGV[1]
 local stats, names = {}, redis.call('SMEMBERS', KEYS[1])
@@ -24,6 +31,22 @@ table.sort(names)
 for _, name in ipairs(names) do
   stats[name] = {name = name, queued = redis.call('LLEN', p .. ':queue:' .. name),
                  running = 0, scheduled = 0, dead = 0}
+end
+
+-- runs[worker id] lists the running ids whose current claim is that
+-- worker's (the job's 'worker' field, which claim.lua sets).
+local runs = {}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  local f = redis.call('HMGET', p .. ':job:' .. id, 'queue', 'worker')
+  if f[1] and stats[f[1]] then
+    stats[f[1]].running = stats[f[1]].running + 1
+  end
+  local list = f[2] and runs[f[2]]
+  if list then
+    list[#list + 1] = id
+  elseif f[2] and f[2] ~= '' then
+    runs[f[2]] = {id}
+  end
 end
 
 local function count(zset, field)
@@ -34,7 +57,6 @@ local function count(zset, field)
     end
   end
 end
-count(KEYS[2], 'running')
 count(KEYS[3], 'scheduled')
 count(KEYS[4], 'dead')
 
@@ -63,7 +85,7 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[5], 0, -1)) do
     end
     workers[#workers + 1] = {id = id, queues = split(w.queues),
                              concurrency = tonumber(w.concurrency),
-                             running = split(w.running),
+                             running = runs[id] or {},
                              heartbeat_at = tonumber(w.heartbeat)}
   end
 end

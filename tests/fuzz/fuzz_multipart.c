@@ -64,17 +64,12 @@ static enum MHD_Result fz_reply(struct MHD_Connection *conn, unsigned status)
 	return ret;
 }
 
-/* fz_end decides the reply once the body has ended, as submit.c does. */
+/* fz_end decides the reply once the body has ended: the form's decision
+ * is submit.c's own (form_close); then the CSV, which upload.c finishes
+ * the same way. */
 static enum MHD_Result fz_end(struct MHD_Connection *conn, struct fz_request *r)
 {
-	bool complete = r->pp == NULL || MHD_destroy_post_processor(r->pp) == MHD_YES;
-	bool failed = r->pp == NULL;
-
-	r->pp = NULL;
-	if (failed && r->error.status == 0)
-		reply_error_set(&r->error, 400, "invalid_multipart", "malformed");
-	if (r->error.status == 0 && form_end(&r->form, complete) == 0 &&
-	    csv_check_finish(r->check) != 0)
+	if (form_close(&r->form, &r->pp) == 0 && csv_check_finish(r->check) != 0)
 		reply_error_set(&r->error, 422, csv_check_problem(r->check)->code, "bad CSV");
 	if (r->error.status != 0)
 		FUZZ_ASSERT(r->error.code != NULL);
@@ -111,9 +106,8 @@ static enum MHD_Result fz_access(void *cls, struct MHD_Connection *conn, const c
 		return fz_start(conn, con_cls);
 	if (*upload_data_size == 0)
 		return fz_end(conn, r);
-	if (r->pp != NULL && MHD_post_process(r->pp, upload_data, *upload_data_size) != MHD_YES) {
-		r->form.stopped = true; /* as submit_reject: the rest is dropped */
-		MHD_destroy_post_processor(r->pp);
+	if (r->pp != NULL && form_feed(&r->form, r->pp, upload_data, *upload_data_size) != 0) {
+		MHD_destroy_post_processor(r->pp); /* as submit_reject: the rest is dropped */
 		r->pp = NULL;
 	}
 	*upload_data_size = 0;

@@ -4,17 +4,22 @@
  */
 #include "harness.h"
 
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <regex.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -202,24 +207,6 @@ void harness_restart_redis(void)
 	cr_assert_fail("redis-server did not load its AOF");
 }
 
-/* log_has_msg returns true when a JSON log line of path has "msg": msg. */
-static bool log_has_msg(const char *path, const char *msg)
-{
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return false;
-	char line[4096];
-	bool found = false;
-	while (!found && fgets(line, sizeof line, f)) {
-		json_t *j = json_loads(line, 0, NULL);
-		const char *m = json_string_value(json_object_get(j, "msg"));
-		found = m && strcmp(m, msg) == 0;
-		json_decref(j);
-	}
-	fclose(f);
-	return found;
-}
-
 /* read_listen_port scans the API log for its "listening" line. */
 static int read_listen_port(const char *log)
 {
@@ -304,13 +291,15 @@ int harness_start_worker(const char *const *extra_args)
 	harness.worker_pids[i] = spawn(argv, log);
 	/* Wait until it runs: a signal sent before then would hit a process
 	 * that has not set up its handling yet (slow under ASan). */
-	for (int tries = 0; tries < 1000 && !log_has_msg(log, "worker started"); tries++) {
+	for (int tries = 0; tries < 1000 && harness_log_count(name, "worker started", NULL) == 0;
+	     tries++) {
 		int status;
 		cr_assert_eq(waitpid(harness.worker_pids[i], &status, WNOHANG), 0,
 			     "jobq-worker exited at start (see %s)", log);
 		sleep_ms(10);
 	}
-	cr_assert(log_has_msg(log, "worker started"), "jobq-worker did not start (see %s)", log);
+	cr_assert(harness_log_count(name, "worker started", NULL) > 0,
+		  "jobq-worker did not start (see %s)", log);
 	return i;
 }
 
@@ -364,6 +353,9 @@ const char *harness_sleep_tasks(void)
 	fputs("{\"sleep3\":{\"argv\":[\"/bin/sh\",\"-c\",\"cat >/dev/null; exec sleep 3\"],"
 	      "\"env\":{\"PATH\":\"/usr/bin:/bin\"}},"
 	      " \"sleep60\":{\"argv\":[\"/bin/sh\",\"-c\",\"cat >/dev/null; exec sleep 60\"],"
+	      "\"env\":{\"PATH\":\"/usr/bin:/bin\"}},"
+	      " \"stall3\":{\"argv\":[\"/bin/sh\",\"-c\","
+	      "\"head -c 1048576 >/dev/null && sleep 3 && exec cat >/dev/null\"],"
 	      "\"env\":{\"PATH\":\"/usr/bin:/bin\"}}}",
 	      f);
 	cr_assert_eq(fclose(f), 0);
@@ -642,4 +634,195 @@ long redis_count_keys(const char *pattern)
 		freeReplyObject(r);
 	} while (strcmp(cursor, "0") != 0);
 	return count;
+}
+
+/* ---- Raw sockets -------------------------------------------------------- */
+
+int raw_try_connect(int port, const char *src)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
+	if (src != NULL) {
+		struct sockaddr_in s = {.sin_family = AF_INET};
+		inet_pton(AF_INET, src, &s.sin_addr);
+		cr_assert_eq(bind(fd, (struct sockaddr *)&s, sizeof s), 0, "bind %s: %s", src,
+			     strerror(errno));
+	}
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0)
+		return fd;
+	close(fd);
+	return -1;
+}
+
+int raw_connect(void)
+{
+	int fd = raw_try_connect(harness.api_port, NULL);
+	cr_assert_geq(fd, 0, "connect to the API: %s", strerror(errno));
+	return fd;
+}
+
+bool raw_send_some(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+		if (n <= 0)
+			return false;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+void raw_send(int fd, const char *buf, size_t len)
+{
+	cr_assert(raw_send_some(fd, buf, len), "send failed: %s", strerror(errno));
+}
+
+void raw_send_text(int fd, const char *text)
+{
+	raw_send(fd, text, strlen(text));
+}
+
+void raw_csv_head(int fd, size_t content_length)
+{
+	char head[256];
+	int n = snprintf(head, sizeof head,
+			 "POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\n"
+			 "Content-Length: %zu\r\n\r\n", content_length);
+	raw_send(fd, head, (size_t)n);
+}
+
+char *raw_read_until_closed(int fd, int timeout_ms, bool *closed)
+{
+	size_t cap = 1 << 16, len = 0;
+	char *buf = malloc(cap + 1);
+	long long end = monotonic_ms() + timeout_ms;
+	cr_assert_not_null(buf);
+	*closed = false;
+	while (monotonic_ms() < end && len < cap) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		ssize_t n = recv(fd, buf + len, cap - len, 0);
+		if (n <= 0) {
+			*closed = true;
+			break;
+		}
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
+/* raw_reply_whole tells whether the len bytes of buf (NUL-terminated) hold
+ * a reply's headers and its whole Content-Length body. */
+static bool raw_reply_whole(const char *buf, size_t len)
+{
+	const char *body = strstr(buf, "\r\n\r\n");
+	const char *cl = strcasestr(buf, "\r\nContent-Length:");
+	return body != NULL && cl != NULL &&
+	       (size_t)(buf + len - (body + 4)) >= strtoul(cl + 17, NULL, 10);
+}
+
+int raw_read_reply(int fd, int timeout_ms)
+{
+	char buf[8192];
+	size_t len = 0;
+	long long end = monotonic_ms() + timeout_ms;
+	while (monotonic_ms() < end && len < sizeof buf - 1) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		ssize_t n = recv(fd, buf + len, sizeof buf - 1 - len, 0);
+		if (n <= 0)
+			return -1;
+		len += (size_t)n;
+		buf[len] = '\0';
+		if (raw_reply_whole(buf, len))
+			return raw_status_of(buf);
+	}
+	return -1;
+}
+
+int raw_status_of(const char *text)
+{
+	if (strncmp(text, "HTTP/1.", 7) != 0 || (text[7] != '0' && text[7] != '1') ||
+	    text[8] != ' ')
+		return -1;
+	for (int i = 9; i < 12; i++)
+		if (text[i] < '0' || text[i] > '9')
+			return -1;
+	if (text[12] != ' ' && text[12] != '\r')
+		return -1;
+	return atoi(text + 9);
+}
+
+/* ---- Logs --------------------------------------------------------------- */
+
+bool harness_log_has(const char *name, const char *pattern)
+{
+	char path[320], *line = NULL;
+	size_t cap = 0;
+	bool found = false;
+	regex_t re;
+	log_path(path, sizeof path, name);
+	cr_assert_eq(regcomp(&re, pattern, REG_NOSUB), 0, "bad pattern %s", pattern);
+	FILE *f = fopen(path, "r");
+	while (f != NULL && !found && getline(&line, &cap, f) >= 0)
+		found = regexec(&re, line, 0, NULL, 0) == 0;
+	if (f != NULL)
+		fclose(f);
+	free(line);
+	regfree(&re);
+	return found;
+}
+
+bool harness_log_wait(const char *name, const char *pattern, int timeout_ms)
+{
+	long long end = monotonic_ms() + timeout_ms;
+	while (!harness_log_has(name, pattern)) {
+		if (monotonic_ms() > end)
+			return false;
+		sleep_ms(20);
+	}
+	return true;
+}
+
+/* harness_json_str returns o's string member key, or "" when it has none. */
+static const char *harness_json_str(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s != NULL ? s : "";
+}
+
+int harness_log_count(const char *name, const char *msg, const char *job_id)
+{
+	char path[320], *line = NULL;
+	size_t cap = 0;
+	int n = 0;
+	log_path(path, sizeof path, name);
+	FILE *f = fopen(path, "r");
+	while (f != NULL && getline(&line, &cap, f) >= 0) {
+		json_t *j = json_loads(line, 0, NULL);
+		n += strcmp(harness_json_str(j, "msg"), msg) == 0 &&
+		     (job_id == NULL || strcmp(harness_json_str(j, "job_id"), job_id) == 0);
+		json_decref(j);
+	}
+	if (f != NULL)
+		fclose(f);
+	free(line);
+	return n;
+}
+
+bool harness_log_wait_msg(const char *name, const char *msg, const char *job_id, int timeout_ms)
+{
+	long long end = monotonic_ms() + timeout_ms;
+	while (harness_log_count(name, msg, job_id) == 0) {
+		if (monotonic_ms() > end)
+			return false;
+		sleep_ms(20);
+	}
+	return true;
 }

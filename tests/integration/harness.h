@@ -85,7 +85,9 @@ void harness_setup_aof_with(int nworkers);
 /* harness_sleep_tasks writes a tasks file into the test's directory and
  * returns its path (static storage). Its programs take a fixed time whatever
  * the machine's speed, for tests that need a job still running when they act:
- * "sleep3" reads its input, sleeps 3 s and succeeds; "sleep60" sleeps 60 s.
+ * "sleep3" reads its input, sleeps 3 s and succeeds; "sleep60" sleeps 60 s;
+ * "stall3" reads 1 MiB of its input, sleeps 3 s, then reads the rest and
+ * succeeds, so that a larger input is known to be partly read for 3 s.
  * Pass it as --tasks to the API and to each worker. */
 const char *harness_sleep_tasks(void);
 
@@ -165,5 +167,67 @@ void sleep_ms(int ms);
 
 /* monotonic_ms returns a monotonic clock in ms. */
 long long monotonic_ms(void);
+
+/* ---- Raw sockets ------------------------------------------------------------
+ * For tests that must speak HTTP byte by byte (half an upload, a pipelined
+ * pair, a slow client), where libcurl would do it right for them. */
+
+/* raw_try_connect connects to 127.0.0.1:port, from source address src
+ * (127.0.0.x) when src is not NULL. Returns the socket (the caller closes
+ * it), or -1 when connect fails; aborts the test when socket or bind do. */
+int raw_try_connect(int port, const char *src);
+
+/* raw_connect connects to the API (harness.api_port); aborts the test when
+ * it cannot. Returns the socket (the caller closes it). */
+int raw_connect(void);
+
+/* raw_send_some sends len bytes of buf; returns false when the server has
+ * closed the connection first. */
+bool raw_send_some(int fd, const char *buf, size_t len);
+
+/* raw_send sends len bytes of buf and raw_send_text a string; both abort
+ * the test when the send fails. */
+void raw_send(int fd, const char *buf, size_t len);
+void raw_send_text(int fd, const char *text);
+
+/* raw_csv_head sends the headers of POST /v1/jobs with a text/csv body of
+ * content_length bytes (the body is the caller's to send). */
+void raw_csv_head(int fd, size_t content_length);
+
+/* raw_read_until_closed reads what the server sends until it closes the
+ * connection or timeout_ms passes (at most 64 KiB); returns it
+ * NUL-terminated (caller frees). *closed tells which ended it. */
+char *raw_read_until_closed(int fd, int timeout_ms, bool *closed);
+
+/* raw_read_reply reads one reply whose headers and Content-Length body
+ * arrive within timeout_ms and returns its status, or -1 when the
+ * connection closed (or the time ran out) first. */
+int raw_read_reply(int fd, int timeout_ms);
+
+/* raw_status_of returns the status of the reply whose status line starts
+ * text ("HTTP/1.x NNN ..."), or -1 when text does not start with one. */
+int raw_status_of(const char *text);
+
+/* ---- Logs ---------------------------------------------------------------------
+ * Each process the harness starts logs to <dir>/<name>.log: "api",
+ * "worker0", ..., or the name given to harness_start_api_activated. */
+
+/* harness_log_has tells whether a line of <name>.log matches pattern, a
+ * basic regular expression as grep's (false when there is no log). */
+bool harness_log_has(const char *name, const char *pattern);
+
+/* harness_log_wait waits up to timeout_ms for a line of <name>.log to
+ * match pattern (as harness_log_has); returns true when one did. The
+ * processes write some lines after the reply or after a signal, so a test
+ * waits for them rather than looking once. */
+bool harness_log_wait(const char *name, const char *pattern, int timeout_ms);
+
+/* harness_log_count counts the JSON lines of <name>.log whose "msg" is msg
+ * and, when job_id is not NULL, whose "job_id" is job_id. */
+int harness_log_count(const char *name, const char *msg, const char *job_id);
+
+/* harness_log_wait_msg waits up to timeout_ms until harness_log_count of
+ * the same arguments is above 0; returns true when it was. */
+bool harness_log_wait_msg(const char *name, const char *msg, const char *job_id, int timeout_ms);
 
 #endif

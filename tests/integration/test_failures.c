@@ -58,32 +58,17 @@ static long long int_of(json_t *o, const char *key)
  * whose job_id is id. */
 static int log_count(int i, const char *msg, const char *id)
 {
-	char path[320];
-	snprintf(path, sizeof path, "%s/worker%d.log", harness.dir, i);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return 0;
-	char line[8192];
-	int n = 0;
-	while (fgets(line, sizeof line, f)) {
-		json_t *j = json_loads(line, 0, NULL);
-		n += strcmp(str_of(j, "msg"), msg) == 0 && strcmp(str_of(j, "job_id"), id) == 0;
-		json_decref(j);
-	}
-	fclose(f);
-	return n;
+	char name[32];
+	snprintf(name, sizeof name, "worker%d", i);
+	return harness_log_count(name, msg, id);
 }
 
 /* wait_log waits up to timeout_ms for worker i to log msg for id. */
 static bool wait_log(int i, const char *msg, const char *id, int timeout_ms)
 {
-	long long end = monotonic_ms() + timeout_ms;
-	while (log_count(i, msg, id) == 0) {
-		if (monotonic_ms() > end)
-			return false;
-		sleep_ms(50);
-	}
-	return true;
+	char name[32];
+	snprintf(name, sizeof name, "worker%d", i);
+	return harness_log_wait_msg(name, msg, id, timeout_ms);
 }
 
 /* worker_of returns the job hash's worker field (caller frees). */

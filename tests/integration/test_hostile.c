@@ -6,10 +6,8 @@
  *
  * Every wait is bounded; every socket a test opens is closed by it.
  */
-#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,75 +28,6 @@ TestSuite(hostile, .init = setup, .fini = harness_teardown, .timeout = 120);
 
 /* ---- Raw sockets ---------------------------------------------------------- */
 
-/* connect_from connects to the API from source address src (127.0.0.x).
- * Returns the socket, or -1 when connect fails. */
-static int connect_from(const char *src)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
-	struct sockaddr_in s = {.sin_family = AF_INET};
-	inet_pton(AF_INET, src, &s.sin_addr);
-	cr_assert_eq(bind(fd, (struct sockaddr *)&s, sizeof s), 0, "bind %s: %s", src,
-		     strerror(errno));
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)harness.api_port)};
-	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-	if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static int connect_api(void)
-{
-	int fd = connect_from("127.0.0.1");
-	cr_assert_geq(fd, 0, "connect: %s", strerror(errno));
-	return fd;
-}
-
-/* send_some sends len bytes; returns false when the server has closed. */
-static bool send_some(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-		if (n <= 0)
-			return false;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return true;
-}
-
-static void send_all(int fd, const char *buf)
-{
-	cr_assert(send_some(fd, buf, strlen(buf)), "send failed: %s", strerror(errno));
-}
-
-/* read_until_closed reads what the server sends until it closes the
- * connection or timeout_ms passes; returns it NUL-terminated (caller
- * frees). *closed tells which. */
-static char *read_until_closed(int fd, int timeout_ms, bool *closed)
-{
-	size_t cap = 1 << 16, len = 0;
-	char *buf = malloc(cap + 1);
-	long long end = monotonic_ms() + timeout_ms;
-	cr_assert_not_null(buf);
-	*closed = false;
-	while (monotonic_ms() < end && len < cap) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		if (poll(&p, 1, 100) <= 0)
-			continue;
-		ssize_t n = recv(fd, buf + len, cap - len, 0);
-		if (n <= 0) {
-			*closed = true;
-			break;
-		}
-		len += (size_t)n;
-	}
-	buf[len] = '\0';
-	return buf;
-}
-
 /* peer_closed waits up to timeout_ms for the server to close fd (or send
  * something, which no test here expects). Returns true when it did. */
 static bool peer_closed(int fd, int timeout_ms)
@@ -108,31 +37,6 @@ static bool peer_closed(int fd, int timeout_ms)
 	if (poll(&p, 1, timeout_ms) <= 0)
 		return false;
 	return recv(fd, &c, 1, MSG_DONTWAIT) <= 0;
-}
-
-/* read_reply reads one reply whose headers and Content-Length body arrive
- * within timeout_ms and returns its status, or -1 when the connection
- * closed (or the time ran out) first. */
-static int read_reply(int fd, int timeout_ms)
-{
-	char buf[8192];
-	size_t len = 0;
-	long long end = monotonic_ms() + timeout_ms;
-	while (monotonic_ms() < end && len < sizeof buf - 1) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		if (poll(&p, 1, 100) <= 0)
-			continue;
-		ssize_t n = recv(fd, buf + len, sizeof buf - 1 - len, 0);
-		if (n <= 0)
-			return -1;
-		len += (size_t)n;
-		buf[len] = '\0';
-		char *body = strstr(buf, "\r\n\r\n");
-		char *cl = strcasestr(buf, "\r\nContent-Length:");
-		if (body && cl && (size_t)(buf + len - (body + 4)) >= strtoul(cl + 17, NULL, 10))
-			return atoi(buf + 9);
-	}
-	return -1;
 }
 
 static void assert_healthz_ok(void)
@@ -162,21 +66,11 @@ static void wait_no_staging(void)
 static void assert_closed_unanswered(int fd)
 {
 	bool closed;
-	char *got = read_until_closed(fd, 15000, &closed);
+	char *got = raw_read_until_closed(fd, 15000, &closed);
 	cr_assert(closed, "the connection was still open after 15 s");
 	cr_assert(got[0] == '\0', "the server replied: %s", got);
 	free(got);
 	close(fd);
-}
-
-/* csv_head sends headers of a CSV upload of content_length bytes. */
-static void csv_head(int fd, size_t content_length)
-{
-	char head[256];
-	snprintf(head, sizeof head,
-		 "POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
-		 "Content-Length: %zu\r\n\r\n", content_length);
-	send_all(fd, head);
 }
 
 /* ---- Slow clients ----------------------------------------------------------- */
@@ -187,10 +81,10 @@ Test(hostile, slowloris_headers_are_cut_off_by_the_idle_timeout)
 {
 	const char *args[] = {"--idle-timeout", "1", NULL};
 	harness_start_api(args);
-	int fd = connect_api();
+	int fd = raw_connect();
 	const char *head = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ";
 	for (const char *p = head; *p; p++) { /* trickled, then nothing */
-		send_some(fd, p, 1);
+		raw_send_some(fd, p, 1);
 		sleep_ms(20);
 	}
 	assert_closed_unanswered(fd);
@@ -206,14 +100,14 @@ Test(hostile, slowloris_body_is_cut_off_at_the_upload_deadline)
 	harness_start_api(args);
 	size_t len;
 	char *csv = harness_csv_rows(20000, &len); /* 320 KB */
-	int fd = connect_api();
-	csv_head(fd, len + 100000);
-	send_some(fd, csv, len);
+	int fd = raw_connect();
+	raw_csv_head(fd, len + 100000);
+	raw_send_some(fd, csv, len);
 	/* A row every 500 ms, well inside the idle timeout, until the server
 	 * closes the connection (bounded: 30 rows, 15 s). */
 	bool closed = false;
 	for (int i = 0; i < 30 && !closed; i++) {
-		closed = !send_some(fd, "0123456789abcde\n", 16) || peer_closed(fd, 500);
+		closed = !raw_send_some(fd, "0123456789abcde\n", 16) || peer_closed(fd, 500);
 	}
 	cr_assert(closed, "a body trickled for 15 s was not cut off");
 	free(csv);
@@ -228,8 +122,8 @@ Test(hostile, a_body_that_never_starts_is_cut_off_at_the_upload_deadline)
 {
 	const char *args[] = {"--idle-timeout", "60", "--upload-timeout", "2", NULL};
 	harness_start_api(args);
-	int fd = connect_api();
-	csv_head(fd, 1000);
+	int fd = raw_connect();
+	raw_csv_head(fd, 1000);
 	assert_closed_unanswered(fd);
 	assert_nothing_stored();
 	assert_healthz_ok();
@@ -245,11 +139,11 @@ Test(hostile, header_of_100_kib_gets_431)
 	int n = sprintf(big, "X-Big: ");
 	memset(big + n, 'a', 100 * 1024);
 	strcpy(big + n + 100 * 1024, "\r\n\r\n");
-	int fd = connect_api();
-	send_all(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n");
-	send_some(fd, big, strlen(big)); /* the server may close before the end */
+	int fd = raw_connect();
+	raw_send_text(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n");
+	raw_send_some(fd, big, strlen(big)); /* the server may close before the end */
 	free(big);
-	cr_assert_eq(read_reply(fd, 10000), 431);
+	cr_assert_eq(raw_read_reply(fd, 10000), 431);
 	close(fd);
 	assert_healthz_ok();
 }
@@ -261,9 +155,9 @@ Test(hostile, content_length_beyond_the_body_then_hangup_leaves_nothing)
 	harness_start_api(NULL);
 	size_t len;
 	char *csv = harness_csv_rows(20000, &len);
-	int fd = connect_api();
-	csv_head(fd, 1000000);
-	send_some(fd, csv, len);
+	int fd = raw_connect();
+	raw_csv_head(fd, 1000000);
+	raw_send_some(fd, csv, len);
 	sleep_ms(200); /* let the server take the bytes in before the hang-up */
 	close(fd);
 	free(csv);
@@ -275,9 +169,9 @@ Test(hostile, content_length_beyond_max_upload_gets_413_before_the_body)
 {
 	const char *args[] = {"--max-upload", "64K", NULL};
 	harness_start_api(args);
-	int fd = connect_api();
-	csv_head(fd, 65537);
-	cr_assert_eq(read_reply(fd, 10000), 413);
+	int fd = raw_connect();
+	raw_csv_head(fd, 65537);
+	cr_assert_eq(raw_read_reply(fd, 10000), 413);
 	close(fd);
 	assert_nothing_stored();
 }
@@ -302,13 +196,13 @@ Test(hostile, an_id_of_10_kib_is_refused)
 Test(hostile, a_chunked_upload_is_accepted)
 {
 	harness_start_api(NULL);
-	int fd = connect_api();
-	send_all(fd, "POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+	int fd = raw_connect();
+	raw_send_text(fd, "POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
 		     "Transfer-Encoding: chunked\r\n\r\n");
-	send_all(fd, "4\r\na,b\n\r\n");
-	send_all(fd, "8\r\n1,2\n3,4\n\r\n");
-	send_all(fd, "0\r\n\r\n");
-	cr_assert_eq(read_reply(fd, 10000), 202);
+	raw_send_text(fd, "4\r\na,b\n\r\n");
+	raw_send_text(fd, "8\r\n1,2\n3,4\n\r\n");
+	raw_send_text(fd, "0\r\n\r\n");
+	cr_assert_eq(raw_read_reply(fd, 10000), 202);
 	close(fd);
 	cr_assert_eq(redis_count_keys("jobq:job:*"), 2, "the job's hash and input");
 }
@@ -356,9 +250,9 @@ Test(hostile, forms_with_no_file_or_two_files_or_a_bad_boundary_get_400)
  * reply's status (-1: closed without one). */
 static int raw_status(const char *request)
 {
-	int fd = connect_api();
-	send_all(fd, request);
-	int status = read_reply(fd, 10000);
+	int fd = raw_connect();
+	raw_send_text(fd, request);
+	int status = raw_read_reply(fd, 10000);
 	close(fd);
 	return status;
 }
@@ -383,11 +277,11 @@ Test(hostile, paths_with_dot_dot_or_nul_are_refused_without_a_crash)
 Test(hostile, http_1_0_is_answered_and_the_connection_closes)
 {
 	harness_start_api(NULL);
-	int fd = connect_api();
-	send_all(fd, "GET /healthz HTTP/1.0\r\n\r\n");
+	int fd = raw_connect();
+	raw_send_text(fd, "GET /healthz HTTP/1.0\r\n\r\n");
 	bool closed;
-	char *got = read_until_closed(fd, 10000, &closed);
-	cr_assert(strncmp(got, "HTTP/1.", 7) == 0 && strncmp(got + 8, " 200 ", 5) == 0, "%s", got);
+	char *got = raw_read_until_closed(fd, 10000, &closed);
+	cr_assert_eq(raw_status_of(got), 200, "%s", got);
 	cr_assert(closed, "an HTTP/1.0 connection stayed open");
 	free(got);
 	close(fd);
@@ -396,17 +290,17 @@ Test(hostile, http_1_0_is_answered_and_the_connection_closes)
 Test(hostile, pipelined_requests_are_answered_in_order)
 {
 	harness_start_api(NULL);
-	int fd = connect_api();
-	send_all(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+	int fd = raw_connect();
+	raw_send_text(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
 		     "GET /v1/jobs/0123456789abcdef0123456789abcdef HTTP/1.1\r\nHost: x\r\n"
 		     "Connection: close\r\n\r\n");
 	bool closed;
-	char *got = read_until_closed(fd, 10000, &closed);
+	char *got = raw_read_until_closed(fd, 10000, &closed);
 	cr_assert(closed, "the second request's Connection: close was not honoured");
-	cr_assert(strncmp(got, "HTTP/1.1 200 ", 13) == 0, "first reply: %s", got);
+	cr_assert_eq(raw_status_of(got), 200, "first reply: %s", got);
 	char *second = strstr(got + 1, "HTTP/1.1 ");
 	cr_assert_not_null(second, "one reply only: %s", got);
-	cr_assert(strncmp(second, "HTTP/1.1 404 ", 13) == 0, "second reply: %s", second);
+	cr_assert_eq(raw_status_of(second), 404, "second reply: %s", second);
 	cr_assert_null(strstr(second + 1, "HTTP/1.1 "), "more than two replies");
 	free(got);
 	close(fd);
@@ -418,10 +312,10 @@ Test(hostile, pipelined_requests_are_answered_in_order)
  * one keep-alive request. Returns the socket. */
 static int hold_open(const char *src)
 {
-	int fd = connect_from(src);
+	int fd = raw_try_connect(harness.api_port, src);
 	cr_assert_geq(fd, 0, "connect from %s: %s", src, strerror(errno));
-	send_all(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
-	cr_assert_eq(read_reply(fd, 10000), 200, "a connection under the limit was refused");
+	raw_send_text(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+	cr_assert_eq(raw_read_reply(fd, 10000), 200, "a connection under the limit was refused");
 	return fd;
 }
 
@@ -432,11 +326,12 @@ Test(hostile, connections_past_the_per_ip_limit_are_refused_other_addresses_are_
 	int held[4];
 	for (int i = 0; i < 4; i++)
 		held[i] = hold_open("127.0.0.1");
-	int extra = connect_from("127.0.0.1"); /* the kernel accepts; the server closes */
+	/* the kernel accepts; the server closes */
+	int extra = raw_try_connect(harness.api_port, "127.0.0.1");
 	if (extra >= 0) {
-		send_some(extra, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 35);
+		raw_send_some(extra, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 35);
 		bool closed;
-		char *got = read_until_closed(extra, 10000, &closed);
+		char *got = raw_read_until_closed(extra, 10000, &closed);
 		cr_assert(closed && got[0] == '\0', "a fifth connection was served: %s", got);
 		free(got);
 		close(extra);
@@ -457,11 +352,11 @@ Test(hostile, past_max_connections_a_client_waits_until_a_slot_frees)
 	int held[4];
 	for (int i = 0; i < 4; i++)
 		held[i] = hold_open("127.0.0.1");
-	int waiting = connect_api(); /* the kernel completes the handshake */
-	send_all(waiting, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
-	cr_assert_eq(read_reply(waiting, 1000), -1, "a fifth connection was served at once");
+	int waiting = raw_connect(); /* the kernel completes the handshake */
+	raw_send_text(waiting, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+	cr_assert_eq(raw_read_reply(waiting, 1000), -1, "a fifth connection was served at once");
 	close(held[0]);
-	cr_assert_eq(read_reply(waiting, 10000), 200, "the waiting client was not served");
+	cr_assert_eq(raw_read_reply(waiting, 10000), 200, "the waiting client was not served");
 	close(waiting);
 	for (int i = 1; i < 4; i++)
 		close(held[i]);
@@ -491,14 +386,14 @@ Test(hostile, two_thousand_idle_connections_do_not_stop_a_fresh_client)
 	for (int i = 0; i < IDLE_CONNECTIONS; i++) {
 		char src[32];
 		snprintf(src, sizeof src, "127.0.0.%d", 2 + i % IDLE_SOURCES);
-		fds[i] = connect_from(src);
+		fds[i] = raw_try_connect(harness.api_port, src);
 		cr_assert_geq(fds[i], 0, "connection %d: %s", i, strerror(errno));
 	}
 	assert_healthz_ok();
 	/* The idle ones are still held, not dropped to make room. */
 	int probe = fds[IDLE_CONNECTIONS - 1];
-	send_all(probe, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
-	cr_assert_eq(read_reply(probe, 10000), 200);
+	raw_send_text(probe, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+	cr_assert_eq(raw_read_reply(probe, 10000), 200);
 	for (int i = 0; i < IDLE_CONNECTIONS; i++)
 		close(fds[i]);
 	free(fds);

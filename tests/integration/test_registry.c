@@ -1,8 +1,12 @@
 /*
  * Integration: the worker registry and GET /v1/queues. Live workers are
- * listed with their queues and running jobs; a worker killed with SIGKILL
- * disappears once its entry's TTL (one lease) ends; one that exits cleanly
- * removes its entry at once.
+ * listed with their queues and the jobs Redis says they run (in the same
+ * snapshot as the queue counts, whatever their last heartbeat said); a
+ * worker killed with SIGKILL disappears once its entry's TTL (one lease)
+ * ends; one that exits cleanly removes its entry at once.
+ *
+ * The jobs are harness_sleep_tasks() programs: they run a fixed time on any
+ * machine, so a test that needs a job still running when it looks gets one.
  */
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
@@ -13,28 +17,17 @@
 
 #include "harness.h"
 
-/* The API knows the sleep tasks (harness_sleep_tasks), whose jobs run for
- * a fixed time whatever the machine's speed. */
-static void setup(void)
+TestSuite(registry, .init = harness_setup_sleep_tasks, .fini = harness_teardown, .timeout = 120);
+
+/* start_worker starts a worker of concurrency 1 with the sleep tasks and
+ * lease (heartbeats every lease/3, an entry lives one lease after the
+ * last); a 1 s shutdown grace lets the teardown interrupt a sleep60.
+ * Returns its index in harness.worker_pids. */
+static int start_worker(const char *lease)
 {
-	memset(&harness, 0, sizeof harness);
-	harness_start_redis();
-	const char *const args[] = {"--tasks", harness_sleep_tasks(), NULL};
-	harness_start_api(args);
-}
-
-TestSuite(registry, .init = setup, .fini = harness_teardown, .timeout = 120);
-
-/* Lease 2 s: heartbeats every 666 ms, an entry lives 2 s after the last. */
-static const char *const worker_args[] = {"--lease", "2s", "--concurrency", "1", NULL};
-
-/* start_sleep_worker starts a worker as worker_args that knows the sleep
- * tasks; its shutdown grace of 1 s cuts a sleep short at the teardown. */
-static void start_sleep_worker(void)
-{
-	const char *const args[] = {"--lease", "2s", "--concurrency", "1", "--shutdown-grace", "1s",
+	const char *const args[] = {"--lease", lease, "--concurrency", "1", "--shutdown-grace", "1s",
 				    "--tasks", harness_sleep_tasks(), NULL};
-	harness_start_worker(args);
+	return harness_start_worker(args);
 }
 
 /* get_queues returns GET /v1/queues's body (caller releases). */
@@ -85,9 +78,9 @@ static json_t *queue_entry(json_t *overview, const char *name)
 
 Test(registry, two_workers_are_listed_with_their_running_job_and_a_killed_one_expires)
 {
-	/* Jobs of 60 s: still running whenever the workers are looked at (a
-	 * CSV task of a fixed size could end between two heartbeats). */
-	char *ids[2] = {submit_csv("task=sleep60", "a\n1\n"), submit_csv("task=sleep60", "a\n1\n")};
+	/* sleep60 outlasts the test on any machine: both jobs are still
+	 * running whenever the test looks. */
+	char *ids[2] = {submit_csv("task=sleep60", "v\n1\n"), submit_csv("task=sleep60", "v\n2\n")};
 	json_t *o = get_queues();
 	json_t *q = queue_entry(o, "default");
 	cr_assert_not_null(q, "no default queue");
@@ -95,8 +88,8 @@ Test(registry, two_workers_are_listed_with_their_running_job_and_a_killed_one_ex
 	cr_assert_eq(json_array_size(json_object_get(o, "workers")), 0);
 	json_decref(o);
 
-	start_sleep_worker();
-	start_sleep_worker();
+	start_worker("2s");
+	start_worker("2s");
 	bool both = false;
 	long long end = monotonic_ms() + 20000;
 	while (!both && monotonic_ms() < end) {
@@ -106,6 +99,8 @@ Test(registry, two_workers_are_listed_with_their_running_job_and_a_killed_one_ex
 		const char *r0 = w0 ? running_one(w0) : NULL, *r1 = w1 ? running_one(w1) : NULL;
 		both = r0 && r1 && strcmp(r0, r1) != 0;
 		if (both) {
+			cr_assert(strcmp(r0, ids[0]) == 0 || strcmp(r0, ids[1]) == 0, "%s", r0);
+			cr_assert(strcmp(r1, ids[0]) == 0 || strcmp(r1, ids[1]) == 0, "%s", r1);
 			q = queue_entry(o, "default");
 			cr_assert_eq(json_integer_value(json_object_get(q, "running")), 2, "%s",
 				     json_dumps(o, 0));
@@ -146,7 +141,7 @@ Test(registry, two_workers_are_listed_with_their_running_job_and_a_killed_one_ex
 
 Test(registry, a_worker_that_exits_cleanly_leaves_no_entry)
 {
-	harness_start_worker(worker_args);
+	start_worker("2s");
 	json_t *o = NULL;
 	long long end = monotonic_ms() + 10000;
 	while (monotonic_ms() < end) {
@@ -164,4 +159,58 @@ Test(registry, a_worker_that_exits_cleanly_leaves_no_entry)
 	redisReply *r = redis_cmd("ZCARD jobq:workers");
 	cr_assert_eq(r->integer, 0, "the worker is left in jobq:workers");
 	freeReplyObject(r);
+}
+
+/* worker_hash_running overwrites the running list of worker id's hash, as
+ * a heartbeat would have written it. */
+static void worker_hash_running(const char *worker_id, const char *running)
+{
+	redisReply *r = redis_cmd("HSET jobq:worker:%s running %s", worker_id, running);
+	cr_assert_eq(r->type, REDIS_REPLY_INTEGER, "HSET failed");
+	freeReplyObject(r);
+}
+
+/* A worker's running jobs come from {p}:running, not from its last
+ * heartbeat (every 10 s here): a claimed job is listed before a heartbeat
+ * names it, and a finished one is gone although the latest heartbeat still
+ * names it. The test writes the heartbeat's list itself, so it does not
+ * matter where the real heartbeats fall. */
+Test(registry, a_workers_running_jobs_are_the_ones_redis_runs_under_it_not_its_last_heartbeat)
+{
+	char *id = submit_csv("task=sleep3", "v\n1\n");
+	start_worker("30s");
+	json_t *o = NULL, *w = NULL;
+	long long end = monotonic_ms() + 10000;
+	while ((w = o ? worker_entry(o, harness.worker_pids[0]) : NULL) == NULL &&
+	       monotonic_ms() < end) {
+		json_decref(o);
+		sleep_ms(20);
+		o = get_queues();
+	}
+	cr_assert_not_null(w, "the worker was never listed");
+	char *worker_id = strdup(json_string_value(json_object_get(w, "id")));
+	json_decref(o);
+
+	json_t *job = wait_for_status(id, "running", 10000);
+	cr_assert_str_eq(json_string_value(json_object_get(job, "status")), "running");
+	json_decref(job);
+	worker_hash_running(worker_id, ""); /* a heartbeat from before the claim */
+	o = get_queues();
+	w = worker_entry(o, harness.worker_pids[0]);
+	cr_assert_not_null(w);
+	cr_assert_str_eq(running_one(w) ? running_one(w) : "(none)", id, "%s", json_dumps(o, 0));
+	cr_assert_eq(json_integer_value(json_object_get(queue_entry(o, "default"), "running")), 1);
+	json_decref(o);
+
+	job = wait_for_status(id, "succeeded", 20000);
+	cr_assert_str_eq(json_string_value(json_object_get(job, "status")), "succeeded");
+	json_decref(job);
+	worker_hash_running(worker_id, id); /* a heartbeat from while it ran */
+	o = get_queues();
+	w = worker_entry(o, harness.worker_pids[0]);
+	cr_assert_not_null(w);
+	cr_assert_eq(json_array_size(json_object_get(w, "running")), 0, "%s", json_dumps(o, 0));
+	cr_assert_eq(json_integer_value(json_object_get(queue_entry(o, "default"), "running")), 0);
+	json_decref(o);
+	free(worker_id), free(id);
 }

@@ -50,42 +50,6 @@ static int listen_loopback(int *port)
 	return fd;
 }
 
-/* connect_port connects to 127.0.0.1:port; returns the socket or -1. */
-static int connect_port(int port)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	cr_assert_geq(fd, 0);
-	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-	if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0)
-		return fd;
-	close(fd);
-	return -1;
-}
-
-static void send_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-		cr_assert_gt(n, 0, "send failed: %s", strerror(errno));
-		buf += n;
-		len -= (size_t)n;
-	}
-}
-
-/* read_reply reads from fd until the peer closes it or 20 s pass without
- * a byte, into buf (NUL-terminated). */
-static void read_reply(int fd, char *buf, size_t cap)
-{
-	struct timeval tv = {.tv_sec = 20};
-	size_t len = 0;
-	ssize_t n;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	while (len < cap - 1 && (n = recv(fd, buf + len, cap - 1 - len, 0)) > 0)
-		len += (size_t)n;
-	buf[len] = '\0';
-}
-
 /* wait_exit waits up to timeout_ms for pid to exit by itself and returns
  * its wait status, or -1 if it is still running (it is left running). */
 static int wait_exit(pid_t pid, int timeout_ms)
@@ -106,14 +70,6 @@ static void assert_exited_zero(int status, const char *what)
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: wait status %d", what, status);
 }
 
-/* log_contains tells whether <dir>/<name>.log holds text. */
-static bool log_contains(const char *name, const char *text)
-{
-	char cmd[700];
-	snprintf(cmd, sizeof cmd, "grep -qF '%s' %s/%s.log", text, harness.dir, name);
-	return system(cmd) == 0;
-}
-
 static const char healthz[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
 
 /* ---- Socket activation and --exit-when-idle of the API ---------------- */
@@ -127,7 +83,7 @@ Test(systemd, socket_activated_api_serves_the_inherited_socket)
 		     harness.api_port, port);
 	char *id = submit_csv(NULL, "a,b\n1,2\n");
 	cr_assert_eq(strlen(id), 32);
-	cr_assert(log_contains("api", "\"socket_activated\":true"));
+	cr_assert(harness_log_has("api", "\"socket_activated\":true"));
 	free(id);
 	close(fd);
 }
@@ -147,15 +103,14 @@ Test(systemd, idle_api_exits_and_the_next_one_serves_the_backlog)
 	http_reply_free(&r);
 	assert_exited_zero(wait_exit(harness.api_pid, EXIT_WAIT_MS), "the idle jobq-api");
 	harness.api_pid = 0;
-	cr_assert(log_contains("api", "\"reason\":\"idle\""), "no idle shutdown line in api.log");
+	cr_assert(harness_log_has("api", "\"reason\":\"idle\""), "no idle shutdown line in api.log");
 
-	int c = connect_port(port);
+	int c = raw_try_connect(port, NULL);
 	cr_assert_geq(c, 0, "the inherited socket stopped listening when the API exited");
-	send_all(c, healthz, sizeof healthz - 1);
+	raw_send(c, healthz, sizeof healthz - 1);
 	harness_start_api_activated(fd, "api2", NULL);
-	char reply[4096];
-	read_reply(c, reply, sizeof reply);
-	cr_assert(strncmp(reply, "HTTP/1.1 200", 12) == 0, "the queued client got: %.80s", reply);
+	int status = raw_read_reply(c, EXIT_WAIT_MS);
+	cr_assert_eq(status, 200, "the queued client got %d", status);
 	close(c);
 	close(fd);
 }
@@ -166,7 +121,7 @@ Test(systemd, idle_api_waits_while_a_connection_is_open)
 	int fd = listen_loopback(&port);
 	const char *args[] = {"--exit-when-idle", "1", NULL};
 	harness_start_api_activated(fd, "api", args);
-	int c = connect_port(port);
+	int c = raw_try_connect(port, NULL);
 	cr_assert_geq(c, 0);
 	cr_assert_eq(wait_exit(harness.api_pid, 2500), -1,
 		     "the API exited with a connection open");
@@ -225,7 +180,7 @@ Test(systemd, api_refuses_two_inherited_sockets)
 	int fds[2] = {listen_loopback(&p1), listen_loopback(&p2)};
 	int status = run_api_on_fds(fds, 2);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "wait status %d", status);
-	cr_assert(log_contains("bad", "2 sockets were passed"));
+	cr_assert(harness_log_has("bad", "2 sockets were passed"));
 	close(fds[0]), close(fds[1]);
 }
 
@@ -235,7 +190,7 @@ Test(systemd, api_refuses_an_inherited_socket_that_does_not_listen)
 	cr_assert_geq(fd, 0);
 	int status = run_api_on_fds(&fd, 1);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "wait status %d", status);
-	cr_assert(log_contains("bad", "not a listening TCP or Unix stream socket"));
+	cr_assert(harness_log_has("bad", "not a listening TCP or Unix stream socket"));
 	close(fd);
 }
 
@@ -247,7 +202,8 @@ Test(systemd, idle_worker_exits_zero_after_its_queue_stays_empty)
 	int w = harness_start_worker(args);
 	assert_exited_zero(wait_exit(harness.worker_pids[w], EXIT_WAIT_MS), "the idle jobq-worker");
 	harness.worker_pids[w] = 0;
-	cr_assert(log_contains("worker0", "\"reason\":\"idle\""), "no idle shutdown line in worker0.log");
+	cr_assert(harness_log_has("worker0", "\"reason\":\"idle\""),
+		  "no idle shutdown line in worker0.log");
 }
 
 Test(systemd, worker_does_not_exit_while_jobs_keep_arriving)
@@ -367,30 +323,16 @@ Test(systemd, worker_notifies_ready_and_stopping)
 static int start_half_upload(const char *grace, char **csv, size_t *len)
 {
 	const char *args[] = {"--shutdown-grace", grace, NULL};
-	char head[256];
 	harness_start_api(args);
 	*csv = harness_csv_rows(100000, len);
-	int c = connect_port(harness.api_port);
-	cr_assert_geq(c, 0);
-	int n = snprintf(head, sizeof head,
-			 "POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\n"
-			 "Content-Length: %zu\r\n\r\n", *len);
-	send_all(c, head, (size_t)n);
-	send_all(c, *csv, *len / 2);
+	int c = raw_connect();
+	raw_csv_head(c, *len);
+	raw_send(c, *csv, *len / 2);
 	long long end = monotonic_ms() + EXIT_WAIT_MS;
 	while (redis_count_keys("jobq:staging:*") == 0 && monotonic_ms() < end)
 		sleep_ms(20);
 	cr_assert_eq(redis_count_keys("jobq:staging:*"), 1, "the upload never reached Redis");
 	return c;
-}
-
-/* wait_log waits (bounded) until <dir>/<name>.log holds text. */
-static void wait_log(const char *name, const char *text)
-{
-	long long end = monotonic_ms() + EXIT_WAIT_MS;
-	while (!log_contains(name, text) && monotonic_ms() < end)
-		sleep_ms(20);
-	cr_assert(log_contains(name, text), "%s.log never showed %s", name, text);
 }
 
 Test(systemd, sigterm_refuses_new_connections_and_lets_an_upload_finish)
@@ -399,21 +341,21 @@ Test(systemd, sigterm_refuses_new_connections_and_lets_an_upload_finish)
 	size_t len;
 	int c = start_half_upload("20", &csv, &len);
 	kill(harness.api_pid, SIGTERM);
-	wait_log("api", "\"msg\":\"shutting down\"");
+	cr_assert(harness_log_wait("api", "\"msg\":\"shutting down\"", EXIT_WAIT_MS),
+		  "api.log never showed the shutdown");
 	int refused = 0;
 	long long end = monotonic_ms() + EXIT_WAIT_MS;
 	while (!refused && monotonic_ms() < end) {
-		int other = connect_port(harness.api_port);
+		int other = raw_try_connect(harness.api_port, NULL);
 		refused = other < 0;
 		if (other >= 0)
 			close(other);
 		sleep_ms(20);
 	}
 	cr_assert(refused, "a new connection was still accepted after SIGTERM");
-	send_all(c, csv + len / 2, len - len / 2);
-	char reply[4096];
-	read_reply(c, reply, sizeof reply);
-	cr_assert(strncmp(reply, "HTTP/1.1 202", 12) == 0, "the upload in flight got: %.80s", reply);
+	raw_send(c, csv + len / 2, len - len / 2);
+	int status = raw_read_reply(c, EXIT_WAIT_MS);
+	cr_assert_eq(status, 202, "the upload in flight got %d", status);
 	assert_exited_zero(wait_exit(harness.api_pid, EXIT_WAIT_MS), "jobq-api after SIGTERM");
 	harness.api_pid = 0;
 	cr_assert_eq(redis_count_keys("jobq:staging:*"), 0);
@@ -430,7 +372,8 @@ Test(systemd, sigterm_grace_cuts_an_upload_and_leaves_no_staging_key)
 	kill(harness.api_pid, SIGTERM);
 	assert_exited_zero(wait_exit(harness.api_pid, EXIT_WAIT_MS), "jobq-api after SIGTERM");
 	harness.api_pid = 0;
-	wait_log("api", "requests still in flight are cut off");
+	cr_assert(harness_log_wait("api", "requests still in flight are cut off", EXIT_WAIT_MS),
+		  "api.log never showed the cut-off");
 	cr_assert_eq(redis_count_keys("jobq:staging:*"), 0, "the cut upload left its staging key");
 	cr_assert_eq(redis_count_keys(JOB_KEYS), 0, "the cut upload became a job");
 	close(c);

@@ -162,3 +162,66 @@ Test(auth, short_lines_after_the_last_key_are_parsed_within_the_table)
 	cr_assert_eq(t->len, 0);
 	auth_table_free(t);
 }
+
+/* auth_key_line writes line i of a file of distinct keys into buf:
+ * "key-<i, 16 digits> t<i>\n". */
+static int auth_key_line(char *buf, size_t cap, size_t i)
+{
+	return snprintf(buf, cap, "key-%016zu t%zu\n", i, i);
+}
+
+Test(auth, a_repeated_token_is_found_wherever_it_is_and_named_by_its_later_line)
+{
+	char err[200] = "";
+
+	cr_assert_null(parse(TOKEN_A " acme\n" TOKEN_B " b\n" TOKEN_A " other\n", err));
+	cr_assert_str_eq(err, "line 3: this token is already on an earlier line");
+	/* Two tokens repeated: the repeat that comes first in the file. */
+	cr_assert_null(parse(TOKEN_A " a\n" TOKEN_B " b\n" TOKEN_B " c\n" TOKEN_A " d\n", err));
+	cr_assert_str_eq(err, "line 3: this token is already on an earlier line");
+	cr_assert_null(parse(TOKEN_A " a\n" TOKEN_A " b\n" TOKEN_A " c\n", err));
+	cr_assert_str_eq(err, "line 2: this token is already on an earlier line");
+}
+
+Test(auth, the_first_error_in_file_order_is_reported_duplicate_or_malformed)
+{
+	char err[200] = "";
+
+	cr_assert_null(parse(TOKEN_A " a\n" TOKEN_A " b\nshort x\n", err));
+	cr_assert_str_eq(err, "line 2: this token is already on an earlier line");
+	cr_assert_null(parse(TOKEN_A " a\nshort x\n" TOKEN_A " b\n", err));
+	cr_assert_str_eq(err, "line 2: the token must be 16 to 128 printable ASCII characters");
+}
+
+Test(auth, a_token_that_extends_another_is_not_a_duplicate)
+{
+	char err[200] = "";
+	struct auth_table *t = parse(TOKEN_A " a\n" TOKEN_A "x b\n" TOKEN_A "xy c\n", err);
+	struct auth_identity who;
+
+	cr_assert_not_null(t, "%s", err);
+	cr_assert_eq(t->len, 3);
+	cr_assert(auth_table_find(t, TOKEN_A "x", &who));
+	cr_assert_str_eq(who.tenant, "b");
+	auth_table_free(t);
+}
+
+Test(auth, twenty_thousand_distinct_keys_parse_and_one_repeat_among_them_is_found)
+{
+	enum { KEYS = 20000 };
+	size_t cap = (KEYS + 1) * 48, len = 0;
+	char *text = malloc(cap), err[200] = "";
+	struct auth_table *t;
+
+	cr_assert_not_null(text);
+	for (size_t i = 0; i < KEYS; i++) /* reversed: the sort has work to do */
+		len += (size_t)auth_key_line(text + len, cap - len, KEYS - 1 - i);
+	t = auth_table_parse(text, len, err, sizeof err);
+	cr_assert_not_null(t, "%s", err);
+	cr_assert_eq(t->len, KEYS);
+	auth_table_free(t);
+	len += (size_t)auth_key_line(text + len, cap - len, 12345);
+	cr_assert_null(auth_table_parse(text, len, err, sizeof err));
+	cr_assert_str_eq(err, "line 20001: this token is already on an earlier line");
+	free(text);
+}
