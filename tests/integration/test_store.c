@@ -265,7 +265,7 @@ Test(store, a_job_requeued_with_a_cancel_request_ends_cancelled_instead_of_runni
 	freeReplyObject(r);
 }
 
-/* ---- Idempotency keys (enqueue.lua with KEYS[7]) ---- */
+/* ---- Idempotency keys (enqueue.lua with a record to check) ---- */
 
 Test(store, enqueue_with_a_recorded_idempotency_key_replays_or_mismatches)
 {
