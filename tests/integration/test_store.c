@@ -79,19 +79,27 @@ Test(store, enqueue_makes_hash_input_and_queue_entry_visible_together)
 	freeReplyObject(r);
 }
 
+/* assert_staged_input checks that job id's input is the staged "a\n1\n"
+ * plus its tail "2\n", without the staging key's TTL, and that no staging
+ * key is left. */
+static void assert_staged_input(const char *id)
+{
+	redisReply *r = redis_cmd("GET jobq:job:%s:input", id);
+	cr_assert_str_eq(r->str, "a\n1\n2\n");
+	freeReplyObject(r);
+	r = redis_cmd("TTL jobq:job:%s:input", id);
+	cr_assert_eq(r->integer, -1, "the input kept the staging TTL");
+	freeReplyObject(r);
+	cr_assert_eq(redis_count_keys("jobq:staging:*"), 0);
+}
+
 Test(store, staged_upload_is_renamed_into_the_input)
 {
 	struct job_spec s = spec_for("default");
 	cr_assert_eq(job_store_stage_append(st, s.id, "a\n", 2, true, 60), JOB_STORE_OK);
 	cr_assert_eq(job_store_stage_append(st, s.id, "1\n", 2, false, 60), JOB_STORE_OK);
 	cr_assert_eq(job_store_enqueue(st, &s, "2\n", 2, true), JOB_STORE_OK);
-	redisReply *r = redis_cmd("GET jobq:job:%s:input", s.id);
-	cr_assert_str_eq(r->str, "a\n1\n2\n");
-	freeReplyObject(r);
-	r = redis_cmd("TTL jobq:job:%s:input", s.id);
-	cr_assert_eq(r->integer, -1, "the input kept the staging TTL");
-	freeReplyObject(r);
-	cr_assert_eq(redis_count_keys("jobq:staging:*"), 0);
+	assert_staged_input(s.id);
 }
 
 Test(store, expired_staging_key_enqueues_nothing)
@@ -449,17 +457,11 @@ Test(store, batch_a_staged_job_and_an_expired_one_in_a_batch_each_get_their_answ
 	cr_assert_eq(out[0], JOB_STORE_OK);
 	cr_assert_eq(out[1], JOB_STORE_OK);
 	cr_assert_eq(out[2], JOB_STORE_NOT_FOUND);
-	redisReply *r = redis_cmd("GET jobq:job:%s:input", staged.id);
-	cr_assert_str_eq(r->str, "a\n1\n2\n");
-	freeReplyObject(r);
-	r = redis_cmd("TTL jobq:job:%s:input", staged.id);
-	cr_assert_eq(r->integer, -1, "the input kept the staging TTL");
-	freeReplyObject(r);
-	cr_assert_eq(redis_count_keys("jobq:staging:*"), 0);
+	assert_staged_input(staged.id);
 	char expired_keys[64];
 	snprintf(expired_keys, sizeof expired_keys, "jobq:job:%s*", expired.id);
 	cr_assert_eq(redis_count_keys(expired_keys), 0);
-	r = queue_ids("default");
+	redisReply *r = queue_ids("default");
 	cr_assert_eq(r->elements, 2);
 	freeReplyObject(r);
 }
