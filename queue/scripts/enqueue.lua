@@ -26,7 +26,11 @@
 -- id, which still exists, with the same fingerprint (a replay), and
 -- {4, id} when with another one (a mismatch): on 3 and 4 the staging key
 -- is deleted; 5 when its id is taken (its input key exists). On anything
--- but 1 nothing of that job was written.
+-- but 1 nothing of that job was written. An error reply (a key of the
+-- wrong type, put there by hand) fails the whole call: every job of the
+-- batch gets that error, and jobs written before it are left without a
+-- queue entry, as a single job's hash was when its LPUSH failed; no job
+-- gets a 202.
 --
 -- Transition, per job: (nothing) -> queued. Its input, hash, queue entry
 -- and Idempotency-Key record appear together (the script is atomic) or not
