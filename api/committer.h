@@ -1,6 +1,6 @@
 /*
  * committer — group commit of submissions: the enqueues of concurrent
- * requests go to Redis as one pipelined write and one read.
+ * requests go to Redis as one script call (one write, one read).
  *
  * Why. Enqueueing on the polling thread costs each request a synchronous
  * round trip, during which the thread serves nobody, and costs Redis one
@@ -14,11 +14,12 @@
  * one gathers, so batches grow with the load and an idle server adds no
  * delay.
  *
- * Guarantees. Each job is still one EVALSHA of enqueue.lua: atomic on its
- * own, and refused (queue full, Redis down) on its own. A submission is
- * answered 202 only when Redis replied OK to its command; when the
- * connection is lost mid-batch every command without a reply gets
- * EUNAVAILABLE (503), exactly like one synchronous call that timed out.
+ * Guarantees. A batch is one EVALSHA of enqueue.lua, in which each job is
+ * atomic on its own and refused (queue full, replay, staging expired) on
+ * its own. A submission is answered 202 only when Redis's reply says its
+ * job was queued; when the connection is lost mid-batch every job of the
+ * batch gets EUNAVAILABLE (503), exactly like one synchronous call that
+ * timed out.
  *
  * Entries. A committer_entry belongs to the submission (submit.c), which
  * cannot complete while its connection is suspended: from committer_submit
@@ -48,7 +49,7 @@
 
 #include "job_store.h"
 
-/* Most commands in one pipelined write: bounds the committer's stack and
+/* Most jobs in one batch (one enqueue.lua call): bounds the committer's stack and
  * how long the first command of a batch waits for the last one. */
 #define COMMITTER_BATCH_MAX 256
 

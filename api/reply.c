@@ -209,25 +209,18 @@ static int reply_add_headers(struct MHD_Response *resp, const struct reply_heade
 	return 0;
 }
 
-enum MHD_Result reply_json(struct api_request *req, unsigned status, json_t *body,
-			   const struct reply_header *headers, size_t n)
+/* reply_buffer queues the len bytes at text, given to libmicrohttpd with
+ * mode, with status and the n extra headers. With MHD_RESPMEM_MUST_FREE
+ * text is the callee's to free in every case. */
+static enum MHD_Result reply_buffer(struct api_request *req, unsigned status, char *text,
+				    size_t len, enum MHD_ResponseMemoryMode mode,
+				    const struct reply_header *headers, size_t n)
 {
-	struct MHD_Response *resp;
-	char *text;
-	size_t len;
+	struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, mode);
 
-	if (body == NULL)
-		return reply_oom(req);
-	text = json_dumps(body, JSON_COMPACT);
-	json_decref(body);
-	if (text == NULL)
-		return reply_oom(req);
-	len = strlen(text);
-	/* MUST_FREE: MHD frees text with free() when done, or not at all if
-	 * it fails to make the response. */
-	resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
 	if (resp == NULL) {
-		free(text);
+		if (mode == MHD_RESPMEM_MUST_FREE)
+			free(text);
 		return reply_oom(req);
 	}
 	if (reply_add_headers(resp, headers, n) != 0) {
@@ -235,6 +228,27 @@ enum MHD_Result reply_json(struct api_request *req, unsigned status, json_t *bod
 		return reply_oom(req);
 	}
 	return reply_queue(req, status, resp, len);
+}
+
+enum MHD_Result reply_json(struct api_request *req, unsigned status, json_t *body,
+			   const struct reply_header *headers, size_t n)
+{
+	char *text;
+
+	if (body == NULL)
+		return reply_oom(req);
+	text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	if (text == NULL)
+		return reply_oom(req);
+	/* MUST_FREE: MHD frees text with free() when done. */
+	return reply_buffer(req, status, text, strlen(text), MHD_RESPMEM_MUST_FREE, headers, n);
+}
+
+enum MHD_Result reply_json_text(struct api_request *req, unsigned status, const char *text,
+				size_t len, const struct reply_header *headers, size_t n)
+{
+	return reply_buffer(req, status, (char *)text, len, MHD_RESPMEM_MUST_COPY, headers, n);
 }
 
 enum MHD_Result reply_queue(struct api_request *req, unsigned status, struct MHD_Response *resp,

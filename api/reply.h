@@ -91,6 +91,11 @@ enum MHD_Result reply_error(struct api_request *req, unsigned status, const char
 enum MHD_Result reply_json(struct api_request *req, unsigned status, json_t *body,
 			   const struct reply_header *headers, size_t n);
 
+/* reply_json_text is reply_json for a body already written as JSON text
+ * (len bytes at text, copied: the caller keeps text). */
+enum MHD_Result reply_json_text(struct api_request *req, unsigned status, const char *text,
+				size_t len, const struct reply_header *headers, size_t n);
+
 /* reply_queue adds X-Request-ID (and Connection: close while draining) to
  * resp, queues it with status, records status and body_len in req, and
  * destroys resp (libmicrohttpd keeps its own reference). */

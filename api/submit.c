@@ -419,8 +419,9 @@ static int submit_finish(struct submit *s)
 static enum MHD_Result submit_accepted(struct submit *s)
 {
 	const struct job_spec *spec = upload_spec(s->upload);
-	char location[sizeof "/v1/jobs/" + JOB_ID_HEX];
+	char location[sizeof "/v1/jobs/" + JOB_ID_HEX], body[JOB_ACCEPTED_TEXT_MAX];
 	struct reply_header h = { MHD_HTTP_HEADER_LOCATION, location };
+	size_t len;
 
 	snprintf(location, sizeof location, "/v1/jobs/%s", spec->id);
 	memcpy(s->req->job_id, spec->id, sizeof s->req->job_id);
@@ -428,6 +429,10 @@ static enum MHD_Result submit_accepted(struct submit *s)
 	log_job(LOG_INFO, "job queued", spec->request_id, spec->id,
 		json_pack("{s:s, s:s, s:I, s:I}", "task", spec->task, "queue", spec->queue,
 			  "rows", (json_int_t)spec->rows, "bytes", (json_int_t)spec->bytes));
+	/* The template saves building and dumping a JSON value per request. */
+	len = job_accepted_text(spec, body, sizeof body);
+	if (len > 0)
+		return reply_json_text(s->req, MHD_HTTP_ACCEPTED, body, len, &h, 1);
 	return reply_json(s->req, MHD_HTTP_ACCEPTED, job_accepted_json(spec), &h, 1);
 }
 

@@ -8,6 +8,7 @@
  */
 #include "job.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,4 +256,48 @@ json_t *job_accepted_json(const struct job_spec *spec)
 		return NULL;
 	}
 	return o;
+}
+
+/* job_text_plain returns true when the at most cap bytes at s are printable
+ * ASCII other than '"' and '\\': JSON without escaping, as jansson would
+ * write them. */
+static bool job_text_plain(const char *s, size_t cap)
+{
+	for (size_t i = 0; i < cap && s[i] != '\0'; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e || s[i] == '"' ||
+		    s[i] == '\\')
+			return false;
+	return true;
+}
+
+/* job_text_uint is job_json_uint's cap, for the text body. */
+static uint64_t job_text_uint(uint64_t n)
+{
+	return n > INT64_MAX ? INT64_MAX : n;
+}
+
+size_t job_accepted_text(const struct job_spec *spec, char *out, size_t cap)
+{
+	const struct job_spec *s = spec;
+	char created[32];
+	int n;
+
+	if (s->created_at_ms == 0 || !job_text_plain(s->id, sizeof s->id) ||
+	    !job_text_plain(s->task, sizeof s->task) || !job_text_plain(s->queue, sizeof s->queue) ||
+	    !job_text_plain(s->tenant, sizeof s->tenant))
+		return 0;
+	job_time_format(s->created_at_ms, created);
+	n = snprintf(out, cap,
+		     "{\"id\":\"%.*s\",\"status\":\"queued\",\"task\":\"%.*s\",\"queue\":\"%.*s\""
+		     "%s%.*s%s,\"rows\":%" PRIu64 ",\"columns\":%" PRIu64 ",\"bytes\":%" PRIu64
+		     ",\"created_at\":\"%s\"}",
+		     (int)strnlen(s->id, sizeof s->id), s->id,
+		     (int)strnlen(s->task, sizeof s->task), s->task,
+		     (int)strnlen(s->queue, sizeof s->queue), s->queue,
+		     s->tenant[0] != '\0' ? ",\"tenant\":\"" : "",
+		     (int)strnlen(s->tenant, sizeof s->tenant), s->tenant,
+		     s->tenant[0] != '\0' ? "\"" : "",
+		     job_text_uint(s->rows), job_text_uint(s->columns), job_text_uint(s->bytes),
+		     created);
+	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }

@@ -108,4 +108,14 @@ json_t *job_record_to_json(const struct job_record *rec);
  * reference, or NULL when out of memory. */
 json_t *job_accepted_json(const struct job_spec *spec);
 
+/* JOB_ACCEPTED_TEXT_MAX is room enough for any job_accepted_text. */
+#define JOB_ACCEPTED_TEXT_MAX 512
+
+/* job_accepted_text writes the same body as job_accepted_json, byte for
+ * byte, into out (cap bytes, NUL-terminated) without building a JSON
+ * value: the common submission's reply is a fixed template. Returns its
+ * length, or 0 when a name needs escaping or it does not fit: then use
+ * job_accepted_json. */
+size_t job_accepted_text(const struct job_spec *spec, char *out, size_t cap);
+
 #endif

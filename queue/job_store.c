@@ -329,20 +329,20 @@ static void call_u64(struct script_call *c, uint64_t v)
 	call_str(c, buf);
 }
 
-/* store_eval runs script with the arguments in c, loading the scripts again
- * when Redis has forgotten them (NOSCRIPT after a restart). Returns the
- * reply (caller frees) or NULL with *status set. Error replies other than
- * NOSCRIPT are turned into NULL with EPROTO. */
-static redisReply *store_eval(struct job_store *st, enum script_id id, struct script_call *c,
-			      enum job_store_status *status)
+/* store_eval_argv runs script id with argv (argv[1] is set here to its
+ * SHA1), loading the scripts again when Redis has forgotten them (NOSCRIPT
+ * after a restart). Returns the reply (caller frees) or NULL with *status
+ * set. Error replies other than NOSCRIPT are turned into NULL with EPROTO. */
+static redisReply *store_eval_argv(struct job_store *st, enum script_id id, int argc,
+				   const char **argv, size_t *lens, enum job_store_status *status)
 {
 	for (int attempt = 0; attempt < 2; attempt++) {
 		*status = store_connect(st);
 		if (*status != JOB_STORE_OK)
 			return NULL;
-		c->argv[1] = st->sha[id];
-		c->lens[1] = 40;
-		redisReply *r = store_command(st, c->argc, c->argv, c->lens, status);
+		argv[1] = st->sha[id];
+		lens[1] = 40;
+		redisReply *r = store_command(st, argc, argv, lens, status);
 		if (!r)
 			return NULL;
 		if (r->type != REDIS_REPLY_ERROR)
@@ -354,6 +354,13 @@ static redisReply *store_eval(struct job_store *st, enum script_id id, struct sc
 			return NULL;
 	}
 	return NULL;
+}
+
+/* store_eval is store_eval_argv with the arguments in c. */
+static redisReply *store_eval(struct job_store *st, enum script_id id, struct script_call *c,
+			      enum job_store_status *status)
+{
+	return store_eval_argv(st, id, c->argc, c->argv, c->lens, status);
 }
 
 /* store_eval_code runs a script that answers one integer and maps the
@@ -404,60 +411,99 @@ enum job_store_status job_store_stage_append(struct job_store *st, const char *i
 	return s;
 }
 
-/* call_spec_fields appends the hash fields a submission writes. */
-static void call_spec_fields(struct script_call *c, const struct job_spec *spec,
-			     const char *delimiter)
-{
-	call_str(c, "id");
-	call_str(c, spec->id);
-	call_str(c, "task");
-	call_str(c, spec->task);
-	call_str(c, "queue");
-	call_str(c, spec->queue);
-	call_str(c, "request_id");
-	call_str(c, spec->request_id);
-	if (spec->tenant[0] != '\0') { /* no field at all when auth is off */
-		call_str(c, "tenant");
-		call_str(c, spec->tenant);
-	}
-	call_str(c, "delimiter");
-	call_bytes(c, delimiter, 1);
-	call_str(c, "header");
-	call_str(c, spec->header ? "1" : "0");
-	call_str(c, "rows");
-	call_u64(c, spec->rows);
-	call_str(c, "columns");
-	call_u64(c, spec->columns);
-	call_str(c, "bytes");
-	call_u64(c, spec->bytes);
-	call_str(c, "created_at");
-	call_u64(c, (uint64_t)spec->created_at_ms);
-	call_str(c, "max_attempts");
-	call_u64(c, (uint64_t)spec->max_attempts);
-	call_str(c, "timeout");
-	call_u64(c, (uint64_t)spec->timeout_s);
-}
+/* Arguments of one job in enqueue.lua's ARGV: a group of this many. */
+#define ENQUEUE_STRIDE 18
 
-/* The keys of one enqueue call (storage for the names). */
-struct enqueue_keys {
-	char staging[KEYS_MAX], job[KEYS_MAX], input[KEYS_MAX], queue[KEYS_MAX],
-		queues[KEYS_MAX], wake[KEYS_MAX], idem[KEYS_IDEM_MAX];
+/* Most jobs in one enqueue.lua call: bounds the script's unpack of a
+ * queue's ids and how long one call holds Redis. */
+#define ENQUEUE_CALL_MAX 256
+
+/* One job's enqueue, ready to send (job_store.h, "Group commit"): its
+ * group of enqueue.lua's ARGV, pointing into the command itself (its copy
+ * of the spec, its numbers, its record's name), into the borrowed tail and
+ * into the borrowed idem's strings. */
+struct job_store_enqueue_cmd {
+	const char *argv[ENQUEUE_STRIDE];
+	size_t lens[ENQUEUE_STRIDE];
+	int argc;
+	struct job_spec spec;
+	char delimiter[1];
+	char numbers[7][24];         /* storage for the arguments that are numbers */
+	int nnumbers;
+	char idem_key[KEYS_IDEM_MAX];
+	struct job_store_idem *idem; /* borrowed, NULL without a key; its job_id is written */
 };
 
-/* call_enqueue_keys appends KEYS[1..7] of enqueue.lua (KEYS[7] only with
- * idem), naming them in k. */
-static void call_enqueue_keys(struct script_call *c, struct enqueue_keys *k,
-			      const char *prefix, const struct job_spec *spec,
-			      const struct job_store_idem *idem)
+/* cmd_bytes appends an argument of n bytes (borrowed until the call). */
+static void cmd_bytes(struct job_store_enqueue_cmd *cmd, const char *s, size_t n)
 {
-	call_str(c, keys_staging(k->staging, prefix, spec->id));
-	call_str(c, keys_job(k->job, prefix, spec->id));
-	call_str(c, keys_input(k->input, prefix, spec->id));
-	call_str(c, keys_queue(k->queue, prefix, spec->queue));
-	call_str(c, keys_queues(k->queues, prefix));
-	call_str(c, keys_wake(k->wake, prefix, spec->queue));
+	if (cmd->argc < ENQUEUE_STRIDE) {
+		cmd->argv[cmd->argc] = s;
+		cmd->lens[cmd->argc++] = n;
+	}
+}
+
+static void cmd_str(struct job_store_enqueue_cmd *cmd, const char *s)
+{
+	cmd_bytes(cmd, s, strlen(s));
+}
+
+static void cmd_u64(struct job_store_enqueue_cmd *cmd, uint64_t v)
+{
+	char *buf = cmd->numbers[cmd->nnumbers++];
+	snprintf(buf, sizeof cmd->numbers[0], "%" PRIu64, v);
+	cmd_str(cmd, buf);
+}
+
+/* cmd_spec_fields appends the job hash's values, +7 to +17 of the group. */
+static void cmd_spec_fields(struct job_store_enqueue_cmd *cmd)
+{
+	const struct job_spec *sp = &cmd->spec;
+
+	cmd_str(cmd, sp->task);
+	cmd_str(cmd, sp->request_id);
+	cmd_str(cmd, sp->tenant);
+	cmd_bytes(cmd, cmd->delimiter, 1);
+	cmd_str(cmd, sp->header ? "1" : "0");
+	cmd_u64(cmd, sp->rows);
+	cmd_u64(cmd, sp->columns);
+	cmd_u64(cmd, sp->bytes);
+	cmd_u64(cmd, (uint64_t)sp->created_at_ms);
+	cmd_u64(cmd, (uint64_t)sp->max_attempts);
+	cmd_u64(cmd, (uint64_t)sp->timeout_s);
+}
+
+struct job_store_enqueue_cmd *job_store_enqueue_cmd_new(const struct job_store *st,
+							const struct job_spec *spec,
+							const char *tail, size_t tail_len,
+							bool staged, struct job_store_idem *idem)
+{
+	struct job_store_enqueue_cmd *cmd = malloc(sizeof *cmd);
+
+	if (cmd == NULL)
+		return NULL;
+	cmd->argc = 0;
+	cmd->nnumbers = 0;
+	cmd->spec = *spec;
+	cmd->idem = idem;
+	cmd->delimiter[0] = (char)cmd->spec.delimiter;
+	cmd->idem_key[0] = '\0';
 	if (idem != NULL)
-		call_str(c, keys_idem(k->idem, prefix, idem->tenant, idem->key));
+		keys_idem(cmd->idem_key, st->prefix, idem->tenant, idem->key);
+	cmd_str(cmd, cmd->spec.id);
+	cmd_str(cmd, cmd->spec.queue);
+	cmd_str(cmd, staged ? "1" : "0");
+	cmd_bytes(cmd, tail_len ? tail : "", tail_len);
+	cmd_str(cmd, cmd->idem_key);
+	cmd_str(cmd, idem != NULL ? idem->hash : "");
+	cmd_u64(cmd, idem != NULL ? (uint64_t)idem->ttl_s : 0);
+	cmd_spec_fields(cmd);
+	return cmd;
+}
+
+void job_store_enqueue_cmd_free(struct job_store_enqueue_cmd *cmd)
+{
+	free(cmd);
 }
 
 /* enqueue_seen reads the {code, id} answer of a replay or mismatch into
@@ -475,139 +521,90 @@ static enum job_store_status enqueue_seen(struct job_store *st, const redisReply
 	return JOB_STORE_EPROTO;
 }
 
-/* enqueue_status maps enqueue.lua's answer r to a status. */
-static enum job_store_status enqueue_status(struct job_store *st, redisReply *r,
+/* enqueue_status maps enqueue.lua's answer r for one job to a status. */
+static enum job_store_status enqueue_status(struct job_store *st, const redisReply *r,
 					    struct job_store_idem *idem)
 {
 	if (r->type == REDIS_REPLY_ARRAY)
 		return enqueue_seen(st, r, idem);
-	if (r->type != REDIS_REPLY_INTEGER)
-		return store_reply_error(st, r, "enqueue");
-	if (r->integer == 0) {
+	if (r->type != REDIS_REPLY_INTEGER) {
+		snprintf(st->err, sizeof st->err, "enqueue answered an unexpected type");
+		return JOB_STORE_EPROTO;
+	}
+	switch (r->integer) {
+	case 1:
+		return JOB_STORE_OK;
+	case 0:
 		snprintf(st->err, sizeof st->err, "the staged upload expired before it was complete");
 		return JOB_STORE_NOT_FOUND;
-	}
-	if (r->integer == 2) {
+	case 2:
 		snprintf(st->err, sizeof st->err, "the queue holds %lld jobs, its limit",
 			 (long long)st->max_queue_depth);
 		return JOB_STORE_FULL;
+	case 5:
+		snprintf(st->err, sizeof st->err, "redis enqueue: job id already in use");
+		return JOB_STORE_EPROTO;
+	default:
+		snprintf(st->err, sizeof st->err, "enqueue answered %lld", (long long)r->integer);
+		return JOB_STORE_EPROTO;
 	}
-	return JOB_STORE_OK;
 }
 
-/* One enqueue, ready to send (job_store.h, "Group commit"). The arguments
- * point into the command itself (its copy of the spec, its keys), into the
- * borrowed tail and into the borrowed idem's strings. */
-struct job_store_enqueue_cmd {
-	struct script_call call;
-	struct job_spec spec;
-	struct enqueue_keys keys;
-	char delimiter[1];
-	struct job_store_idem *idem; /* borrowed, NULL without a key; its job_id is written */
-};
-
-struct job_store_enqueue_cmd *job_store_enqueue_cmd_new(const struct job_store *st,
-							const struct job_spec *spec,
-							const char *tail, size_t tail_len,
-							bool staged, struct job_store_idem *idem)
+/* enqueue_argv makes the argument vector of one enqueue.lua call of the n
+ * jobs (EVALSHA, SHA1 left for store_eval_argv, no keys, prefix, limit,
+ * then each job's group) in *argv and *lens, one allocation the caller
+ * frees with free(*argv). Returns the count, or 0 when out of memory. */
+static int enqueue_argv(const struct job_store *st, struct job_store_enqueue_cmd *const *cmds,
+			size_t n, const char *depth, const char ***argv, size_t **lens)
 {
-	struct job_store_enqueue_cmd *cmd = malloc(sizeof *cmd);
-	struct script_call *c;
-	const struct job_spec *sp;
+	size_t argc = 5 + n * ENQUEUE_STRIDE, k = 5;
+	void *mem = malloc(argc * (sizeof **argv + sizeof **lens));
 
-	if (cmd == NULL)
-		return NULL;
-	cmd->spec = *spec;
-	cmd->idem = idem;
-	sp = &cmd->spec;
-	cmd->delimiter[0] = (char)sp->delimiter;
-	c = &cmd->call;
-	call_init(c, idem != NULL ? 7 : 6);
-	call_enqueue_keys(c, &cmd->keys, st->prefix, sp, idem);
-	call_str(c, staged ? "1" : "0");
-	call_bytes(c, tail_len ? tail : "", tail_len);
-	call_str(c, sp->queue);
-	call_str(c, sp->id);
-	call_u64(c, (uint64_t)st->max_queue_depth);
-	call_str(c, idem != NULL ? idem->hash : "");
-	call_u64(c, idem != NULL ? (uint64_t)idem->ttl_s : 0);
-	call_spec_fields(c, sp, cmd->delimiter);
-	return cmd;
-}
-
-void job_store_enqueue_cmd_free(struct job_store_enqueue_cmd *cmd)
-{
-	free(cmd);
-}
-
-/* Marks in out[i] while a batch runs, never returned to callers: the
- * command is still to be sent, or is to be sent again in the next pass. */
-#define STORE_UNSENT ((enum job_store_status)100)
-#define STORE_RESEND ((enum job_store_status)101)
-
-/* batch_send appends every command marked STORE_UNSENT in out to the
- * connection's output buffer. Returns 0, or -1 (out of memory) after
- * dropping the connection, whose buffer may hold half a command. */
-static int batch_send(struct job_store *st, struct job_store_enqueue_cmd *const *cmds, size_t n,
-		      enum job_store_status *out)
-{
+	if (mem == NULL)
+		return 0;
+	*argv = mem;
+	*lens = (size_t *)((char *)mem + argc * sizeof **argv);
+	(*argv)[0] = "EVALSHA", (*lens)[0] = 7;
+	(*argv)[2] = "0", (*lens)[2] = 1;
+	(*argv)[3] = st->prefix, (*lens)[3] = strlen(st->prefix);
+	(*argv)[4] = depth, (*lens)[4] = strlen(depth);
 	for (size_t i = 0; i < n; i++) {
-		struct script_call *c = &cmds[i]->call;
-		if (out[i] != STORE_UNSENT)
-			continue;
-		c->argv[1] = st->sha[SCRIPT_ENQUEUE];
-		c->lens[1] = 40;
-		if (redisAppendCommandArgv(st->ctx, c->argc, c->argv, c->lens) != REDIS_OK) {
-			snprintf(st->err, sizeof st->err, "redis enqueue: out of memory");
-			store_disconnect(st);
-			return -1;
-		}
+		memcpy(*argv + k, cmds[i]->argv, ENQUEUE_STRIDE * sizeof **argv);
+		memcpy(*lens + k, cmds[i]->lens, ENQUEUE_STRIDE * sizeof **lens);
+		k += ENQUEUE_STRIDE;
 	}
-	return 0;
+	return (int)argc;
 }
 
-/* batch_receive reads the reply of each command batch_send sent, in order,
- * marking those Redis answered NOSCRIPT as STORE_UNSENT again (*resend
- * set). On an I/O error the connection is dropped and every command still
- * waiting gets EUNAVAILABLE. Returns how many replies were read. */
-static size_t batch_receive(struct job_store *st, struct job_store_enqueue_cmd *const *cmds,
-			    size_t n, enum job_store_status *out, bool *resend)
+/* enqueue_call runs enqueue.lua once for n <= ENQUEUE_CALL_MAX jobs and
+ * sets out[i] to job i's status; every job gets the call's status when the
+ * call itself fails. Returns n when Redis answered, else 0. */
+static size_t enqueue_call(struct job_store *st, struct job_store_enqueue_cmd *const *cmds,
+			   size_t n, enum job_store_status *out)
 {
-	size_t answered = 0;
+	const char **argv = NULL;
+	size_t *lens = NULL;
+	char depth[24];
+	enum job_store_status s = JOB_STORE_ENOMEM;
+	redisReply *r = NULL;
+	int argc;
 
-	for (size_t i = 0; i < n; i++) {
-		void *reply = NULL;
-		if (out[i] != STORE_UNSENT)
-			continue;
-		if (st->ctx == NULL || redisGetReply(st->ctx, &reply) != REDIS_OK || reply == NULL) {
-			if (st->ctx != NULL)
-				store_fail(st, "enqueue");
-			out[i] = JOB_STORE_EUNAVAILABLE;
-			continue;
-		}
-		redisReply *r = reply;
-		st->replies++;
-		answered++;
-		if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
-			*resend = true;
-			out[i] = STORE_RESEND;
-		} else {
-			out[i] = enqueue_status(st, r, cmds[i]->idem);
-		}
-		freeReplyObject(r);
+	snprintf(depth, sizeof depth, "%" PRId64, st->max_queue_depth);
+	argc = enqueue_argv(st, cmds, n, depth, &argv, &lens);
+	if (argc == 0)
+		snprintf(st->err, sizeof st->err, "redis enqueue: out of memory");
+	else
+		r = store_eval_argv(st, SCRIPT_ENQUEUE, argc, argv, lens, &s);
+	free(argv);
+	if (r != NULL && (r->type != REDIS_REPLY_ARRAY || r->elements != n)) {
+		snprintf(st->err, sizeof st->err, "enqueue answered %zu answers for %zu jobs",
+			 r->type == REDIS_REPLY_ARRAY ? r->elements : 0, n);
+		s = JOB_STORE_EPROTO;
 	}
 	for (size_t i = 0; i < n; i++)
-		if (out[i] == STORE_RESEND)
-			out[i] = STORE_UNSENT;
-	return answered;
-}
-
-/* batch_fail sets every command still marked STORE_UNSENT to s. */
-static void batch_fail(size_t n, enum job_store_status *out, enum job_store_status s)
-{
-	for (size_t i = 0; i < n; i++)
-		if (out[i] == STORE_UNSENT)
-			out[i] = s;
+		out[i] = s == JOB_STORE_OK ? enqueue_status(st, r->element[i], cmds[i]->idem) : s;
+	freeReplyObject(r);
+	return r != NULL ? n : 0;
 }
 
 size_t job_store_enqueue_batch(struct job_store *st, struct job_store_enqueue_cmd *const *cmds,
@@ -615,28 +612,10 @@ size_t job_store_enqueue_batch(struct job_store *st, struct job_store_enqueue_cm
 {
 	size_t answered = 0;
 
-	for (size_t i = 0; i < n; i++)
-		out[i] = STORE_UNSENT;
-	for (int pass = 0; pass < 2; pass++) {
-		bool resend = false;
-		enum job_store_status s = store_connect(st);
-		if (s == JOB_STORE_OK && batch_send(st, cmds, n, out) != 0)
-			s = JOB_STORE_ENOMEM;
-		if (s != JOB_STORE_OK) {
-			batch_fail(n, out, s);
-			return answered;
-		}
-		answered += batch_receive(st, cmds, n, out, &resend);
-		if (!resend)
-			return answered;
-		if (store_load_scripts(st) < 0) {
-			store_disconnect(st);
-			batch_fail(n, out, JOB_STORE_EUNAVAILABLE);
-			return answered;
-		}
+	for (size_t i = 0; i < n; i += ENQUEUE_CALL_MAX) {
+		size_t k = n - i < ENQUEUE_CALL_MAX ? n - i : ENQUEUE_CALL_MAX;
+		answered += enqueue_call(st, cmds + i, k, out + i);
 	}
-	snprintf(st->err, sizeof st->err, "redis enqueue: NOSCRIPT after loading the scripts");
-	batch_fail(n, out, JOB_STORE_EPROTO);
 	return answered;
 }
 

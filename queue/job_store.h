@@ -167,12 +167,13 @@ enum job_store_status job_store_idem_lookup(struct job_store *st, const char *te
 					    const char *key, char job_id[JOB_ID_HEX + 1],
 					    char *hash, size_t hash_cap);
 
-/* Group commit. A job_store_enqueue_cmd is one enqueue, built (keys,
- * arguments) and ready to send: job_store_enqueue_cmd_new builds it on the
- * thread that owns the upload, and job_store_enqueue_batch sends many of
- * them, from any one thread's store, as one pipelined write, reading the
- * replies in order. Each is still its own EVALSHA of enqueue.lua, so each
- * job is atomic on its own and one job's failure does not touch another. */
+/* Group commit. A job_store_enqueue_cmd is one job's enqueue, built
+ * (its arguments) and ready to send: job_store_enqueue_cmd_new builds it on
+ * the thread that owns the upload, and job_store_enqueue_batch sends many
+ * of them, from any one thread's store, as one call of enqueue.lua (up to
+ * 256 jobs a call). The queue-wide work (depth, queue entry, wake-up) is
+ * done once per queue per call; each job is still atomic on its own and
+ * gets its own answer, as if it had been sent alone, in order. */
 struct job_store_enqueue_cmd;
 
 /* job_store_enqueue_cmd_new builds the enqueue of spec (arguments as for
@@ -189,12 +190,13 @@ struct job_store_enqueue_cmd *job_store_enqueue_cmd_new(const struct job_store *
 /* job_store_enqueue_cmd_free frees cmd. NULL is allowed. */
 void job_store_enqueue_cmd_free(struct job_store_enqueue_cmd *cmd);
 
-/* job_store_enqueue_batch sends the n commands in one pipelined write and
- * sets out[i] to command i's status, as job_store_enqueue_idem would return
- * it. Commands Redis answered NOSCRIPT (it restarted) are sent once more after
- * the scripts are loaded again. After an I/O error every command without a
- * reply gets EUNAVAILABLE: it may or may not have been applied, as with a
- * single call that times out. Returns how many commands Redis answered
+/* job_store_enqueue_batch runs enqueue.lua for the n commands, one call
+ * per 256 of them, and sets out[i] to command i's status, as
+ * job_store_enqueue_idem would return it. Scripts Redis forgot (NOSCRIPT:
+ * it restarted) are loaded again and the call sent once more. When a call
+ * fails as a whole every job in it gets that status; after an I/O error
+ * (EUNAVAILABLE) its jobs may or may not have been applied, as with a
+ * single call that times out. Returns how many jobs Redis answered
  * (whatever the answer). */
 size_t job_store_enqueue_batch(struct job_store *st, struct job_store_enqueue_cmd *const *cmds,
 			       size_t n, enum job_store_status *out);

@@ -14,6 +14,7 @@
 #include "log.h"
 
 #include "job.h"
+#include "json_line.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -92,12 +93,17 @@ static void log_write_dropped(enum log_level level)
 }
 
 /* log_write_json writes line as one compact JSON line. Small lines are
- * serialised on the stack; larger ones in one heap buffer. */
+ * serialised on the stack (by json_line_dump when they are flat, else by
+ * jansson); larger ones in one heap buffer. */
 static void log_write_json(enum log_level level, const json_t *line)
 {
 	char stack[2048];
 	char *heap;
-	size_t n = json_dumpb(line, stack, sizeof stack - 1, JSON_COMPACT);
+	/* The common line (flat, plain text) skips jansson's general dump. */
+	size_t n = json_line_dump(line, stack, sizeof stack - 1);
+
+	if (n == 0)
+		n = json_dumpb(line, stack, sizeof stack - 1, JSON_COMPACT);
 
 	if (n == 0) {
 		log_write_dropped(level);

@@ -1,9 +1,9 @@
 /*
  * Integration: the state transitions of job_store against a real Redis —
- * each Lua script, fencing, lease reaping and script reloading; at the end
- * the worker's one-round-trip path (small inputs that come with their
- * claim, and finish_next.lua, which finishes a batch of attempts and
- * claims the next batch).
+ * each Lua script, fencing, lease reaping and script reloading; batches of
+ * enqueues in one script call; at the end the worker's one-round-trip path
+ * (small inputs that come with their claim, and finish_next.lua, which
+ * finishes a batch of attempts and claims the next batch).
  */
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -80,19 +80,27 @@ Test(store, enqueue_makes_hash_input_and_queue_entry_visible_together)
 	freeReplyObject(r);
 }
 
+/* assert_staged_input checks that job id's input is the staged "a\n1\n"
+ * plus its tail "2\n", without the staging key's TTL, and that no staging
+ * key is left. */
+static void assert_staged_input(const char *id)
+{
+	redisReply *r = redis_cmd("GET jobq:job:%s:input", id);
+	cr_assert_str_eq(r->str, "a\n1\n2\n");
+	freeReplyObject(r);
+	r = redis_cmd("TTL jobq:job:%s:input", id);
+	cr_assert_eq(r->integer, -1, "the input kept the staging TTL");
+	freeReplyObject(r);
+	cr_assert_eq(redis_count_keys("jobq:staging:*"), 0);
+}
+
 Test(store, staged_upload_is_renamed_into_the_input)
 {
 	struct job_spec s = spec_for("default");
 	cr_assert_eq(job_store_stage_append(st, s.id, "a\n", 2, true, 60), JOB_STORE_OK);
 	cr_assert_eq(job_store_stage_append(st, s.id, "1\n", 2, false, 60), JOB_STORE_OK);
 	cr_assert_eq(job_store_enqueue(st, &s, "2\n", 2, true), JOB_STORE_OK);
-	redisReply *r = redis_cmd("GET jobq:job:%s:input", s.id);
-	cr_assert_str_eq(r->str, "a\n1\n2\n");
-	freeReplyObject(r);
-	r = redis_cmd("TTL jobq:job:%s:input", s.id);
-	cr_assert_eq(r->integer, -1, "the input kept the staging TTL");
-	freeReplyObject(r);
-	cr_assert_eq(redis_count_keys("jobq:staging:*"), 0);
+	assert_staged_input(s.id);
 }
 
 Test(store, expired_staging_key_enqueues_nothing)
@@ -266,7 +274,7 @@ Test(store, a_job_requeued_with_a_cancel_request_ends_cancelled_instead_of_runni
 	freeReplyObject(r);
 }
 
-/* ---- Idempotency keys (enqueue.lua with KEYS[7]) ---- */
+/* ---- Idempotency keys (enqueue.lua with a record to check) ---- */
 
 Test(store, enqueue_with_a_recorded_idempotency_key_replays_or_mismatches)
 {
@@ -311,6 +319,198 @@ Test(store, an_idempotency_key_whose_job_is_gone_is_replaced)
 	freeReplyObject(r);
 	r = redis_cmd("TTL jobq:idem:acme:k");
 	cr_assert(r->integer > 0 && r->integer <= 3600, "TTL %lld", r->integer);
+	freeReplyObject(r);
+}
+
+/* ---- Batches: enqueue.lua with many jobs in one call ----------------------
+ * job_store_enqueue_batch must give each job the answer it would get from a
+ * call of its own, in order: the depth limit refuses exactly the jobs
+ * beyond it, an Idempotency-Key replays even against a job earlier in the
+ * same batch, a staged job is renamed into its input, and a refused job
+ * leaves nothing. */
+
+/* open_store_with_depth replaces the suite's store with one whose queues
+ * hold at most max_depth ids. */
+static void open_store_with_depth(int64_t max_depth)
+{
+	struct job_store_config cfg = {.url = harness.redis_url, .prefix = "jobq",
+				       .timeout_ms = 2000, .max_queue_depth = max_depth};
+	job_store_close(st);
+	st = job_store_open(&cfg, NULL);
+	cr_assert_not_null(st);
+}
+
+/* run_batch builds one command per spec (small, unstaged, keyed when
+ * idem[i] is not NULL) and sends them as one batch into out. */
+static void run_batch(struct job_spec *specs, struct job_store_idem **idem, size_t n,
+		      enum job_store_status *out)
+{
+	struct job_store_enqueue_cmd *cmds[16];
+
+	cr_assert(n <= 16);
+	for (size_t i = 0; i < n; i++) {
+		cmds[i] = job_store_enqueue_cmd_new(st, &specs[i], "a\n1\n", 4, false,
+						    idem != NULL ? idem[i] : NULL);
+		cr_assert_not_null(cmds[i]);
+	}
+	cr_assert_eq(job_store_enqueue_batch(st, cmds, n, out), n, "%s", job_store_errstr(st));
+	for (size_t i = 0; i < n; i++)
+		job_store_enqueue_cmd_free(cmds[i]);
+}
+
+/* queue_ids returns the ids of queue, in the order a worker takes them
+ * (rightmost first). Free with freeReplyObject. */
+static redisReply *queue_ids(const char *queue)
+{
+	redisReply *r = redis_cmd("LRANGE jobq:queue:%s 0 -1", queue);
+	cr_assert_eq(r->type, REDIS_REPLY_ARRAY);
+	return r;
+}
+
+Test(store, batch_jobs_are_queued_in_batch_order_with_one_wake_token_each)
+{
+	struct job_spec s[3] = {spec_for("default"), spec_for("other"), spec_for("default")};
+	enum job_store_status out[3];
+
+	run_batch(s, NULL, 3, out);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(out[i], JOB_STORE_OK, "job %d: %d", i, out[i]);
+	redisReply *r = queue_ids("default");
+	cr_assert_eq(r->elements, 2);
+	cr_assert_str_eq(r->element[1]->str, s[0].id, "the first job is not taken first");
+	cr_assert_str_eq(r->element[0]->str, s[2].id);
+	freeReplyObject(r);
+	r = redis_cmd("LLEN jobq:wake:default");
+	cr_assert_eq(r->integer, 2);
+	freeReplyObject(r);
+	r = redis_cmd("SMEMBERS jobq:queues");
+	cr_assert_eq(r->elements, 2);
+	freeReplyObject(r);
+	r = redis_cmd("HGET jobq:job:%s tenant", s[1].id);
+	cr_assert_eq(r->type, REDIS_REPLY_NIL, "a tenant field without auth");
+	freeReplyObject(r);
+	r = redis_cmd("HGET jobq:job:%s status", s[1].id);
+	cr_assert_str_eq(r->str, "queued");
+	freeReplyObject(r);
+}
+
+Test(store, batch_the_depth_limit_refuses_exactly_the_jobs_beyond_it)
+{
+	struct job_spec s[5] = {spec_for("default"), spec_for("default"), spec_for("other"),
+				spec_for("default"), spec_for("default")};
+	enum job_store_status out[5];
+	struct job_spec first = spec_for("default");
+
+	open_store_with_depth(3);
+	cr_assert_eq(job_store_enqueue(st, &first, "a\n1\n", 4, false), JOB_STORE_OK);
+	run_batch(s, NULL, 5, out);
+	cr_assert_eq(out[0], JOB_STORE_OK);
+	cr_assert_eq(out[1], JOB_STORE_OK);
+	cr_assert_eq(out[2], JOB_STORE_OK, "another queue's limit counted this one");
+	cr_assert_eq(out[3], JOB_STORE_FULL);
+	cr_assert_eq(out[4], JOB_STORE_FULL);
+	redisReply *r = redis_cmd("LLEN jobq:queue:default");
+	cr_assert_eq(r->integer, 3);
+	freeReplyObject(r);
+	cr_assert_eq(redis_count_keys("jobq:job:????????????????????????????????"), 4);
+	cr_assert_eq(redis_count_keys("jobq:job:*:input"), 4);
+}
+
+Test(store, batch_keyed_and_plain_jobs_mix_and_a_key_repeated_in_the_batch_replays)
+{
+	struct job_spec s[4] = {spec_for("default"), spec_for("default"), spec_for("default"),
+				spec_for("default")};
+	struct job_store_idem k1 = {"", "k1", "h1", 3600, ""}, again = {"", "k1", "h1", 3600, ""};
+	struct job_store_idem other = {"", "k1", "h2", 3600, ""};
+	struct job_store_idem *idem[4] = {&k1, NULL, &again, &other};
+	enum job_store_status out[4];
+
+	run_batch(s, idem, 4, out);
+	cr_assert_eq(out[0], JOB_STORE_OK);
+	cr_assert_eq(out[1], JOB_STORE_OK);
+	cr_assert_eq(out[2], JOB_STORE_REPLAYED);
+	cr_assert_str_eq(again.job_id, s[0].id);
+	cr_assert_eq(out[3], JOB_STORE_MISMATCH);
+	cr_assert_str_eq(other.job_id, s[0].id);
+	redisReply *r = queue_ids("default");
+	cr_assert_eq(r->elements, 2);
+	freeReplyObject(r);
+	r = redis_cmd("HGET jobq:idem:-:k1 job");
+	cr_assert_str_eq(r->str, s[0].id);
+	freeReplyObject(r);
+	cr_assert_eq(redis_count_keys("jobq:job:*:input"), 2, "a replay wrote an input");
+}
+
+Test(store, batch_a_staged_job_and_an_expired_one_in_a_batch_each_get_their_answer)
+{
+	struct job_spec small = spec_for("default"), staged = spec_for("default");
+	struct job_spec expired = spec_for("default");
+	struct job_store_enqueue_cmd *cmds[3];
+	enum job_store_status out[3];
+
+	cr_assert_eq(job_store_stage_append(st, staged.id, "a\n1\n", 4, true, 60), JOB_STORE_OK);
+	cmds[0] = job_store_enqueue_cmd_new(st, &small, "a\n1\n", 4, false, NULL);
+	cmds[1] = job_store_enqueue_cmd_new(st, &staged, "2\n", 2, true, NULL);
+	cmds[2] = job_store_enqueue_cmd_new(st, &expired, "3\n", 2, true, NULL);
+	cr_assert_eq(job_store_enqueue_batch(st, cmds, 3, out), 3);
+	for (int i = 0; i < 3; i++)
+		job_store_enqueue_cmd_free(cmds[i]);
+	cr_assert_eq(out[0], JOB_STORE_OK);
+	cr_assert_eq(out[1], JOB_STORE_OK);
+	cr_assert_eq(out[2], JOB_STORE_NOT_FOUND);
+	assert_staged_input(staged.id);
+	char expired_keys[64];
+	snprintf(expired_keys, sizeof expired_keys, "jobq:job:%s*", expired.id);
+	cr_assert_eq(redis_count_keys(expired_keys), 0);
+	redisReply *r = queue_ids("default");
+	cr_assert_eq(r->elements, 2);
+	freeReplyObject(r);
+}
+
+Test(store, batch_a_taken_id_is_refused_without_touching_the_other_jobs)
+{
+	struct job_spec s[2] = {spec_for("default"), spec_for("default")};
+	enum job_store_status out[2];
+
+	freeReplyObject(redis_cmd("SET jobq:job:%s:input old", s[0].id));
+	run_batch(s, NULL, 2, out);
+	cr_assert_eq(out[0], JOB_STORE_EPROTO);
+	cr_assert(strstr(job_store_errstr(st), "in use") != NULL, "%s", job_store_errstr(st));
+	cr_assert_eq(out[1], JOB_STORE_OK);
+	redisReply *r = redis_cmd("GET jobq:job:%s:input", s[0].id);
+	cr_assert_str_eq(r->str, "old");
+	freeReplyObject(r);
+	r = redis_cmd("EXISTS jobq:job:%s", s[0].id);
+	cr_assert_eq(r->integer, 0);
+	freeReplyObject(r);
+	r = queue_ids("default");
+	cr_assert_eq(r->elements, 1);
+	cr_assert_str_eq(r->element[0]->str, s[1].id);
+	freeReplyObject(r);
+}
+
+Test(store, batch_more_jobs_than_one_script_call_takes_are_all_answered)
+{
+	enum { N = 300 };
+	static struct job_spec s[N];
+	static struct job_store_enqueue_cmd *cmds[N];
+	static enum job_store_status out[N];
+
+	for (int i = 0; i < N; i++) {
+		s[i] = spec_for("default");
+		cmds[i] = job_store_enqueue_cmd_new(st, &s[i], "a\n1\n", 4, false, NULL);
+		cr_assert_not_null(cmds[i]);
+	}
+	cr_assert_eq(job_store_enqueue_batch(st, cmds, N, out), N);
+	for (int i = 0; i < N; i++) {
+		cr_assert_eq(out[i], JOB_STORE_OK, "job %d: %d", i, out[i]);
+		job_store_enqueue_cmd_free(cmds[i]);
+	}
+	redisReply *r = redis_cmd("LLEN jobq:queue:default");
+	cr_assert_eq(r->integer, N);
+	freeReplyObject(r);
+	r = redis_cmd("LLEN jobq:wake:default");
+	cr_assert_eq(r->integer, 64, "the wake tokens are not capped");
 	freeReplyObject(r);
 }
 

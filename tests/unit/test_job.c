@@ -316,6 +316,58 @@ Test(job, accepted_json_is_the_queued_summary)
 		"\"created_at\":\"2023-11-14T22:13:20.000Z\"}");
 }
 
+/* assert_text_matches_json asserts that job_accepted_text writes exactly
+ * what json_dumps of job_accepted_json writes for spec. */
+static void assert_text_matches_json(const struct job_spec *spec)
+{
+	char text[JOB_ACCEPTED_TEXT_MAX];
+	size_t len = job_accepted_text(spec, text, sizeof text);
+	json_t *o = job_accepted_json(spec);
+	char *want = json_dumps(o, JSON_COMPACT);
+
+	cr_assert_not_null(want);
+	cr_assert_gt(len, 0, "no text for %s", want);
+	cr_assert_eq(len, strlen(text));
+	cr_assert_str_eq(text, want);
+	free(want);
+	json_decref(o);
+}
+
+Test(job, accepted_text_is_the_accepted_json_byte_for_byte)
+{
+	struct job_record rec = record(JOB_QUEUED);
+
+	assert_text_matches_json(&rec.spec);
+	strcpy(rec.spec.tenant, "acme-corp.eu");
+	strcpy(rec.spec.queue, "q:with/odd chars~");
+	rec.spec.rows = UINT64_MAX;
+	rec.spec.columns = 0;
+	rec.spec.bytes = (uint64_t)INT64_MAX + 1;
+	rec.spec.created_at_ms = 1;
+	assert_text_matches_json(&rec.spec);
+	memset(rec.spec.task, 'x', sizeof rec.spec.task - 1);
+	memset(rec.spec.queue, 'y', sizeof rec.spec.queue - 1);
+	memset(rec.spec.tenant, 'z', sizeof rec.spec.tenant - 1);
+	assert_text_matches_json(&rec.spec);
+}
+
+Test(job, accepted_text_leaves_names_that_need_escaping_to_jansson)
+{
+	struct job_record rec = record(JOB_QUEUED);
+	char text[JOB_ACCEPTED_TEXT_MAX];
+
+	strcpy(rec.spec.task, "say \"hi\"");
+	cr_assert_eq(job_accepted_text(&rec.spec, text, sizeof text), 0);
+	rec = record(JOB_QUEUED);
+	strcpy(rec.spec.tenant, "caf\xc3\xa9");
+	cr_assert_eq(job_accepted_text(&rec.spec, text, sizeof text), 0);
+	rec = record(JOB_QUEUED);
+	strcpy(rec.spec.queue, "a\\b");
+	cr_assert_eq(job_accepted_text(&rec.spec, text, sizeof text), 0);
+	rec = record(JOB_QUEUED);
+	cr_assert_eq(job_accepted_text(&rec.spec, text, 40), 0, "a cut body was returned");
+}
+
 /* ---- Out of memory ------------------------------------------------------- */
 
 static int allocs_left; /* allocations fail_after lets through */
