@@ -138,7 +138,47 @@ void flatjson_real(struct flatjson *j, double v)
 	flatjson_raw(j, text, flatjson_trim_exponent(text, (size_t)n));
 }
 
-/* flatjson_plain returns whether s is printable ASCII only. */
+#define FLATJSON_ONES 0x0101010101010101ull
+#define FLATJSON_HIGH 0x8080808080808080ull
+
+/* flatjson_word_plain returns whether all eight bytes of w are printable
+ * ASCII other than '"' and '\\'. (x - ONES) & ~x has a high bit set in
+ * some byte exactly when x has a zero byte, and (x - 0x20 ONES) & ~x when
+ * x has a byte below 0x20; bytes of 0x80 and up show in w's own high bits. */
+static bool flatjson_word_plain(uint64_t w)
+{
+	uint64_t quote = w ^ ('"' * FLATJSON_ONES);
+	uint64_t backslash = w ^ ('\\' * FLATJSON_ONES);
+	uint64_t del = w ^ (0x7f * FLATJSON_ONES);
+	uint64_t flags = w | ((w - 0x20 * FLATJSON_ONES) & ~w) |
+			 ((quote - FLATJSON_ONES) & ~quote) |
+			 ((backslash - FLATJSON_ONES) & ~backslash) | ((del - FLATJSON_ONES) & ~del);
+
+	return (flags & FLATJSON_HIGH) == 0;
+}
+
+/* flatjson_scan returns how many of the len bytes at s are printable ASCII
+ * other than '"' and '\\' (copied as they are), stopping at the first
+ * that is not: eight at a time, then one by one. */
+static size_t flatjson_scan(const char *s, size_t len)
+{
+	size_t i = 0;
+	uint64_t w;
+
+	for (; i + 8 <= len; i += 8) {
+		memcpy(&w, s + i, sizeof w);
+		if (!flatjson_word_plain(w))
+			break;
+	}
+	for (; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
+			break;
+	}
+	return i;
+}
+
+/* flatjson_plain returns whether the len bytes at s are printable ASCII. */
 static bool flatjson_plain(const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
@@ -163,14 +203,12 @@ static void flatjson_string_jansson(struct flatjson *j, const char *s, size_t le
 	json_decref(str);
 }
 
-void flatjson_string(struct flatjson *j, const char *s, size_t len)
+/* flatjson_string_escaped appends s, printable ASCII, with a backslash
+ * before each '"' and '\\'. */
+static void flatjson_string_escaped(struct flatjson *j, const char *s, size_t len)
 {
 	char *p;
 
-	if (!flatjson_plain(s, len)) {
-		flatjson_string_jansson(j, s, len);
-		return;
-	}
 	if (len > (SIZE_MAX - 2) / 2 || (p = flatjson_room(j, 2 * len + 2)) == NULL) {
 		j->failed = true;
 		return;
@@ -183,4 +221,28 @@ void flatjson_string(struct flatjson *j, const char *s, size_t len)
 	}
 	*p++ = '"';
 	j->len = (size_t)(p - j->data);
+}
+
+/* Most strings need no escape at all: one scan finds that, one copy
+ * writes them. */
+void flatjson_string(struct flatjson *j, const char *s, size_t len)
+{
+	size_t plain = flatjson_scan(s, len);
+	char *p;
+
+	if (plain < len) {
+		if (flatjson_plain(s + plain, len - plain))
+			flatjson_string_escaped(j, s, len);
+		else
+			flatjson_string_jansson(j, s, len);
+		return;
+	}
+	if (len > SIZE_MAX - 2 || (p = flatjson_room(j, len + 2)) == NULL) {
+		j->failed = true;
+		return;
+	}
+	p[0] = '"';
+	memcpy(p + 1, s, len);
+	p[len + 1] = '"';
+	j->len += len + 2;
 }

@@ -122,6 +122,31 @@ Test(flatjson, strings_are_written_as_jansson_writes_them)
 	flatjson_free(&j);
 }
 
+/* Each byte value at each place of a 40-byte string: the scan takes eight
+ * bytes at a time, so a byte that needs escaping must be seen in any lane. */
+Test(flatjson, every_byte_value_at_every_place_is_written_as_jansson_writes_it)
+{
+	char s[40];
+	struct flatjson j;
+
+	flatjson_init(&j, NULL, 0);
+	for (unsigned c = 1; c < 0x80; c++) {
+		for (size_t at = 0; at < sizeof s; at++) {
+			memset(s, 'a', sizeof s);
+			s[at] = (char)c;
+			flatjson_string(&j, s, sizeof s);
+			expect_as_jansson(&j, json_stringn(s, sizeof s), "one byte");
+		}
+	}
+	for (size_t at = 0; at + 1 < sizeof s; at++) { /* and a two-byte UTF-8 letter */
+		memset(s, 'a', sizeof s);
+		memcpy(s + at, "\xc3\xa9", 2);
+		flatjson_string(&j, s, sizeof s);
+		expect_as_jansson(&j, json_stringn(s, sizeof s), "e acute");
+	}
+	flatjson_free(&j);
+}
+
 Test(flatjson, invalid_utf8_fails_as_json_string_does)
 {
 	static const char bad[] = "ab\xc3(";
