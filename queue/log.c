@@ -2,7 +2,8 @@
  * log.c — JSON lines on stderr.
  *
  * A line is built as a jansson object, serialised compactly, given its '\n'
- * and handed to write(2) whole, so lines from several threads do not
+ * and handed to write(2) whole (the lines every job writes skip the object
+ * and are written as the same text straight into one buffer, with flatjson), so lines from several threads do not
  * interleave (a write to a pipe is atomic up to PIPE_BUF bytes; longer lines
  * to a pipe are the kernel's to split). When a line cannot be built (out of
  * memory, or text that is not UTF-8) a fixed line saying so is written in
@@ -13,10 +14,12 @@
  */
 #include "log.h"
 
+#include "flatjson.h"
 #include "job.h"
 #include "json_line.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,4 +214,86 @@ void log_job(enum log_level level, const char *msg, const char *request_id,
 	     const char *job_id, json_t *fields)
 {
 	log_emit(level, msg, request_id, job_id, fields);
+}
+
+/* ---- Flat lines ----------------------------------------------------------- */
+
+/* log_flat_member appends ,"name": to j. */
+static void log_flat_member(struct flatjson *j, const char *name)
+{
+	flatjson_lit(j, ",");
+	flatjson_string(j, name, strlen(name));
+	flatjson_lit(j, ":");
+}
+
+/* log_flat_id appends ,"name":"value" unless value is NULL or empty. */
+static void log_flat_id(struct flatjson *j, const char *name, const char *value)
+{
+	if (value == NULL || value[0] == '\0')
+		return;
+	log_flat_member(j, name);
+	flatjson_string(j, value, strlen(value));
+}
+
+/* log_flat_shadowed returns whether a field called name is left out: the
+ * line has a standard member of that name (log_merge's rule). */
+static bool log_flat_shadowed(const char *name, const char *request_id, const char *job_id)
+{
+	static const char *const always[] = {"time", "level", "component", "msg"};
+
+	for (size_t i = 0; i < sizeof always / sizeof always[0]; i++)
+		if (strcmp(name, always[i]) == 0)
+			return true;
+	if (request_id != NULL && request_id[0] != '\0' && strcmp(name, "request_id") == 0)
+		return true;
+	return job_id != NULL && job_id[0] != '\0' && strcmp(name, "job_id") == 0;
+}
+
+/* log_flat_line appends the whole line, '\n' included, to j. */
+static void log_flat_line(struct flatjson *j, enum log_level level, const char *msg,
+			  const char *request_id, const char *job_id,
+			  const struct log_field *fields, size_t n)
+{
+	char now[32];
+	const char *name = log_level_name(level);
+
+	job_time_format(job_now_ms(), now);
+	flatjson_lit(j, "{\"time\":");
+	flatjson_string(j, now, strlen(now));
+	log_flat_member(j, "level");
+	flatjson_string(j, name, strlen(name));
+	log_flat_member(j, "component");
+	flatjson_string(j, log_component, strlen(log_component));
+	msg = msg != NULL ? msg : "";
+	log_flat_member(j, "msg");
+	flatjson_string(j, msg, strlen(msg));
+	log_flat_id(j, "request_id", request_id);
+	log_flat_id(j, "job_id", job_id);
+	for (size_t i = 0; i < n; i++) {
+		if (log_flat_shadowed(fields[i].name, request_id, job_id))
+			continue;
+		log_flat_member(j, fields[i].name);
+		if (fields[i].str != NULL)
+			flatjson_string(j, fields[i].str, strlen(fields[i].str));
+		else
+			flatjson_int(j, fields[i].integer);
+	}
+	flatjson_lit(j, "}\n");
+}
+
+void log_job_flat(enum log_level level, const char *msg, const char *request_id,
+		  const char *job_id, const struct log_field *fields, size_t n)
+{
+	char stack[2048];
+	struct flatjson j;
+
+	if (level < log_min)
+		return;
+	flatjson_init(&j, stack, sizeof stack);
+	log_flat_line(&j, level, msg, request_id, job_id, fields, n);
+	if (flatjson_ok(&j))
+		log_write_all(j.data, j.len);
+	else
+		log_write_dropped(level);
+	flatjson_free(&j);
 }

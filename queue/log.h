@@ -13,6 +13,8 @@
 #define JOBQ_LOG_H
 
 #include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
@@ -27,5 +29,21 @@ void log_event(enum log_level level, const char *msg, json_t *fields);
  * left out when NULL or empty), plus fields (stolen, may be NULL). */
 void log_job(enum log_level level, const char *msg, const char *request_id,
 	     const char *job_id, json_t *fields);
+
+/* One member of a flat log line: the string str, or the integer when str
+ * is NULL. name and str are borrowed. */
+struct log_field {
+	const char *name;
+	const char *str;
+	int64_t integer;
+};
+
+/* log_job_flat writes the line log_job would write with the n fields as a
+ * JSON object in this order, but straight into one buffer, without a
+ * jansson tree: it is for the lines every job writes. Field names must be
+ * distinct; one that names a standard member the line has is left out, as
+ * log_job leaves it out. */
+void log_job_flat(enum log_level level, const char *msg, const char *request_id,
+		  const char *job_id, const struct log_field *fields, size_t n);
 
 #endif

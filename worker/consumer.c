@@ -450,19 +450,21 @@ static uint64_t run_rows(const struct job_run *run)
 }
 
 /* log_finished writes the line for job cl reported with status (code:
- * the error code, when not succeeded). */
+ * the error code, when not succeeded). Every job writes it: flat. */
 static void log_finished(const struct job_claim *cl, enum job_status status, const char *code,
 			 uint64_t rows, uint64_t bytes, uint64_t result_bytes, int64_t duration_ms)
 {
-	json_t *f = json_pack("{s:s, s:I, s:I, s:I, s:I}", "status", job_status_name(status),
-			      "rows", (json_int_t)rows, "bytes", (json_int_t)bytes,
-			      "result_bytes", (json_int_t)result_bytes,
-			      "duration_ms", (json_int_t)duration_ms);
+	const struct log_field f[] = {
+		{"status", job_status_name(status), 0},
+		{"rows", NULL, (int64_t)rows},
+		{"bytes", NULL, (int64_t)bytes},
+		{"result_bytes", NULL, (int64_t)result_bytes},
+		{"duration_ms", NULL, duration_ms},
+		{"error_code", code, 0},
+	};
 
-	if (f != NULL && status != JOB_SUCCEEDED)
-		json_object_set_new(f, "error_code", json_string(code));
-	log_job(status == JOB_FAILED ? LOG_WARN : LOG_INFO, "job finished", cl->request_id,
-		cl->id, f);
+	log_job_flat(status == JOB_FAILED ? LOG_WARN : LOG_INFO, "job finished", cl->request_id,
+		     cl->id, f, status != JOB_SUCCEEDED && code != NULL ? 6 : 5);
 }
 
 /* run_log_finished writes the line for a job reported with status. */
@@ -767,9 +769,10 @@ static void consumer_run(struct consumer *c, struct held_job *h)
 	run.started_ms = worker_clock_ms();
 	run.next_progress_ms = run.started_ms + CONSUMER_PROGRESS_MS;
 	backoff_reset(run.backoff);
-	log_job(LOG_INFO, "job started", h->claim.request_id, h->claim.id,
-		json_pack("{s:s, s:s, s:i}", "task", h->claim.task, "queue", h->claim.queue,
-			  "attempt", h->claim.attempts));
+	log_job_flat(LOG_INFO, "job started", h->claim.request_id, h->claim.id,
+		     (const struct log_field[]){{"task", h->claim.task, 0},
+						{"queue", h->claim.queue, 0},
+						{"attempt", NULL, h->claim.attempts}}, 3);
 	if (run_setup(&run) && run.exec != NULL)
 		run_exec(&run);
 	else if (run.exec == NULL && run.csv != NULL && run_read_input(&run))

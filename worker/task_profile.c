@@ -55,9 +55,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "column_stats.h"
+#include "flatjson.h"
 #include "stats_pipe.h"
 
 #define PROFILE_PIPE_MIN_BYTES (4u << 20)
@@ -217,96 +216,108 @@ static int profile_record_end(void *self, uint64_t line)
 
 /* ---- Result --------------------------------------------------------------- */
 
-/* profile_value_json returns v as a new JSON value, or NULL out of memory. */
-static json_t *profile_value_json(const struct column_value *v)
+/* The result is written with flatjson, not built as a jansson tree: for a
+ * small job the tree's allocations and key hashing cost more than the job
+ * itself. The bytes are those json_dumps wrote for the tree (flatjson.h),
+ * members in this order. */
+
+/* profile_value_json appends v (JSON null when it has none). */
+static void profile_value_json(struct flatjson *j, const struct column_value *v)
 {
 	switch (v->kind) {
 	case COLUMN_VALUE_INTEGER:
-		return json_integer((json_int_t)v->integer);
+		flatjson_int(j, v->integer);
+		return;
 	case COLUMN_VALUE_REAL:
-		return json_real(v->real);
+		flatjson_real(j, v->real);
+		return;
 	case COLUMN_VALUE_STRING:
-		return json_stringn(v->str, v->len);
+		flatjson_string(j, v->str, v->len);
+		return;
 	case COLUMN_VALUE_NONE:
 		break;
 	}
-	return json_null();
+	flatjson_lit(j, "null");
 }
 
-/* profile_optional_real returns json_real(x), or null when has is false. */
-static json_t *profile_optional_real(bool has, double x)
+/* profile_optional_real appends x, or null when has is false. */
+static void profile_optional_real(struct flatjson *j, bool has, double x)
 {
-	return has ? json_real(x) : json_null();
+	if (has)
+		flatjson_real(j, x);
+	else
+		flatjson_lit(j, "null");
 }
 
-/* profile_optional_count returns json_integer(n), or null when has is false. */
-static json_t *profile_optional_count(bool has, uint64_t n)
+/* profile_optional_count appends n, or null when has is false. */
+static void profile_optional_count(struct flatjson *j, bool has, uint64_t n)
 {
-	return has ? json_integer((json_int_t)n) : json_null();
+	if (has)
+		flatjson_int(j, (int64_t)n);
+	else
+		flatjson_lit(j, "null");
 }
 
-/* profile_column_name returns column i's name as a new JSON string. */
-static json_t *profile_column_name(const struct profile *p, size_t i)
+/* profile_column_name appends column i's name. */
+static void profile_column_name(struct flatjson *j, const struct profile *p, size_t i)
 {
 	char generated[32];
+	int n;
 
-	if (p->header)
-		return json_stringn(p->names[i].data ? p->names[i].data : "", p->names[i].len);
-	snprintf(generated, sizeof generated, "c%zu", i + 1);
-	return json_string(generated);
+	if (p->header) {
+		flatjson_string(j, p->names[i].data ? p->names[i].data : "", p->names[i].len);
+		return;
+	}
+	n = snprintf(generated, sizeof generated, "c%zu", i + 1);
+	flatjson_string(j, generated, (size_t)n);
 }
 
-/* profile_column_json returns column i's object, or NULL out of memory.
- * json_object_set_new takes the value's reference even when it fails, and
- * fails on a NULL value, so one check at the end covers every allocation. */
-static json_t *profile_column_json(const struct profile *p, size_t i)
+/* profile_column_json appends column i's object. */
+static void profile_column_json(struct flatjson *j, const struct profile *p, size_t i)
 {
 	struct column_summary s;
-	json_t *o = json_object();
-	int bad = 0;
+	const char *type;
 
-	if (!o)
-		return NULL;
 	column_stats_summarize(&p->cols[i], &s);
-	bad |= json_object_set_new(o, "name", profile_column_name(p, i));
-	bad |= json_object_set_new(o, "type", json_string(column_type_name(s.type)));
-	bad |= json_object_set_new(o, "count", json_integer((json_int_t)s.count));
-	bad |= json_object_set_new(o, "empty", json_integer((json_int_t)s.empty));
-	bad |= json_object_set_new(o, "min", profile_value_json(&s.min));
-	bad |= json_object_set_new(o, "max", profile_value_json(&s.max));
-	bad |= json_object_set_new(o, "mean", profile_optional_real(s.has_mean, s.mean));
-	bad |= json_object_set_new(o, "stddev", profile_optional_real(s.has_stddev, s.stddev));
-	bad |= json_object_set_new(o, "min_length", profile_optional_count(s.has_length, s.min_length));
-	bad |= json_object_set_new(o, "max_length", profile_optional_count(s.has_length, s.max_length));
-	bad |= json_object_set_new(o, "distinct_approx", json_integer((json_int_t)s.distinct_approx));
-	if (bad) {
-		json_decref(o);
-		return NULL;
-	}
-	return o;
+	type = column_type_name(s.type);
+	flatjson_lit(j, "{\"name\":");
+	profile_column_name(j, p, i);
+	flatjson_lit(j, ",\"type\":");
+	flatjson_string(j, type, strlen(type));
+	flatjson_lit(j, ",\"count\":");
+	flatjson_int(j, (int64_t)s.count);
+	flatjson_lit(j, ",\"empty\":");
+	flatjson_int(j, (int64_t)s.empty);
+	flatjson_lit(j, ",\"min\":");
+	profile_value_json(j, &s.min);
+	flatjson_lit(j, ",\"max\":");
+	profile_value_json(j, &s.max);
+	flatjson_lit(j, ",\"mean\":");
+	profile_optional_real(j, s.has_mean, s.mean);
+	flatjson_lit(j, ",\"stddev\":");
+	profile_optional_real(j, s.has_stddev, s.stddev);
+	flatjson_lit(j, ",\"min_length\":");
+	profile_optional_count(j, s.has_length, s.min_length);
+	flatjson_lit(j, ",\"max_length\":");
+	profile_optional_count(j, s.has_length, s.max_length);
+	flatjson_lit(j, ",\"distinct_approx\":");
+	flatjson_int(j, (int64_t)s.distinct_approx);
+	flatjson_lit(j, "}");
 }
 
-/* profile_result_json returns the whole result document, or NULL out of
- * memory. */
-static json_t *profile_result_json(const struct profile *p)
+/* profile_result_json appends the whole result document; check
+ * flatjson_ok afterwards. */
+static void profile_result_json(struct flatjson *j, const struct profile *p)
 {
-	json_t *root = json_object();
-	json_t *columns = json_array();
-	int bad = !root || !columns;
-
-	for (size_t i = 0; !bad && i < p->ncols; i++)
-		bad |= json_array_append_new(columns, profile_column_json(p, i));
-	if (!bad) {
-		bad |= json_object_set_new(root, "rows", json_integer((json_int_t)p->rows));
-		bad |= json_object_set_new(root, "columns", columns);
-		columns = NULL; /* root owns it now, even on failure */
+	flatjson_lit(j, "{\"rows\":");
+	flatjson_int(j, (int64_t)p->rows);
+	flatjson_lit(j, ",\"columns\":[");
+	for (size_t i = 0; i < p->ncols; i++) {
+		if (i > 0)
+			flatjson_lit(j, ",");
+		profile_column_json(j, p, i);
 	}
-	json_decref(columns);
-	if (bad) {
-		json_decref(root);
-		return NULL;
-	}
-	return root;
+	flatjson_lit(j, "]}");
 }
 
 static int profile_finish(void *self, struct task_error *err)
@@ -321,15 +332,17 @@ static int profile_finish(void *self, struct task_error *err)
 		profile_set_error(err, "out_of_memory", "The profile task ran out of memory.");
 		return -1;
 	}
-	json_t *root = profile_result_json(p);
-	char *text = root ? json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
-	json_decref(root);
-	if (!text) {
+	char stack[2048];
+	struct flatjson j;
+	flatjson_init(&j, stack, sizeof stack);
+	profile_result_json(&j, p);
+	if (!flatjson_ok(&j)) {
+		flatjson_free(&j);
 		profile_set_error(err, "out_of_memory", "The profile result could not be built.");
 		return -1;
 	}
-	int rc = p->out.write(p->out.ctx, text, strlen(text));
-	free(text);
+	int rc = p->out.write(p->out.ctx, j.data, j.len);
+	flatjson_free(&j);
 	if (rc != 0) {
 		profile_set_error(err, "output_failed", "The profile result could not be stored.");
 		return -1;

@@ -2,6 +2,8 @@
  * test_job.c — status names, job times and the exact JSON views of a job.
  */
 #include <criterion/criterion.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -136,6 +138,36 @@ Test(job, time_is_utc_whatever_the_local_zone)
 	tzset();
 	job_time_format(1782000000999LL, out);
 	cr_assert_str_eq(out, "2026-06-21T00:00:00.999Z");
+}
+
+/* reference_time is job_time_format without its per-thread cache. */
+static void reference_time(int64_t ms, char out[32])
+{
+	time_t secs = (time_t)(ms / 1000);
+	struct tm tm;
+
+	cr_assert_not_null(gmtime_r(&secs, &tm));
+	cr_assert_eq(strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm), 19);
+	snprintf(out + 19, 13, ".%03dZ", (int)(ms % 1000));
+}
+
+/* Times within one second (the cached date reused), across seconds, days
+ * and years, and far apart: each as gmtime_r and strftime write it. */
+Test(job, time_equals_gmtime_for_times_near_and_far_apart)
+{
+	uint64_t state = 0x853c49e6748fea9bull;
+	int64_t ms = 1782000000000LL - 2500;
+	char out[32], want[32];
+
+	for (int i = 0; i < 20000; i++) {
+		state ^= state << 13;
+		state ^= state >> 7;
+		state ^= state << 17;
+		ms = i % 3 ? ms + (int64_t)(state % 700) : (int64_t)(state % 253402300799999ULL);
+		job_time_format(ms, out);
+		reference_time(ms, want);
+		cr_assert_str_eq(out, want, "ms %lld", (long long)ms);
+	}
 }
 
 Test(job, time_outside_four_digit_years_is_clamped)

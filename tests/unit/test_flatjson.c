@@ -1,0 +1,182 @@
+/*
+ * flatjson: every value is written as the very bytes jansson's json_dumps
+ * writes for it (compact, reals at precision 17), and the first error
+ * sticks.
+ */
+#include <criterion/criterion.h>
+
+#include <float.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flatjson.h"
+
+/* expect_as_jansson checks that j holds what jansson writes for value
+ * (stolen), and empties j for the next value. */
+static void expect_as_jansson(struct flatjson *j, json_t *value, const char *what)
+{
+	char *want = json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(17));
+
+	cr_assert_not_null(want, "%s", what);
+	cr_assert(flatjson_ok(j), "%s", what);
+	cr_assert_eq(j->len, strlen(want), "%s: %.*s, jansson %s", what, (int)j->len, j->data, want);
+	cr_assert(memcmp(j->data, want, j->len) == 0, "%s: %.*s, jansson %s", what, (int)j->len,
+		  j->data, want);
+	free(want);
+	json_decref(value);
+	j->len = 0;
+}
+
+static uint64_t next_random(uint64_t *state)
+{
+	*state ^= *state << 13;
+	*state ^= *state >> 7;
+	*state ^= *state << 17;
+	return *state;
+}
+
+Test(flatjson, integers_are_written_as_jansson_writes_them)
+{
+	static const int64_t edges[] = {0, 1, -1, 9, 10, -10, 999999, INT64_MAX, INT64_MIN,
+					INT64_MIN + 1, 1000000000000000000};
+	uint64_t state = 88172645463325252ull;
+	char buf[8];
+	struct flatjson j;
+
+	flatjson_init(&j, buf, sizeof buf); /* small: every value moves it to the heap */
+	for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+		flatjson_int(&j, edges[i]);
+		expect_as_jansson(&j, json_integer(edges[i]), "edge");
+	}
+	for (int i = 0; i < 20000; i++) {
+		int64_t v = (int64_t)next_random(&state) >> (i % 64);
+		flatjson_int(&j, v);
+		expect_as_jansson(&j, json_integer(v), "random");
+	}
+	flatjson_free(&j);
+}
+
+Test(flatjson, reals_are_written_as_jansson_writes_them)
+{
+	static const double edges[] = {0.0, -0.0, 1.0, -1.0, 0.1, 500000.0, 1e21, 1e22, 1e-5,
+				       1e-7, 123456789012345678.0, 1e100, 1.5e-300, 1e308,
+				       DBL_MAX, DBL_MIN, 4.9e-324, -2.5e-320, 3.0e17, 1e16};
+	uint64_t state = 0x2545f4914f6cdd1dull;
+	struct flatjson j;
+
+	flatjson_init(&j, NULL, 0);
+	for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+		flatjson_real(&j, edges[i]);
+		expect_as_jansson(&j, json_real(edges[i]), "edge");
+	}
+	for (int i = 0; i < 50000; i++) {
+		uint64_t bits = next_random(&state);
+		double v;
+		memcpy(&v, &bits, sizeof v);
+		if (i % 2) /* also ordinary magnitudes and short decimals */
+			v = (double)(int64_t)(bits % 2000001) / (double)(1u << (i % 20)) - 1000.0;
+		if (!isfinite(v))
+			continue;
+		flatjson_real(&j, v);
+		expect_as_jansson(&j, json_real(v), "random");
+	}
+	flatjson_free(&j);
+}
+
+Test(flatjson, a_real_that_is_not_finite_fails_as_json_real_does)
+{
+	struct flatjson j;
+
+	cr_assert_null(json_real(NAN));
+	flatjson_init(&j, NULL, 0);
+	flatjson_real(&j, INFINITY);
+	cr_assert_not(flatjson_ok(&j));
+	flatjson_free(&j);
+}
+
+Test(flatjson, strings_are_written_as_jansson_writes_them)
+{
+	static const char *const cases[] = {"", "Oslo", "a\"b", "back\\slash", "/slash/",
+					    "tab\there", "nl\n", "\x01\x1f", "del\x7f",
+					    "caf\xc3\xa9", "\xe2\x82\xac 5", "\xf0\x9f\x98\x80",
+					    "\"\\\"", "2024-01-31"};
+	uint64_t state = 0x9e3779b97f4a7c15ull;
+	struct flatjson j;
+	char s[24];
+
+	flatjson_init(&j, NULL, 0);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		flatjson_string(&j, cases[i], strlen(cases[i]));
+		expect_as_jansson(&j, json_string(cases[i]), cases[i]);
+	}
+	for (int i = 0; i < 20000; i++) { /* random ASCII, control bytes included */
+		size_t len = next_random(&state) % sizeof s;
+		for (size_t k = 0; k < len; k++)
+			s[k] = (char)(1 + next_random(&state) % 127);
+		flatjson_string(&j, s, len);
+		expect_as_jansson(&j, json_stringn(s, len), "random");
+	}
+	flatjson_free(&j);
+}
+
+/* Each byte value at each place of a 40-byte string: the scan takes eight
+ * bytes at a time, so a byte that needs escaping must be seen in any lane. */
+Test(flatjson, every_byte_value_at_every_place_is_written_as_jansson_writes_it)
+{
+	char s[40];
+	struct flatjson j;
+
+	flatjson_init(&j, NULL, 0);
+	for (unsigned c = 1; c < 0x80; c++) {
+		for (size_t at = 0; at < sizeof s; at++) {
+			memset(s, 'a', sizeof s);
+			s[at] = (char)c;
+			flatjson_string(&j, s, sizeof s);
+			expect_as_jansson(&j, json_stringn(s, sizeof s), "one byte");
+		}
+	}
+	for (size_t at = 0; at + 1 < sizeof s; at++) { /* and a two-byte UTF-8 letter */
+		memset(s, 'a', sizeof s);
+		memcpy(s + at, "\xc3\xa9", 2);
+		flatjson_string(&j, s, sizeof s);
+		expect_as_jansson(&j, json_stringn(s, sizeof s), "e acute");
+	}
+	flatjson_free(&j);
+}
+
+Test(flatjson, invalid_utf8_fails_as_json_string_does)
+{
+	static const char bad[] = "ab\xc3(";
+	struct flatjson j;
+
+	cr_assert_null(json_stringn(bad, 4));
+	flatjson_init(&j, NULL, 0);
+	flatjson_string(&j, bad, 4);
+	cr_assert_not(flatjson_ok(&j));
+	flatjson_lit(&j, "x"); /* the error sticks */
+	cr_assert_not(flatjson_ok(&j));
+	flatjson_free(&j);
+}
+
+Test(flatjson, text_outgrows_the_lent_buffer_intact)
+{
+	char buf[16];
+	struct flatjson j;
+	json_t *want = json_array();
+
+	flatjson_init(&j, buf, sizeof buf);
+	flatjson_lit(&j, "[");
+	for (int i = 0; i < 1000; i++) {
+		if (i > 0)
+			flatjson_lit(&j, ",");
+		flatjson_int(&j, i * 7919);
+		json_array_append_new(want, json_integer(i * 7919));
+	}
+	flatjson_lit(&j, "]");
+	cr_assert_neq(j.data, buf);
+	expect_as_jansson(&j, want, "array");
+	flatjson_free(&j);
+}
