@@ -830,9 +830,51 @@ Test(store, a_batch_claim_stops_before_a_job_that_is_not_small)
 	cr_assert_str_eq(r->element[1]->str, s[2].id);
 	cr_assert_str_eq(r->element[0]->str, s[3].id);
 	freeReplyObject(r);
-	/* The first job of a batch may be any job. */
-	cr_assert_eq(finish_batch_ok(NULL, 0, 4, NULL, c), 3);
+	/* A batch's first job that could not join a batch is claimed alone:
+	 * the small jobs behind it stay queued for other consumers. */
+	cr_assert_eq(finish_batch_ok(NULL, 0, 4, NULL, c), 1);
 	cr_assert_str_eq(c[0].id, s[1].id);
+	assert_status(s[2].id, "queued");
+	cr_assert_eq(finish_batch_ok(NULL, 0, 4, NULL, c), 2);
+	cr_assert_str_eq(c[0].id, s[2].id);
+	cr_assert_str_eq(c[1].id, s[3].id);
+}
+
+/* A large job at the head of the queue is claimed alone, and the small
+ * jobs behind it stay at the head of the queue in their order, unleased:
+ * a long job never holds small ones that another consumer could run. */
+Test(store, a_batch_whose_first_job_is_large_claims_it_alone)
+{
+	struct job_spec s[3];
+	struct job_claim c[4];
+	size_t big = JOB_CLAIM_INLINE + 1;
+	char *input = malloc(big);
+	cr_assert_not_null(input);
+	memset(input, 'x', big);
+	input[big - 1] = '\n';
+	s[0] = spec_for("default");
+	s[0].bytes = big;
+	cr_assert_eq(job_store_enqueue(st, &s[0], input, big, false), JOB_STORE_OK);
+	free(input);
+	batch_of(&s[1], 2);
+	cr_assert_eq(finish_batch_ok(NULL, 0, 4, NULL, c), 1);
+	cr_assert_str_eq(c[0].id, s[0].id);
+	cr_assert_not(c[0].inlined);
+	assert_status(s[0].id, "running");
+	for (int i = 1; i < 3; i++) {
+		char key[80];
+		snprintf(key, sizeof key, "jobq:job:%s", s[i].id);
+		assert_status(s[i].id, "queued");
+		cr_assert_eq(hget_int(key, "attempts"), 0, "no attempt used by a job not claimed");
+	}
+	redisReply *r = redis_cmd("LRANGE jobq:queue:default 0 -1");
+	cr_assert_eq(r->elements, 2);
+	cr_assert_str_eq(r->element[1]->str, s[1].id, "the next job out is the first small one");
+	cr_assert_str_eq(r->element[0]->str, s[2].id);
+	freeReplyObject(r);
+	r = redis_cmd("ZCARD jobq:running");
+	cr_assert_eq(r->integer, 1);
+	freeReplyObject(r);
 }
 
 /* The errors list of an earlier attempt gets the job's TTL when a later
