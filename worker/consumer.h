@@ -35,7 +35,10 @@
  * their own, at once, and their result is flushed or dropped first; they
  * change nothing for the other held jobs. A crash loses nothing: held jobs
  * not reported yet are running in Redis under their leases, and the lease
- * reaper gives them to another attempt.
+ * reaper gives them to another attempt (each has used one at its claim,
+ * started or not). A report retried after Redis did not answer claims
+ * nothing: the lost reply may have claimed a batch, now held by no one
+ * until its leases expire.
  *
  * How a job ends, and what is reported:
  *

@@ -877,6 +877,36 @@ Test(store, a_batch_whose_first_job_is_large_claims_it_alone)
 	freeReplyObject(r);
 }
 
+/* A batch report sent again after its reply was lost (the worker retries
+ * on a timeout) answers OK again for the successes it stored, and counts
+ * them once: the retry reports the truth, not "lease lost". */
+Test(store, a_batch_report_sent_again_answers_ok_and_counts_once)
+{
+	struct job_spec s[2];
+	struct job_claim c[2];
+	batch_of(s, 2);
+	cr_assert_eq(job_store_claim(st, "test:1:abc", default_queue, 1, 30000, c, 2), 2);
+	struct job_store_done d[2] = {done_whole(&c[0], "r0"), done_whole(&c[1], "r1")};
+	enum job_store_status codes[2];
+	for (int round = 0; round < 2; round++) {
+		cr_assert_eq(finish_batch_ok(d, 2, 0, codes, NULL), 0);
+		cr_assert_eq(codes[0], JOB_STORE_OK, "round %d", round);
+		cr_assert_eq(codes[1], JOB_STORE_OK, "round %d", round);
+	}
+	for (int i = 0; i < 2; i++)
+		assert_status(s[i].id, "succeeded");
+	cr_assert_eq(hget_int("jobq:metrics:finished", "profile|succeeded"), 2);
+	cr_assert_eq(hget_int("jobq:metrics:duration", "profile|count"), 2);
+	redisReply *r = redis_cmd("GET jobq:job:%s:result", s[1].id);
+	cr_assert_str_eq(r->str, "r1");
+	freeReplyObject(r);
+	/* A failure or cancel by the same attempt after its success is still
+	 * refused: only the very same end is a repeat. */
+	cr_assert_eq(job_store_finish(st, &c[0], JOB_FAILED, NULL, "x", "y", 1, 4, 60),
+		     JOB_STORE_LOST);
+	assert_status(s[0].id, "succeeded");
+}
+
 /* The errors list of an earlier attempt gets the job's TTL when a later
  * attempt succeeds (only attempts after the first can have one). */
 Test(store, a_later_attempt_that_succeeds_puts_the_ttl_on_the_errors_list)
