@@ -907,6 +907,23 @@ Test(store, a_batch_report_sent_again_answers_ok_and_counts_once)
 	assert_status(s[0].id, "succeeded");
 }
 
+/* A call with more arguments than one script call holds is refused with
+ * EPROTO, not sent with some of them dropped. */
+Test(store, a_claim_naming_more_queues_than_a_call_holds_is_refused)
+{
+	enum { NQ = 200 };
+	const char *queues[NQ];
+	struct job_spec s[1];
+	struct job_claim c[1];
+	for (int i = 0; i < NQ; i++)
+		queues[i] = "default";
+	batch_of(s, 1);
+	cr_assert_eq(job_store_claim(st, "test:1:abc", queues, NQ, 30000, c, 1),
+		     JOB_STORE_EPROTO);
+	cr_assert(strstr(job_store_errstr(st), "arguments") != NULL, "%s", job_store_errstr(st));
+	assert_status(s[0].id, "queued");
+}
+
 /* The errors list of an earlier attempt gets the job's TTL when a later
  * attempt succeeds (only attempts after the first can have one). */
 Test(store, a_later_attempt_that_succeeds_puts_the_ttl_on_the_errors_list)
