@@ -867,7 +867,7 @@ Test(store, a_batch_whose_first_job_is_large_claims_it_alone)
 		assert_status(s[i].id, "queued");
 		cr_assert_eq(hget_int(key, "attempts"), 0, "no attempt used by a job not claimed");
 	}
-	redisReply *r = redis_cmd("LRANGE jobq:queue:default 0 -1");
+	redisReply *r = queue_ids("default");
 	cr_assert_eq(r->elements, 2);
 	cr_assert_str_eq(r->element[1]->str, s[1].id, "the next job out is the first small one");
 	cr_assert_str_eq(r->element[0]->str, s[2].id);
