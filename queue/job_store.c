@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h" /* CONFIG_LIST_MAX: the most queues a claim names */
 #include "keys.h"
 #include "redis_url.h"
 #include "scripts.h"
@@ -286,7 +287,16 @@ enum job_store_status job_store_ping(struct job_store *st)
 /* Arguments of one EVALSHA call: "EVALSHA sha numkeys keys... args...". */
 #define SCRIPT_ARGS_MAX 192
 
+/* The largest call is finish_next.lua's: EVALSHA, sha, numkeys, 3 keys and
+ * 3 values (9), seven per attempt, then claim.lua's 9 values and one per
+ * queue. */
+_Static_assert(9 + 7 * JOB_STORE_BATCH_MAX + 9 + CONFIG_LIST_MAX <= SCRIPT_ARGS_MAX,
+	       "SCRIPT_ARGS_MAX cannot hold a finish_next.lua call of a full batch");
+
+/* One script call being built. An argument beyond SCRIPT_ARGS_MAX is not
+ * dropped: it sets overflow, and store_eval then refuses the call. */
 struct script_call {
+	bool overflow;
 	int argc;
 	const char *argv[SCRIPT_ARGS_MAX];
 	size_t lens[SCRIPT_ARGS_MAX];
@@ -297,6 +307,7 @@ struct script_call {
 
 static void call_init(struct script_call *c, int nkeys)
 {
+	c->overflow = false;
 	c->argc = 3;
 	c->argv[0] = "EVALSHA";
 	c->lens[0] = 7;
@@ -306,13 +317,16 @@ static void call_init(struct script_call *c, int nkeys)
 	c->nnumbers = 0;
 }
 
-/* call_bytes appends an argument of n bytes (borrowed until the call). */
+/* call_bytes appends an argument of n bytes (borrowed until the call), or
+ * sets c->overflow when c is full. */
 static void call_bytes(struct script_call *c, const char *s, size_t n)
 {
-	if (c->argc < SCRIPT_ARGS_MAX) {
-		c->argv[c->argc] = s;
-		c->lens[c->argc++] = n;
+	if (c->argc >= SCRIPT_ARGS_MAX) {
+		c->overflow = true;
+		return;
 	}
+	c->argv[c->argc] = s;
+	c->lens[c->argc++] = n;
 }
 
 static void call_str(struct script_call *c, const char *s)
@@ -322,8 +336,10 @@ static void call_str(struct script_call *c, const char *s)
 
 static void call_u64(struct script_call *c, uint64_t v)
 {
-	if (c->nnumbers >= SCRIPT_ARGS_MAX)
+	if (c->nnumbers >= SCRIPT_ARGS_MAX) {
+		c->overflow = true;
 		return;
+	}
 	char *buf = c->numbers[c->nnumbers++];
 	snprintf(buf, 24, "%" PRIu64, v);
 	call_str(c, buf);
@@ -356,10 +372,17 @@ static redisReply *store_eval_argv(struct job_store *st, enum script_id id, int 
 	return NULL;
 }
 
-/* store_eval is store_eval_argv with the arguments in c. */
+/* store_eval is store_eval_argv with the arguments in c; a call that did
+ * not fit (c->overflow) is not sent: NULL with *status EPROTO. */
 static redisReply *store_eval(struct job_store *st, enum script_id id, struct script_call *c,
 			      enum job_store_status *status)
 {
+	if (c->overflow) {
+		snprintf(st->err, sizeof st->err, "%s: more than %d arguments",
+			 script_names[id], SCRIPT_ARGS_MAX);
+		*status = JOB_STORE_EPROTO;
+		return NULL;
+	}
 	return store_eval_argv(st, id, c->argc, c->argv, c->lens, status);
 }
 
@@ -865,7 +888,7 @@ static void call_claim_argv(struct script_call *c, struct job_store *st,
 	call_u64(c, (uint64_t)st->dead_ttl_s);
 	call_u64(c, JOB_CLAIM_INLINE);
 	call_str(c, req->batch ? req->batch : "");
-	for (size_t i = 0; i < req->nqueues && c->argc < SCRIPT_ARGS_MAX; i++)
+	for (size_t i = 0; i < req->nqueues; i++)
 		call_str(c, req->queues[i]);
 }
 

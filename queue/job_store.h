@@ -262,7 +262,9 @@ enum job_store_status job_store_result_append(struct job_store *st, const struct
  * (error_code and error_message are kept; this is job_store_fail without a
  * retry: the job is a dead letter) or JOB_CANCELLED. The job, its
  * input and result expire after ttl_s. Returns OK or LOST (nothing
- * changed), or an error. */
+ * changed), or an error. A success sent again by the attempt that
+ * already stored it answers OK and changes nothing, so a call retried
+ * after EUNAVAILABLE reports the truth. */
 enum job_store_status job_store_finish(struct job_store *st, const struct job_claim *c,
 				       enum job_status status, const char *result_type,
 				       const char *error_code, const char *error_message,
@@ -289,9 +291,10 @@ struct job_store_done {
  * codes[i] is OK or LOST for done[i] (each is fenced on its own: a stale
  * one changes nothing, the others finish); *claimed is how many jobs were
  * claimed. Returns OK, or an error (then codes and *claimed say nothing;
- * *claimed is 0). After EUNAVAILABLE the call may have run: a retry is
- * harmless for the finishes (fenced), and jobs it claimed wait for their
- * lease to expire. */
+ * *claimed is 0). After EUNAVAILABLE the call may have run: a retry
+ * answers OK again for the finishes that ran (see job_store_finish), but
+ * the jobs the lost reply claimed are held by no one until their lease
+ * expires, so a retry should claim nothing (req->max 0). */
 enum job_store_status job_store_finish_batch(struct job_store *st,
 					     const struct job_store_done *done, size_t n,
 					     int ttl_s, const struct job_store_claim_req *req,

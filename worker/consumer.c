@@ -726,10 +726,15 @@ static void consumer_report(struct consumer *c, bool claim_next)
 	if (n == 0)
 		return;
 	backoff_reset(&c->backoff);
-	do
+	for (;;) {
 		st = job_store_finish_batch(c->store, done, n, s->result_ttl_s, &req, codes,
 					    c->incoming, &claimed);
-	while (report_retry(c, st, &outage));
+		if (!report_retry(c, st, &outage))
+			break;
+		/* The lost reply may have claimed jobs (their leases run out):
+		 * claiming more would only add to them. */
+		req.max = 0;
+	}
 	if (outage && st != JOB_STORE_EUNAVAILABLE)
 		log_event(LOG_INFO, "redis available again", NULL);
 	for (size_t k = 0; k < n; k++)

@@ -22,9 +22,10 @@
  * copied aside, and when every held job has run, one script call
  * (job_store_finish_batch, finish_next.lua) stores each result's end,
  * finishes each job, fenced by its own token, and, while the worker is
- * claiming, claims the consumer's next batch: up to CONSUMER_BATCH jobs,
- * the first any job, the others only small ones (a built-in task, input
- * inline; with their input), which the consumer runs at once without going
+ * claiming, claims the consumer's next batch: up to CONSUMER_BATCH small
+ * jobs (a built-in task, input inline; with their input), or one job that
+ * is not small when it is first in line (alone, so that no small job
+ * waits, held, behind it), which the consumer runs at once without going
  * through the buffer. So a batch of small jobs costs one round trip. The
  * successes are reported earlier, without claiming, when the next held job
  * is not small (no success waits behind a long job) or their ends do not
@@ -34,7 +35,10 @@
  * their own, at once, and their result is flushed or dropped first; they
  * change nothing for the other held jobs. A crash loses nothing: held jobs
  * not reported yet are running in Redis under their leases, and the lease
- * reaper gives them to another attempt.
+ * reaper gives them to another attempt (each has used one at its claim,
+ * started or not). A report retried after Redis did not answer claims
+ * nothing: the lost reply may have claimed a batch, now held by no one
+ * until its leases expire.
  *
  * How a job ends, and what is reported:
  *

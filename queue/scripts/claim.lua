@@ -11,8 +11,10 @@
 -- ARGV[7] seconds a dead letter is kept
 -- ARGV[8] largest input returned with the claim, in bytes (0: none)
 -- ARGV[9] "" to claim any jobs; or a comma list of tasks (",profile,ndjson,")
---         to claim a batch: after the first job, only jobs whose input comes
---         with the claim and whose task is listed (the rest stay queued)
+--         to claim a batch: only jobs whose input comes with the claim and
+--         whose task is listed, in queue order, stopping at the first other
+--         one (it stays queued); but when the first job out is another one,
+--         it is claimed alone
 -- ARGV[10..] queue names, most preferred first
 --
 -- Returns an array with one entry per claimed job:

@@ -21,6 +21,8 @@
 --
 -- Returns 0 when done, 2 when the token is not current or the job is not
 -- running (lost: nothing changed but the stale partial result is deleted).
+-- A success sent again by the attempt that stored it (its reply was lost)
+-- answers 0 and changes nothing.
 --
 -- Transition: running -> succeeded | failed | cancelled. Fencing makes it
 -- exactly-once: only the current attempt can take it. The end is counted

@@ -830,9 +830,98 @@ Test(store, a_batch_claim_stops_before_a_job_that_is_not_small)
 	cr_assert_str_eq(r->element[1]->str, s[2].id);
 	cr_assert_str_eq(r->element[0]->str, s[3].id);
 	freeReplyObject(r);
-	/* The first job of a batch may be any job. */
-	cr_assert_eq(finish_batch_ok(NULL, 0, 4, NULL, c), 3);
+	/* A batch's first job that could not join a batch is claimed alone:
+	 * the small jobs behind it stay queued for other consumers. */
+	cr_assert_eq(finish_batch_ok(NULL, 0, 4, NULL, c), 1);
 	cr_assert_str_eq(c[0].id, s[1].id);
+	assert_status(s[2].id, "queued");
+	cr_assert_eq(finish_batch_ok(NULL, 0, 4, NULL, c), 2);
+	cr_assert_str_eq(c[0].id, s[2].id);
+	cr_assert_str_eq(c[1].id, s[3].id);
+}
+
+/* A large job at the head of the queue is claimed alone, and the small
+ * jobs behind it stay at the head of the queue in their order, unleased:
+ * a long job never holds small ones that another consumer could run. */
+Test(store, a_batch_whose_first_job_is_large_claims_it_alone)
+{
+	struct job_spec s[3];
+	struct job_claim c[4];
+	size_t big = JOB_CLAIM_INLINE + 1;
+	char *input = malloc(big);
+	cr_assert_not_null(input);
+	memset(input, 'x', big);
+	input[big - 1] = '\n';
+	s[0] = spec_for("default");
+	s[0].bytes = big;
+	cr_assert_eq(job_store_enqueue(st, &s[0], input, big, false), JOB_STORE_OK);
+	free(input);
+	batch_of(&s[1], 2);
+	cr_assert_eq(finish_batch_ok(NULL, 0, 4, NULL, c), 1);
+	cr_assert_str_eq(c[0].id, s[0].id);
+	cr_assert_not(c[0].inlined);
+	assert_status(s[0].id, "running");
+	for (int i = 1; i < 3; i++) {
+		char key[80];
+		snprintf(key, sizeof key, "jobq:job:%s", s[i].id);
+		assert_status(s[i].id, "queued");
+		cr_assert_eq(hget_int(key, "attempts"), 0, "no attempt used by a job not claimed");
+	}
+	redisReply *r = queue_ids("default");
+	cr_assert_eq(r->elements, 2);
+	cr_assert_str_eq(r->element[1]->str, s[1].id, "the next job out is the first small one");
+	cr_assert_str_eq(r->element[0]->str, s[2].id);
+	freeReplyObject(r);
+	r = redis_cmd("ZCARD jobq:running");
+	cr_assert_eq(r->integer, 1);
+	freeReplyObject(r);
+}
+
+/* A batch report sent again after its reply was lost (the worker retries
+ * on a timeout) answers OK again for the successes it stored, and counts
+ * them once: the retry reports the truth, not "lease lost". */
+Test(store, a_batch_report_sent_again_answers_ok_and_counts_once)
+{
+	struct job_spec s[2];
+	struct job_claim c[2];
+	batch_of(s, 2);
+	cr_assert_eq(job_store_claim(st, "test:1:abc", default_queue, 1, 30000, c, 2), 2);
+	struct job_store_done d[2] = {done_whole(&c[0], "r0"), done_whole(&c[1], "r1")};
+	enum job_store_status codes[2];
+	for (int round = 0; round < 2; round++) {
+		cr_assert_eq(finish_batch_ok(d, 2, 0, codes, NULL), 0);
+		cr_assert_eq(codes[0], JOB_STORE_OK, "round %d", round);
+		cr_assert_eq(codes[1], JOB_STORE_OK, "round %d", round);
+	}
+	for (int i = 0; i < 2; i++)
+		assert_status(s[i].id, "succeeded");
+	cr_assert_eq(hget_int("jobq:metrics:finished", "profile|succeeded"), 2);
+	cr_assert_eq(hget_int("jobq:metrics:duration", "profile|count"), 2);
+	redisReply *r = redis_cmd("GET jobq:job:%s:result", s[1].id);
+	cr_assert_str_eq(r->str, "r1");
+	freeReplyObject(r);
+	/* A failure or cancel by the same attempt after its success is still
+	 * refused: only the very same end is a repeat. */
+	cr_assert_eq(job_store_finish(st, &c[0], JOB_FAILED, NULL, "x", "y", 1, 4, 60),
+		     JOB_STORE_LOST);
+	assert_status(s[0].id, "succeeded");
+}
+
+/* A call with more arguments than one script call holds is refused with
+ * EPROTO, not sent with some of them dropped. */
+Test(store, a_claim_naming_more_queues_than_a_call_holds_is_refused)
+{
+	enum { NQ = 200 };
+	const char *queues[NQ];
+	struct job_spec s[1];
+	struct job_claim c[1];
+	for (int i = 0; i < NQ; i++)
+		queues[i] = "default";
+	batch_of(s, 1);
+	cr_assert_eq(job_store_claim(st, "test:1:abc", queues, NQ, 30000, c, 1),
+		     JOB_STORE_EPROTO);
+	cr_assert(strstr(job_store_errstr(st), "arguments") != NULL, "%s", job_store_errstr(st));
+	assert_status(s[0].id, "queued");
 }
 
 /* The errors list of an earlier attempt gets the job's TTL when a later

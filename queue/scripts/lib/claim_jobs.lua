@@ -92,8 +92,10 @@ local function claim_batchable(a, f)
 end
 
 -- claim_one starts popped job id of queue q at now and returns its reply
--- entry; or nil when it is dropped or ended here; or false (nothing
--- written) when it may not join the batch out.
+-- entry and whether it must run alone (a batch's first job that could not
+-- join a batch: nothing may be claimed behind it); or nil when it is
+-- dropped or ended here; or false (nothing written) when it may not join
+-- the batch out.
 local function claim_one(a, q, id, now, out, leased, fin)
   local job = a[1] .. ':job:' .. id
   local f = redis.call('HMGET', job, 'status', 'task', 'delimiter', 'header', 'bytes',
@@ -105,7 +107,8 @@ local function claim_one(a, q, id, now, out, leased, fin)
     claim_cancelled(a, job, f[2], now, fin)
     return nil
   end
-  if #out > 0 and a[9] ~= '' and not claim_batchable(a, f) then return false end
+  local alone = a[9] ~= '' and not claim_batchable(a, f)
+  if alone and #out > 0 then return false end
   local token, attempts = (tonumber(f[9]) or 0) + 1, (tonumber(f[10]) or 0) + 1
   local timeout = tonumber(f[7] or '0') or 0
   local deadline = 0
@@ -120,26 +123,39 @@ local function claim_one(a, q, id, now, out, leased, fin)
     input = redis.call('GET', job .. ':input')
   end
   return { id, token, f[2] or '', q, f[3] or ',', f[4] or '1', f[5] or '0', f[6] or '',
-           attempts, deadline, input }
+           attempts, deadline, input }, alone
+end
+
+-- claim_unpop puts ids[from..] back at the head of queue qkey, in order.
+local function claim_unpop(qkey, ids, from)
+  if from > #ids then return end
+  local back = {}
+  for k = #ids, from, -1 do back[#back + 1] = ids[k] end
+  redis.call('RPUSH', qkey, unpack(back))
 end
 
 -- claim_pop claims from queue q into out until out holds max entries or
--- the queue is empty. Returns false when a job could not join the batch
--- (it and the ids popped after it are back at the queue's head).
+-- the queue is empty. Returns false when the batch ends here: a job could
+-- not join it (that job and the ids popped after it are back at the
+-- queue's head), or its first job must run alone (the ids popped after it
+-- are back). A long job thus never holds small ones that other consumers
+-- could run while it runs.
 local function claim_pop(a, q, max, now, out, leased, fin)
   local qkey = a[1] .. ':queue:' .. q
   while #out < max do
     local ids = redis.call('RPOP', qkey, max - #out)
     if not ids then return true end
     for j, id in ipairs(ids) do
-      local e = claim_one(a, q, id, now, out, leased, fin)
+      local e, alone = claim_one(a, q, id, now, out, leased, fin)
       if e == false then
-        local back = {}
-        for k = #ids, j, -1 do back[#back + 1] = ids[k] end
-        redis.call('RPUSH', qkey, unpack(back))
+        claim_unpop(qkey, ids, j)
         return false
       end
       if e then out[#out + 1] = e end
+      if alone then
+        claim_unpop(qkey, ids, j + 1)
+        return false
+      end
     end
   end
   return true

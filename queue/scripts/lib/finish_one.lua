@@ -5,7 +5,12 @@
 -- finish_one ends attempt a.token of the job whose hash is job as a.status
 -- (succeeded, failed or cancelled) at now, and returns 0; or 2 when the
 -- token is not current or the job is not running (lost: nothing changes
--- but the attempt's partial result is deleted). Its end is counted in the
+-- but the attempt's partial result is deleted). A repeat of a success
+-- this attempt already stored (same token, status succeeded: a call whose
+-- reply was lost, sent again) changes nothing and returns 0 again; only
+-- the attempt itself ever sets succeeded, so that is the same end. A
+-- failure or cancel is not treated so: the lease reaper or a cancel may
+-- have ended the job with the same token. Its end is counted in the
 -- tallies fin ({p}:metrics:finished) and dur ({p}:metrics:duration), which
 -- the caller writes; so is the ZREM from {p}:running, so that a call ending
 -- several attempts does it once.
@@ -18,6 +23,7 @@
 local function finish_one(job, a, now, fin, dur, bounds)
   local f = redis.call('HMGET', job, 'status', 'token', 'task', 'started_at')
   local partial = job .. ':partial:' .. a.token
+  if f[1] == 'succeeded' and a.status == 'succeeded' and f[2] == a.token then return 0 end
   if f[1] ~= 'running' or f[2] ~= a.token then
     if not a.whole then redis.call('DEL', partial) end
     return 2
