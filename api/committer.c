@@ -102,7 +102,7 @@ static void committer_commit(struct committer *c, struct committer_entry **batch
 		e->replied = status[i] != JOB_STORE_EUNAVAILABLE && status[i] != JOB_STORE_ENOMEM;
 		e->client_left = committer_client_left(conn);
 		if (status[i] != JOB_STORE_OK)
-			snprintf(e->err, sizeof e->err, "%s", job_store_errstr(c->st));
+			snprintf(e->err, sizeof e->err, "%s", job_store_enqueue_cmd_errstr(cmds[i]));
 		MHD_resume_connection(conn);
 	}
 }

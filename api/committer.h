@@ -61,7 +61,7 @@ struct committer_entry {
 	enum job_store_status status;        /* as job_store_enqueue would return it */
 	bool replied;                        /* Redis sent a reply for this command */
 	bool client_left;                    /* the client had closed its side (EOF or reset) */
-	char err[256];                       /* the store's sentence when status is not OK */
+	char err[256];                       /* this job's sentence when status is not OK */
 	/* The committer's: its list of pending entries. */
 	struct committer_entry *next;
 };

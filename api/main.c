@@ -24,6 +24,7 @@
  * Exit codes: 0 after a shutdown, --help or --version; 1 when the server
  * cannot start (or the inherited socket is unusable); 2 for a bad option.
  */
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -31,6 +32,7 @@
 
 #include "config.h"
 #include "gate.h"
+#include "job_store.h"
 #include "log.h"
 #include "server.h"
 #include "service.h"
@@ -121,7 +123,7 @@ static void main_options(struct config_option opts[MAIN_OPTION_COUNT], struct ap
 		  "Prefix of every Redis key; the worker must use the same.",
 		  config_parse_prefix, cfg->prefix, false },
 		{ "max-upload", "JOBQ_MAX_UPLOAD", "SIZE", "256M",
-		  "Largest CSV upload accepted (bytes, or with K, M, G); larger ones get 413.",
+		  "Largest CSV upload accepted (bytes, or with K, M, G); larger ones get 413. At most Redis's proto-max-bulk-len, checked at start.",
 		  config_parse_size, &cfg->max_upload, false },
 		{ "max-field", "JOBQ_MAX_FIELD", "SIZE", "1M",
 		  "Longest CSV field accepted; a longer one gets 422 field_too_large.",
@@ -205,6 +207,45 @@ static void main_block_signals(sigset_t *set)
 	sigaddset(set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
+
+/* main_redis_max_bulk returns Redis's proto-max-bulk-len, read with a
+ * store opened from cfg (and closed); when Redis refuses CONFIG (renamed,
+ * as on managed Redis) or cannot be reached, it logs a warning and returns
+ * Redis's default. */
+static uint64_t main_redis_max_bulk(const struct job_store_config *cfg)
+{
+	const char *err = "out of memory";
+	struct job_store *st = job_store_open(cfg, &err);
+	uint64_t bytes = JOB_STORE_MAX_BULK_DEFAULT;
+
+	if (st != NULL && job_store_max_bulk(st, &bytes) == JOB_STORE_OK) {
+		job_store_close(st);
+		return bytes;
+	}
+	log_event(LOG_WARN, "Redis's proto-max-bulk-len is unknown: assuming 512 MiB",
+		  json_pack("{s:s}", "error", st != NULL ? job_store_errstr(st) : err));
+	job_store_close(st);
+	return JOB_STORE_MAX_BULK_DEFAULT;
+}
+
+/* main_check_max_upload gives the stores Redis's longest string as the
+ * enqueue limit and refuses an --max-upload above it: such an upload
+ * could only fail when it is enqueued. Returns 0, or -1 with the reason
+ * printed. */
+static int main_check_max_upload(struct api_server *srv)
+{
+	uint64_t bulk = main_redis_max_bulk(&srv->store_cfg);
+
+	srv->store_cfg.max_input = bulk;
+	if (srv->cfg.max_upload <= bulk)
+		return 0;
+	fprintf(stderr,
+		"%s: --max-upload (%" PRIu64 " bytes) is larger than Redis's proto-max-bulk-len "
+		"(%" PRIu64 " bytes), the longest string Redis stores: lower --max-upload or "
+		"raise proto-max-bulk-len\n",
+		MAIN_PROGRAM, srv->cfg.max_upload, bulk);
+	return -1;
 }
 
 /* main_wait_signal waits for SIGTERM or SIGINT and returns it; each SIGHUP
@@ -329,6 +370,10 @@ int main(int argc, char **argv)
 	}
 	if (api_server_init(&srv, &err) != 0) {
 		fprintf(stderr, "%s: %s (--redis-url, JOBQ_REDIS_URL)\n", MAIN_PROGRAM, err);
+		api_server_stop(&srv);
+		return 2;
+	}
+	if (main_check_max_upload(&srv) != 0) {
 		api_server_stop(&srv);
 		return 2;
 	}

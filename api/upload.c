@@ -239,6 +239,21 @@ static int upload_queue_full(struct upload *up, struct reply_error *err)
 	return -1;
 }
 
+/* upload_redis_too_large sets *err to 413 payload_too_large: the input
+ * would pass Redis's longest string (proto-max-bulk-len), a limit below
+ * --max-upload only when the API could not read it at start; the enqueue
+ * script deleted the staging key. Returns -1. */
+static int upload_redis_too_large(struct upload *up, const char *errstr,
+				  struct reply_error *err)
+{
+	log_job(LOG_WARN, "input longer than Redis's string limit: submission refused",
+		up->spec.request_id, up->spec.id, json_pack("{s:s}", "error", errstr));
+	up->staged = false;
+	reply_error_set(err, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
+			"The upload is longer than the job store (Redis) can hold in one string.");
+	return -1;
+}
+
 /* upload_enqueued takes the answer s of an enqueue that was not a replay
  * (errstr: the store's sentence). Returns 0 when the job is queued, or -1
  * with *err set. */
@@ -255,6 +270,8 @@ static int upload_enqueued(struct upload *up, enum job_store_status s, const cha
 	}
 	if (s == JOB_STORE_FULL)
 		return upload_queue_full(up, err);
+	if (s == JOB_STORE_TOO_LARGE)
+		return upload_redis_too_large(up, errstr, err);
 	if (s != JOB_STORE_OK)
 		return upload_store_failed(up, errstr, "enqueue", s, err);
 	up->committed = true;
@@ -358,7 +375,7 @@ int upload_commit_wait(struct upload *up, struct job_store *st, struct reply_err
 	enum job_store_status s;
 
 	job_store_enqueue_batch(st, &up->cmd, 1, &s);
-	return upload_commit_result(up, s, job_store_errstr(st), err);
+	return upload_commit_result(up, s, job_store_enqueue_cmd_errstr(up->cmd), err);
 }
 
 const struct job_spec *upload_spec(const struct upload *up)

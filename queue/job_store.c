@@ -9,6 +9,7 @@
 #include "job_store.h"
 
 #include <hiredis/hiredis.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -54,6 +55,7 @@ struct job_store {
 	int dead_max;
 	int dead_ttl_s;
 	int64_t max_queue_depth; /* 0: no limit */
+	uint64_t max_input;      /* enqueue.lua's ARGV[3] */
 	uint64_t replies;        /* replies Redis sent so far (job_store_replies) */
 	char sha[SCRIPT_COUNT][41];
 	char err[256];
@@ -81,6 +83,7 @@ struct job_store *job_store_open(const struct job_store_config *cfg, const char 
 	st->dead_max = cfg->dead_max > 0 ? cfg->dead_max : 10000;
 	st->dead_ttl_s = cfg->dead_ttl_s > 0 ? cfg->dead_ttl_s : 30 * 86400;
 	st->max_queue_depth = cfg->max_queue_depth > 0 ? cfg->max_queue_depth : 0;
+	st->max_input = cfg->max_input > 0 ? cfg->max_input : JOB_STORE_MAX_BULK_DEFAULT;
 	return st;
 }
 
@@ -455,6 +458,7 @@ struct job_store_enqueue_cmd {
 	int nnumbers;
 	char idem_key[KEYS_IDEM_MAX];
 	struct job_store_idem *idem; /* borrowed, NULL without a key; its job_id is written */
+	char err[256];               /* this job's failure in its last batch, "" if none */
 };
 
 /* cmd_bytes appends an argument of n bytes (borrowed until the call). */
@@ -511,6 +515,7 @@ struct job_store_enqueue_cmd *job_store_enqueue_cmd_new(const struct job_store *
 	cmd->idem = idem;
 	cmd->delimiter[0] = (char)cmd->spec.delimiter;
 	cmd->idem_key[0] = '\0';
+	cmd->err[0] = '\0';
 	if (idem != NULL)
 		keys_idem(cmd->idem_key, st->prefix, idem->tenant, idem->key);
 	cmd_str(cmd, cmd->spec.id);
@@ -524,63 +529,77 @@ struct job_store_enqueue_cmd *job_store_enqueue_cmd_new(const struct job_store *
 	return cmd;
 }
 
+const char *job_store_enqueue_cmd_errstr(const struct job_store_enqueue_cmd *cmd)
+{
+	return cmd->err;
+}
+
 void job_store_enqueue_cmd_free(struct job_store_enqueue_cmd *cmd)
 {
 	free(cmd);
 }
 
 /* enqueue_seen reads the {code, id} answer of a replay or mismatch into
- * idem. Returns REPLAYED, MISMATCH, or EPROTO for anything else. */
-static enum job_store_status enqueue_seen(struct job_store *st, const redisReply *r,
-					  struct job_store_idem *idem)
+ * cmd's idem. Returns REPLAYED, MISMATCH, or EPROTO for anything else. */
+static enum job_store_status enqueue_seen(struct job_store_enqueue_cmd *cmd, const redisReply *r)
 {
+	struct job_store_idem *idem = cmd->idem;
+
 	if (idem != NULL && r->elements == 2 && r->element[0]->type == REDIS_REPLY_INTEGER &&
 	    r->element[1]->type == REDIS_REPLY_STRING && r->element[1]->len == JOB_ID_HEX &&
 	    (r->element[0]->integer == 3 || r->element[0]->integer == 4)) {
 		memcpy(idem->job_id, r->element[1]->str, JOB_ID_HEX + 1);
 		return r->element[0]->integer == 3 ? JOB_STORE_REPLAYED : JOB_STORE_MISMATCH;
 	}
-	snprintf(st->err, sizeof st->err, "enqueue answered an unexpected array");
+	snprintf(cmd->err, sizeof cmd->err, "enqueue answered an unexpected array");
 	return JOB_STORE_EPROTO;
 }
 
-/* enqueue_status maps enqueue.lua's answer r for one job to a status. */
-static enum job_store_status enqueue_status(struct job_store *st, const redisReply *r,
-					    struct job_store_idem *idem)
+/* enqueue_status maps enqueue.lua's answer r for cmd's job to a status,
+ * with the sentence of a failure in cmd->err. */
+static enum job_store_status enqueue_status(const struct job_store *st,
+					    struct job_store_enqueue_cmd *cmd, const redisReply *r)
 {
+	char *e = cmd->err;
+	size_t cap = sizeof cmd->err;
+
 	if (r->type == REDIS_REPLY_ARRAY)
-		return enqueue_seen(st, r, idem);
+		return enqueue_seen(cmd, r);
 	if (r->type != REDIS_REPLY_INTEGER) {
-		snprintf(st->err, sizeof st->err, "enqueue answered an unexpected type");
+		snprintf(e, cap, "enqueue answered an unexpected type");
 		return JOB_STORE_EPROTO;
 	}
 	switch (r->integer) {
 	case 1:
 		return JOB_STORE_OK;
 	case 0:
-		snprintf(st->err, sizeof st->err, "the staged upload expired before it was complete");
+		snprintf(e, cap, "the staged upload expired before it was complete");
 		return JOB_STORE_NOT_FOUND;
 	case 2:
-		snprintf(st->err, sizeof st->err, "the queue holds %lld jobs, its limit",
-			 (long long)st->max_queue_depth);
+		snprintf(e, cap, "the queue holds %lld jobs, its limit", (long long)st->max_queue_depth);
 		return JOB_STORE_FULL;
 	case 5:
-		snprintf(st->err, sizeof st->err, "redis enqueue: job id already in use");
+		snprintf(e, cap, "redis enqueue: job id already in use");
 		return JOB_STORE_EPROTO;
+	case 6:
+		snprintf(e, cap, "the input would be longer than Redis's limit of %" PRIu64 " bytes",
+			 st->max_input);
+		return JOB_STORE_TOO_LARGE;
 	default:
-		snprintf(st->err, sizeof st->err, "enqueue answered %lld", (long long)r->integer);
+		snprintf(e, cap, "enqueue answered %lld", (long long)r->integer);
 		return JOB_STORE_EPROTO;
 	}
 }
 
 /* enqueue_argv makes the argument vector of one enqueue.lua call of the n
- * jobs (EVALSHA, SHA1 left for store_eval_argv, no keys, prefix, limit,
- * then each job's group) in *argv and *lens, one allocation the caller
+ * jobs (EVALSHA, SHA1 left for store_eval_argv, no keys, prefix, the two
+ * limits, then each job's group) in *argv and *lens, one allocation the caller
  * frees with free(*argv). Returns the count, or 0 when out of memory. */
 static int enqueue_argv(const struct job_store *st, struct job_store_enqueue_cmd *const *cmds,
-			size_t n, const char *depth, const char ***argv, size_t **lens)
+			size_t n, const char *depth, const char *bytes, const char ***argv,
+			size_t **lens)
 {
-	size_t argc = 5 + n * ENQUEUE_STRIDE, k = 5;
+	size_t argc = 6 + n * ENQUEUE_STRIDE, k = 6;
 	void *mem = malloc(argc * (sizeof **argv + sizeof **lens));
 
 	if (mem == NULL)
@@ -591,6 +610,7 @@ static int enqueue_argv(const struct job_store *st, struct job_store_enqueue_cmd
 	(*argv)[2] = "0", (*lens)[2] = 1;
 	(*argv)[3] = st->prefix, (*lens)[3] = strlen(st->prefix);
 	(*argv)[4] = depth, (*lens)[4] = strlen(depth);
+	(*argv)[5] = bytes, (*lens)[5] = strlen(bytes);
 	for (size_t i = 0; i < n; i++) {
 		memcpy(*argv + k, cmds[i]->argv, ENQUEUE_STRIDE * sizeof **argv);
 		memcpy(*lens + k, cmds[i]->lens, ENQUEUE_STRIDE * sizeof **lens);
@@ -600,20 +620,22 @@ static int enqueue_argv(const struct job_store *st, struct job_store_enqueue_cmd
 }
 
 /* enqueue_call runs enqueue.lua once for n <= ENQUEUE_CALL_MAX jobs and
- * sets out[i] to job i's status; every job gets the call's status when the
- * call itself fails. Returns n when Redis answered, else 0. */
+ * sets out[i] to job i's status (and its sentence); every job gets the
+ * call's status and sentence when the call itself fails. Returns n when
+ * Redis answered, else 0. */
 static size_t enqueue_call(struct job_store *st, struct job_store_enqueue_cmd *const *cmds,
 			   size_t n, enum job_store_status *out)
 {
 	const char **argv = NULL;
 	size_t *lens = NULL;
-	char depth[24];
+	char depth[24], bytes[24];
 	enum job_store_status s = JOB_STORE_ENOMEM;
 	redisReply *r = NULL;
 	int argc;
 
 	snprintf(depth, sizeof depth, "%" PRId64, st->max_queue_depth);
-	argc = enqueue_argv(st, cmds, n, depth, &argv, &lens);
+	snprintf(bytes, sizeof bytes, "%" PRIu64, st->max_input);
+	argc = enqueue_argv(st, cmds, n, depth, bytes, &argv, &lens);
 	if (argc == 0)
 		snprintf(st->err, sizeof st->err, "redis enqueue: out of memory");
 	else
@@ -624,8 +646,12 @@ static size_t enqueue_call(struct job_store *st, struct job_store_enqueue_cmd *c
 			 r->type == REDIS_REPLY_ARRAY ? r->elements : 0, n);
 		s = JOB_STORE_EPROTO;
 	}
-	for (size_t i = 0; i < n; i++)
-		out[i] = s == JOB_STORE_OK ? enqueue_status(st, r->element[i], cmds[i]->idem) : s;
+	for (size_t i = 0; i < n; i++) {
+		cmds[i]->err[0] = '\0';
+		if (s != JOB_STORE_OK)
+			snprintf(cmds[i]->err, sizeof cmds[i]->err, "%s", st->err);
+		out[i] = s == JOB_STORE_OK ? enqueue_status(st, cmds[i], r->element[i]) : s;
+	}
 	freeReplyObject(r);
 	return r != NULL ? n : 0;
 }
@@ -655,6 +681,8 @@ enum job_store_status job_store_enqueue_idem(struct job_store *st, const struct 
 		return JOB_STORE_ENOMEM;
 	}
 	job_store_enqueue_batch(st, &cmd, 1, &s);
+	if (s != JOB_STORE_OK) /* its sentence, for job_store_errstr */
+		snprintf(st->err, sizeof st->err, "%s", cmd->err);
 	job_store_enqueue_cmd_free(cmd);
 	return s;
 }
@@ -721,6 +749,31 @@ enum job_store_status job_store_discard_staging(struct job_store *st, const char
 		return s;
 	freeReplyObject(r);
 	return JOB_STORE_OK;
+}
+
+enum job_store_status job_store_max_bulk(struct job_store *st, uint64_t *bytes)
+{
+	const char *argv[] = {"CONFIG", "GET", "proto-max-bulk-len"};
+	enum job_store_status s;
+	redisReply *r = store_read(st, 3, argv, NULL, &s);
+	char *end = NULL;
+
+	if (!r)
+		return s;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[1]->type == REDIS_REPLY_STRING) {
+		errno = 0;
+		*bytes = strtoull(r->element[1]->str, &end, 10);
+		s = errno == 0 && end != r->element[1]->str && *end == '\0' ? JOB_STORE_OK
+									    : JOB_STORE_EPROTO;
+		if (s != JOB_STORE_OK)
+			snprintf(st->err, sizeof st->err, "CONFIG GET answered %s",
+				 r->element[1]->str);
+	} else {
+		s = store_reply_error(st, r, "CONFIG GET proto-max-bulk-len");
+	}
+	freeReplyObject(r);
+	return s;
 }
 
 /* ======================= Reading ======================= */

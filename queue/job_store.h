@@ -43,6 +43,7 @@ enum job_store_status {
 	JOB_STORE_FULL = 7,            /* the queue holds max_queue_depth ids (enqueue) */
 	JOB_STORE_REPLAYED = 8,        /* the Idempotency-Key names a job, same fingerprint */
 	JOB_STORE_MISMATCH = 9,        /* the Idempotency-Key names a job, other fingerprint */
+	JOB_STORE_TOO_LARGE = 10,      /* the input would pass Redis's string limit (enqueue) */
 	JOB_STORE_EUNAVAILABLE = -1,   /* Redis unreachable or timed out */
 	JOB_STORE_EPROTO = -2,         /* Redis answered something unexpected */
 	JOB_STORE_ENOMEM = -3,
@@ -60,7 +61,14 @@ struct job_store_config {
 	/* Backpressure (API): job_store_enqueue refuses a job when its queue
 	 * already holds this many ids; 0 means no limit. */
 	int64_t max_queue_depth;
+	/* Most bytes a job's input may have (enqueue): Redis's
+	 * proto-max-bulk-len, past which the script's APPEND fails; 0 means
+	 * Redis's default, JOB_STORE_MAX_BULK_DEFAULT. */
+	uint64_t max_input;
 };
+
+/* Redis's default proto-max-bulk-len: 512 MiB. */
+#define JOB_STORE_MAX_BULK_DEFAULT (512ULL << 20)
 
 /* Inputs up to this size come back with the claim itself (claim.lua's
  * ARGV[8]), so a small job costs no read of its own. */
@@ -187,19 +195,33 @@ struct job_store_enqueue_cmd *job_store_enqueue_cmd_new(const struct job_store *
 							const char *tail, size_t tail_len,
 							bool staged, struct job_store_idem *idem);
 
+/* job_store_enqueue_cmd_errstr returns the sentence for cmd's failure in
+ * its last job_store_enqueue_batch, "" when it had none (owned by cmd):
+ * unlike job_store_errstr it is this job's, not the batch's last one. */
+const char *job_store_enqueue_cmd_errstr(const struct job_store_enqueue_cmd *cmd);
+
 /* job_store_enqueue_cmd_free frees cmd. NULL is allowed. */
 void job_store_enqueue_cmd_free(struct job_store_enqueue_cmd *cmd);
 
 /* job_store_enqueue_batch runs enqueue.lua for the n commands, one call
  * per 256 of them, and sets out[i] to command i's status, as
  * job_store_enqueue_idem would return it. Scripts Redis forgot (NOSCRIPT:
- * it restarted) are loaded again and the call sent once more. When a call
- * fails as a whole every job in it gets that status; after an I/O error
+ * it restarted) are loaded again and the call sent once more. A job whose
+ * input would pass cfg.max_input gets TOO_LARGE, the others of the batch
+ * being queued as usual. When a call fails as a whole (an error reply,
+ * such as a queue key of the wrong type, which writes nothing) every job
+ * in it gets that status; after an I/O error
  * (EUNAVAILABLE) its jobs may or may not have been applied, as with a
- * single call that times out. Returns how many jobs Redis answered
- * (whatever the answer). */
+ * single call that times out. Returns how many jobs Redis answered one by
+ * one (whatever the answer): none of a call that failed as a whole. Each
+ * job's sentence is in job_store_enqueue_cmd_errstr. */
 size_t job_store_enqueue_batch(struct job_store *st, struct job_store_enqueue_cmd *const *cmds,
 			       size_t n, enum job_store_status *out);
+
+/* job_store_max_bulk reads Redis's proto-max-bulk-len (CONFIG GET) into
+ * *bytes. Returns OK, EPROTO when Redis refuses CONFIG (renamed or
+ * forbidden, as on managed Redis) or answers oddly, or EUNAVAILABLE. */
+enum job_store_status job_store_max_bulk(struct job_store *st, uint64_t *bytes);
 
 /* job_store_discard_staging deletes the staging key of id. Best effort: the
  * key's TTL removes it anyway. */

@@ -5,7 +5,9 @@
 -- only known per job), as claim.lua does; jobq needs one Redis, not Cluster.
 -- ARGV[1] the prefix {p}
 -- ARGV[2] most ids a queue may hold before a new one: "0" for no limit
--- ARGV[3..] one group of 18 arguments per job, in submission order:
+-- ARGV[3] most bytes a job's input may have: Redis's proto-max-bulk-len,
+--         past which APPEND fails (the API reads it at start)
+-- ARGV[4..] one group of 18 arguments per job, in submission order:
 --   +0  the job id
 --   +1  the queue name
 --   +2  "1" when the input was staged in {p}:staging:{id}, "0" when +3 is
@@ -21,16 +23,25 @@
 -- Returns an array with one answer per job, in the same order: 1 when the
 -- job is queued; 0 when its staging key is gone (it expired: the upload
 -- took longer than the staging TTL); 2 when its queue is full (it holds
--- ARGV[2] > 0 ids, counting the jobs of this batch queued before it: its
--- staging key, if any, is deleted); {3, id} when its record +4 names job
--- id, which still exists, with the same fingerprint (a replay), and
--- {4, id} when with another one (a mismatch): on 3 and 4 the staging key
--- is deleted; 5 when its id is taken (its input key exists). On anything
--- but 1 nothing of that job was written. An error reply (a key of the
--- wrong type, put there by hand) fails the whole call: every job of the
--- batch gets that error, and jobs written before it are left without a
--- queue entry, as a single job's hash was when its LPUSH failed; no job
--- gets a 202.
+-- ARGV[2] > 0 ids, counting the jobs of this batch queued before it);
+-- {3, id} when its record +4 names job id, which still exists (or is an
+-- earlier job of this batch), with the same fingerprint (a replay), and
+-- {4, id} when with another one (a mismatch); 5 when its id is taken (its
+-- input key exists); 6 when its input (staged bytes plus tail) would be
+-- longer than ARGV[3]. On 2, 3, 4 and 6 the staging key is deleted. On
+-- anything but 1 nothing of that job was written.
+--
+-- An error reply writes nothing. The script runs in two passes. The first
+-- only reads, and checks everything that could make a write fail or change
+-- an answer: the records, the staging keys and their lengths, the depths,
+-- and the type of every key the second pass writes ({p}:queues, each
+-- queue and its wake list; a record or staging key of another type fails
+-- its read). A key of the wrong type (put there by hand) answers the whole
+-- batch with an error reply naming it, "WRONGTYPE ... enqueue: <key> ...",
+-- before any write. The
+-- second pass only writes, in this order: each job's input and hash, the
+-- queue entries, then the records. So even a write failing against all
+-- odds leaves no record naming a job that was not queued.
 --
 -- Transition, per job: (nothing) -> queued. Its input, hash, queue entry
 -- and Idempotency-Key record appear together (the script is atomic) or not
@@ -38,61 +49,137 @@
 -- and is replaced. Jobs are answered as if each were its own call, in
 -- order: a later job sees an earlier one's record and depth.
 --
--- Cost. The per-job work is the input (SET, or the staging RENAME) and the
--- hash (HSET), plus the record for keyed jobs. The queue-wide work is done
--- once per queue per batch: LLEN (with a limit), one LPUSH of all the ids
--- (LPUSH a b pushes a then b, so the order is that of single pushes), SADD
--- of the name, and the wake-up tokens.
+-- Cost. The per-job work is the staging key's STRLEN (when staged), the
+-- input (SET, or the staging APPEND, RENAMENX and PERSIST) and the hash
+-- (HSET), plus the record (HMGET, HSET, EXPIRE) for keyed jobs. The
+-- queue-wide work is done once per queue per batch: LLEN (with a limit,
+-- else TYPE) and TYPE of its wake list, one LPUSH of all the ids (LPUSH
+-- a b pushes a then b, so the order is that of single pushes), SADD of the
+-- name, and the wake-up tokens; and one TYPE of {p}:queues per batch.
 --
 -- The id guard. Ids are 128 random bits, so a taken id is a bug, not bad
 -- luck. It is caught without a call of its own: the input is written with
 -- SET NX (RENAMENX when staged) before anything else of the job, and a
 -- job's input and hash are created together here and are given the same
 -- TTL together by every script that ends a job, so an id with a hash has
--- an input.
+-- an input. Being a bug, it is not foreseen by the first pass: the job
+-- still counted towards its queue's depth and, for a later job of the
+-- batch with the same Idempotency-Key, as the job the key names.
 
 local STRIDE = 18
+local FIRST = 4
 local prefix = ARGV[1]
 local max_depth = tonumber(ARGV[2])
-if (#ARGV - 2) % STRIDE ~= 0 then
+local max_bytes = tonumber(ARGV[3])
+if (#ARGV - FIRST + 1) % STRIDE ~= 0 or max_bytes == nil then
   return redis.error_reply('ERR enqueue: arguments are not groups of ' .. STRIDE)
 end
 
 local depth = {}    -- queue name -> ids it holds, this batch's included
 local pushed = {}   -- queue name -> ids to push, in order
 local order = {}    -- queue names in order of first push
+local records = {}  -- record key -> {id, fingerprint} of this batch's job
+local wrong = nil   -- the first key of the wrong type, if any
 
--- idem_seen answers a job whose record names a live job: {3|4, id}, else nil.
+-- read runs a reading command on key, and fails the call naming key when
+-- Redis refuses it (a key of the wrong type). Nothing is written yet.
+local function read(key, ...)
+  local r = redis.pcall(...)
+  if type(r) == 'table' and r.err then
+    error({err = r.err .. ' (enqueue: ' .. key .. '; nothing was written)'})
+  end
+  return r
+end
+
+-- check_type notes key in wrong unless it is absent or of type want.
+local function check_type(key, want)
+  local t = redis.call('TYPE', key)['ok']
+  if wrong == nil and t ~= 'none' and t ~= want then
+    wrong = key .. ' is a ' .. t .. ', not a ' .. want
+  end
+end
+
+-- idem_seen answers a job whose record names a live job, or a job of this
+-- batch: {3|4, id}, else nil.
 local function idem_seen(o)
-  local rec = redis.call('HMGET', ARGV[o + 4], 'job', 'hash')
-  if rec[1] and redis.call('EXISTS', prefix .. ':job:' .. rec[1]) == 1 then
-    if rec[2] == ARGV[o + 5] then
-      return {3, rec[1]}
+  local mine = records[ARGV[o + 4]]
+  local id, hash
+  if mine then
+    id, hash = mine[1], mine[2]
+  else
+    local rec = read(ARGV[o + 4], 'HMGET', ARGV[o + 4], 'job', 'hash')
+    if not rec[1] or redis.call('EXISTS', prefix .. ':job:' .. rec[1]) == 0 then
+      return nil
     end
-    return {4, rec[1]}
+    id, hash = rec[1], rec[2]
   end
-  return nil
+  return {hash == ARGV[o + 5] and 3 or 4, id}
 end
 
--- queue_full answers whether queue q already holds max_depth ids.
+-- queue_full answers whether queue q already holds max_depth ids. Its
+-- first look at q also checks the types of q's keys.
 local function queue_full(q)
-  if max_depth <= 0 then
-    return false
-  end
   if depth[q] == nil then
-    depth[q] = redis.call('LLEN', prefix .. ':queue:' .. q)
+    local key = prefix .. ':queue:' .. q
+    if max_depth > 0 then
+      depth[q] = read(key, 'LLEN', key)
+    else
+      check_type(key, 'list')
+      depth[q] = 0
+    end
+    check_type(prefix .. ':wake:' .. q, 'list')
   end
-  return depth[q] >= max_depth
+  return max_depth > 0 and depth[q] >= max_depth
 end
 
--- write_input creates the job's input key. Returns 1, 0 (staging gone) or
--- 5 (id taken); on 0 and 5 nothing of the job was written.
+-- input_check answers 1 when the job at o's input can be written, 0 when
+-- its staging key is gone, 6 when it would be too long.
+local function input_check(o)
+  local tail = #ARGV[o + 3]
+  if ARGV[o + 2] ~= '1' then
+    return tail > max_bytes and 6 or 1
+  end
+  local staging = prefix .. ':staging:' .. ARGV[o]
+  local len = read(staging, 'STRLEN', staging)
+  if len == 0 and redis.call('EXISTS', staging) == 0 then
+    return 0
+  end
+  return len + tail > max_bytes and 6 or 1
+end
+
+-- plan answers the job at o (pass 1, reads only) and, when it is to be
+-- queued, counts it in its queue's depth and pushes and in records.
+local function plan(o)
+  local id, q = ARGV[o], ARGV[o + 1]
+  local keyed = ARGV[o + 4] ~= ''
+  local seen = keyed and idem_seen(o) or nil
+  if seen then
+    return seen
+  end
+  local code = input_check(o)
+  if code ~= 1 then
+    return code
+  end
+  if queue_full(q) then
+    return 2
+  end
+  if pushed[q] == nil then
+    pushed[q] = {}
+    order[#order + 1] = q
+  end
+  pushed[q][#pushed[q] + 1] = id
+  depth[q] = depth[q] + 1
+  if keyed then
+    records[ARGV[o + 4]] = {id, ARGV[o + 5]}
+  end
+  return 1
+end
+
+-- write_input creates the job's input key. Returns 1, or 5 (id taken) with
+-- nothing of the job written.
 local function write_input(o, staging, input)
   if ARGV[o + 2] ~= '1' then
     return redis.call('SET', input, ARGV[o + 3], 'NX') and 1 or 5
-  end
-  if redis.call('EXISTS', staging) == 0 then
-    return 0
   end
   if #ARGV[o + 3] > 0 then
     redis.call('APPEND', staging, ARGV[o + 3])
@@ -120,46 +207,37 @@ local function write_hash(o, job)
   redis.call('HSET', job, unpack(f))
 end
 
--- enqueue_one does everything of the job at o but its queue entry, which
--- it leaves in pushed. Returns its answer.
-local function enqueue_one(o)
-  local id, q = ARGV[o], ARGV[o + 1]
-  local staging = prefix .. ':staging:' .. id
-  local job = prefix .. ':job:' .. id
-  local keyed = ARGV[o + 4] ~= ''
-  local seen = keyed and idem_seen(o) or nil
-  if seen or queue_full(q) then
-    if ARGV[o + 2] == '1' then
+-- write_job writes the input and hash of the job at o, planned as answer;
+-- a refused staged job's staging key is deleted. Returns the final answer.
+local function write_job(o, answer)
+  local staging = prefix .. ':staging:' .. ARGV[o]
+  if answer ~= 1 then
+    if answer ~= 0 and ARGV[o + 2] == '1' then
       redis.call('DEL', staging)
     end
-    return seen or 2
+    return answer
   end
+  local job = prefix .. ':job:' .. ARGV[o]
   local code = write_input(o, staging, job .. ':input')
   if code ~= 1 then
     return code
   end
   write_hash(o, job)
-  if keyed then
-    redis.call('HSET', ARGV[o + 4], 'job', id, 'hash', ARGV[o + 5])
-    redis.call('EXPIRE', ARGV[o + 4], ARGV[o + 6])
-  end
-  if pushed[q] == nil then
-    pushed[q] = {}
-    order[#order + 1] = q
-  end
-  pushed[q][#pushed[q] + 1] = id
-  if depth[q] then
-    depth[q] = depth[q] + 1
-  end
   return 1
 end
 
-local answers = {}
-for o = 3, #ARGV, STRIDE do
-  answers[#answers + 1] = enqueue_one(o)
-end
-for _, q in ipairs(order) do
-  local ids = pushed[q]
+-- push_queue pushes the ids planned for queue q, unless write_job took
+-- them back (answer 5), and wakes q's workers.
+local function push_queue(q, answers, where)
+  local ids = {}
+  for _, id in ipairs(pushed[q]) do
+    if answers[where[id]] == 1 then
+      ids[#ids + 1] = id
+    end
+  end
+  if #ids == 0 then
+    return
+  end
   redis.call('LPUSH', prefix .. ':queue:' .. q, unpack(ids))
   redis.call('SADD', prefix .. ':queues', q)
   -- One token per job, capped: a blocked worker needs one to wake, and a
@@ -171,5 +249,35 @@ for _, q in ipairs(order) do
   local wake = prefix .. ':wake:' .. q
   redis.call('RPUSH', wake, unpack(tokens))
   redis.call('LTRIM', wake, -64, -1)
+end
+
+-- Pass 1: reads only.
+local answers = {}
+for o = FIRST, #ARGV, STRIDE do
+  answers[#answers + 1] = plan(o)
+end
+if #order > 0 then
+  check_type(prefix .. ':queues', 'set')
+end
+if wrong then
+  return redis.error_reply('WRONGTYPE (enqueue: ' .. wrong .. '; nothing was written)')
+end
+
+-- Pass 2: writes only, the records last.
+local where = {}    -- job id -> its index in answers
+for i, planned in ipairs(answers) do
+  local o = FIRST + (i - 1) * STRIDE
+  answers[i] = write_job(o, planned)
+  where[ARGV[o]] = i
+end
+for _, q in ipairs(order) do
+  push_queue(q, answers, where)
+end
+for i = 1, #answers do
+  local o = FIRST + (i - 1) * STRIDE
+  if answers[i] == 1 and ARGV[o + 4] ~= '' then
+    redis.call('HSET', ARGV[o + 4], 'job', ARGV[o], 'hash', ARGV[o + 5])
+    redis.call('EXPIRE', ARGV[o + 4], ARGV[o + 6])
+  end
 end
 return answers

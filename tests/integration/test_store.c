@@ -329,19 +329,25 @@ Test(store, an_idempotency_key_whose_job_is_gone_is_replaced)
  * same batch, a staged job is renamed into its input, and a refused job
  * leaves nothing. */
 
-/* open_store_with_depth replaces the suite's store with one whose queues
- * hold at most max_depth ids. */
-static void open_store_with_depth(int64_t max_depth)
+/* open_store_with_limits replaces the suite's store with one whose queues
+ * hold at most max_depth ids and whose inputs have at most max_input bytes
+ * (as if Redis's proto-max-bulk-len); 0 means the default. */
+static void open_store_with_limits(int64_t max_depth, uint64_t max_input)
 {
 	struct job_store_config cfg = {.url = harness.redis_url, .prefix = "jobq",
-				       .timeout_ms = 2000, .max_queue_depth = max_depth};
+				       .timeout_ms = 2000, .max_queue_depth = max_depth,
+				       .max_input = max_input};
 	job_store_close(st);
 	st = job_store_open(&cfg, NULL);
 	cr_assert_not_null(st);
 }
 
+/* Each job's sentence from the last run_batch (job_store_enqueue_cmd_errstr). */
+static char batch_err[16][256];
+
 /* run_batch builds one command per spec (small, unstaged, keyed when
- * idem[i] is not NULL) and sends them as one batch into out. */
+ * idem[i] is not NULL) and sends them as one batch into out, each job's
+ * sentence into batch_err. */
 static void run_batch(struct job_spec *specs, struct job_store_idem **idem, size_t n,
 		      enum job_store_status *out)
 {
@@ -354,8 +360,11 @@ static void run_batch(struct job_spec *specs, struct job_store_idem **idem, size
 		cr_assert_not_null(cmds[i]);
 	}
 	cr_assert_eq(job_store_enqueue_batch(st, cmds, n, out), n, "%s", job_store_errstr(st));
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		snprintf(batch_err[i], sizeof batch_err[i], "%s",
+			 job_store_enqueue_cmd_errstr(cmds[i]));
 		job_store_enqueue_cmd_free(cmds[i]);
+	}
 }
 
 /* queue_ids returns the ids of queue, in the order a worker takes them
@@ -401,7 +410,7 @@ Test(store, batch_the_depth_limit_refuses_exactly_the_jobs_beyond_it)
 	enum job_store_status out[5];
 	struct job_spec first = spec_for("default");
 
-	open_store_with_depth(3);
+	open_store_with_limits(3, 0);
 	cr_assert_eq(job_store_enqueue(st, &first, "a\n1\n", 4, false), JOB_STORE_OK);
 	run_batch(s, NULL, 5, out);
 	cr_assert_eq(out[0], JOB_STORE_OK);
@@ -475,8 +484,9 @@ Test(store, batch_a_taken_id_is_refused_without_touching_the_other_jobs)
 	freeReplyObject(redis_cmd("SET jobq:job:%s:input old", s[0].id));
 	run_batch(s, NULL, 2, out);
 	cr_assert_eq(out[0], JOB_STORE_EPROTO);
-	cr_assert(strstr(job_store_errstr(st), "in use") != NULL, "%s", job_store_errstr(st));
+	cr_assert(strstr(batch_err[0], "in use") != NULL, "%s", batch_err[0]);
 	cr_assert_eq(out[1], JOB_STORE_OK);
+	cr_assert_str_eq(batch_err[1], "", "the queued job carries another's failure");
 	redisReply *r = redis_cmd("GET jobq:job:%s:input", s[0].id);
 	cr_assert_str_eq(r->str, "old");
 	freeReplyObject(r);
@@ -487,6 +497,121 @@ Test(store, batch_a_taken_id_is_refused_without_touching_the_other_jobs)
 	cr_assert_eq(r->elements, 1);
 	cr_assert_str_eq(r->element[0]->str, s[1].id);
 	freeReplyObject(r);
+}
+
+/* count_job_keys returns how many keys of job id exist (hash, input,
+ * staging). */
+static long count_job_keys(const char *id)
+{
+	char pattern[80];
+
+	snprintf(pattern, sizeof pattern, "jobq:*:%.*s*", JOB_ID_HEX, id);
+	return redis_count_keys(pattern);
+}
+
+Test(store, batch_a_job_past_the_string_limit_gets_its_own_answer_and_the_others_queue)
+{
+	struct job_spec a = spec_for("default"), big = spec_for("default");
+	struct job_spec big_plain = spec_for("default"), c = spec_for("default");
+	struct job_store_idem k = {"", "big", "h1", 3600, ""};
+	struct job_store_enqueue_cmd *cmds[4];
+	enum job_store_status out[4];
+
+	open_store_with_limits(0, 8);
+	/* 4 staged bytes plus a 6-byte tail: 10, past 8, as an APPEND past
+	 * proto-max-bulk-len would fail. */
+	cr_assert_eq(job_store_stage_append(st, big.id, "a\n1\n", 4, true, 60), JOB_STORE_OK);
+	cmds[0] = job_store_enqueue_cmd_new(st, &a, "a\n1\n", 4, false, NULL);
+	cmds[1] = job_store_enqueue_cmd_new(st, &big, "22222\n", 6, true, &k);
+	cmds[2] = job_store_enqueue_cmd_new(st, &big_plain, "a\n123456\n", 9, false, NULL);
+	cmds[3] = job_store_enqueue_cmd_new(st, &c, "a\n3\n", 4, false, NULL);
+	cr_assert_eq(job_store_enqueue_batch(st, cmds, 4, out), 4);
+	cr_assert_eq(out[0], JOB_STORE_OK);
+	cr_assert_eq(out[1], JOB_STORE_TOO_LARGE);
+	cr_assert(strstr(job_store_enqueue_cmd_errstr(cmds[1]), "limit of 8 bytes") != NULL, "%s",
+		  job_store_enqueue_cmd_errstr(cmds[1]));
+	cr_assert_eq(out[2], JOB_STORE_TOO_LARGE);
+	cr_assert_eq(out[3], JOB_STORE_OK);
+	cr_assert_str_eq(job_store_enqueue_cmd_errstr(cmds[3]), "");
+	for (int i = 0; i < 4; i++)
+		job_store_enqueue_cmd_free(cmds[i]);
+	cr_assert_eq(count_job_keys(big.id), 0, "the refused job left its staging key or more");
+	cr_assert_eq(count_job_keys(big_plain.id), 0);
+	cr_assert_eq(redis_count_keys("jobq:idem:*"), 0, "a record names a job never queued");
+	redisReply *r = queue_ids("default");
+	cr_assert_eq(r->elements, 2);
+	cr_assert_str_eq(r->element[1]->str, a.id);
+	cr_assert_str_eq(r->element[0]->str, c.id);
+	freeReplyObject(r);
+}
+
+/* run_wrong_type_batch sends a batch of three: a keyed job on default, a
+ * staged one on default and one on other, with each job's sentence into
+ * batch_err. */
+static void run_wrong_type_batch(struct job_spec *s, enum job_store_status *out)
+{
+	struct job_store_idem k = {"", "k", "h1", 3600, ""};
+	struct job_store_enqueue_cmd *cmds[3];
+
+	cr_assert_eq(job_store_stage_append(st, s[1].id, "a\n1\n", 4, true, 60), JOB_STORE_OK);
+	cmds[0] = job_store_enqueue_cmd_new(st, &s[0], "a\n1\n", 4, false, &k);
+	cmds[1] = job_store_enqueue_cmd_new(st, &s[1], "2\n", 2, true, NULL);
+	cmds[2] = job_store_enqueue_cmd_new(st, &s[2], "a\n1\n", 4, false, NULL);
+	cr_assert_eq(job_store_enqueue_batch(st, cmds, 3, out), 0, "a job got its own answer");
+	for (int i = 0; i < 3; i++) {
+		snprintf(batch_err[i], sizeof batch_err[i], "%s",
+			 job_store_enqueue_cmd_errstr(cmds[i]));
+		job_store_enqueue_cmd_free(cmds[i]);
+	}
+}
+
+/* assert_wrong_type_writes_nothing puts a string at key, one the batch of
+ * run_wrong_type_batch writes, sends that batch and checks that every job
+ * got the batch's error naming key and that nothing was written: no job
+ * key but job 1's staging key, no record, no queue entry or wake token. */
+static void assert_wrong_type_writes_nothing(const char *key)
+{
+	struct job_spec s[3] = {spec_for("default"), spec_for("default"), spec_for("other")};
+	enum job_store_status out[3];
+
+	freeReplyObject(redis_cmd("SET %s planted-by-hand", key));
+	run_wrong_type_batch(s, out);
+	for (size_t i = 0; i < 3; i++) {
+		cr_assert_eq(out[i], JOB_STORE_EPROTO, "job %zu: %d", i, out[i]);
+		cr_assert(strstr(batch_err[i], key) != NULL, "%s", batch_err[i]);
+		cr_assert_eq(count_job_keys(s[i].id), i == 1 ? 1 : 0, "job %zu left keys", i);
+	}
+	cr_assert_eq(redis_count_keys("jobq:idem:*"), strcmp(key, "jobq:idem:-:k") == 0,
+		     "a record names a job never queued");
+	cr_assert_eq(redis_count_keys("jobq:queue:default"), 0);
+	cr_assert_eq(redis_count_keys("jobq:wake:default"), 0);
+	cr_assert_eq(redis_count_keys("jobq:queues"), strcmp(key, "jobq:queues") == 0);
+}
+
+Test(store, batch_a_queue_key_of_the_wrong_type_writes_nothing)
+{
+	assert_wrong_type_writes_nothing("jobq:queue:other");
+}
+
+Test(store, batch_a_queue_key_of_the_wrong_type_writes_nothing_with_a_depth_limit)
+{
+	open_store_with_limits(100, 0);
+	assert_wrong_type_writes_nothing("jobq:queue:other");
+}
+
+Test(store, batch_a_wake_list_of_the_wrong_type_writes_nothing)
+{
+	assert_wrong_type_writes_nothing("jobq:wake:other");
+}
+
+Test(store, batch_the_queue_set_of_the_wrong_type_writes_nothing)
+{
+	assert_wrong_type_writes_nothing("jobq:queues");
+}
+
+Test(store, batch_a_record_of_the_wrong_type_writes_nothing)
+{
+	assert_wrong_type_writes_nothing("jobq:idem:-:k");
 }
 
 Test(store, batch_more_jobs_than_one_script_call_takes_are_all_answered)
