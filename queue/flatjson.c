@@ -246,3 +246,45 @@ void flatjson_string(struct flatjson *j, const char *s, size_t len)
 	p[len + 1] = '"';
 	j->len += len + 2;
 }
+
+/* flatjson_member appends "key":v. Returns false when v is neither a
+ * string nor an integer; the key is written then, for the caller to take
+ * back. */
+static bool flatjson_member(struct flatjson *j, const char *key, const json_t *v)
+{
+	flatjson_string(j, key, strlen(key));
+	flatjson_lit(j, ":");
+	if (json_is_string(v))
+		flatjson_string(j, json_string_value(v), json_string_length(v));
+	else if (json_is_integer(v))
+		flatjson_int(j, json_integer_value(v));
+	else
+		return false;
+	return true;
+}
+
+/* jansson's compact dump writes an object's members in insertion order,
+ * the order json_object_foreach visits them, with "," and ":" alone. */
+bool flatjson_object(struct flatjson *j, const json_t *o)
+{
+	size_t start = j->len;
+	bool first = true;
+	const char *key;
+	json_t *v;
+
+	if (!json_is_object(o))
+		return false;
+	flatjson_lit(j, "{");
+	/* json_object_foreach takes a non-const object; it does not change it. */
+	json_object_foreach((json_t *)o, key, v) {
+		if (!first)
+			flatjson_lit(j, ",");
+		if (!flatjson_member(j, key, v)) {
+			j->len = start;
+			return false;
+		}
+		first = false;
+	}
+	flatjson_lit(j, "}");
+	return flatjson_ok(j);
+}
