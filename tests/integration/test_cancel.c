@@ -28,10 +28,14 @@ static struct job_store *st; /* the test's own store, to play a worker */
  * runs, a thread of the test keeps Redis busy in a Lua loop of STALL_MS
  * with a short gap between loops, so every call the worker makes (each
  * input read, result write, progress write, renewal) waits up to STALL_MS.
- * A 40 MB job then takes seconds on any machine, and what it does between
- * those calls (the task and its checkpoints) is unchanged. */
-#define STALL_MS 20
-#define STALL_GAP_MS 2
+ * The gap is shorter than the task's work on one 1 MiB piece on any
+ * machine, so each gap lets about one read through: the 40 input reads of
+ * a 40 MB job alone take seconds, whatever the CPU (a job made about 60
+ * calls to Redis), while a check must see it running after its first
+ * progress write (250 ms) and stop it through the next. What the task does
+ * between those calls (its work and its checkpoints) is unchanged. */
+#define STALL_MS 50
+#define STALL_GAP_MS 1
 
 static const char stall_script[] =
 	"local t = redis.call('TIME') "
