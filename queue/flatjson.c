@@ -250,9 +250,10 @@ void flatjson_string(struct flatjson *j, const char *s, size_t len)
 /* flatjson_member appends "key":v. Returns false when v is neither a
  * string nor an integer; the key is written then, for the caller to take
  * back. */
-static bool flatjson_member(struct flatjson *j, const char *key, const json_t *v)
+static bool flatjson_member(struct flatjson *j, const char *key, size_t key_len,
+			    const json_t *v)
 {
-	flatjson_string(j, key, strlen(key));
+	flatjson_string(j, key, key_len);
 	flatjson_lit(j, ":");
 	if (json_is_string(v))
 		flatjson_string(j, json_string_value(v), json_string_length(v));
@@ -267,7 +268,7 @@ static bool flatjson_member(struct flatjson *j, const char *key, const json_t *v
  * the order json_object_foreach visits them, with "," and ":" alone. */
 bool flatjson_object(struct flatjson *j, const json_t *o)
 {
-	size_t start = j->len;
+	size_t start = j->len, key_len;
 	bool first = true;
 	const char *key;
 	json_t *v;
@@ -275,11 +276,12 @@ bool flatjson_object(struct flatjson *j, const json_t *o)
 	if (!json_is_object(o))
 		return false;
 	flatjson_lit(j, "{");
-	/* json_object_foreach takes a non-const object; it does not change it. */
-	json_object_foreach((json_t *)o, key, v) {
+	/* The macro takes a non-const object; it does not change it. A key's
+	 * length, not strlen, so a key holding a NUL is whole, as jansson's. */
+	json_object_keylen_foreach((json_t *)o, key, key_len, v) {
 		if (!first)
 			flatjson_lit(j, ",");
-		if (!flatjson_member(j, key, v)) {
+		if (!flatjson_member(j, key, key_len, v)) {
 			j->len = start;
 			return false;
 		}

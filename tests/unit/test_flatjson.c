@@ -252,6 +252,10 @@ Test(flatjson, object_names_and_texts_that_need_escaping_are_jansson_byte_for_by
 	expect_object_as_jansson(json_pack("{s:s}", "del", "\x7f"), 512);
 	expect_object_as_jansson(json_pack("{s:s#}", "nul", "a\0b", (int)3), 512);
 	expect_object_as_jansson(json_pack("{s:s}", "a \"name\"", "and\\a\ttab"), 512);
+
+	json_t *o = json_object();
+	cr_assert_eq(json_object_setn_new(o, "k\0ey", 4, json_integer(7)), 0);
+	expect_object_as_jansson(o, 512);
 }
 
 Test(flatjson, an_object_holding_other_types_is_declined)
