@@ -55,7 +55,7 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo unkn
 # ---- Sources ---------------------------------------------------------------
 
 QUEUE_SRCS := queue/csv_reader.c queue/utf8.c queue/csv_check.c queue/job.c \
-              queue/ids.c queue/keys.c queue/config.c queue/log.c queue/json_line.c \
+              queue/ids.c queue/keys.c queue/config.c queue/log.c \
               queue/flatjson.c \
               queue/redis_url.c queue/job_store.c queue/backoff.c \
               queue/task_catalog.c queue/service.c
@@ -80,7 +80,7 @@ WORKER_SRCS := worker/main.c worker/job_buffer.c worker/producer.c \
 
 UNIT_SRCS := tests/unit/test_csv_reader.c tests/unit/test_utf8.c \
              tests/unit/test_csv_check.c tests/unit/test_ids.c \
-             tests/unit/test_job.c tests/unit/test_config.c tests/unit/test_json_line.c \
+             tests/unit/test_job.c tests/unit/test_config.c \
              tests/unit/test_keys.c tests/unit/test_redis_url.c \
              tests/unit/test_backoff.c tests/unit/test_job_buffer.c \
              tests/unit/test_profile.c tests/unit/test_hll.c \

@@ -246,3 +246,47 @@ void flatjson_string(struct flatjson *j, const char *s, size_t len)
 	p[len + 1] = '"';
 	j->len += len + 2;
 }
+
+/* flatjson_member appends "key":v. Returns false when v is neither a
+ * string nor an integer; the key is written then, for the caller to take
+ * back. */
+static bool flatjson_member(struct flatjson *j, const char *key, size_t key_len,
+			    const json_t *v)
+{
+	flatjson_string(j, key, key_len);
+	flatjson_lit(j, ":");
+	if (json_is_string(v))
+		flatjson_string(j, json_string_value(v), json_string_length(v));
+	else if (json_is_integer(v))
+		flatjson_int(j, json_integer_value(v));
+	else
+		return false;
+	return true;
+}
+
+/* jansson's compact dump writes an object's members in insertion order,
+ * the order json_object_foreach visits them, with "," and ":" alone. */
+bool flatjson_object(struct flatjson *j, const json_t *o)
+{
+	size_t start = j->len, key_len;
+	bool first = true;
+	const char *key;
+	json_t *v;
+
+	if (!json_is_object(o))
+		return false;
+	flatjson_lit(j, "{");
+	/* The macro takes a non-const object; it does not change it. A key's
+	 * length, not strlen, so a key holding a NUL is whole, as jansson's. */
+	json_object_keylen_foreach((json_t *)o, key, key_len, v) {
+		if (!first)
+			flatjson_lit(j, ",");
+		if (!flatjson_member(j, key, key_len, v)) {
+			j->len = start;
+			return false;
+		}
+		first = false;
+	}
+	flatjson_lit(j, "}");
+	return flatjson_ok(j);
+}

@@ -17,6 +17,10 @@
  *              UTF-8 beyond ASCII) is handed to jansson whole, so its
  *              escaping and its refusal of invalid UTF-8 stay jansson's.
  *
+ * flatjson_object appends a whole jansson object of strings and integers
+ * (a log line), as json_dumpb(o, ..., JSON_COMPACT) writes it, and declines
+ * an object holding anything else, for the caller to hand to jansson.
+ *
  * The first error (out of memory, a real that is not finite, a string
  * that is not UTF-8) sticks: later appends do nothing and flatjson_ok
  * returns false, so a caller checks once at the end.
@@ -28,6 +32,7 @@
 #ifndef JOBQ_FLATJSON_H
 #define JOBQ_FLATJSON_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -66,5 +71,11 @@ void flatjson_real(struct flatjson *j, double v);
 /* flatjson_string appends the len bytes at s as a JSON string; fails when
  * they are not valid UTF-8. */
 void flatjson_string(struct flatjson *j, const char *s, size_t len);
+
+/* flatjson_object appends o, a jansson object whose members are all
+ * strings or integers, in its own order. Returns true when it did; false,
+ * with j's text as before the call, when o is anything else (then use
+ * jansson) or when j failed (flatjson_ok says so). Only reads o. */
+bool flatjson_object(struct flatjson *j, const json_t *o);
 
 #endif

@@ -1,10 +1,11 @@
 /*
  * log.c — JSON lines on stderr.
  *
- * A line is built as a jansson object, serialised compactly, given its '\n'
- * and handed to write(2) whole (the lines every job writes skip the object
- * and are written as the same text straight into one buffer, with flatjson), so lines from several threads do not
- * interleave (a write to a pipe is atomic up to PIPE_BUF bytes; longer lines
+ * A line is built as a jansson object, written compactly (by flatjson when
+ * it is flat, else by jansson's dump), given its '\n' and handed to
+ * write(2) whole (the lines every job writes skip the object and are
+ * written as the same text straight into one buffer, with flatjson), so
+ * lines from several threads do not interleave (a write to a pipe is atomic up to PIPE_BUF bytes; longer lines
  * to a pipe are the kernel's to split). When a line cannot be built (out of
  * memory, or text that is not UTF-8) a fixed line saying so is written in
  * its place: logging never aborts and never fails silently.
@@ -16,7 +17,6 @@
 
 #include "flatjson.h"
 #include "job.h"
-#include "json_line.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -95,18 +95,13 @@ static void log_write_dropped(enum log_level level)
 		log_write_all(line, (size_t)n);
 }
 
-/* log_write_json writes line as one compact JSON line. Small lines are
- * serialised on the stack (by json_line_dump when they are flat, else by
- * jansson); larger ones in one heap buffer. */
-static void log_write_json(enum log_level level, const json_t *line)
+/* log_write_dumped writes line as jansson's compact dump and a '\n':
+ * serialised on the stack when small, else in one heap buffer. */
+static void log_write_dumped(enum log_level level, const json_t *line)
 {
 	char stack[2048];
 	char *heap;
-	/* The common line (flat, plain text) skips jansson's general dump. */
-	size_t n = json_line_dump(line, stack, sizeof stack - 1);
-
-	if (n == 0)
-		n = json_dumpb(line, stack, sizeof stack - 1, JSON_COMPACT);
+	size_t n = json_dumpb(line, stack, sizeof stack - 1, JSON_COMPACT);
 
 	if (n == 0) {
 		log_write_dropped(level);
@@ -126,6 +121,28 @@ static void log_write_json(enum log_level level, const json_t *line)
 	heap[n] = '\n';
 	log_write_all(heap, n + 1);
 	free(heap);
+}
+
+/* log_write_json writes line as one compact JSON line. A flat line
+ * (strings and integers: nearly all of them) is written by flatjson, on
+ * the stack when it fits; any other goes through jansson's dump. */
+static void log_write_json(enum log_level level, const json_t *line)
+{
+	char stack[2048];
+	struct flatjson j;
+
+	flatjson_init(&j, stack, sizeof stack);
+	if (flatjson_object(&j, line)) {
+		flatjson_lit(&j, "\n");
+		if (flatjson_ok(&j))
+			log_write_all(j.data, j.len);
+		else
+			log_write_dropped(level);
+		flatjson_free(&j);
+		return;
+	}
+	flatjson_free(&j);
+	log_write_dumped(level, line);
 }
 
 /* log_merge adds to dst each member of src whose name dst lacks. Returns 0,

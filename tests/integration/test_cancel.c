@@ -7,6 +7,8 @@
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 #include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +20,68 @@
 #define RESULT_TTL_S 3600
 
 static struct job_store *st; /* the test's own store, to play a worker */
+
+/* ---- A slow Redis --------------------------------------------------------
+ * A built-in task reads its input from Redis 1 MiB at a time, so how long it
+ * runs is the machine's speed: a job that must still be running when the
+ * test cancels it cannot be made long enough by size alone. While a stall
+ * runs, a thread of the test keeps Redis busy in a Lua loop of STALL_MS
+ * with a short gap between loops, so every call the worker makes (each
+ * input read, result write, progress write, renewal) waits up to STALL_MS.
+ * The gap is shorter than the task's work on one 1 MiB piece on any
+ * machine, so each gap lets about one read through: the 40 input reads of
+ * a 40 MB job alone take seconds, whatever the CPU (a job made about 60
+ * calls to Redis), while a check must see it running after its first
+ * progress write (250 ms) and stop it through the next. What the task does
+ * between those calls (its work and its checkpoints) is unchanged. */
+#define STALL_MS 50
+#define STALL_GAP_MS 1
+
+static const char stall_script[] =
+	"local t = redis.call('TIME') "
+	"local stop = t[1] * 1000000 + t[2] + tonumber(ARGV[1]) * 1000 "
+	"repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] >= stop";
+
+static pthread_t stall_thread;
+static atomic_bool stall_on; /* shared: the test thread clears it to stop the loop */
+static bool stall_started;   /* only the test thread reads or writes it */
+
+/* stall_loop is the stall thread: its own connection (contexts belong to
+ * one thread), closed when stall_on clears or Redis fails. */
+static void *stall_loop(void *unused)
+{
+	(void)unused;
+	redisContext *c = redisConnectUnix(harness.redis_sock);
+	while (c != NULL && !c->err && atomic_load(&stall_on)) {
+		redisReply *r = redisCommand(c, "EVAL %s 0 %d", stall_script, STALL_MS);
+		bool ok = r != NULL && r->type != REDIS_REPLY_ERROR;
+		freeReplyObject(r);
+		if (!ok)
+			break;
+		sleep_ms(STALL_GAP_MS);
+	}
+	if (c != NULL)
+		redisFree(c);
+	return NULL;
+}
+
+/* stall_start starts keeping Redis busy until stall_stop. */
+static void stall_start(void)
+{
+	atomic_store(&stall_on, true);
+	cr_assert_eq(pthread_create(&stall_thread, NULL, stall_loop, NULL), 0);
+	stall_started = true;
+}
+
+/* stall_stop ends the stall and joins its thread; safe to call twice. */
+static void stall_stop(void)
+{
+	if (!stall_started)
+		return;
+	atomic_store(&stall_on, false);
+	pthread_join(stall_thread, NULL);
+	stall_started = false;
+}
 
 static void setup(void)
 {
@@ -34,6 +98,7 @@ static void setup(void)
 
 static void teardown(void)
 {
+	stall_stop();
 	job_store_close(st);
 	harness_teardown();
 }
@@ -108,30 +173,18 @@ static json_t *wait_not_running(const char *id, int timeout_ms)
 	}
 }
 
-/* worker_log_has reports whether worker i's log contains text. */
-static bool worker_log_has(int i, const char *text)
-{
-	char path[400], line[8192];
-	bool found = false;
-	snprintf(path, sizeof path, "%s/worker%d.log", harness.dir, i);
-	FILE *f = fopen(path, "r");
-	cr_assert_not_null(f, "no log %s", path);
-	while (!found && fgets(line, sizeof line, f))
-		found = strstr(line, text) != NULL;
-	fclose(f);
-	return found;
-}
-
 /* progress_rows returns the job's progress.rows. */
 static json_int_t progress_rows(json_t *job)
 {
 	return json_integer_value(json_object_get(json_object_get(job, "progress"), "rows"));
 }
 
-/* start_large_task submits rows*16 bytes for task, starts a worker with args
- * and returns the id once the job runs and has recorded some progress. */
+/* start_large_task submits rows*16 bytes for task, stalls Redis (see
+ * stall_start; the test stops it), starts a worker with args and returns
+ * the id once the job runs and has recorded some progress. */
 static char *start_large_task(const char *task, size_t rows, const char *const *worker_args)
 {
+	stall_start();
 	char *csv = harness_csv_rows(rows, NULL);
 	char query[64];
 	snprintf(query, sizeof query, "task=%s", task);
@@ -222,25 +275,26 @@ Test(cancel, running_job_stops_within_milliseconds_through_pubsub)
 	json_decref(job);
 	job = wait_not_running(id, 10000);
 	long long took = monotonic_ms() - t0;
+	stall_stop();
 	cr_log_info("cancel of a running job: %lld ms from DELETE to cancelled", took);
 	fprintf(stderr, "cancel latency: %lld ms from DELETE to status cancelled\n", took);
 	assert_cancelled_partway(id, job);
 	cr_assert_lt(took, 5000, "cancel took %lld ms", took);
 	json_decref(job);
-	cr_assert(worker_log_has(0, "\"via\":\"pubsub\""), "the worker was not woken by pub/sub");
+	cr_assert(harness_log_wait("worker0", "\"via\":\"pubsub\"", 5000), "the worker was not woken by pub/sub");
 	free(id);
 }
 
 Test(cancel, running_profile_on_a_large_input_stops_partway_with_no_result)
 {
-	/* profile reads hundreds of MB/s: ~200 MB keeps it running long enough
-	 * for the DELETE to land while it runs. */
-	char *id = start_large_task("profile", 12500000, NULL);
+	/* ~40 MB read through the stalled Redis: seconds, on any machine. */
+	char *id = start_large_task("profile", 2500000, NULL);
 	long long t0 = monotonic_ms();
 	json_t *job = cancel_job(id, 202);
 	json_decref(job);
 	job = wait_not_running(id, 10000);
 	long long took = monotonic_ms() - t0;
+	stall_stop();
 	fprintf(stderr, "profile cancel latency: %lld ms from DELETE to status cancelled\n", took);
 	assert_cancelled_partway(id, job);
 	cr_assert_lt(took, 5000, "cancel took %lld ms", took);
@@ -260,11 +314,12 @@ Test(cancel, running_job_stops_through_the_flag_when_the_message_is_lost)
 	freeReplyObject(r);
 	json_t *job = wait_not_running(id, 10000);
 	long long took = monotonic_ms() - t0;
+	stall_stop();
 	fprintf(stderr, "cancel latency without a message: %lld ms\n", took);
 	assert_cancelled_partway(id, job);
 	cr_assert_lt(took, 5000, "cancel through the flag took %lld ms", took);
 	json_decref(job);
-	cr_assert_not(worker_log_has(0, "\"via\":\"pubsub\""), "a message was published");
+	cr_assert_not(harness_log_has("worker0", "\"via\":\"pubsub\""), "a message was published");
 	free(id);
 }
 

@@ -180,3 +180,98 @@ Test(flatjson, text_outgrows_the_lent_buffer_intact)
 	expect_as_jansson(&j, want, "array");
 	flatjson_free(&j);
 }
+
+/* ---- Whole objects (log lines) -------------------------------------------- */
+
+/* expect_object_as_jansson appends o (released) to a j lent a buffer of cap
+ * bytes and checks the text is json_dumpb(o, ..., JSON_COMPACT), the way
+ * log.c dumps a line that flatjson declines. */
+static void expect_object_as_jansson(json_t *o, size_t cap)
+{
+	char lent[512], want[512];
+	struct flatjson j;
+	size_t m;
+
+	cr_assert_not_null(o);
+	cr_assert_leq(cap, sizeof lent);
+	m = json_dumpb(o, want, sizeof want, JSON_COMPACT);
+	cr_assert(m > 0 && m <= sizeof want);
+	flatjson_init(&j, lent, cap);
+	cr_assert(flatjson_object(&j, o), "declined %.*s", (int)m, want);
+	cr_assert(flatjson_ok(&j));
+	cr_assert_eq(j.len, m, "%.*s\nagainst %.*s", (int)j.len, j.data, (int)m, want);
+	cr_assert_eq(memcmp(j.data, want, m), 0, "%.*s\nagainst %.*s", (int)j.len, j.data, (int)m,
+		     want);
+	flatjson_free(&j);
+	json_decref(o);
+}
+
+/* expect_object_declined checks that flatjson_object leaves o (released) to
+ * jansson and takes back what it wrote: the text before it stays. */
+static void expect_object_declined(json_t *o)
+{
+	char lent[512];
+	struct flatjson j;
+
+	cr_assert_not_null(o);
+	flatjson_init(&j, lent, sizeof lent);
+	flatjson_lit(&j, "before");
+	cr_assert_not(flatjson_object(&j, o));
+	cr_assert(flatjson_ok(&j));
+	cr_assert_eq(j.len, 6);
+	cr_assert_eq(memcmp(j.data, "before", 6), 0);
+	flatjson_free(&j);
+	json_decref(o);
+}
+
+Test(flatjson, a_flat_object_of_strings_and_integers_is_jansson_byte_for_byte)
+{
+	expect_object_as_jansson(json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "time",
+					   "2026-11-29T03:53:02.992Z", "level", "info", "component",
+					   "api", "msg", "request", "request_id", "10c475ef6aff332b",
+					   "status", (json_int_t)202, "bytes_in", (json_int_t)0,
+					   "duration_ms", (json_int_t)-4),
+				 512);
+	expect_object_as_jansson(json_pack("{s:I, s:I}", "max", (json_int_t)INT64_MAX, "min",
+					   (json_int_t)INT64_MIN),
+				 512);
+	expect_object_as_jansson(json_pack("{s:s}", "printable",
+					   " !#$%&'()*+,-./09:;<=>?@AZ[]^_`az{|}~"),
+				 512);
+	expect_object_as_jansson(json_pack("{s:s}", "", ""), 512);
+	expect_object_as_jansson(json_object(), 512);
+}
+
+Test(flatjson, object_names_and_texts_that_need_escaping_are_jansson_byte_for_byte)
+{
+	expect_object_as_jansson(json_pack("{s:s}", "msg", "say \"hi\""), 512);
+	expect_object_as_jansson(json_pack("{s:s}", "path", "C:\\tmp"), 512);
+	expect_object_as_jansson(json_pack("{s:s}", "lines", "a\nb"), 512);
+	expect_object_as_jansson(json_pack("{s:s}", "caf\xc3\xa9", "x"), 512);
+	expect_object_as_jansson(json_pack("{s:s}", "name", "caf\xc3\xa9"), 512);
+	expect_object_as_jansson(json_pack("{s:s}", "del", "\x7f"), 512);
+	expect_object_as_jansson(json_pack("{s:s#}", "nul", "a\0b", (int)3), 512);
+	expect_object_as_jansson(json_pack("{s:s}", "a \"name\"", "and\\a\ttab"), 512);
+
+	json_t *o = json_object();
+	cr_assert_eq(json_object_setn_new(o, "k\0ey", 4, json_integer(7)), 0);
+	expect_object_as_jansson(o, 512);
+}
+
+Test(flatjson, an_object_holding_other_types_is_declined)
+{
+	expect_object_declined(json_pack("{s:f}", "real", 1.5));
+	expect_object_declined(json_pack("{s:b}", "flag", 1));
+	expect_object_declined(json_pack("{s:n}", "none"));
+	expect_object_declined(json_pack("{s:{s:i}}", "nested", "a", 1));
+	expect_object_declined(json_pack("{s:s, s:i, s:[]}", "msg", "late", "n", 2, "list"));
+	expect_object_declined(json_pack("[i]", 1));
+}
+
+Test(flatjson, an_object_longer_than_the_lent_buffer_is_written_whole)
+{
+	expect_object_as_jansson(json_pack("{s:s}", "msg", "a long enough text"), 8);
+	expect_object_as_jansson(json_pack("{s:s, s:I}", "msg", "a long enough text", "n",
+					   (json_int_t)123456789),
+				 0);
+}
