@@ -234,7 +234,8 @@ machine_facts() {
 	fact machine.kernel "$(uname -sr)"
 	fact machine.os "$(sed -n 's/^PRETTY_NAME="\(.*\)"/\1/p' /etc/os-release)"
 	fact versions.jobq "$("$bin/jobq-api" --version)"
-	fact versions.git "$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)"
+	# Quoted: a short hash of digits only would be read back as a number.
+	fact versions.git "\"$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)\""
 	fact versions.redis "$(redis-server --version)"
 	fact versions.wrk "$(dpkg-query -W -f='${Version}' wrk 2>/dev/null)"
 	fact versions.cc "$(${CC:-cc} --version | head -1)"
