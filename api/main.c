@@ -213,13 +213,14 @@ static void main_block_signals(sigset_t *set)
  * store opened from cfg (and closed); when Redis refuses CONFIG (renamed,
  * as on managed Redis) or cannot be reached, it logs a warning and returns
  * Redis's default. */
-static uint64_t main_redis_max_bulk(const struct job_store_config *cfg)
+static uint64_t main_redis_max_bulk(const struct job_store_config *cfg, bool *known)
 {
 	const char *err = "out of memory";
 	struct job_store *st = job_store_open(cfg, &err);
 	uint64_t bytes = JOB_STORE_MAX_BULK_DEFAULT;
 
-	if (st != NULL && job_store_max_bulk(st, &bytes) == JOB_STORE_OK) {
+	*known = st != NULL && job_store_max_bulk(st, &bytes) == JOB_STORE_OK;
+	if (*known) {
 		job_store_close(st);
 		return bytes;
 	}
@@ -235,16 +236,18 @@ static uint64_t main_redis_max_bulk(const struct job_store_config *cfg)
  * printed. */
 static int main_check_max_upload(struct api_server *srv)
 {
-	uint64_t bulk = main_redis_max_bulk(&srv->store_cfg);
+	bool known;
+	uint64_t bulk = main_redis_max_bulk(&srv->store_cfg, &known);
 
 	srv->store_cfg.max_input = bulk;
 	if (srv->cfg.max_upload <= bulk)
 		return 0;
 	fprintf(stderr,
 		"%s: --max-upload (%" PRIu64 " bytes) is larger than Redis's proto-max-bulk-len "
-		"(%" PRIu64 " bytes), the longest string Redis stores: lower --max-upload or "
+		"(%" PRIu64 " bytes%s), the longest string Redis stores: lower --max-upload or "
 		"raise proto-max-bulk-len\n",
-		MAIN_PROGRAM, srv->cfg.max_upload, bulk);
+		MAIN_PROGRAM, srv->cfg.max_upload, bulk,
+		known ? "" : ", Redis's default, assumed: CONFIG GET was refused or Redis was down");
 	return -1;
 }
 

@@ -175,14 +175,22 @@ local function plan(o)
   return 1
 end
 
--- write_input creates the job's input key. Returns 1, or 5 (id taken) with
--- nothing of the job written.
+-- write_input creates the job's input key. Returns 1, or 5 (id taken) or
+-- 6 (too large) with nothing of the job written. The first pass already
+-- refused a staged input over max_bytes, but that is the limit jobq-api
+-- read at its start: a Redis whose proto-max-bulk-len was lowered since
+-- refuses the APPEND here, mid-batch, after earlier jobs were written.
+-- Caught, it costs only this job (its staging key goes), never the batch.
 local function write_input(o, staging, input)
   if ARGV[o + 2] ~= '1' then
     return redis.call('SET', input, ARGV[o + 3], 'NX') and 1 or 5
   end
   if #ARGV[o + 3] > 0 then
-    redis.call('APPEND', staging, ARGV[o + 3])
+    local r = redis.pcall('APPEND', staging, ARGV[o + 3])
+    if type(r) == 'table' and r.err then
+      redis.call('DEL', staging)
+      return 6
+    end
   end
   if redis.call('RENAMENX', staging, input) == 0 then
     return 5

@@ -545,6 +545,41 @@ Test(store, batch_a_job_past_the_string_limit_gets_its_own_answer_and_the_others
 	freeReplyObject(r);
 }
 
+/* The limit the store passes is what jobq-api read at its start; a Redis
+ * whose proto-max-bulk-len was lowered since refuses the staged APPEND
+ * mid-batch, after the first job was written. That costs the one job. */
+Test(store, batch_an_append_redis_refuses_mid_batch_costs_only_its_job)
+{
+	struct job_spec a = spec_for("default"), big = spec_for("default");
+	struct job_spec c = spec_for("default");
+	struct job_store_enqueue_cmd *cmds[3];
+	enum job_store_status out[3];
+	size_t staged = 1024 * 1024 - 2;
+	char *body = malloc(staged);
+
+	cr_assert_not_null(body);
+	memset(body, '1', staged);
+	cr_assert_eq(job_store_stage_append(st, big.id, body, staged, true, 60), JOB_STORE_OK);
+	free(body);
+	freeReplyObject(redis_cmd("CONFIG SET proto-max-bulk-len 1mb"));
+	cmds[0] = job_store_enqueue_cmd_new(st, &a, "a\n1\n", 4, false, NULL);
+	cmds[1] = job_store_enqueue_cmd_new(st, &big, "22222\n", 6, true, NULL);
+	cmds[2] = job_store_enqueue_cmd_new(st, &c, "a\n3\n", 4, false, NULL);
+	cr_assert_eq(job_store_enqueue_batch(st, cmds, 3, out), 3, "%s", job_store_errstr(st));
+	freeReplyObject(redis_cmd("CONFIG SET proto-max-bulk-len 512mb"));
+	cr_assert_eq(out[0], JOB_STORE_OK);
+	cr_assert_eq(out[1], JOB_STORE_TOO_LARGE);
+	cr_assert_eq(out[2], JOB_STORE_OK);
+	for (int i = 0; i < 3; i++)
+		job_store_enqueue_cmd_free(cmds[i]);
+	cr_assert_eq(count_job_keys(big.id), 0, "the refused job left its staging key or more");
+	redisReply *r = queue_ids("default");
+	cr_assert_eq(r->elements, 2);
+	cr_assert_str_eq(r->element[1]->str, a.id);
+	cr_assert_str_eq(r->element[0]->str, c.id);
+	freeReplyObject(r);
+}
+
 /* run_wrong_type_batch sends a batch of three: a keyed job on default, a
  * staged one on default and one on other, with each job's sentence into
  * batch_err. */
