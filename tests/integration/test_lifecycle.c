@@ -235,3 +235,64 @@ Test(lifecycle, profile_of_a_large_input_counts_every_row_on_two_threads)
 	json_decref(res);
 	free(id), free(csv);
 }
+
+/* The field that straddles each piece boundary in boundary_csv: 30 bytes
+ * between its quotes, the longest value of its column. */
+#define STRADDLER "first half\nsecond half, quoted"
+
+/* boundary_csv returns an "id,text" input of about 5 MiB (free it) with
+ * *rows records. Each text is "abcdefgh" padded with 'x', except that at
+ * each MiB boundary k (1..4) a record quotes STRADDLER so that its newline
+ * is the last byte of the piece before the boundary (k odd) or the first
+ * byte of the piece after it (k even). */
+static char *boundary_csv(size_t *rows)
+{
+	size_t cap = 6u << 20, len = 0, i = 0;
+	char *s = malloc(cap);
+
+	cr_assert_not_null(s);
+	len += (size_t)snprintf(s, cap, "id,text\n");
+	for (size_t k = 1; k <= 4; k++) {
+		/* The record starts 19 bytes before its newline: "%07zu,\"first half". */
+		size_t nl = (k << 20) - 1 + (k % 2 == 0), start = nl - 19;
+
+		while (len + 2 * 17 <= start)
+			len += (size_t)snprintf(s + len, cap - len, "%07zu,abcdefgh\n", i++);
+		len += (size_t)snprintf(s + len, cap - len, "%07zu,abcdefgh%.*s\n", i++,
+					(int)(start - len - 17), "xxxxxxxxxxxxxxxxx");
+		cr_assert_eq(len, start);
+		len += (size_t)snprintf(s + len, cap - len, "%07zu,\"" STRADDLER "\"\n", i++);
+		cr_assert_eq(s[nl], '\n');
+	}
+	while (len < (5u << 20) + 7)
+		len += (size_t)snprintf(s + len, cap - len, "%07zu,abcdefgh\n", i++);
+	*rows = i;
+	return s;
+}
+
+/* An input the worker reads in several 1 MiB pieces profiles as one
+ * whole: a quoted field with a newline in it that a piece boundary cuts
+ * is one value, and no row is lost or counted twice. */
+Test(lifecycle, profile_of_pieces_cut_inside_a_quoted_newline_sees_each_value_whole)
+{
+	size_t rows;
+	char *csv = boundary_csv(&rows);
+	char *id = submit_csv("task=profile", csv);
+	harness_start_worker(NULL);
+	char *body = profile_result(id);
+	json_t *res = json_loads(body, 0, NULL);
+	json_t *cols = json_object_get(res, "columns");
+	json_t *num = json_array_get(cols, 0), *text = json_array_get(cols, 1);
+
+	cr_assert_not_null(res, "%s", body);
+	cr_assert_eq(json_integer_value(json_object_get(res, "rows")), (json_int_t)rows);
+	cr_assert_eq(json_integer_value(json_object_get(num, "count")), (json_int_t)rows);
+	cr_assert_eq(json_integer_value(json_object_get(num, "max")), (json_int_t)rows - 1);
+	cr_assert_eq(json_integer_value(json_object_get(text, "count")), (json_int_t)rows);
+	cr_assert_eq(json_integer_value(json_object_get(text, "min_length")), 8);
+	cr_assert_eq(json_integer_value(json_object_get(text, "max_length")),
+		     (json_int_t)strlen(STRADDLER));
+	cr_assert_str_eq(json_string_value(json_object_get(text, "type")), "text");
+	json_decref(res);
+	free(body), free(id), free(csv);
+}
