@@ -8,6 +8,8 @@
  */
 #include "job.h"
 
+#include "flatjson.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -282,46 +284,51 @@ json_t *job_accepted_json(const struct job_spec *spec)
 	return o;
 }
 
-/* job_text_plain returns true when the at most cap bytes at s are printable
- * ASCII other than '"' and '\\': JSON without escaping, as jansson would
- * write them. */
-static bool job_text_plain(const char *s, size_t cap)
-{
-	for (size_t i = 0; i < cap && s[i] != '\0'; i++)
-		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e || s[i] == '"' ||
-		    s[i] == '\\')
-			return false;
-	return true;
-}
-
 /* job_text_uint is job_json_uint's cap, for the text body. */
 static uint64_t job_text_uint(uint64_t n)
 {
 	return n > INT64_MAX ? INT64_MAX : n;
 }
 
+/* job_text_member appends ,"name":"value" (value at most cap bytes) to j. */
+static void job_text_member(struct flatjson *j, const char *name, const char *value, size_t cap)
+{
+	flatjson_raw(j, name, strlen(name));
+	flatjson_string(j, value, strnlen(value, cap));
+}
+
 size_t job_accepted_text(const struct job_spec *spec, char *out, size_t cap)
 {
 	const struct job_spec *s = spec;
+	struct flatjson j;
 	char created[32];
-	int n;
+	size_t len = 0;
 
-	if (s->created_at_ms == 0 || !job_text_plain(s->id, sizeof s->id) ||
-	    !job_text_plain(s->task, sizeof s->task) || !job_text_plain(s->queue, sizeof s->queue) ||
-	    !job_text_plain(s->tenant, sizeof s->tenant))
+	if (s->created_at_ms == 0 || cap == 0)
 		return 0;
 	job_time_format(s->created_at_ms, created);
-	n = snprintf(out, cap,
-		     "{\"id\":\"%.*s\",\"status\":\"queued\",\"task\":\"%.*s\",\"queue\":\"%.*s\""
-		     "%s%.*s%s,\"rows\":%" PRIu64 ",\"columns\":%" PRIu64 ",\"bytes\":%" PRIu64
-		     ",\"created_at\":\"%s\"}",
-		     (int)strnlen(s->id, sizeof s->id), s->id,
-		     (int)strnlen(s->task, sizeof s->task), s->task,
-		     (int)strnlen(s->queue, sizeof s->queue), s->queue,
-		     s->tenant[0] != '\0' ? ",\"tenant\":\"" : "",
-		     (int)strnlen(s->tenant, sizeof s->tenant), s->tenant,
-		     s->tenant[0] != '\0' ? "\"" : "",
-		     job_text_uint(s->rows), job_text_uint(s->columns), job_text_uint(s->bytes),
-		     created);
-	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+	/* One byte is kept back for the NUL. */
+	flatjson_init(&j, out, cap - 1);
+	job_text_member(&j, "{\"id\":", s->id, sizeof s->id);
+	flatjson_lit(&j, ",\"status\":\"queued\"");
+	job_text_member(&j, ",\"task\":", s->task, sizeof s->task);
+	job_text_member(&j, ",\"queue\":", s->queue, sizeof s->queue);
+	if (s->tenant[0] != '\0')
+		job_text_member(&j, ",\"tenant\":", s->tenant, sizeof s->tenant);
+	flatjson_lit(&j, ",\"rows\":");
+	flatjson_int(&j, (int64_t)job_text_uint(s->rows));
+	flatjson_lit(&j, ",\"columns\":");
+	flatjson_int(&j, (int64_t)job_text_uint(s->columns));
+	flatjson_lit(&j, ",\"bytes\":");
+	flatjson_int(&j, (int64_t)job_text_uint(s->bytes));
+	job_text_member(&j, ",\"created_at\":", created, sizeof created);
+	flatjson_lit(&j, "}");
+	/* A text that outgrew out moved to the heap: the caller's jansson
+	 * fallback writes it instead. */
+	if (flatjson_ok(&j) && j.heap == NULL) {
+		len = j.len;
+		out[len] = '\0';
+	}
+	flatjson_free(&j);
+	return len;
 }

@@ -113,8 +113,8 @@ json_t *job_accepted_json(const struct job_spec *spec);
 
 /* job_accepted_text writes the same body as job_accepted_json, byte for
  * byte, into out (cap bytes, NUL-terminated) without building a JSON
- * value: the common submission's reply is a fixed template. Returns its
- * length, or 0 when a name needs escaping or it does not fit: then use
+ * value, with flatjson (which escapes as jansson does). Returns its
+ * length, or 0 when it does not fit or a name is not UTF-8: then use
  * job_accepted_json. */
 size_t job_accepted_text(const struct job_spec *spec, char *out, size_t cap);
 
