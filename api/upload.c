@@ -241,8 +241,8 @@ static int upload_queue_full(struct upload *up, struct reply_error *err)
 
 /* upload_redis_too_large sets *err to 413 payload_too_large: the input
  * would pass Redis's longest string (proto-max-bulk-len), a limit below
- * --max-upload only when the API could not read it at start; the enqueue
- * script deleted the staging key. Returns -1. */
+ * --max-upload only when the API could not read it at start or Redis's was
+ * lowered since; the enqueue script deleted the staging key. Returns -1. */
 static int upload_redis_too_large(struct upload *up, const char *errstr,
 				  struct reply_error *err)
 {

@@ -582,7 +582,8 @@ static enum job_store_status enqueue_status(const struct job_store *st,
 		snprintf(e, cap, "redis enqueue: job id already in use");
 		return JOB_STORE_EPROTO;
 	case 6:
-		snprintf(e, cap, "the input would be longer than Redis's limit of %" PRIu64 " bytes",
+		snprintf(e, cap, "the input would be longer than Redis's longest string "
+			 "(proto-max-bulk-len, %" PRIu64 " bytes when jobq-api started)",
 			 st->max_input);
 		return JOB_STORE_TOO_LARGE;
 	default:

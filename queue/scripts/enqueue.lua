@@ -180,7 +180,9 @@ end
 -- refused a staged input over max_bytes, but that is the limit jobq-api
 -- read at its start: a Redis whose proto-max-bulk-len was lowered since
 -- refuses the APPEND here, mid-batch, after earlier jobs were written.
--- Caught, it costs only this job (its staging key goes), never the batch.
+-- Caught, that refusal costs only this job (its staging key goes), never
+-- the batch. Any other error (OOM at the script's first write, say) is
+-- raised again as it came: nothing of this job is lost to it.
 local function write_input(o, staging, input)
   if ARGV[o + 2] ~= '1' then
     return redis.call('SET', input, ARGV[o + 3], 'NX') and 1 or 5
@@ -188,6 +190,9 @@ local function write_input(o, staging, input)
   if #ARGV[o + 3] > 0 then
     local r = redis.pcall('APPEND', staging, ARGV[o + 3])
     if type(r) == 'table' and r.err then
+      if not string.find(r.err, 'maximum allowed size', 1, true) then
+        error(r)
+      end
       redis.call('DEL', staging)
       return 6
     end
