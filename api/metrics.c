@@ -30,7 +30,7 @@ const size_t metrics_http_bounds_len = sizeof metrics_http_bounds / sizeof metri
 
 struct metrics_series {
 	char values[METRICS_LABELS_MAX][METRICS_VALUE_MAX + 1];
-	atomic_uint_fast64_t count;                    /* counter, or observations */
+	atomic_uint_fast64_t count;                    /* counters (a histogram's _count is its buckets' sum) */
 	atomic_uint_fast64_t sum_ns;                   /* histograms: sum of observations */
 	atomic_uint_fast64_t buckets[METRICS_BUCKETS]; /* histograms: per bucket, not cumulative */
 };
@@ -200,7 +200,6 @@ static void metrics_observe(struct metrics_series *s, double seconds)
 		i++;
 	atomic_fetch_add_explicit(&s->buckets[i], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->sum_ns, (uint64_t)(seconds * 1e9), memory_order_relaxed);
-	atomic_fetch_add_explicit(&s->count, 1, memory_order_relaxed);
 }
 
 void metrics_http_request(struct metrics *m, const char *route, const char *method,
