@@ -13,6 +13,8 @@ void hll_init(struct hll *h)
 
 /* HLL_BLOCK registers are tested for zero together. */
 #define HLL_BLOCK 32
+/* hll_histogram tests a block as four 64-bit words. */
+_Static_assert(HLL_BLOCK == 4 * sizeof(uint64_t), "a block is four words");
 
 /* hll_histogram counts the registers of each value into histogram[64]
  * (zeroed by the caller). A small job leaves almost every register zero,

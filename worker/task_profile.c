@@ -57,6 +57,7 @@
 
 #include "column_stats.h"
 #include "flatjson.h"
+#include "config.h"
 #include "stats_pipe.h"
 
 #define PROFILE_PIPE_MIN_BYTES (4u << 20)
@@ -81,12 +82,8 @@ int task_profile_default_threads(int cpus)
 static unsigned profile_stats_threads(void)
 {
 	unsigned n = atomic_load_explicit(&profile_threads, memory_order_relaxed);
-	long cpus;
 
-	if (n > 0)
-		return n;
-	cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	return (unsigned)task_profile_default_threads(cpus > 0 && cpus < 4096 ? (int)cpus : 1);
+	return n > 0 ? n : (unsigned)task_profile_default_threads(config_cpu_count());
 }
 
 struct profile_name {
