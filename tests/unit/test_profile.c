@@ -1055,6 +1055,49 @@ Test(profile, cells_longer_than_a_batch_pass_the_pipe_whole)
 	free(one);
 }
 
+/* The pipe itself, without the task's fallback to one thread (which would
+ * make the comparisons above pass even if no pipe ever started): it runs
+ * min(n, columns) threads, and each column ends as direct adds leave it. */
+Test(profile, a_stats_pipe_runs_its_threads_and_each_column_sees_its_cells)
+{
+	enum { COLS = 5, ROWS = 20000 };
+	char cell[32];
+
+	for (unsigned n = 1; n <= 7; n++) {
+		struct column_stats direct[COLS], piped[COLS];
+		for (size_t c = 0; c < COLS; c++) {
+			column_stats_init(&direct[c]);
+			column_stats_init(&piped[c]);
+		}
+		struct stats_pipe *p = stats_pipe_start(piped, COLS, n);
+		cr_assert_not_null(p, "with %u threads", n);
+		cr_assert_eq(stats_pipe_threads(p), n < COLS ? n : COLS);
+		for (size_t i = 0; i < ROWS; i++)
+			for (size_t c = 0; c < COLS; c++) {
+				int len = snprintf(cell, sizeof cell, "%zu", (i * 31 + c * 7) % (c * 1000 + 13));
+				if ((i + c) % 17 == 0)
+					len = 0;
+				cr_assert_eq(column_stats_add(&direct[c], cell, (size_t)len), 0);
+				cr_assert_eq(stats_pipe_add(p, cell, (size_t)len), 0);
+			}
+		cr_assert_eq(stats_pipe_finish(p), 0);
+		stats_pipe_free(p);
+		for (size_t c = 0; c < COLS; c++) {
+			struct column_summary a, b;
+			column_stats_summarize(&direct[c], &a);
+			column_stats_summarize(&piped[c], &b);
+			cr_assert_eq(a.type, b.type, "column %zu, %u threads", c, n);
+			cr_assert_eq(a.count, b.count, "column %zu, %u threads", c, n);
+			cr_assert_eq(a.empty, b.empty, "column %zu, %u threads", c, n);
+			cr_assert_eq(a.min.integer, b.min.integer, "column %zu, %u threads", c, n);
+			cr_assert_eq(a.max.integer, b.max.integer, "column %zu, %u threads", c, n);
+			cr_assert_eq(a.distinct_approx, b.distinct_approx, "column %zu, %u threads", c, n);
+			column_stats_free(&direct[c]);
+			column_stats_free(&piped[c]);
+		}
+	}
+}
+
 Test(profile, default_stats_threads_leave_a_cpu_to_the_parser)
 {
 	cr_assert_eq(task_profile_default_threads(1), 1);
