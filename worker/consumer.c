@@ -848,7 +848,7 @@ int consumer_start(struct consumer *c, const struct worker_settings *s,
 	c->store = job_store_open(store_cfg, err);
 	if (c->store == NULL)
 		goto fail;
-	c->sink = result_sink_new(c->store, NULL, RESULT_SINK_BUFFER, NULL, NULL);
+	c->sink = result_sink_new(c->store, RESULT_SINK_BUFFER);
 	*err = "out of memory";
 	if (c->sink == NULL)
 		goto fail;

@@ -17,17 +17,13 @@ struct result_sink {
 	char buf[];                    /* capacity bytes */
 };
 
-struct result_sink *result_sink_new(struct job_store *st, const struct job_claim *c,
-				    size_t capacity, result_sink_retry_fn retry, void *retry_ctx)
+struct result_sink *result_sink_new(struct job_store *st, size_t capacity)
 {
 	struct result_sink *s = malloc(sizeof *s + capacity);
 
 	if (s == NULL)
 		return NULL;
-	*s = (struct result_sink){
-		.store = st, .claim = c, .retry = retry, .retry_ctx = retry_ctx,
-		.status = JOB_STORE_OK, .capacity = capacity,
-	};
+	*s = (struct result_sink){.store = st, .status = JOB_STORE_OK, .capacity = capacity};
 	return s;
 }
 
@@ -64,7 +60,9 @@ static int sink_append(struct result_sink *s, const char *buf, size_t len)
 	return st == JOB_STORE_OK ? 0 : -1;
 }
 
-int result_sink_flush(struct result_sink *s)
+/* result_sink_flush appends whatever is buffered. Returns 0, or -1 when
+ * that failed (result_sink_status says why). */
+static int result_sink_flush(struct result_sink *s)
 {
 	int rc = sink_append(s, s->buf, s->used);
 

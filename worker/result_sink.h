@@ -4,9 +4,10 @@
  *
  * Writes are gathered in a buffer of RESULT_SINK_BUFFER bytes and appended
  * to the attempt's partial result with job_store_result_append when the
- * buffer is full and at result_sink_flush, so a result costs one round trip
- * per MiB whatever the sizes of the task's writes. The result becomes the
- * job's only when the consumer finishes the job.
+ * buffer is full, so a result costs one round trip per MiB whatever the
+ * sizes of the task's writes. What is still buffered at the end
+ * (result_sink_pending) goes with the consumer's finishing script call,
+ * and the result becomes the job's only then.
  *
  * Redis failures: after every append the sink asks its retry function
  * whether to try again (the consumer's policy: back off while the job may
@@ -42,11 +43,11 @@ struct result_sink;
 void result_sink_restart(struct result_sink *s, const struct job_claim *c,
 			 result_sink_retry_fn retry, void *retry_ctx);
 
-/* result_sink_new returns a sink for attempt c (NULL until the first
- * result_sink_restart) with a buffer of capacity bytes (> 0), or NULL when
- * out of memory. Free with result_sink_free. */
-struct result_sink *result_sink_new(struct job_store *st, const struct job_claim *c,
-				    size_t capacity, result_sink_retry_fn retry, void *retry_ctx);
+/* result_sink_new returns a sink writing through st (borrowed) with a
+ * buffer of capacity bytes (> 0), serving no attempt until the first
+ * result_sink_restart, or NULL when out of memory. Free with
+ * result_sink_free. */
+struct result_sink *result_sink_new(struct job_store *st, size_t capacity);
 
 /* result_sink_free frees s; bytes not flushed are dropped. NULL is allowed. */
 void result_sink_free(struct result_sink *s);
@@ -54,9 +55,6 @@ void result_sink_free(struct result_sink *s);
 /* result_sink_output returns the task_output that writes into s. */
 struct task_output result_sink_output(struct result_sink *s);
 
-/* result_sink_flush appends whatever is buffered. Returns 0, or -1 when
- * bytes could not be stored (see result_sink_status). */
-int result_sink_flush(struct result_sink *s);
 
 /* result_sink_pending points *buf at the bytes buffered and not yet
  * appended (owned by s, valid until the next write or flush) and returns
