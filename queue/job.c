@@ -271,19 +271,6 @@ json_t *job_record_to_json(const struct job_record *rec)
 	return o;
 }
 
-json_t *job_accepted_json(const struct job_spec *spec)
-{
-	json_t *o = json_object();
-	int rc = job_json_head(o, spec, JOB_QUEUED);
-
-	rc |= json_object_set_new(o, "created_at", job_json_time(spec->created_at_ms));
-	if (rc) {
-		json_decref(o);
-		return NULL;
-	}
-	return o;
-}
-
 /* job_text_uint is job_json_uint's cap, for the text body. */
 static uint64_t job_text_uint(uint64_t n)
 {
@@ -296,6 +283,16 @@ static void job_text_member(struct flatjson *j, const char *name, const char *va
 	flatjson_raw(j, name, strlen(name));
 	flatjson_string(j, value, strnlen(value, cap));
 }
+
+/* The longest 202 body of a submitted job: names of the longest length
+ * with nothing to escape, the largest integers, a four-digit year. */
+#define JOB_ACCEPTED_LONGEST                                                               \
+	(sizeof "{\"id\":\"\",\"status\":\"queued\",\"task\":\"\",\"queue\":\"\","   \
+		"\"tenant\":\"\",\"rows\":,\"columns\":,\"bytes\":,\"created_at\":\"\"}" +   \
+	 JOB_ID_HEX + 2 * JOB_NAME_MAX + JOB_TENANT_MAX + 3 * sizeof "9223372036854775807" + \
+	 sizeof "9999-12-31T23:59:59.999Z")
+_Static_assert(JOB_ACCEPTED_LONGEST <= JOB_ACCEPTED_TEXT_MAX,
+	       "every submitted job's 202 body fits JOB_ACCEPTED_TEXT_MAX");
 
 size_t job_accepted_text(const struct job_spec *spec, char *out, size_t cap)
 {
@@ -323,8 +320,7 @@ size_t job_accepted_text(const struct job_spec *spec, char *out, size_t cap)
 	flatjson_int(&j, (int64_t)job_text_uint(s->bytes));
 	job_text_member(&j, ",\"created_at\":", created, sizeof created);
 	flatjson_lit(&j, "}");
-	/* A text that outgrew out moved to the heap: the caller's jansson
-	 * fallback writes it instead. */
+	/* A text that outgrew out moved to the heap: it is not the caller's. */
 	if (flatjson_ok(&j) && j.heap == NULL) {
 		len = j.len;
 		out[len] = '\0';

@@ -104,18 +104,17 @@ bool job_task_builtin(const char *name);
  * memory. */
 json_t *job_record_to_json(const struct job_record *rec);
 
-/* job_accepted_json returns the body of the 202 reply to a submission: a new
- * reference, or NULL when out of memory. */
-json_t *job_accepted_json(const struct job_spec *spec);
-
-/* JOB_ACCEPTED_TEXT_MAX is room enough for any job_accepted_text. */
+/* JOB_ACCEPTED_TEXT_MAX is room enough for any job_accepted_text of a
+ * submitted job (job.c asserts it at compile time). */
 #define JOB_ACCEPTED_TEXT_MAX 512
 
-/* job_accepted_text writes the same body as job_accepted_json, byte for
- * byte, into out (cap bytes, NUL-terminated) without building a JSON
- * value, with flatjson (which escapes as jansson does). Returns its
- * length, or 0 when it does not fit or a name is not UTF-8: then use
- * job_accepted_json. */
+/* job_accepted_text writes the body of the 202 reply to a submission into
+ * out (cap bytes, NUL-terminated), with flatjson: the bytes json_dumps
+ * (JSON_COMPACT) writes for the object {id, status "queued", task, queue,
+ * tenant (when set), rows, columns, bytes, created_at}. Returns its
+ * length, or 0 when it does not fit, a name is not UTF-8 or created_at is
+ * unset. A submitted job's names are [A-Za-z0-9_.-] (options.c, auth.c),
+ * so none is escaped and its body always fits JOB_ACCEPTED_TEXT_MAX. */
 size_t job_accepted_text(const struct job_spec *spec, char *out, size_t cap);
 
 #endif
