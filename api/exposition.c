@@ -5,7 +5,6 @@
 
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* The most labels a histogram sample may carry besides le. */
@@ -13,51 +12,33 @@
 
 void expo_init(struct expo_buf *b)
 {
-	memset(b, 0, sizeof *b);
+	flatjson_init(&b->text, NULL, 0);
 }
 
 void expo_free(struct expo_buf *b)
 {
-	free(b->text);
-	expo_init(b);
+	flatjson_free(&b->text);
 }
 
 bool expo_failed(const struct expo_buf *b)
 {
-	return b->failed;
+	return !flatjson_ok(&b->text);
 }
 
-/* expo_reserve makes room for n more bytes and the NUL. Returns 0, or -1
- * with b marked failed. */
-static int expo_reserve(struct expo_buf *b, size_t n)
+const char *expo_text(struct expo_buf *b)
 {
-	size_t cap = b->cap > 0 ? b->cap : 4096;
-	char *text;
+	return flatjson_text(&b->text);
+}
 
-	if (b->failed)
-		return -1;
-	while (cap - b->len <= n)
-		cap *= 2;
-	if (cap == b->cap)
-		return 0;
-	text = realloc(b->text, cap);
-	if (text == NULL) {
-		b->failed = true;
-		return -1;
-	}
-	b->text = text;
-	b->cap = cap;
-	return 0;
+char *expo_take(struct expo_buf *b, size_t *len)
+{
+	return flatjson_take(&b->text, len);
 }
 
 /* expo_put appends the n bytes at s. */
 static void expo_put(struct expo_buf *b, const char *s, size_t n)
 {
-	if (expo_reserve(b, n) != 0)
-		return;
-	memcpy(b->text + b->len, s, n);
-	b->len += n;
-	b->text[b->len] = '\0';
+	flatjson_raw(&b->text, s, n);
 }
 
 static void expo_puts(struct expo_buf *b, const char *s)

@@ -9,12 +9,16 @@
  * whole from per-bucket counts: the _bucket lines are cumulative, the last
  * is le="+Inf" and equals _count.
  *
- * Memory. A struct expo_buf owns its text (malloc'd, grown as needed).
- * Writing never fails loudly: out of memory marks the buffer failed, later
- * writes do nothing, and the caller checks expo_failed once at the end.
+ * Memory. A struct expo_buf owns its text, in a flatjson buffer
+ * (queue/flatjson.h: jobq's one growable text buffer), malloc'd and grown
+ * as needed. Writing never fails loudly: out of memory marks the buffer
+ * failed, later writes do nothing, and the caller checks expo_failed once
+ * at the end.
  */
 #ifndef JOBQ_API_EXPOSITION_H
 #define JOBQ_API_EXPOSITION_H
+
+#include "flatjson.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -24,10 +28,7 @@
 #define EXPO_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 struct expo_buf {
-	char *text;   /* owned; NUL-terminated while not failed */
-	size_t len;
-	size_t cap;
-	bool failed;  /* out of memory: the text is incomplete */
+	struct flatjson text; /* owned; the page so far */
 };
 
 struct expo_label {
@@ -51,6 +52,15 @@ void expo_free(struct expo_buf *b);
 
 /* expo_failed returns true when some write ran out of memory. */
 bool expo_failed(const struct expo_buf *b);
+
+/* expo_text returns the page so far, NUL-terminated (b keeps it), or NULL
+ * when b has failed. */
+const char *expo_text(struct expo_buf *b);
+
+/* expo_take returns the page as a malloc'd, NUL-terminated block the
+ * caller frees, its length in *len, and leaves b empty; NULL when b has
+ * failed or out of memory (b is emptied all the same). */
+char *expo_take(struct expo_buf *b, size_t *len);
 
 /* expo_family writes the HELP and TYPE lines of family name; type is
  * "counter", "gauge" or "histogram". */

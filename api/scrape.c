@@ -253,13 +253,13 @@ static enum MHD_Result scrape_reply(struct api_request *req, struct expo_buf *b)
 {
 	struct reply_error e = { 0 };
 	struct MHD_Response *resp = NULL;
-	size_t len = b->len;
+	size_t len;
+	char *text = expo_take(b, &len);
 
-	if (!expo_failed(b))
-		resp = MHD_create_response_from_buffer(len, b->text, MHD_RESPMEM_MUST_FREE);
-	if (resp != NULL)
-		b->text = NULL; /* the response owns it now */
-	expo_free(b);
+	if (text != NULL)
+		resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL)
+		free(text); /* else the response owns it now */
 	if (resp == NULL ||
 	    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, EXPO_CONTENT_TYPE) != MHD_YES) {
 		if (resp != NULL)

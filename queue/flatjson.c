@@ -69,6 +69,37 @@ static char *flatjson_room(struct flatjson *j, size_t n)
 	return j->data + j->len;
 }
 
+const char *flatjson_text(struct flatjson *j)
+{
+	char *p = flatjson_room(j, 1);
+
+	if (p == NULL)
+		return NULL;
+	*p = '\0';
+	return j->data;
+}
+
+char *flatjson_take(struct flatjson *j, size_t *len)
+{
+	char *out = NULL;
+
+	*len = 0;
+	if (flatjson_text(j) == NULL) {
+		flatjson_free(j);
+		return NULL;
+	}
+	if (j->heap != NULL) {
+		out = j->heap;
+		j->heap = NULL; /* the caller's now: flatjson_free must not free it */
+	} else if ((out = malloc(j->len + 1)) != NULL) {
+		memcpy(out, j->data, j->len + 1);
+	}
+	if (out != NULL)
+		*len = j->len;
+	flatjson_free(j);
+	return out;
+}
+
 void flatjson_raw(struct flatjson *j, const char *text, size_t len)
 {
 	char *p = flatjson_room(j, len);

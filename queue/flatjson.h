@@ -27,7 +27,12 @@
  *
  * Memory: the buffer starts in storage the caller lends (a stack array, or
  * none) and moves to one heap block when it outgrows it; flatjson_free
- * frees that block. Not shared between threads.
+ * frees that block, and flatjson_take hands the text over as a heap block
+ * instead. Not shared between threads.
+ *
+ * The buffer is also jobq's one growable text buffer for text that is not
+ * JSON: flatjson_raw appends any bytes, flatjson_text NUL-terminates them.
+ * The Prometheus page (api/exposition.c) is written into one.
  */
 #ifndef JOBQ_FLATJSON_H
 #define JOBQ_FLATJSON_H
@@ -53,6 +58,17 @@ void flatjson_free(struct flatjson *j);
 
 /* flatjson_ok returns whether every append so far succeeded. */
 bool flatjson_ok(const struct flatjson *j);
+
+/* flatjson_text returns j's text NUL-terminated (the NUL is not counted in
+ * j->len and the next append writes over it), or NULL when j has failed
+ * or the NUL found no memory (then j has failed). The text stays j's. */
+const char *flatjson_text(struct flatjson *j);
+
+/* flatjson_take returns j's text as one malloc'd, NUL-terminated block
+ * the caller frees, its length in *len; j is left empty, as after
+ * flatjson_free. Returns NULL, with j freed all the same, when j has failed
+ * or out of memory. */
+char *flatjson_take(struct flatjson *j, size_t *len);
 
 /* flatjson_raw appends len bytes of text that is already JSON (punctuation,
  * a quoted literal key such as "\"rows\":"). */

@@ -33,7 +33,7 @@ Test(exposition, a_family_has_help_and_type_lines_and_samples_follow)
 	expo_sample_u64(&b, "jobq_queue_jobs", l, 2, 42);
 	expo_sample_u64(&b, "jobq_jobs_running", NULL, 0, 7);
 	cr_assert(!expo_failed(&b));
-	cr_assert_str_eq(b.text, "# HELP jobq_queue_jobs Jobs per queue.\n"
+	cr_assert_str_eq(expo_text(&b), "# HELP jobq_queue_jobs Jobs per queue.\n"
 				 "# TYPE jobq_queue_jobs gauge\n"
 				 "jobq_queue_jobs{queue=\"default\",state=\"queued\"} 42\n"
 				 "jobq_jobs_running 7\n");
@@ -47,7 +47,7 @@ Test(exposition, label_values_escape_backslash_quote_and_newline)
 
 	expo_init(&b);
 	expo_sample_u64(&b, "x", l, 1, 1);
-	cr_assert_str_eq(b.text, "x{task=\"a\\\\b\\\"c\\nd\"} 1\n");
+	cr_assert_str_eq(expo_text(&b), "x{task=\"a\\\\b\\\"c\\nd\"} 1\n");
 	expo_free(&b);
 }
 
@@ -57,7 +57,7 @@ Test(exposition, help_text_escapes_backslash_and_newline_but_not_quotes)
 
 	expo_init(&b);
 	expo_family(&b, "x", "counter", "say \"hi\"\\\nbye");
-	cr_assert_str_eq(b.text, "# HELP x say \"hi\"\\\\\\nbye\n# TYPE x counter\n");
+	cr_assert_str_eq(expo_text(&b), "# HELP x say \"hi\"\\\\\\nbye\n# TYPE x counter\n");
 	expo_free(&b);
 }
 
@@ -71,7 +71,7 @@ Test(exposition, histogram_buckets_are_cumulative_and_inf_equals_count)
 
 	expo_init(&b);
 	expo_histogram(&b, "d", l, 1, &h);
-	cr_assert_str_eq(b.text, "d_bucket{task=\"profile\",le=\"0.5\"} 1\n"
+	cr_assert_str_eq(expo_text(&b), "d_bucket{task=\"profile\",le=\"0.5\"} 1\n"
 				 "d_bucket{task=\"profile\",le=\"1\"} 1\n"
 				 "d_bucket{task=\"profile\",le=\"2.5\"} 3\n"
 				 "d_bucket{task=\"profile\",le=\"+Inf\"} 6\n"
@@ -91,10 +91,10 @@ Test(metrics, requests_are_counted_by_route_method_and_status)
 	metrics_http_request(m, NULL, "BREW", 404, 0.0001);
 	expo_init(&b);
 	metrics_write(m, &b);
-	cr_assert_not_null(strstr(b.text, "jobq_http_requests_total{route=\"/v1/jobs/{id}\",method=\"GET\",code=\"200\"} 2\n"), "%s", b.text);
-	cr_assert_not_null(strstr(b.text, "jobq_http_requests_total{route=\"unmatched\",method=\"other\",code=\"404\"} 1\n"), "%s", b.text);
-	cr_assert_not_null(strstr(b.text, "jobq_http_request_duration_seconds_bucket{route=\"/v1/jobs/{id}\",le=\"0.0025\"} 1\n"), "%s", b.text);
-	cr_assert_not_null(strstr(b.text, "jobq_http_request_duration_seconds_bucket{route=\"/v1/jobs/{id}\",le=\"0.5\"} 2\n"), "%s", b.text);
+	cr_assert_not_null(strstr(expo_text(&b), "jobq_http_requests_total{route=\"/v1/jobs/{id}\",method=\"GET\",code=\"200\"} 2\n"), "%s", expo_text(&b));
+	cr_assert_not_null(strstr(expo_text(&b), "jobq_http_requests_total{route=\"unmatched\",method=\"other\",code=\"404\"} 1\n"), "%s", expo_text(&b));
+	cr_assert_not_null(strstr(expo_text(&b), "jobq_http_request_duration_seconds_bucket{route=\"/v1/jobs/{id}\",le=\"0.0025\"} 1\n"), "%s", expo_text(&b));
+	cr_assert_not_null(strstr(expo_text(&b), "jobq_http_request_duration_seconds_bucket{route=\"/v1/jobs/{id}\",le=\"0.5\"} 2\n"), "%s", expo_text(&b));
 	expo_free(&b);
 	metrics_free(m);
 }
@@ -113,11 +113,11 @@ Test(metrics, many_distinct_queues_fold_into_other_and_nothing_is_lost)
 	}
 	expo_init(&b);
 	metrics_write(m, &b);
-	int series = count_lines(b.text, "jobq_jobs_submitted_total{");
+	int series = count_lines(expo_text(&b), "jobq_jobs_submitted_total{");
 	cr_assert(series > 1 && series <= 128, "series %d", series);
-	cr_assert_eq(count_lines(b.text, "jobq_jobs_submitted_total{queue=\"q0\",task=\"profile\"} 1"), 1);
-	const char *other = strstr(b.text, "jobq_jobs_submitted_total{queue=\"other\",task=\"other\"} ");
-	cr_assert_not_null(other, "%s", b.text);
+	cr_assert_eq(count_lines(expo_text(&b), "jobq_jobs_submitted_total{queue=\"q0\",task=\"profile\"} 1"), 1);
+	const char *other = strstr(expo_text(&b), "jobq_jobs_submitted_total{queue=\"other\",task=\"other\"} ");
+	cr_assert_not_null(other, "%s", expo_text(&b));
 	long folded = strtol(other + strlen("jobq_jobs_submitted_total{queue=\"other\",task=\"other\"} "), NULL, 10);
 	cr_assert_eq(folded + series - 1, n, "every submission is counted once: %ld folded, %d series", folded, series);
 	expo_free(&b);
@@ -167,8 +167,8 @@ Test(metrics, threads_adding_series_at_once_lose_no_count)
 		pthread_join(t[i], NULL);
 	expo_init(&b);
 	metrics_write(m, &b);
-	cr_assert_eq(sum_family(b.text, "jobq_jobs_submitted_total"), HAMMER_THREADS * HAMMER_EACH);
-	cr_assert_eq(count_lines(b.text, "jobq_jobs_submitted_total{queue=\"other\""), 1,
+	cr_assert_eq(sum_family(expo_text(&b), "jobq_jobs_submitted_total"), HAMMER_THREADS * HAMMER_EACH);
+	cr_assert_eq(count_lines(expo_text(&b), "jobq_jobs_submitted_total{queue=\"other\""), 1,
 		     "one series takes the overflow");
 	expo_free(&b);
 	metrics_free(m);

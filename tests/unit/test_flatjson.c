@@ -181,6 +181,67 @@ Test(flatjson, text_outgrows_the_lent_buffer_intact)
 	flatjson_free(&j);
 }
 
+/* ---- The buffer as plain text -------------------------------------------- */
+
+Test(flatjson, text_is_nul_terminated_and_the_next_append_writes_over_the_nul)
+{
+	char buf[8];
+	struct flatjson j;
+
+	flatjson_init(&j, NULL, 0);
+	cr_assert_str_eq(flatjson_text(&j), "", "an empty buffer with nothing lent");
+	flatjson_free(&j);
+	flatjson_init(&j, buf, sizeof buf);
+	flatjson_lit(&j, "1234567");
+	cr_assert_str_eq(flatjson_text(&j), "1234567");
+	cr_assert_eq(j.len, 7);
+	cr_assert_eq(j.data, buf, "the NUL fitted the lent buffer");
+	flatjson_lit(&j, "8");
+	cr_assert_str_eq(flatjson_text(&j), "12345678", "the NUL moved the text to the heap");
+	cr_assert_neq(j.data, buf);
+	flatjson_free(&j);
+}
+
+Test(flatjson, take_hands_over_the_text_from_the_heap_or_lent_storage)
+{
+	char buf[64], *text;
+	struct flatjson j;
+	size_t len;
+
+	flatjson_init(&j, buf, sizeof buf);
+	flatjson_lit(&j, "lent");
+	text = flatjson_take(&j, &len);
+	cr_assert_neq(text, buf, "lent storage is copied, not handed over");
+	cr_assert_str_eq(text, "lent");
+	cr_assert_eq(len, 4);
+	cr_assert_eq(j.len, 0);
+	cr_assert_null(j.heap);
+	free(text);
+	flatjson_init(&j, NULL, 0);
+	for (int i = 0; i < 100; i++)
+		flatjson_lit(&j, "0123456789");
+	text = flatjson_take(&j, &len);
+	cr_assert_eq(len, 1000);
+	cr_assert_eq(strlen(text), 1000);
+	cr_assert_null(j.heap, "the block is the caller's: flatjson_free must not free it");
+	flatjson_free(&j);
+	free(text);
+}
+
+Test(flatjson, a_failed_buffer_has_no_text_to_take)
+{
+	struct flatjson j;
+	size_t len = 99;
+
+	flatjson_init(&j, NULL, 0);
+	flatjson_lit(&j, "ok");
+	flatjson_real(&j, NAN);
+	cr_assert_null(flatjson_text(&j));
+	cr_assert_null(flatjson_take(&j, &len));
+	cr_assert_eq(len, 0);
+	cr_assert_null(j.heap, "take frees a failed buffer");
+}
+
 /* ---- Whole objects (log lines) -------------------------------------------- */
 
 /* expect_object_as_jansson appends o (released) to a j lent a buffer of cap
