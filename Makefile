@@ -90,7 +90,8 @@ UNIT_SRCS := tests/unit/test_csv_reader.c tests/unit/test_utf8.c \
              tests/unit/test_service.c \
              tests/unit/test_edge.c tests/unit/test_options.c \
              tests/unit/test_task.c tests/unit/test_flatjson.c tests/unit/test_log.c \
-             tests/unit/test_routes.c tests/unit/test_idle_wait.c
+             tests/unit/test_routes.c tests/unit/test_idle_wait.c \
+             tests/unit/test_profile_threads.c
 INTEGRATION_SRCS := tests/integration/main.c tests/integration/harness.c tests/integration/test_submit.c \
                     tests/integration/test_lifecycle.c tests/integration/test_errors.c \
                     tests/integration/test_workers.c tests/integration/test_store.c \
@@ -102,7 +103,7 @@ INTEGRATION_SRCS := tests/integration/main.c tests/integration/harness.c tests/i
                     tests/integration/test_auth.c \
                     tests/integration/test_systemd.c tests/integration/test_group_commit.c \
                     tests/integration/test_hostile.c tests/integration/test_redis_limit.c \
-                    tests/integration/test_batches.c
+                    tests/integration/test_batches.c tests/integration/test_profile_cap.c
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 

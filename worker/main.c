@@ -40,6 +40,7 @@
 #include "producer.h"
 #include "running.h"
 #include "service.h"
+#include "stats_pipe.h"
 #include "task.h"
 #include "worker.h"
 
@@ -127,7 +128,7 @@ static enum config_result worker_configure(struct worker_settings *s, int argc, 
 		 "Exit (as on SIGTERM, status 0) once no job has run and the queues stayed empty for this long; 0 = never.",
 		 config_parse_seconds_or_off, &s->exit_when_idle_s, false},
 		{"profile-threads", "JOBQ_PROFILE_THREADS", "N", stats_threads,
-		 "Statistics threads of one profile job of 4 MiB or more, besides the thread that parses it (default: the number of CPUs less one, but 2 on two CPUs and 1 on one; at most 16).",
+		 "Statistics threads of one profile job of 4 MiB or more, besides the thread that parses it (default: the number of CPUs less one, but 2 on two CPUs and 1 on one; at most 16). All such jobs of the worker share at most one a CPU (or N, when larger): a job starting while others hold them gets fewer, or none and runs on its own thread.",
 		 config_parse_positive_int, &s->profile_threads, false},
 		{"log-level", "JOBQ_LOG_LEVEL", "LEVEL", "info",
 		 "Least severe log lines written: debug, info, warn or error.",
@@ -247,6 +248,20 @@ static void worker_free(struct worker *w)
 	free(w->consumers);
 }
 
+/* worker_profile_thread_cap returns how many statistics threads the large
+ * profile jobs of this worker may run at once: one a CPU, so that
+ * --concurrency large jobs do not start --concurrency x --profile-threads
+ * of them; or --profile-threads when it asks for more (up to the 16 one
+ * job can use), which one job at a time then gets. */
+static int worker_profile_thread_cap(const struct worker_settings *s)
+{
+	int cpus = config_cpu_count();
+	int one_job = s->profile_threads < STATS_PIPE_MAX_THREADS ? s->profile_threads
+								 : STATS_PIPE_MAX_THREADS;
+
+	return one_job > cpus ? one_job : cpus;
+}
+
 static void worker_log_started(const struct worker *w)
 {
 	const struct worker_settings *s = &w->settings;
@@ -255,8 +270,11 @@ static void worker_log_started(const struct worker *w)
 	for (size_t i = 0; i < s->queues.len; i++)
 		json_array_append_new(queues, json_string(s->queue_names[i]));
 	log_event(LOG_INFO, "worker started",
-		  json_pack("{s:s, s:o, s:i, s:s}", "worker_id", s->worker_id, "queues", queues,
-			    "concurrency", s->concurrency, "version", config_version));
+		  json_pack("{s:s, s:o, s:i, s:i, s:i, s:s}", "worker_id", s->worker_id,
+			    "queues", queues, "concurrency", s->concurrency,
+			    "profile_threads", s->profile_threads,
+			    "profile_thread_cap", worker_profile_thread_cap(s),
+			    "version", config_version));
 }
 
 /* worker_wait_signal returns the first SIGTERM or SIGINT, or
@@ -358,6 +376,7 @@ int main(int argc, char **argv)
 	}
 	log_init("worker", w.settings.log_level);
 	task_profile_set_threads((unsigned)w.settings.profile_threads);
+	task_profile_set_thread_cap((unsigned)worker_profile_thread_cap(&w.settings));
 	if (worker_init(&w, &err) != 0) {
 		log_event(LOG_ERROR, "cannot start", json_pack("{s:s}", "error", err));
 		return 1;

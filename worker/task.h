@@ -76,6 +76,15 @@ int task_builtin_list(char *out, size_t cap);
  * 0 means task_profile_default_threads of the online CPUs. */
 void task_profile_set_threads(unsigned n);
 
+/* task_profile_set_thread_cap caps the statistics threads of all large
+ * profile jobs running at once (0: no cap); the worker sets it once at
+ * start-up (worker/main.c: the CPUs, or --profile-threads when larger).
+ * A job that starts when the others hold the cap's threads takes what is
+ * left, or none and adds its cells itself. task_profile_threads_in_use
+ * returns how many the running jobs hold (for tests). */
+void task_profile_set_thread_cap(unsigned cap);
+unsigned task_profile_threads_in_use(void);
+
 /* task_profile_default_threads returns the statistics threads a machine of
  * cpus CPUs gets by default: one less than cpus (the parser has one), but
  * 2 on two CPUs, where the parser's thread also waits on Redis for input

@@ -32,7 +32,10 @@
  *     columns, while this one goes on parsing. Cells reach each column in
  *     the same order either way, so the result is the same bytes. A small
  *     input stays on one thread (a thread costs more than it saves there),
- *     and so does a large one when the threads cannot be started.
+ *     and so does a large one when the threads cannot be started, or
+ *     when the worker's other large jobs hold every statistics thread the
+ *     cap allows (task_profile_set_thread_cap): a job takes what is left,
+ *     down to none, rather than wait or oversubscribe the CPUs.
  *   - Why the parsing itself is not split: csv_reader parses this dialect
  *     about three times as fast as libcsv counts fields, so the parser is
  *     not what limits a job; the statistics are, and they split by column
@@ -78,12 +81,52 @@ int task_profile_default_threads(int cpus)
 	return cpus > 2 ? cpus - 1 : 2;
 }
 
-/* profile_stats_threads returns the statistics threads a job starts now. */
+/* profile_stats_threads returns the statistics threads a job asks for. */
 static unsigned profile_stats_threads(void)
 {
 	unsigned n = atomic_load_explicit(&profile_threads, memory_order_relaxed);
 
 	return n > 0 ? n : (unsigned)task_profile_default_threads(config_cpu_count());
+}
+
+/* The statistics threads of all large jobs of the process together: at
+ * most profile_thread_cap (0: no cap), set once at start-up; the jobs
+ * running hold profile_threads_used of them. Both shared by every
+ * consumer thread, hence atomic; a job takes its share with one
+ * compare-and-swap and gives it back when it is destroyed. */
+static atomic_uint profile_thread_cap;
+static atomic_uint profile_threads_used;
+
+void task_profile_set_thread_cap(unsigned cap)
+{
+	atomic_store_explicit(&profile_thread_cap, cap, memory_order_relaxed);
+}
+
+unsigned task_profile_threads_in_use(void)
+{
+	return atomic_load(&profile_threads_used);
+}
+
+/* profile_take_threads reserves up to want statistics threads under the
+ * cap and returns how many it reserved: fewer, or 0, when other jobs hold
+ * the rest. The caller gives them back with profile_give_threads. */
+static unsigned profile_take_threads(unsigned want)
+{
+	unsigned cap = atomic_load_explicit(&profile_thread_cap, memory_order_relaxed);
+	unsigned used = atomic_load(&profile_threads_used), grant;
+
+	do {
+		grant = cap == 0 || used + want <= cap ? want : used < cap ? cap - used : 0;
+		if (grant == 0)
+			return 0;
+	} while (!atomic_compare_exchange_weak(&profile_threads_used, &used, used + grant));
+	return grant;
+}
+
+static void profile_give_threads(unsigned n)
+{
+	if (n > 0)
+		atomic_fetch_sub(&profile_threads_used, n);
 }
 
 struct profile_name {
@@ -96,6 +139,7 @@ struct profile {
 	bool header;
 	uint64_t bytes_total;          /* the input's size, from the claim */
 	struct stats_pipe *pipe;       /* owned; NULL: cells are added here */
+	unsigned threads;              /* statistics threads taken for pipe */
 	bool shaped;                   /* the first record ended: ncols is final */
 	size_t field;                  /* index of the next field in this record */
 	size_t ncols;
@@ -187,6 +231,27 @@ static int profile_field(void *self, const char *data, size_t len)
 	return 0;
 }
 
+/* profile_start_pipe starts the statistics threads of a large input, as
+ * many as it asks for and the cap leaves (stats_pipe_start runs no more
+ * than one a column). With none left, or none started, the cells are
+ * added on this thread, as for a small input. */
+static void profile_start_pipe(struct profile *p)
+{
+	unsigned want = profile_stats_threads();
+
+	if (want > p->ncols)
+		want = p->ncols > 0 ? (unsigned)p->ncols : 1;
+	if (want > STATS_PIPE_MAX_THREADS)
+		want = STATS_PIPE_MAX_THREADS;
+	p->threads = profile_take_threads(want);
+	if (p->threads > 0)
+		p->pipe = stats_pipe_start(p->cols, p->ncols, p->threads);
+	if (p->pipe == NULL) {
+		profile_give_threads(p->threads);
+		p->threads = 0;
+	}
+}
+
 static int profile_record_end(void *self, uint64_t line)
 {
 	struct profile *p = self;
@@ -198,7 +263,7 @@ static int profile_record_end(void *self, uint64_t line)
 		p->rows += !p->header;
 		/* The columns are final now: the pipe may have them. */
 		if (p->bytes_total >= PROFILE_PIPE_MIN_BYTES)
-			p->pipe = stats_pipe_start(p->cols, p->ncols, profile_stats_threads());
+			profile_start_pipe(p);
 		return 0;
 	}
 	if (fields != p->ncols) {
@@ -383,6 +448,7 @@ static void profile_destroy(void *self)
 	if (!p)
 		return;
 	stats_pipe_free(p->pipe); /* first: its thread may still use the columns */
+	profile_give_threads(p->threads);
 	for (size_t i = 0; i < p->ncols; i++) {
 		column_stats_free(&p->cols[i]);
 		free(p->names[i].data);
