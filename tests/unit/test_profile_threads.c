@@ -141,14 +141,23 @@ Test(profile_threads, without_a_cap_every_large_job_gets_what_it_asks)
 	cr_assert_eq(task_profile_threads_in_use(), 0);
 }
 
+/* job_start_alone starts a large job of columns columns, with threads
+ * statistics threads a job and the cap cap, alone in the process, and
+ * asserts it took want threads. */
+static void job_start_alone(struct job *j, unsigned threads, unsigned cap, size_t columns,
+			    unsigned want)
+{
+	task_profile_set_threads(threads);
+	task_profile_set_thread_cap(cap);
+	job_start(j, LARGE, columns);
+	cr_assert_eq(task_profile_threads_in_use(), want);
+}
+
 Test(profile_threads, a_job_takes_no_more_threads_than_it_has_columns)
 {
 	struct job j;
 
-	task_profile_set_threads(4);
-	task_profile_set_thread_cap(8);
-	job_start(&j, LARGE, 2);
-	cr_assert_eq(task_profile_threads_in_use(), 2, "two columns, two threads");
+	job_start_alone(&j, 4, 8, 2, 2);
 	free(job_finish(&j));
 	cr_assert_eq(task_profile_threads_in_use(), 0);
 }
@@ -157,11 +166,8 @@ Test(profile_threads, a_job_stopped_before_its_end_gives_its_threads_back)
 {
 	struct job j;
 
-	task_profile_set_threads(3);
-	task_profile_set_thread_cap(3);
-	job_start(&j, LARGE, 5);
+	job_start_alone(&j, 3, 3, 5, 3);
 	job_rows(&j, 1000);
-	cr_assert_eq(task_profile_threads_in_use(), 3);
 	task_profile.destroy(j.task); /* no finish: a cancelled or failed job */
 	free(j.text);
 	cr_assert_eq(task_profile_threads_in_use(), 0);
