@@ -430,7 +430,7 @@ static enum MHD_Result submit_accepted(struct submit *s)
 		json_pack("{s:s, s:s, s:I, s:I}", "task", spec->task, "queue", spec->queue,
 			  "rows", (json_int_t)spec->rows, "bytes", (json_int_t)spec->bytes));
 	/* The template saves building and dumping a JSON value per request.
-	 * It cannot fail for a job submission made: its names passed
+	 * It cannot fail for a job that a submission made: its names passed
 	 * options.c's and auth.c's checks, so none needs escaping, and the
 	 * longest such body fits (job.c asserts it at compile time). A 0
 	 * would be a bug in those checks: the job is queued, the log says so. */
