@@ -263,6 +263,102 @@ Test(profile, dates_must_be_real_days_in_iso_form)
 	cr_assert_eq(TYPE_OF("20240101"), COLUMN_INTEGER); /* a number, not a date */
 }
 
+/* ref_is_date is the date rule written plainly, byte by byte: the
+ * reference the eight-bytes-at-a-time test in column_stats must match. */
+static bool ref_is_date(const char *s, size_t len)
+{
+	static const unsigned days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	unsigned v[10];
+
+	if (len != 10)
+		return false;
+	for (int i = 0; i < 10; i++) {
+		if (i == 4 || i == 7) {
+			if (s[i] != '-')
+				return false;
+			continue;
+		}
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v[i] = (unsigned)(s[i] - '0');
+	}
+	unsigned year = v[0] * 1000 + v[1] * 100 + v[2] * 10 + v[3];
+	unsigned month = v[5] * 10 + v[6], day = v[8] * 10 + v[9];
+	bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+	if (month < 1 || month > 12 || day < 1)
+		return false;
+	return day <= (month == 2 && leap ? 29u : days[month - 1]);
+}
+
+/* type_of_exact is type_of for one cell copied into a buffer of exactly its
+ * length, so that a read past it is caught under AddressSanitizer. */
+static enum column_type type_of_exact(const char *cell, size_t len)
+{
+	struct column_stats c;
+	struct column_summary s;
+	char *copy = malloc(len ? len : 1);
+
+	cr_assert_not_null(copy);
+	memcpy(copy, cell, len);
+	column_stats_init(&c);
+	cr_assert_eq(column_stats_add(&c, copy, len), 0);
+	column_stats_summarize(&c, &s);
+	column_stats_free(&c);
+	free(copy);
+	return s.type;
+}
+
+/* Every month and day number from 00 to 39 in years around the leap rules,
+ * and every byte value at each of the ten positions of a valid date: the
+ * word-at-a-time date test agrees with the plain rule on all of them. */
+Test(profile, date_test_matches_the_plain_rule_byte_by_byte)
+{
+	static const unsigned years[] = {0, 1, 4, 100, 400, 1900, 1970, 2000, 2023, 2024, 9999};
+	char cell[11];
+
+	for (size_t y = 0; y < sizeof years / sizeof years[0]; y++)
+		for (unsigned m = 0; m < 40; m++)
+			for (unsigned d = 0; d < 40; d++) {
+				snprintf(cell, sizeof cell, "%04u-%02u-%02u", years[y], m, d);
+				enum column_type want = ref_is_date(cell, 10) ? COLUMN_DATE : COLUMN_TEXT;
+				cr_assert_eq(type_of_exact(cell, 10), want, "%s", cell);
+			}
+	for (int pos = 0; pos < 10; pos++)
+		for (int b = 1; b < 256; b++) {
+			memcpy(cell, "2024-02-29", 10);
+			cell[pos] = (char)b;
+			enum column_type want = ref_is_date(cell, 10) ? COLUMN_DATE : COLUMN_TEXT;
+			cr_assert_eq(type_of_exact(cell, 10), want, "byte %d at %d", b, pos);
+		}
+	for (size_t len = 0; len <= 13; len++) /* only ten bytes can be a date */
+		cr_assert_eq(type_of_exact("2024-02-29-01", len) == COLUMN_DATE, len == 10, "length %zu", len);
+}
+
+/* Classification edge cases, each cell in a buffer of exactly its length:
+ * signs, leading zeros, exponents, int64 overflow, inf/nan, spaces. */
+Test(profile, cell_kinds_at_their_edges_in_exact_buffers)
+{
+	static const struct { const char *cell; enum column_type type; } cases[] = {
+		{"0", COLUMN_INTEGER}, {"-0", COLUMN_INTEGER}, {"+7", COLUMN_INTEGER},
+		{"0000000000000000000000012", COLUMN_INTEGER}, {"12345678", COLUMN_INTEGER},
+		{"123456789", COLUMN_INTEGER}, {"9223372036854775807", COLUMN_INTEGER},
+		{"-9223372036854775808", COLUMN_INTEGER}, {"9223372036854775808", COLUMN_FLOAT},
+		{"99999999999999999999999", COLUMN_FLOAT}, {"1.", COLUMN_FLOAT}, {".5", COLUMN_FLOAT},
+		{"-.5e+3", COLUMN_FLOAT}, {"1E5", COLUMN_FLOAT}, {"1e-400", COLUMN_FLOAT},
+		{"1e400", COLUMN_TEXT}, {"1e", COLUMN_TEXT}, {"1e+", COLUMN_TEXT}, {".", COLUMN_TEXT},
+		{"+", COLUMN_TEXT}, {"-", COLUMN_TEXT}, {"--1", COLUMN_TEXT}, {"1-", COLUMN_TEXT},
+		{"inf", COLUMN_TEXT}, {"-Infinity", COLUMN_TEXT}, {"nan", COLUMN_TEXT},
+		{"0x10", COLUMN_TEXT}, {" 5", COLUMN_TEXT}, {"5 ", COLUMN_TEXT}, {"1 000", COLUMN_TEXT},
+		{"12345678:", COLUMN_TEXT}, {"1234567/", COLUMN_TEXT}, {"TRUE", COLUMN_BOOLEAN},
+		{"fAlSe", COLUMN_BOOLEAN}, {"truee", COLUMN_TEXT}, {"0000-01-01", COLUMN_DATE},
+		{"9999-12-31", COLUMN_DATE}, {"2024-02-30", COLUMN_TEXT}, {"é", COLUMN_TEXT},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		cr_expect_eq(type_of_exact(cases[i].cell, strlen(cases[i].cell)), cases[i].type,
+			     "%s", cases[i].cell);
+	cr_assert_eq(type_of_exact("", 0), COLUMN_EMPTY);
+}
+
 Test(profile, mixed_column_is_text)
 {
 	cr_assert_eq(TYPE_OF("1", "2", "x"), COLUMN_TEXT);
