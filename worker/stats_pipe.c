@@ -9,54 +9,10 @@
  */
 #include "stats_pipe.h"
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* A batch holds the cells' bytes back to back and, apart, their lengths.
- * A cell needs neither an offset (the stats threads add the lengths up as
- * they go) nor a column (cells come a whole record at a time, so the
- * column is the cell's number modulo ncols, counted across batches). A
- * length takes one 32-bit word; one of PIPE_LONG_CELL or more takes three:
- * PIPE_LONG_CELL, then the low and the high half. Four bytes a cell
- * instead of sixteen matter: every byte the parser writes is a cache line
- * another core then reads. */
-#define PIPE_LONG_CELL UINT32_MAX
-
-struct pipe_batch {
-	char *bytes;             /* cap bytes */
-	size_t used, cap;
-	uint32_t *lens;          /* STATS_PIPE_BATCH_CELLS words */
-	size_t n;                /* words used in lens */
-};
-
-/* One stats thread. */
-struct pipe_worker {
-	struct stats_pipe *pipe;
-	unsigned index;          /* it owns the columns whose owner is index */
-	size_t col;              /* the column of the next cell (its own) */
-	uint64_t done;           /* batches read; guarded by the pipe's lock */
-	pthread_t thread;
-};
-
-struct stats_pipe {
-	pthread_mutex_t lock;    /* guards handed, every done, closed, failed */
-	pthread_cond_t filled;   /* a batch was handed over, or closed */
-	pthread_cond_t emptied;  /* a stats thread finished a batch */
-	uint64_t handed;         /* batches handed over */
-	bool closed;             /* no more batches will come */
-	bool failed;             /* a cell could not be added */
-	bool joined;             /* the threads have ended (parser only) */
-	unsigned nthreads;
-	struct pipe_batch *filling; /* the batch the parser fills (parser only) */
-	struct column_stats *cols; /* the stats threads' until finish */
-	size_t ncols;
-	unsigned char *owner;    /* ncols: the thread that owns each column */
-	struct pipe_batch batch[STATS_PIPE_BATCHES];
-	struct pipe_worker workers[STATS_PIPE_MAX_THREADS];
-};
 
 /* ---- Stats threads ------------------------------------------------------ */
 
@@ -64,7 +20,7 @@ struct stats_pipe {
  * columns. Returns 0, or -1 when one could not be added (the rest are
  * still tried, so that each column's failure is the same as with one
  * thread: it is out of memory anyway). */
-static int pipe_apply(struct stats_pipe *p, const struct pipe_batch *b, struct pipe_worker *w)
+static int pipe_apply(struct stats_pipe *p, const struct stats_pipe_batch *b, struct stats_pipe_worker *w)
 {
 	const unsigned char *owner = p->owner;
 	const bool all = p->nthreads == 1; /* then every column is this thread's */
@@ -74,7 +30,7 @@ static int pipe_apply(struct stats_pipe *p, const struct pipe_batch *b, struct p
 
 	for (size_t i = 0; i < b->n; i++) {
 		size_t len = b->lens[i];
-		if (__builtin_expect(len == PIPE_LONG_CELL, 0)) {
+		if (__builtin_expect(len == STATS_PIPE_LONG_CELL, 0)) {
 			len = (size_t)((uint64_t)b->lens[i + 1] | (uint64_t)b->lens[i + 2] << 32);
 			i += 2;
 		}
@@ -90,7 +46,7 @@ static int pipe_apply(struct stats_pipe *p, const struct pipe_batch *b, struct p
 
 static void *pipe_main(void *arg)
 {
-	struct pipe_worker *w = arg;
+	struct stats_pipe_worker *w = arg;
 	struct stats_pipe *p = w->pipe;
 
 	pthread_mutex_lock(&p->lock);
@@ -99,7 +55,7 @@ static void *pipe_main(void *arg)
 			pthread_cond_wait(&p->filled, &p->lock);
 		if (w->done == p->handed)
 			break;
-		const struct pipe_batch *b = &p->batch[w->done % STATS_PIPE_BATCHES];
+		const struct stats_pipe_batch *b = &p->batch[w->done % STATS_PIPE_BATCHES];
 		pthread_mutex_unlock(&p->lock);
 		int rc = pipe_apply(p, b, w);
 		pthread_mutex_lock(&p->lock);
@@ -192,7 +148,7 @@ struct stats_pipe *stats_pipe_start(struct column_stats *cols, size_t ncols, uns
 	pthread_cond_init(&p->filled, NULL);
 	pthread_cond_init(&p->emptied, NULL);
 	for (unsigned k = 0; k < n; k++) {
-		p->workers[k] = (struct pipe_worker){.pipe = p, .index = k};
+		p->workers[k] = (struct stats_pipe_worker){.pipe = p, .index = k};
 		if (pthread_create(&p->workers[k].thread, NULL, pipe_main, &p->workers[k]) != 0) {
 			pipe_stop(p, k);
 			pipe_destroy(p);
@@ -245,7 +201,7 @@ static int pipe_hand_over(struct stats_pipe *p)
  * bytes, handing it over first when it is full. Returns 0 or -1. */
 static int pipe_make_room(struct stats_pipe *p, size_t len)
 {
-	struct pipe_batch *b = p->filling;
+	struct stats_pipe_batch *b = p->filling;
 
 	if (b->n + 3 <= STATS_PIPE_BATCH_CELLS && len <= b->cap - b->used)
 		return 0;
@@ -264,67 +220,13 @@ static int pipe_make_room(struct stats_pipe *p, size_t len)
 	return 0;
 }
 
-/* pipe_copy copies len bytes from src to dst. Most cells are a few bytes
- * long, where a call to memcpy costs more than the copy: up to 16 bytes
- * are moved with two overlapping loads and stores that stay inside both
- * buffers. */
-static inline void pipe_copy(char *dst, const char *src, size_t len)
-{
-	if (len > 16) {
-		memcpy(dst, src, len);
-	} else if (len >= 8) {
-		uint64_t head, tail;
-		memcpy(&head, src, 8);
-		memcpy(&tail, src + len - 8, 8);
-		memcpy(dst, &head, 8);
-		memcpy(dst + len - 8, &tail, 8);
-	} else if (len >= 4) {
-		uint32_t head, tail;
-		memcpy(&head, src, 4);
-		memcpy(&tail, src + len - 4, 4);
-		memcpy(dst, &head, 4);
-		memcpy(dst + len - 4, &tail, 4);
-	} else if (len > 0) {
-		dst[0] = src[0];
-		dst[len >> 1] = src[len >> 1];
-		dst[len - 1] = src[len - 1];
-	}
-}
-
-/* pipe_put appends the cell to b, which has room for it. */
-static inline void pipe_put(struct pipe_batch *b, const char *data, size_t len)
-{
-	if (len < PIPE_LONG_CELL) {
-		b->lens[b->n++] = (uint32_t)len;
-	} else {
-		b->lens[b->n++] = PIPE_LONG_CELL;
-		b->lens[b->n++] = (uint32_t)len;
-		b->lens[b->n++] = (uint32_t)((uint64_t)len >> 32);
-	}
-	pipe_copy(b->bytes + b->used, data, len);
-	b->used += len;
-}
-
-/* pipe_add_slow is stats_pipe_add when the batch is full: it hands the
- * batch over first. Returns 0 or -1. */
-__attribute__((noinline))
-static int pipe_add_slow(struct stats_pipe *p, const char *data, size_t len)
+/* stats_pipe_add_slow is stats_pipe_add when the batch is full: it hands
+ * the batch over first. Returns 0 or -1. */
+int stats_pipe_add_slow(struct stats_pipe *p, const char *data, size_t len)
 {
 	if (pipe_make_room(p, len) != 0)
 		return -1;
-	pipe_put(p->filling, data, len);
-	return 0;
-}
-
-/* stats_pipe_add's full-batch case is a tail call, so that the common
- * case saves no registers. */
-int stats_pipe_add(struct stats_pipe *p, const char *data, size_t len)
-{
-	struct pipe_batch *b = p->filling;
-
-	if (__builtin_expect(b->n + 3 > STATS_PIPE_BATCH_CELLS || len > b->cap - b->used, 0))
-		return pipe_add_slow(p, data, len);
-	pipe_put(b, data, len);
+	stats_pipe_put(p->filling, data, len);
 	return 0;
 }
 
