@@ -258,29 +258,71 @@ static const char *number_exponent(const char *p, const char *end, struct number
 	return p > start ? p : NULL;
 }
 
-/* number_scan reads s as [+-]digits[.digits][e[+-]digits] with at least one
- * mantissa digit. Returns true and fills *n when all of s matches. */
-static bool number_scan(const char *s, size_t len, struct number *n)
+/* number_mantissa_bytes reads digits[.digits] from p on into n (mantissa,
+ * exponent, integer, overflow) and *digits, a byte at a time; returns
+ * where it stops. */
+static const char *number_mantissa_bytes(const char *p, const char *end, struct number *n,
+					 size_t *digits)
 {
-	const char *p = s, *end = s + len;
-
-	memset(n, 0, sizeof *n);
-	if (*p == '+' || *p == '-')
-		n->negative = *p++ == '-';
 	const char *first = p;
+
 	p = number_digits(p, end, &n->mantissa);
-	size_t digits = (size_t)(p - first);
+	*digits = (size_t)(p - first);
 	n->integer = p == end;
 	if (p < end && *p == '.') {
 		const char *fraction = ++p;
 		p = number_digits(p, end, &n->mantissa);
 		n->exponent = -(int64_t)(p - fraction);
-		digits += (size_t)(p - fraction);
+		*digits += (size_t)(p - fraction);
 	}
+	if (*digits > 19)
+		number_exact_mantissa(first, p, n);
+	return p;
+}
+
+/* number_mantissa_word is number_mantissa_bytes for at most eight bytes
+ * (so at most eight digits, which cannot overflow): they are loaded as one
+ * word, the runs of digits found without a loop, the point's byte cut out
+ * so that the digits are contiguous, and all of them converted at once. */
+static const char *number_mantissa_word(const char *p, const char *end, struct number *n,
+					size_t *digits)
+{
+	uint64_t w = word_load(p, (size_t)(end - p)); /* bytes past end read as zero: no digit */
+	unsigned k = word_digit_run(w), total = k;
+	uint64_t mantissa_bytes = w;
+
+	p += k;
+	n->integer = p == end;
+	if (p < end && *p == '.') { /* then k <= 7 */
+		uint64_t rest = k < 7 ? w >> (8 * (k + 1)) : 0; /* the bytes after the point */
+		unsigned f = word_digit_run(rest);
+		mantissa_bytes = (w & ((1ull << (8 * k)) - 1)) | rest << (8 * k);
+		n->exponent = -(int64_t)f;
+		total += f;
+		p += 1 + f;
+	}
+	n->mantissa = total ? word_digits_value(mantissa_bytes, total) : 0;
+	*digits = total;
+	return p;
+}
+
+/* number_scan reads s as [+-]digits[.digits][e[+-]digits] with at least one
+ * mantissa digit. Returns true and fills *n when all of s matches. Most
+ * numbers in CSV are short enough for number_mantissa_word. */
+static bool number_scan(const char *s, size_t len, struct number *n)
+{
+	const char *p = s, *end = s + len;
+	size_t digits;
+
+	memset(n, 0, sizeof *n);
+	if (*p == '+' || *p == '-')
+		n->negative = *p++ == '-';
+	if (end - p <= 8)
+		p = number_mantissa_word(p, end, n, &digits);
+	else
+		p = number_mantissa_bytes(p, end, n, &digits);
 	if (digits == 0)
 		return false;
-	if (digits > 19)
-		number_exact_mantissa(first, p, n);
 	if (p < end && (*p | 0x20) == 'e' && !(p = number_exponent(p, end, n)))
 		return false;
 	return p == end;
@@ -385,19 +427,18 @@ static int column_add_number(struct column_stats *c, const char *s, size_t len)
 
 /* ---- Booleans and dates --------------------------------------------------- */
 
-/* cell_is_boolean says whether s is "true" or "false" in any letter case.
- * b | 0x20 equals a lower-case letter only for that letter and its upper
- * case, so the test is exact. */
+/* cell_is_boolean says whether s is "true" or "false" in any letter case,
+ * comparing the cell as one word. b | 0x20 equals a lower-case letter only
+ * for that letter and its upper case, so the test is exact. */
 static bool cell_is_boolean(const char *s, size_t len)
 {
-	const char *word = len == 4 ? "true" : len == 5 ? "false" : NULL;
+	const uint64_t word_true = 't' | 'r' << 8 | 'u' << 16 | (uint64_t)'e' << 24;
+	const uint64_t word_false = 'f' | 'a' << 8 | 'l' << 16 | (uint64_t)'s' << 24 | (uint64_t)'e' << 32;
 
-	if (!word)
+	if (len != 4 && len != 5)
 		return false;
-	for (size_t i = 0; i < len; i++)
-		if ((s[i] | 0x20) != word[i])
-			return false;
-	return true;
+	uint64_t lower = word_load(s, len) | (0x20 * WORD_ONES & ((1ull << (8 * len)) - 1));
+	return lower == (len == 4 ? word_true : word_false);
 }
 
 /* days_in_month returns the length of month (1..12) of year, proleptic

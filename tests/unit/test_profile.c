@@ -4,11 +4,13 @@
  */
 #include <criterion/criterion.h>
 
+#include <errno.h>
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -334,6 +336,28 @@ Test(profile, date_test_matches_the_plain_rule_byte_by_byte)
 		cr_assert_eq(type_of_exact("2024-02-29-01", len) == COLUMN_DATE, len == 10, "length %zu", len);
 }
 
+/* Every byte value at each position of "true", "false" and "FALSE": the
+ * word-at-a-time boolean test accepts exactly the letter-case variants. */
+Test(profile, boolean_test_accepts_only_true_and_false_in_any_case)
+{
+	static const char *const words[] = {"true", "false", "FALSE"};
+	char cell[8];
+
+	for (size_t w = 0; w < 3; w++) {
+		size_t len = strlen(words[w]);
+		for (size_t pos = 0; pos < len; pos++)
+			for (int b = 1; b < 256; b++) {
+				memcpy(cell, words[w], len);
+				cell[pos] = (char)b;
+				bool want = strncasecmp(cell, "true", len) == 0 && len == 4;
+				want |= strncasecmp(cell, "false", len) == 0 && len == 5;
+				want &= b < 0x80;
+				enum column_type got = type_of_exact(cell, len);
+				cr_assert_eq(got == COLUMN_BOOLEAN, want, "byte %d at %zu of %s", b, pos, words[w]);
+			}
+	}
+}
+
 /* Classification edge cases, each cell in a buffer of exactly its length:
  * signs, leading zeros, exponents, int64 overflow, inf/nan, spaces. */
 Test(profile, cell_kinds_at_their_edges_in_exact_buffers)
@@ -430,6 +454,74 @@ Test(profile, float_values_match_strtod_exactly)
 		cr_assert(s.min.kind == COLUMN_VALUE_REAL || s.min.kind == COLUMN_VALUE_INTEGER, "%s", cell);
 		cr_assert(memcmp(&s.min.real, &want, sizeof want) == 0, "%s: got %.17g want %.17g",
 			  cell, s.min.real, want);
+		column_stats_free(&c);
+	}
+}
+
+/* ref_number_type is the number rule written plainly: the grammar checked
+ * byte by byte, the value left to strtoll and strtod. */
+static enum column_type ref_number_type(const char *cell, int64_t *integer, double *real)
+{
+	const char *p = cell;
+	size_t digits = 0;
+
+	if (*p == '+' || *p == '-')
+		p++;
+	for (; *p >= '0' && *p <= '9'; p++)
+		digits++;
+	bool integer_form = *p == '\0' && digits > 0;
+	if (*p == '.')
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			digits++;
+	if (digits == 0)
+		return COLUMN_TEXT;
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		if (!(*p >= '0' && *p <= '9'))
+			return COLUMN_TEXT;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	if (*p != '\0')
+		return COLUMN_TEXT;
+	errno = 0;
+	*integer = strtoll(cell, NULL, 10);
+	if (integer_form && errno == 0)
+		return COLUMN_INTEGER;
+	*real = strtod(cell, NULL);
+	return isfinite(*real) ? COLUMN_FLOAT : COLUMN_TEXT;
+}
+
+/* Random short cells of digits, signs, points, exponents and other bytes,
+ * around the eight bytes that numbers are read in at once: the type and
+ * the value agree with the plain rule, strtoll and strtod. */
+Test(profile, short_numbers_match_the_plain_rule_and_strtod)
+{
+	static const char alphabet[] = "0123456789000111+-.eE x";
+	uint64_t state = 11;
+	char cell[16];
+
+	for (int i = 0; i < 200000; i++) {
+		size_t len = 1 + next_random(&state) % 12;
+		for (size_t j = 0; j < len; j++)
+			cell[j] = alphabet[next_random(&state) % (sizeof alphabet - 1)];
+		cell[len] = '\0';
+		int64_t integer = 0;
+		double real = 0;
+		enum column_type want = ref_number_type(cell, &integer, &real);
+		if (want == COLUMN_TEXT && ref_is_date(cell, len)) /* the alphabet can write one */
+			want = COLUMN_DATE;
+		struct column_stats c;
+		struct column_summary s;
+		summarize_cells(&c, &s, (const char *const[]){cell, NULL});
+		cr_assert_eq(s.type, want, "%s", cell);
+		if (want == COLUMN_INTEGER)
+			cr_assert_eq(s.min.integer, integer, "%s", cell);
+		if (want == COLUMN_FLOAT)
+			cr_assert(memcmp(&s.min.real, &real, sizeof real) == 0, "%s: %.17g, want %.17g",
+				  cell, s.min.real, real);
 		column_stats_free(&c);
 	}
 }
