@@ -16,29 +16,29 @@
 
 /* ---- Stats threads ------------------------------------------------------ */
 
-/* pipe_apply adds the cells of b that belong to thread w to their
- * columns. Returns 0, or -1 when one could not be added (the rest are
- * still tried, so that each column's failure is the same as with one
- * thread: it is out of memory anyway). */
-static int pipe_apply(struct stats_pipe *p, const struct stats_pipe_batch *b, struct stats_pipe_worker *w)
+/* pipe_apply adds the cells of part t, thread w's, to their columns.
+ * Returns 0, or -1 when one could not be added (the rest are still
+ * tried, so that each column's failure is the same as with one thread:
+ * it is out of memory anyway). */
+static int pipe_apply(struct stats_pipe *p, const struct stats_pipe_part *t, struct stats_pipe_worker *w)
 {
-	const unsigned char *owner = p->owner;
-	const bool all = p->nthreads == 1; /* then every column is this thread's */
-	const char *bytes = b->bytes;
+	const size_t step = p->nthreads, ncols = p->ncols;
+	const char *bytes = t->bytes;
 	size_t col = w->col;
 	int rc = 0;
 
-	for (size_t i = 0; i < b->n; i++) {
-		size_t len = b->lens[i];
+	for (size_t i = 0; i < t->n; i++) {
+		size_t len = t->lens[i];
 		if (__builtin_expect(len == STATS_PIPE_LONG_CELL, 0)) {
-			len = (size_t)((uint64_t)b->lens[i + 1] | (uint64_t)b->lens[i + 2] << 32);
+			len = (size_t)((uint64_t)t->lens[i + 1] | (uint64_t)t->lens[i + 2] << 32);
 			i += 2;
 		}
-		if ((all || owner[col] == w->index) && column_stats_add(&p->cols[col], bytes, len) != 0)
+		if (column_stats_add(&p->cols[col], bytes, len) != 0)
 			rc = -1;
 		bytes += len;
-		if (++col == p->ncols)
-			col = 0;
+		col += step;
+		if (col >= ncols)
+			col = w->index;
 	}
 	w->col = col;
 	return rc;
@@ -55,9 +55,9 @@ static void *pipe_main(void *arg)
 			pthread_cond_wait(&p->filled, &p->lock);
 		if (w->done == p->handed)
 			break;
-		const struct stats_pipe_batch *b = &p->batch[w->done % STATS_PIPE_BATCHES];
+		const struct stats_pipe_part *t = &p->batch[w->done % STATS_PIPE_BATCHES].part[w->index];
 		pthread_mutex_unlock(&p->lock);
-		int rc = pipe_apply(p, b, w);
+		int rc = pipe_apply(p, t, w);
 		pthread_mutex_lock(&p->lock);
 		p->failed |= rc != 0;
 		w->done++;
@@ -69,14 +69,27 @@ static void *pipe_main(void *arg)
 
 /* ---- Start and stop ----------------------------------------------------- */
 
-/* pipe_free_buffers frees every batch's buffers and the owner table. */
+/* pipe_free_buffers frees every part's buffers and the owner table. */
 static void pipe_free_buffers(struct stats_pipe *p)
 {
-	for (size_t i = 0; i < STATS_PIPE_BATCHES; i++) {
-		free(p->batch[i].bytes);
-		free(p->batch[i].lens);
-	}
+	for (size_t i = 0; i < STATS_PIPE_BATCHES; i++)
+		for (size_t k = 0; k < STATS_PIPE_MAX_THREADS; k++) {
+			free(p->batch[i].part[k].bytes);
+			free(p->batch[i].part[k].lens);
+		}
 	free(p->owner);
+}
+
+/* pipe_alloc_part gives t an even share of a batch's room among nthreads
+ * parts. Returns 0, or -1 out of memory (what was taken is freed with the
+ * pipe's buffers). */
+static int pipe_alloc_part(struct stats_pipe_part *t, unsigned nthreads)
+{
+	t->cap = STATS_PIPE_BATCH_BYTES / nthreads;
+	t->ncap = STATS_PIPE_BATCH_CELLS / nthreads;
+	t->bytes = malloc(t->cap);
+	t->lens = malloc(t->ncap * sizeof *t->lens);
+	return t->bytes != NULL && t->lens != NULL ? 0 : -1;
 }
 
 /* pipe_alloc returns a pipe with its buffers and owner table for ncols
@@ -96,12 +109,9 @@ static struct stats_pipe *pipe_alloc(struct column_stats *cols, size_t ncols, un
 	bad = p->owner == NULL;
 	for (size_t c = 0; !bad && c < ncols; c++)
 		p->owner[c] = (unsigned char)(c % nthreads);
-	for (size_t i = 0; !bad && i < STATS_PIPE_BATCHES; i++) {
-		p->batch[i].cap = STATS_PIPE_BATCH_BYTES;
-		p->batch[i].bytes = malloc(STATS_PIPE_BATCH_BYTES);
-		p->batch[i].lens = malloc(STATS_PIPE_BATCH_CELLS * sizeof *p->batch[i].lens);
-		bad = p->batch[i].bytes == NULL || p->batch[i].lens == NULL;
-	}
+	for (size_t i = 0; !bad && i < STATS_PIPE_BATCHES; i++)
+		for (unsigned k = 0; !bad && k < nthreads; k++)
+			bad = pipe_alloc_part(&p->batch[i].part[k], nthreads) != 0;
 	if (!bad)
 		return p;
 	pipe_free_buffers(p);
@@ -148,7 +158,7 @@ struct stats_pipe *stats_pipe_start(struct column_stats *cols, size_t ncols, uns
 	pthread_cond_init(&p->filled, NULL);
 	pthread_cond_init(&p->emptied, NULL);
 	for (unsigned k = 0; k < n; k++) {
-		p->workers[k] = (struct stats_pipe_worker){.pipe = p, .index = k};
+		p->workers[k] = (struct stats_pipe_worker){.pipe = p, .index = k, .col = k};
 		if (pthread_create(&p->workers[k].thread, NULL, pipe_main, &p->workers[k]) != 0) {
 			pipe_stop(p, k);
 			pipe_destroy(p);
@@ -192,49 +202,61 @@ static int pipe_hand_over(struct stats_pipe *p)
 	p->filling = &p->batch[p->handed % STATS_PIPE_BATCHES];
 	failed = p->failed;
 	pthread_mutex_unlock(&p->lock);
-	p->filling->n = 0;
-	p->filling->used = 0;
+	for (unsigned k = 0; k < p->nthreads; k++) {
+		p->filling->part[k].n = 0;
+		p->filling->part[k].used = 0;
+	}
 	return failed ? -1 : 0;
 }
 
-/* pipe_make_room makes the batch being filled able to take a cell of len
- * bytes, handing it over first when it is full. Returns 0 or -1. */
-static int pipe_make_room(struct stats_pipe *p, size_t len)
+/* pipe_make_room makes the part of the batch being filled that column
+ * col's cells go to able to take a cell of len bytes, handing the batch
+ * over first when that part is full. Returns 0 or -1. */
+static int pipe_make_room(struct stats_pipe *p, size_t col, size_t len)
 {
-	struct stats_pipe_batch *b = p->filling;
+	struct stats_pipe_part *t = &p->filling->part[p->owner[col]];
 
-	if (b->n + 3 <= STATS_PIPE_BATCH_CELLS && len <= b->cap - b->used)
+	if (t->n + 3 <= t->ncap && len <= t->cap - t->used)
 		return 0;
-	if (b->n > 0) {
+	if (t->n > 0) {
 		if (pipe_hand_over(p) != 0)
 			return -1;
-		b = p->filling;
+		t = &p->filling->part[p->owner[col]];
 	}
-	if (len > b->cap) { /* a cell longer than a batch: this batch grows */
-		char *bytes = realloc(b->bytes, len);
+	if (len > t->cap) { /* a cell longer than a part: this part grows */
+		char *bytes = realloc(t->bytes, len);
 		if (bytes == NULL)
 			return -1;
-		b->bytes = bytes;
-		b->cap = len;
+		t->bytes = bytes;
+		t->cap = len;
 	}
 	return 0;
 }
 
-/* stats_pipe_add_slow is stats_pipe_add when the batch is full: it hands
+/* stats_pipe_add_slow is stats_pipe_add when the part is full: it hands
  * the batch over first. Returns 0 or -1. */
-int stats_pipe_add_slow(struct stats_pipe *p, const char *data, size_t len)
+int stats_pipe_add_slow(struct stats_pipe *p, size_t col, const char *data, size_t len)
 {
-	if (pipe_make_room(p, len) != 0)
+	if (pipe_make_room(p, col, len) != 0)
 		return -1;
-	stats_pipe_put(p->filling, data, len);
+	stats_pipe_put(&p->filling->part[p->owner[col]], data, len);
 	return 0;
+}
+
+/* pipe_filling_empty says whether no cell waits in the batch being filled. */
+static bool pipe_filling_empty(const struct stats_pipe *p)
+{
+	for (unsigned k = 0; k < p->nthreads; k++)
+		if (p->filling->part[k].n > 0)
+			return false;
+	return true;
 }
 
 int stats_pipe_finish(struct stats_pipe *p)
 {
 	int rc = 0;
 
-	if (p->filling->n > 0)
+	if (!pipe_filling_empty(p))
 		rc = pipe_hand_over(p);
 	pipe_stop(p, p->nthreads);
 	return rc != 0 || p->failed ? -1 : 0;

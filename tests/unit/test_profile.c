@@ -1266,7 +1266,7 @@ Test(profile, a_stats_pipe_runs_its_threads_and_each_column_sees_its_cells)
 				if ((i + c) % 17 == 0)
 					len = 0;
 				cr_assert_eq(column_stats_add(&direct[c], cell, (size_t)len), 0);
-				cr_assert_eq(stats_pipe_add(p, cell, (size_t)len), 0);
+				cr_assert_eq(stats_pipe_add(p, c, cell, (size_t)len), 0);
 			}
 		cr_assert_eq(stats_pipe_finish(p), 0);
 		stats_pipe_free(p);
