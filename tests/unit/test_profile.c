@@ -1286,6 +1286,57 @@ Test(profile, a_stats_pipe_runs_its_threads_and_each_column_sees_its_cells)
 	}
 }
 
+/* One wide column and two narrow ones: the wide column's part fills long
+ * before the others, so batches are handed over with the narrow parts
+ * partly filled, and every column must still end as direct adds leave it. */
+Test(profile, uneven_columns_fill_their_parts_unevenly_and_lose_nothing)
+{
+	enum { COLS = 3, ROWS = 3000 };
+	static char wide[4100];
+	char narrow[32];
+
+	memset(wide, 'w', sizeof wide);
+	for (unsigned n = 1; n <= 3; n++) {
+		struct column_stats direct[COLS], piped[COLS];
+		for (size_t c = 0; c < COLS; c++) {
+			column_stats_init(&direct[c]);
+			column_stats_init(&piped[c]);
+		}
+		struct stats_pipe *p = stats_pipe_start(piped, COLS, n);
+		cr_assert_not_null(p);
+		for (size_t i = 0; i < ROWS; i++) {
+			size_t wide_len = 1000 + (i * 7919) % 3000;
+			wide[wide_len - 1] = (char)('a' + i % 26);
+			int len = snprintf(narrow, sizeof narrow, "%zu", i * 2654435761u % 100003);
+			cr_assert_eq(column_stats_add(&direct[0], wide, wide_len), 0);
+			cr_assert_eq(stats_pipe_add(p, 0, wide, wide_len), 0);
+			wide[wide_len - 1] = 'w';
+			for (size_t c = 1; c < COLS; c++) {
+				cr_assert_eq(column_stats_add(&direct[c], narrow, (size_t)len - c + 1), 0);
+				cr_assert_eq(stats_pipe_add(p, c, narrow, (size_t)len - c + 1), 0);
+			}
+		}
+		cr_assert_eq(stats_pipe_finish(p), 0);
+		stats_pipe_free(p);
+		for (size_t c = 0; c < COLS; c++) {
+			struct column_summary a, b;
+			column_stats_summarize(&direct[c], &a);
+			column_stats_summarize(&piped[c], &b);
+			cr_assert_eq(a.type, b.type, "column %zu, %u threads", c, n);
+			cr_assert_eq(a.count, b.count, "column %zu, %u threads", c, n);
+			cr_assert_eq(a.max_length, b.max_length, "column %zu, %u threads", c, n);
+			cr_assert_eq(a.min.len, b.min.len, "column %zu, %u threads", c, n);
+			cr_assert_eq(a.max.len, b.max.len, "column %zu, %u threads", c, n);
+			cr_assert_eq(a.min.integer, b.min.integer, "column %zu, %u threads", c, n);
+			cr_assert_eq(a.max.integer, b.max.integer, "column %zu, %u threads", c, n);
+			cr_assert(memcmp(&a.mean, &b.mean, sizeof a.mean) == 0, "column %zu, %u threads", c, n);
+			cr_assert_eq(a.distinct_approx, b.distinct_approx, "column %zu, %u threads", c, n);
+			column_stats_free(&direct[c]);
+			column_stats_free(&piped[c]);
+		}
+	}
+}
+
 Test(profile, default_stats_threads_leave_a_cpu_to_the_parser)
 {
 	cr_assert_eq(task_profile_default_threads(1), 1);
