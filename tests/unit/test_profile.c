@@ -1243,6 +1243,30 @@ Test(profile, cells_longer_than_a_batch_pass_the_pipe_whole)
 	free(one);
 }
 
+/* expect_columns_alike asserts that the ncols columns fed directly and
+ * through a pipe of n threads summarise alike, then frees both. */
+static void expect_columns_alike(struct column_stats *direct, struct column_stats *piped,
+				 size_t ncols, unsigned n)
+{
+	for (size_t c = 0; c < ncols; c++) {
+		struct column_summary a, b;
+		column_stats_summarize(&direct[c], &a);
+		column_stats_summarize(&piped[c], &b);
+		cr_assert_eq(a.type, b.type, "column %zu, %u threads", c, n);
+		cr_assert_eq(a.count, b.count, "column %zu, %u threads", c, n);
+		cr_assert_eq(a.empty, b.empty, "column %zu, %u threads", c, n);
+		cr_assert_eq(a.max_length, b.max_length, "column %zu, %u threads", c, n);
+		cr_assert_eq(a.min.len, b.min.len, "column %zu, %u threads", c, n);
+		cr_assert_eq(a.max.len, b.max.len, "column %zu, %u threads", c, n);
+		cr_assert_eq(a.min.integer, b.min.integer, "column %zu, %u threads", c, n);
+		cr_assert_eq(a.max.integer, b.max.integer, "column %zu, %u threads", c, n);
+		cr_assert(memcmp(&a.mean, &b.mean, sizeof a.mean) == 0, "column %zu, %u threads", c, n);
+		cr_assert_eq(a.distinct_approx, b.distinct_approx, "column %zu, %u threads", c, n);
+		column_stats_free(&direct[c]);
+		column_stats_free(&piped[c]);
+	}
+}
+
 /* The pipe itself, without the task's fallback to one thread (which would
  * make the comparisons above pass even if no pipe ever started): it runs
  * min(n, columns) threads, and each column ends as direct adds leave it. */
@@ -1270,19 +1294,7 @@ Test(profile, a_stats_pipe_runs_its_threads_and_each_column_sees_its_cells)
 			}
 		cr_assert_eq(stats_pipe_finish(p), 0);
 		stats_pipe_free(p);
-		for (size_t c = 0; c < COLS; c++) {
-			struct column_summary a, b;
-			column_stats_summarize(&direct[c], &a);
-			column_stats_summarize(&piped[c], &b);
-			cr_assert_eq(a.type, b.type, "column %zu, %u threads", c, n);
-			cr_assert_eq(a.count, b.count, "column %zu, %u threads", c, n);
-			cr_assert_eq(a.empty, b.empty, "column %zu, %u threads", c, n);
-			cr_assert_eq(a.min.integer, b.min.integer, "column %zu, %u threads", c, n);
-			cr_assert_eq(a.max.integer, b.max.integer, "column %zu, %u threads", c, n);
-			cr_assert_eq(a.distinct_approx, b.distinct_approx, "column %zu, %u threads", c, n);
-			column_stats_free(&direct[c]);
-			column_stats_free(&piped[c]);
-		}
+		expect_columns_alike(direct, piped, COLS, n);
 	}
 }
 
@@ -1318,22 +1330,7 @@ Test(profile, uneven_columns_fill_their_parts_unevenly_and_lose_nothing)
 		}
 		cr_assert_eq(stats_pipe_finish(p), 0);
 		stats_pipe_free(p);
-		for (size_t c = 0; c < COLS; c++) {
-			struct column_summary a, b;
-			column_stats_summarize(&direct[c], &a);
-			column_stats_summarize(&piped[c], &b);
-			cr_assert_eq(a.type, b.type, "column %zu, %u threads", c, n);
-			cr_assert_eq(a.count, b.count, "column %zu, %u threads", c, n);
-			cr_assert_eq(a.max_length, b.max_length, "column %zu, %u threads", c, n);
-			cr_assert_eq(a.min.len, b.min.len, "column %zu, %u threads", c, n);
-			cr_assert_eq(a.max.len, b.max.len, "column %zu, %u threads", c, n);
-			cr_assert_eq(a.min.integer, b.min.integer, "column %zu, %u threads", c, n);
-			cr_assert_eq(a.max.integer, b.max.integer, "column %zu, %u threads", c, n);
-			cr_assert(memcmp(&a.mean, &b.mean, sizeof a.mean) == 0, "column %zu, %u threads", c, n);
-			cr_assert_eq(a.distinct_approx, b.distinct_approx, "column %zu, %u threads", c, n);
-			column_stats_free(&direct[c]);
-			column_stats_free(&piped[c]);
-		}
+		expect_columns_alike(direct, piped, COLS, n);
 	}
 }
 
