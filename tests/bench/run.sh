@@ -419,7 +419,10 @@ bench_memory() {
 	id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$work/mem.json")
 	fact memory.bytes "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["bytes"])' "$work/mem.json")"
 	start_worker
+	w0=$(ticks "$worker_pid"); r0=$(ticks "$redis_pid")
 	wait_for 180 job_finished "$id" || echo "bench: the 1 GiB profile did not finish in time" >&2
+	# CPU the job took, which other processes move less than its seconds.
+	fact memory.job_cpu_ticks "{\"worker\":$(($(ticks "$worker_pid") - w0)),\"redis\":$(($(ticks "$redis_pid") - r0))}"
 	fact memory.job "$(job_times "$id")"
 	fact memory.worker_vmhwm_kib "$(vmhwm "$worker_pid")"
 	stop "$worker_pid"
