@@ -195,26 +195,41 @@ static enum csv_error fail(struct csv_reader *r, enum csv_error e, uint64_t line
 	return e;
 }
 
-/* emit_field hands the field whose last span is seg..seg_end (after what
- * is in buf) to the field callback and empties the buffer. Returns CSV_OK
- * or the error. */
-static enum csv_error emit_field(struct csv_reader *r, const unsigned char *seg,
-				 const unsigned char *seg_end)
+/* emit_callback hands len bytes at data to the field callback. Returns
+ * CSV_OK or CSV_ERR_ABORTED. */
+static inline enum csv_error emit_callback(struct csv_reader *r, const char *data, size_t len)
 {
-	const char *data = (const char *)seg;
-	size_t len = (size_t)(seg_end - seg);
-
-	if (r->in_buf) {
-		if (buf_append(r, seg, len) != 0)
-			return fail(r, CSV_ERR_NOMEM, r->field_line);
-		data = r->buf ? r->buf : "";
-		len = r->buf_len;
-		r->in_buf = false;
-		r->buf_len = 0;
-	}
 	if (r->cbs.field && r->cbs.field(r->ctx, data, len) != 0)
 		return fail(r, CSV_ERR_ABORTED, r->line);
 	return CSV_OK;
+}
+
+/* emit_buffered is emit_field for a field partly in buf: it appends the
+ * last span, hands the whole buffer over and empties it. Out of line: few
+ * fields need the buffer. */
+__attribute__((noinline))
+static enum csv_error emit_buffered(struct csv_reader *r, const unsigned char *seg, size_t len)
+{
+	if (buf_append(r, seg, len) != 0)
+		return fail(r, CSV_ERR_NOMEM, r->field_line);
+	r->in_buf = false;
+	len = r->buf_len;
+	r->buf_len = 0;
+	return emit_callback(r, r->buf ? r->buf : "", len);
+}
+
+/* emit_field hands the field whose last span is seg..seg_end (after what
+ * is in buf) to the field callback and empties the buffer. Returns CSV_OK
+ * or the error. Inline: it runs once per field, and most fields lie whole
+ * in the chunk, so that the callback gets a pointer into it. */
+static inline enum csv_error emit_field(struct csv_reader *r, const unsigned char *seg,
+					const unsigned char *seg_end)
+{
+	size_t len = (size_t)(seg_end - seg);
+
+	if (__builtin_expect(r->in_buf, 0))
+		return emit_buffered(r, seg, len);
+	return emit_callback(r, (const char *)seg, len);
 }
 
 /* emit_record_end tells the callback that the current record is complete.

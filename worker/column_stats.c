@@ -116,6 +116,75 @@ static inline int bytes_compare(const struct column_bytes *b, const char *s, siz
 	return (b->len > len) - (b->len < len);
 }
 
+/* ---- Eight bytes at a time ----------------------------------------------- */
+
+/* Most cells are a few bytes long, so the scans below test and convert up
+ * to eight bytes with a handful of word operations instead of a loop with
+ * a branch per byte. A word holds s[0] in its lowest byte on any machine. */
+#define WORD_ONES 0x0101010101010101ull
+
+/* word_load returns the first min(len, 8) bytes at s as a word, s[0] in
+ * the lowest byte and the bytes past len zero. It reads only inside s:
+ * short cells with overlapping loads, as bytes_key does. */
+static inline uint64_t word_load(const char *s, size_t len)
+{
+	const bool little = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
+
+	if (len >= 8) {
+		uint64_t w;
+		memcpy(&w, s, 8);
+		return little ? w : __builtin_bswap64(w);
+	}
+	if (len >= 4) {
+		uint32_t head, tail;
+		memcpy(&head, s, 4);
+		memcpy(&tail, s + len - 4, 4);
+		if (!little) {
+			head = __builtin_bswap32(head);
+			tail = __builtin_bswap32(tail);
+		}
+		return (uint64_t)head | (uint64_t)tail << (8 * (len - 4));
+	}
+	if (len == 0)
+		return 0;
+	return (uint64_t)(unsigned char)s[0] | (uint64_t)(unsigned char)s[len >> 1] << (8 * (len >> 1)) |
+	       (uint64_t)(unsigned char)s[len - 1] << (8 * (len - 1));
+}
+
+/* word_nondigits returns a word that is zero exactly in the bytes of w
+ * that are ASCII digits, up to its lowest non-digit byte (which is
+ * non-zero); bytes above that may be wrong. A byte is a digit when its
+ * high nibble is 3 and stays 3 once 6 is added ('9' + 6 is 0x3F, ':' + 6
+ * is 0x40). Adding 6 carries only out of a byte of 0xFA or more, which is
+ * no digit, and only upwards: never into a byte below the first non-digit. */
+static inline uint64_t word_nondigits(uint64_t w)
+{
+	const uint64_t high = 0xF0 * WORD_ONES, threes = 0x30 * WORD_ONES;
+
+	return ((w & high) ^ threes) | (((w + 6 * WORD_ONES) & high) ^ threes);
+}
+
+/* word_digit_run returns how many of w's lowest bytes are digits, 0 to 8. */
+static inline unsigned word_digit_run(uint64_t w)
+{
+	uint64_t t = word_nondigits(w);
+
+	return t ? (unsigned)__builtin_ctzll(t) >> 3 : 8;
+}
+
+/* word_digits_value returns the number the k (1..8) lowest bytes of w
+ * write in decimal, the lowest byte the most significant digit. The k
+ * digits are moved to the top of the word, so that the bytes below them
+ * read as leading zeros; then neighbouring digits are combined into pairs,
+ * quadruples and the whole in three multiplications. */
+static inline uint64_t word_digits_value(uint64_t w, unsigned k)
+{
+	w <<= 8 * (8 - k);
+	w = ((w & 0x0F * WORD_ONES) * (10 * 256 + 1)) >> 8;
+	w = ((w & 0x00FF00FF00FF00FFull) * (100 * 65536 + 1)) >> 16;
+	return ((w & 0x0000FFFF0000FFFFull) * (10000 * 4294967296ull + 1)) >> 32;
+}
+
 /* ---- Numbers -------------------------------------------------------------- */
 
 /* Powers of ten that a double holds exactly (5^22 < 2^53). */
@@ -189,29 +258,71 @@ static const char *number_exponent(const char *p, const char *end, struct number
 	return p > start ? p : NULL;
 }
 
-/* number_scan reads s as [+-]digits[.digits][e[+-]digits] with at least one
- * mantissa digit. Returns true and fills *n when all of s matches. */
-static bool number_scan(const char *s, size_t len, struct number *n)
+/* number_mantissa_bytes reads digits[.digits] from p on into n (mantissa,
+ * exponent, integer, overflow) and *digits, a byte at a time; returns
+ * where it stops. */
+static const char *number_mantissa_bytes(const char *p, const char *end, struct number *n,
+					 size_t *digits)
 {
-	const char *p = s, *end = s + len;
-
-	memset(n, 0, sizeof *n);
-	if (*p == '+' || *p == '-')
-		n->negative = *p++ == '-';
 	const char *first = p;
+
 	p = number_digits(p, end, &n->mantissa);
-	size_t digits = (size_t)(p - first);
+	*digits = (size_t)(p - first);
 	n->integer = p == end;
 	if (p < end && *p == '.') {
 		const char *fraction = ++p;
 		p = number_digits(p, end, &n->mantissa);
 		n->exponent = -(int64_t)(p - fraction);
-		digits += (size_t)(p - fraction);
+		*digits += (size_t)(p - fraction);
 	}
+	if (*digits > 19)
+		number_exact_mantissa(first, p, n);
+	return p;
+}
+
+/* number_mantissa_word is number_mantissa_bytes for at most eight bytes
+ * (so at most eight digits, which cannot overflow): they are loaded as one
+ * word, the runs of digits found without a loop, the point's byte cut out
+ * so that the digits are contiguous, and all of them converted at once. */
+static const char *number_mantissa_word(const char *p, const char *end, struct number *n,
+					size_t *digits)
+{
+	uint64_t w = word_load(p, (size_t)(end - p)); /* bytes past end read as zero: no digit */
+	unsigned k = word_digit_run(w), total = k;
+	uint64_t mantissa_bytes = w;
+
+	p += k;
+	n->integer = p == end;
+	if (p < end && *p == '.') { /* then k <= 7 */
+		uint64_t rest = k < 7 ? w >> (8 * (k + 1)) : 0; /* the bytes after the point */
+		unsigned f = word_digit_run(rest);
+		mantissa_bytes = (w & ((1ull << (8 * k)) - 1)) | rest << (8 * k);
+		n->exponent = -(int64_t)f;
+		total += f;
+		p += 1 + f;
+	}
+	n->mantissa = total ? word_digits_value(mantissa_bytes, total) : 0;
+	*digits = total;
+	return p;
+}
+
+/* number_scan reads s as [+-]digits[.digits][e[+-]digits] with at least one
+ * mantissa digit. Returns true and fills *n when all of s matches. Most
+ * numbers in CSV are short enough for number_mantissa_word. */
+static bool number_scan(const char *s, size_t len, struct number *n)
+{
+	const char *p = s, *end = s + len;
+	size_t digits;
+
+	memset(n, 0, sizeof *n);
+	if (*p == '+' || *p == '-')
+		n->negative = *p++ == '-';
+	if (end - p <= 8)
+		p = number_mantissa_word(p, end, n, &digits);
+	else
+		p = number_mantissa_bytes(p, end, n, &digits);
 	if (digits == 0)
 		return false;
-	if (digits > 19)
-		number_exact_mantissa(first, p, n);
 	if (p < end && (*p | 0x20) == 'e' && !(p = number_exponent(p, end, n)))
 		return false;
 	return p == end;
@@ -316,19 +427,18 @@ static int column_add_number(struct column_stats *c, const char *s, size_t len)
 
 /* ---- Booleans and dates --------------------------------------------------- */
 
-/* cell_is_boolean says whether s is "true" or "false" in any letter case.
- * b | 0x20 equals a lower-case letter only for that letter and its upper
- * case, so the test is exact. */
+/* cell_is_boolean says whether s is "true" or "false" in any letter case,
+ * comparing the cell as one word. b | 0x20 equals a lower-case letter only
+ * for that letter and its upper case, so the test is exact. */
 static bool cell_is_boolean(const char *s, size_t len)
 {
-	const char *word = len == 4 ? "true" : len == 5 ? "false" : NULL;
+	const uint64_t word_true = 't' | 'r' << 8 | 'u' << 16 | (uint64_t)'e' << 24;
+	const uint64_t word_false = 'f' | 'a' << 8 | 'l' << 16 | (uint64_t)'s' << 24 | (uint64_t)'e' << 32;
 
-	if (!word)
+	if (len != 4 && len != 5)
 		return false;
-	for (size_t i = 0; i < len; i++)
-		if ((s[i] | 0x20) != word[i])
-			return false;
-	return true;
+	uint64_t lower = word_load(s, len) | (0x20 * WORD_ONES & ((1ull << (8 * len)) - 1));
+	return lower == (len == 4 ? word_true : word_false);
 }
 
 /* days_in_month returns the length of month (1..12) of year, proleptic
@@ -341,22 +451,25 @@ static unsigned days_in_month(unsigned year, unsigned month)
 	return month == 2 && leap ? 29 : days[month - 1];
 }
 
-/* cell_is_date says whether s is YYYY-MM-DD naming a real day. */
+/* cell_is_date says whether s is YYYY-MM-DD naming a real day. Its first
+ * eight bytes are tested as one word, the dashes replaced by '0' so that
+ * one digit test covers the rest. */
 static bool cell_is_date(const char *s, size_t len)
 {
-	static const unsigned char digit_at[8] = {0, 1, 2, 3, 5, 6, 8, 9};
-	unsigned d[8];
+	const uint64_t dash_bytes = 0xFFull << 32 | 0xFFull << 56;
 
-	if (len != 10 || s[4] != '-' || s[7] != '-')
+	if (len != 10)
 		return false;
-	for (int i = 0; i < 8; i++) {
-		d[i] = (unsigned)((unsigned char)s[digit_at[i]] - '0');
-		if (d[i] > 9)
-			return false;
-	}
-	unsigned year = d[0] * 1000 + d[1] * 100 + d[2] * 10 + d[3];
-	unsigned month = d[4] * 10 + d[5];
-	unsigned day = d[6] * 10 + d[7];
+	uint64_t w = word_load(s, 8);
+	if ((w & dash_bytes) != ('-' * WORD_ONES & dash_bytes))
+		return false;
+	w = (w & ~dash_bytes) | ('0' * WORD_ONES & dash_bytes);
+	uint64_t day_word = word_load(s + 8, 2);
+	if (word_digit_run(w) != 8 || word_digit_run(day_word) < 2)
+		return false;
+	unsigned year = (unsigned)word_digits_value(w, 4);
+	unsigned month = (unsigned)word_digits_value(w >> 40, 2);
+	unsigned day = (unsigned)word_digits_value(day_word, 2);
 	return month >= 1 && month <= 12 && day >= 1 && day <= days_in_month(year, month);
 }
 
@@ -396,8 +509,10 @@ static uint64_t count_code_points(const char *s, size_t len)
 		memcpy(&w, s + i, 8);
 		continuation += (((w & ~(w << 1) & highs) >> 7) * ones) >> 56;
 	}
-	for (; i < len; i++)
-		continuation += ((unsigned char)s[i] & 0xC0) == 0x80;
+	if (i < len) { /* the last 0..7 bytes, zero-padded: a zero is no continuation */
+		uint64_t w = word_load(s + i, len - i);
+		continuation += (((w & ~(w << 1) & highs) >> 7) * ones) >> 56;
+	}
 	return len - continuation;
 }
 

@@ -225,7 +225,7 @@ static int profile_field(void *self, const char *data, size_t len)
 	if (__builtin_expect(!p->shaped || i >= p->ncols, 0))
 		return profile_field_first(p, i, data, len);
 	if (p->pipe != NULL)
-		return stats_pipe_add(p->pipe, data, len) != 0 ? profile_nomem(p) : 0;
+		return stats_pipe_add(p->pipe, i, data, len) != 0 ? profile_nomem(p) : 0;
 	if (column_stats_add(&p->cols[i], data, len) != 0)
 		return profile_nomem(p);
 	return 0;

@@ -377,6 +377,8 @@ def derive(f):
         "job_status": mjob.get("status"), "profile_s": m_s,
         "profile_mb_s": mb_s(mem.get("bytes") if mjob else None, m_s),
         "libcsv_mb_s": mb_s(get(mem, "libcsv.bytes"), get(mem, "libcsv.seconds")),
+        "libcsv_s": get(mem, "libcsv.seconds"),
+        "job_cpu_s": {k: round(v / hz, 2) for k, v in (mem.get("job_cpu_ticks") or {}).items()},
     }
     m = r["memory"]
     m["profile_to_libcsv"] = round(m["profile_mb_s"] / m["libcsv_mb_s"], 3) \
@@ -489,6 +491,11 @@ def table(r):
             "profile %s MB/s" % fmt(m["profile_mb_s"]) if m["profile_mb_s"] else "")
         row("1 GiB profile / libcsv", fmt(m.get("profile_to_libcsv"), "{:.2f}"),
             "libcsv on one core over the same GiB: %s MB/s" % fmt(m.get("libcsv_mb_s")))
+        cpu = m.get("job_cpu_s") or {}
+        if cpu:
+            row("CPU of that job", "%s s" % fmt(cpu.get("worker"), "{}"),
+                "worker; Redis %s s; libcsv %s s" % (fmt(cpu.get("redis"), "{}"),
+                                                    fmt(m.get("libcsv_s"), "{:.2f}")))
     else:
         row("worker peak RSS, profiling it", "not measured",
             "no 1 GiB job; profiling 200 MB: %s MiB" % fmt((p["worker_vmhwm_kib"] or 0) / 1024.0))

@@ -219,7 +219,8 @@ build_tools() {
 	$cc $cflags -o "$build/libcsv_count" "$here/libcsv_count.c" -lcsv &&
 	$cc $cflags -I"$root/queue" -o "$build/reader_count" "$here/reader_count.c" "$root/queue/csv_reader.c" &&
 	$cc $cflags -I"$root/queue" -I"$root/worker" -o "$build/profile_file" "$here/profile_file.c" \
-		"$root/queue/csv_reader.c" "$root/queue/flatjson.c" "$root/worker/task_profile.c" "$root/worker/column_stats.c" \
+		"$root/queue/csv_reader.c" "$root/queue/flatjson.c" "$root/queue/config.c" "$root/queue/ids.c" \
+		"$root/worker/task_profile.c" "$root/worker/column_stats.c" \
 		"$root/worker/stats_pipe.c" "$root/worker/hll.c" -ljansson -lm &&
 	$cc $cflags $(pkg-config --cflags libmicrohttpd hiredis) -o "$build/ceiling" "$here/ceiling.c" \
 		$(pkg-config --libs libmicrohttpd hiredis) ||
@@ -418,7 +419,10 @@ bench_memory() {
 	id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$work/mem.json")
 	fact memory.bytes "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["bytes"])' "$work/mem.json")"
 	start_worker
+	w0=$(ticks "$worker_pid"); r0=$(ticks "$redis_pid")
 	wait_for 180 job_finished "$id" || echo "bench: the 1 GiB profile did not finish in time" >&2
+	# CPU the job took, which other processes move less than its seconds.
+	fact memory.job_cpu_ticks "{\"worker\":$(($(ticks "$worker_pid") - w0)),\"redis\":$(($(ticks "$redis_pid") - r0))}"
 	fact memory.job "$(job_times "$id")"
 	fact memory.worker_vmhwm_kib "$(vmhwm "$worker_pid")"
 	stop "$worker_pid"

@@ -4,11 +4,13 @@
  */
 #include <criterion/criterion.h>
 
+#include <errno.h>
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -263,6 +265,124 @@ Test(profile, dates_must_be_real_days_in_iso_form)
 	cr_assert_eq(TYPE_OF("20240101"), COLUMN_INTEGER); /* a number, not a date */
 }
 
+/* ref_is_date is the date rule written plainly, byte by byte: the
+ * reference the eight-bytes-at-a-time test in column_stats must match. */
+static bool ref_is_date(const char *s, size_t len)
+{
+	static const unsigned days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	unsigned v[10];
+
+	if (len != 10)
+		return false;
+	for (int i = 0; i < 10; i++) {
+		if (i == 4 || i == 7) {
+			if (s[i] != '-')
+				return false;
+			continue;
+		}
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v[i] = (unsigned)(s[i] - '0');
+	}
+	unsigned year = v[0] * 1000 + v[1] * 100 + v[2] * 10 + v[3];
+	unsigned month = v[5] * 10 + v[6], day = v[8] * 10 + v[9];
+	bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+	if (month < 1 || month > 12 || day < 1)
+		return false;
+	return day <= (month == 2 && leap ? 29u : days[month - 1]);
+}
+
+/* type_of_exact is type_of for one cell copied into a buffer of exactly its
+ * length, so that a read past it is caught under AddressSanitizer. */
+static enum column_type type_of_exact(const char *cell, size_t len)
+{
+	struct column_stats c;
+	struct column_summary s;
+	char *copy = malloc(len ? len : 1);
+
+	cr_assert_not_null(copy);
+	memcpy(copy, cell, len);
+	column_stats_init(&c);
+	cr_assert_eq(column_stats_add(&c, copy, len), 0);
+	column_stats_summarize(&c, &s);
+	column_stats_free(&c);
+	free(copy);
+	return s.type;
+}
+
+/* Every month and day number from 00 to 39 in years around the leap rules,
+ * and every byte value at each of the ten positions of a valid date: the
+ * word-at-a-time date test agrees with the plain rule on all of them. */
+Test(profile, date_test_matches_the_plain_rule_byte_by_byte)
+{
+	static const unsigned years[] = {0, 1, 4, 100, 400, 1900, 1970, 2000, 2023, 2024, 9999};
+	char cell[11];
+
+	for (size_t y = 0; y < sizeof years / sizeof years[0]; y++)
+		for (unsigned m = 0; m < 40; m++)
+			for (unsigned d = 0; d < 40; d++) {
+				snprintf(cell, sizeof cell, "%04u-%02u-%02u", years[y], m, d);
+				enum column_type want = ref_is_date(cell, 10) ? COLUMN_DATE : COLUMN_TEXT;
+				cr_assert_eq(type_of_exact(cell, 10), want, "%s", cell);
+			}
+	for (int pos = 0; pos < 10; pos++)
+		for (int b = 1; b < 256; b++) {
+			memcpy(cell, "2024-02-29", 10);
+			cell[pos] = (char)b;
+			enum column_type want = ref_is_date(cell, 10) ? COLUMN_DATE : COLUMN_TEXT;
+			cr_assert_eq(type_of_exact(cell, 10), want, "byte %d at %d", b, pos);
+		}
+	for (size_t len = 0; len <= 13; len++) /* only ten bytes can be a date */
+		cr_assert_eq(type_of_exact("2024-02-29-01", len) == COLUMN_DATE, len == 10, "length %zu", len);
+}
+
+/* Every byte value at each position of "true", "false" and "FALSE": the
+ * word-at-a-time boolean test accepts exactly the letter-case variants. */
+Test(profile, boolean_test_accepts_only_true_and_false_in_any_case)
+{
+	static const char *const words[] = {"true", "false", "FALSE"};
+	char cell[8];
+
+	for (size_t w = 0; w < 3; w++) {
+		size_t len = strlen(words[w]);
+		for (size_t pos = 0; pos < len; pos++)
+			for (int b = 1; b < 256; b++) {
+				memcpy(cell, words[w], len);
+				cell[pos] = (char)b;
+				bool want = strncasecmp(cell, "true", len) == 0 && len == 4;
+				want |= strncasecmp(cell, "false", len) == 0 && len == 5;
+				want &= b < 0x80;
+				enum column_type got = type_of_exact(cell, len);
+				cr_assert_eq(got == COLUMN_BOOLEAN, want, "byte %d at %zu of %s", b, pos, words[w]);
+			}
+	}
+}
+
+/* Classification edge cases, each cell in a buffer of exactly its length:
+ * signs, leading zeros, exponents, int64 overflow, inf/nan, spaces. */
+Test(profile, cell_kinds_at_their_edges_in_exact_buffers)
+{
+	static const struct { const char *cell; enum column_type type; } cases[] = {
+		{"0", COLUMN_INTEGER}, {"-0", COLUMN_INTEGER}, {"+7", COLUMN_INTEGER},
+		{"0000000000000000000000012", COLUMN_INTEGER}, {"12345678", COLUMN_INTEGER},
+		{"123456789", COLUMN_INTEGER}, {"9223372036854775807", COLUMN_INTEGER},
+		{"-9223372036854775808", COLUMN_INTEGER}, {"9223372036854775808", COLUMN_FLOAT},
+		{"99999999999999999999999", COLUMN_FLOAT}, {"1.", COLUMN_FLOAT}, {".5", COLUMN_FLOAT},
+		{"-.5e+3", COLUMN_FLOAT}, {"1E5", COLUMN_FLOAT}, {"1e-400", COLUMN_FLOAT},
+		{"1e400", COLUMN_TEXT}, {"1e", COLUMN_TEXT}, {"1e+", COLUMN_TEXT}, {".", COLUMN_TEXT},
+		{"+", COLUMN_TEXT}, {"-", COLUMN_TEXT}, {"--1", COLUMN_TEXT}, {"1-", COLUMN_TEXT},
+		{"inf", COLUMN_TEXT}, {"-Infinity", COLUMN_TEXT}, {"nan", COLUMN_TEXT},
+		{"0x10", COLUMN_TEXT}, {" 5", COLUMN_TEXT}, {"5 ", COLUMN_TEXT}, {"1 000", COLUMN_TEXT},
+		{"12345678:", COLUMN_TEXT}, {"1234567/", COLUMN_TEXT}, {"TRUE", COLUMN_BOOLEAN},
+		{"fAlSe", COLUMN_BOOLEAN}, {"truee", COLUMN_TEXT}, {"0000-01-01", COLUMN_DATE},
+		{"9999-12-31", COLUMN_DATE}, {"2024-02-30", COLUMN_TEXT}, {"é", COLUMN_TEXT},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		cr_expect_eq(type_of_exact(cases[i].cell, strlen(cases[i].cell)), cases[i].type,
+			     "%s", cases[i].cell);
+	cr_assert_eq(type_of_exact("", 0), COLUMN_EMPTY);
+}
+
 Test(profile, mixed_column_is_text)
 {
 	cr_assert_eq(TYPE_OF("1", "2", "x"), COLUMN_TEXT);
@@ -334,6 +454,74 @@ Test(profile, float_values_match_strtod_exactly)
 		cr_assert(s.min.kind == COLUMN_VALUE_REAL || s.min.kind == COLUMN_VALUE_INTEGER, "%s", cell);
 		cr_assert(memcmp(&s.min.real, &want, sizeof want) == 0, "%s: got %.17g want %.17g",
 			  cell, s.min.real, want);
+		column_stats_free(&c);
+	}
+}
+
+/* ref_number_type is the number rule written plainly: the grammar checked
+ * byte by byte, the value left to strtoll and strtod. */
+static enum column_type ref_number_type(const char *cell, int64_t *integer, double *real)
+{
+	const char *p = cell;
+	size_t digits = 0;
+
+	if (*p == '+' || *p == '-')
+		p++;
+	for (; *p >= '0' && *p <= '9'; p++)
+		digits++;
+	bool integer_form = *p == '\0' && digits > 0;
+	if (*p == '.')
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			digits++;
+	if (digits == 0)
+		return COLUMN_TEXT;
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		if (!(*p >= '0' && *p <= '9'))
+			return COLUMN_TEXT;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	if (*p != '\0')
+		return COLUMN_TEXT;
+	errno = 0;
+	*integer = strtoll(cell, NULL, 10);
+	if (integer_form && errno == 0)
+		return COLUMN_INTEGER;
+	*real = strtod(cell, NULL);
+	return isfinite(*real) ? COLUMN_FLOAT : COLUMN_TEXT;
+}
+
+/* Random short cells of digits, signs, points, exponents and other bytes,
+ * around the eight bytes that numbers are read in at once: the type and
+ * the value agree with the plain rule, strtoll and strtod. */
+Test(profile, short_numbers_match_the_plain_rule_and_strtod)
+{
+	static const char alphabet[] = "0123456789000111+-.eE x";
+	uint64_t state = 11;
+	char cell[16];
+
+	for (int i = 0; i < 200000; i++) {
+		size_t len = 1 + next_random(&state) % 12;
+		for (size_t j = 0; j < len; j++)
+			cell[j] = alphabet[next_random(&state) % (sizeof alphabet - 1)];
+		cell[len] = '\0';
+		int64_t integer = 0;
+		double real = 0;
+		enum column_type want = ref_number_type(cell, &integer, &real);
+		if (want == COLUMN_TEXT && ref_is_date(cell, len)) /* the alphabet can write one */
+			want = COLUMN_DATE;
+		struct column_stats c;
+		struct column_summary s;
+		summarize_cells(&c, &s, (const char *const[]){cell, NULL});
+		cr_assert_eq(s.type, want, "%s", cell);
+		if (want == COLUMN_INTEGER)
+			cr_assert_eq(s.min.integer, integer, "%s", cell);
+		if (want == COLUMN_FLOAT)
+			cr_assert(memcmp(&s.min.real, &real, sizeof real) == 0, "%s: %.17g, want %.17g",
+				  cell, s.min.real, real);
 		column_stats_free(&c);
 	}
 }
@@ -1055,6 +1243,30 @@ Test(profile, cells_longer_than_a_batch_pass_the_pipe_whole)
 	free(one);
 }
 
+/* expect_columns_alike asserts that the ncols columns fed directly and
+ * through a pipe of n threads summarise alike, then frees both. */
+static void expect_columns_alike(struct column_stats *direct, struct column_stats *piped,
+				 size_t ncols, unsigned n)
+{
+	for (size_t c = 0; c < ncols; c++) {
+		struct column_summary a, b;
+		column_stats_summarize(&direct[c], &a);
+		column_stats_summarize(&piped[c], &b);
+		cr_assert_eq(a.type, b.type, "column %zu, %u threads", c, n);
+		cr_assert_eq(a.count, b.count, "column %zu, %u threads", c, n);
+		cr_assert_eq(a.empty, b.empty, "column %zu, %u threads", c, n);
+		cr_assert_eq(a.max_length, b.max_length, "column %zu, %u threads", c, n);
+		cr_assert_eq(a.min.len, b.min.len, "column %zu, %u threads", c, n);
+		cr_assert_eq(a.max.len, b.max.len, "column %zu, %u threads", c, n);
+		cr_assert_eq(a.min.integer, b.min.integer, "column %zu, %u threads", c, n);
+		cr_assert_eq(a.max.integer, b.max.integer, "column %zu, %u threads", c, n);
+		cr_assert(memcmp(&a.mean, &b.mean, sizeof a.mean) == 0, "column %zu, %u threads", c, n);
+		cr_assert_eq(a.distinct_approx, b.distinct_approx, "column %zu, %u threads", c, n);
+		column_stats_free(&direct[c]);
+		column_stats_free(&piped[c]);
+	}
+}
+
 /* The pipe itself, without the task's fallback to one thread (which would
  * make the comparisons above pass even if no pipe ever started): it runs
  * min(n, columns) threads, and each column ends as direct adds leave it. */
@@ -1078,23 +1290,47 @@ Test(profile, a_stats_pipe_runs_its_threads_and_each_column_sees_its_cells)
 				if ((i + c) % 17 == 0)
 					len = 0;
 				cr_assert_eq(column_stats_add(&direct[c], cell, (size_t)len), 0);
-				cr_assert_eq(stats_pipe_add(p, cell, (size_t)len), 0);
+				cr_assert_eq(stats_pipe_add(p, c, cell, (size_t)len), 0);
 			}
 		cr_assert_eq(stats_pipe_finish(p), 0);
 		stats_pipe_free(p);
+		expect_columns_alike(direct, piped, COLS, n);
+	}
+}
+
+/* One wide column and two narrow ones: the wide column's part fills long
+ * before the others, so batches are handed over with the narrow parts
+ * partly filled, and every column must still end as direct adds leave it. */
+Test(profile, uneven_columns_fill_their_parts_unevenly_and_lose_nothing)
+{
+	enum { COLS = 3, ROWS = 3000 };
+	static char wide[4100];
+	char narrow[32];
+
+	memset(wide, 'w', sizeof wide);
+	for (unsigned n = 1; n <= 3; n++) {
+		struct column_stats direct[COLS], piped[COLS];
 		for (size_t c = 0; c < COLS; c++) {
-			struct column_summary a, b;
-			column_stats_summarize(&direct[c], &a);
-			column_stats_summarize(&piped[c], &b);
-			cr_assert_eq(a.type, b.type, "column %zu, %u threads", c, n);
-			cr_assert_eq(a.count, b.count, "column %zu, %u threads", c, n);
-			cr_assert_eq(a.empty, b.empty, "column %zu, %u threads", c, n);
-			cr_assert_eq(a.min.integer, b.min.integer, "column %zu, %u threads", c, n);
-			cr_assert_eq(a.max.integer, b.max.integer, "column %zu, %u threads", c, n);
-			cr_assert_eq(a.distinct_approx, b.distinct_approx, "column %zu, %u threads", c, n);
-			column_stats_free(&direct[c]);
-			column_stats_free(&piped[c]);
+			column_stats_init(&direct[c]);
+			column_stats_init(&piped[c]);
 		}
+		struct stats_pipe *p = stats_pipe_start(piped, COLS, n);
+		cr_assert_not_null(p);
+		for (size_t i = 0; i < ROWS; i++) {
+			size_t wide_len = 1000 + (i * 7919) % 3000;
+			wide[wide_len - 1] = (char)('a' + i % 26);
+			int len = snprintf(narrow, sizeof narrow, "%zu", i * 2654435761u % 100003);
+			cr_assert_eq(column_stats_add(&direct[0], wide, wide_len), 0);
+			cr_assert_eq(stats_pipe_add(p, 0, wide, wide_len), 0);
+			wide[wide_len - 1] = 'w';
+			for (size_t c = 1; c < COLS; c++) {
+				cr_assert_eq(column_stats_add(&direct[c], narrow, (size_t)len - c + 1), 0);
+				cr_assert_eq(stats_pipe_add(p, c, narrow, (size_t)len - c + 1), 0);
+			}
+		}
+		cr_assert_eq(stats_pipe_finish(p), 0);
+		stats_pipe_free(p);
+		expect_columns_alike(direct, piped, COLS, n);
 	}
 }
 
