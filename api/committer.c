@@ -8,7 +8,6 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/socket.h>
 
 #include "log.h"
 
@@ -34,8 +33,11 @@ int committer_submit(struct committer *c, struct committer_entry *e)
 	}
 	/* Suspended before the committer can see the entry: a resume that came
 	 * first would be cancelled by the suspension, and the request would
-	 * hang. */
-	MHD_suspend_connection(e->conn);
+	 * hang. Likewise the semaphore exists before it can be posted. */
+	if (e->conn != NULL)
+		MHD_suspend_connection(e->conn);
+	else
+		sem_init(&e->done, 0, 0); /* cannot fail: not shared, value 0 */
 	e->next = NULL;
 	if (c->tail != NULL)
 		c->tail->next = e;
@@ -67,25 +69,16 @@ static size_t committer_take(struct committer *c, struct committer_entry **batch
 	return n;
 }
 
-/* committer_client_left returns true when conn's client has closed its
- * side or reset the connection: a peek finds end of file or an error. Any
- * bytes (a pipelined request) or none yet mean it is still there. */
-static bool committer_client_left(struct MHD_Connection *conn)
+void committer_wait(struct committer_entry *e)
 {
-	const union MHD_ConnectionInfo *info =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	char byte;
-	ssize_t n;
-
-	if (info == NULL)
-		return false;
-	n = recv(info->connect_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+	while (sem_wait(&e->done) != 0 && errno == EINTR)
+		continue;
+	sem_destroy(&e->done);
 }
 
 /* committer_commit sends the n entries' commands as one batch, sets each
- * entry's result and resumes its connection (after which the entry is not
- * touched again). */
+ * entry's result and resumes its connection or wakes its waiter (after
+ * which the entry is not touched again). */
 static void committer_commit(struct committer *c, struct committer_entry **batch, size_t n)
 {
 	struct job_store_enqueue_cmd *cmds[COMMITTER_BATCH_MAX];
@@ -100,10 +93,12 @@ static void committer_commit(struct committer *c, struct committer_entry **batch
 
 		e->status = status[i];
 		e->replied = status[i] != JOB_STORE_EUNAVAILABLE && status[i] != JOB_STORE_ENOMEM;
-		e->client_left = committer_client_left(conn);
 		if (status[i] != JOB_STORE_OK)
 			snprintf(e->err, sizeof e->err, "%s", job_store_enqueue_cmd_errstr(cmds[i]));
-		MHD_resume_connection(conn);
+		if (conn != NULL)
+			MHD_resume_connection(conn);
+		else
+			sem_post(&e->done);
 	}
 }
 
