@@ -651,6 +651,7 @@ int api_server_start(struct api_server *srv)
 				       MHD_OPTION_EXTERNAL_LOGGER, server_mhd_log, srv,
 				       MHD_OPTION_ARRAY, listen,
 				       MHD_OPTION_ARRAY, threading,
+				       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_CONNECTION_MEMORY,
 				       MHD_OPTION_NOTIFY_COMPLETED, server_completed, srv,
 				       MHD_OPTION_NOTIFY_CONNECTION, server_connection, srv,
 				       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)srv->cfg.idle_timeout_s,
