@@ -168,6 +168,9 @@ struct api_request {
 	char id[ROUTER_PARAM_LEN + 1];     /* the route's {id}, "" when none */
 	char request_id[JOB_REQUEST_ID_MAX + 1];
 	char job_id[JOB_ID_HEX + 1];       /* the job created, "" when none */
+	/* The job a 202 queued, for its fields on the access line (borrowed
+	 * from the handler's state, which lives until after that line), or NULL. */
+	const struct job_spec *queued;
 	char tenant[65];                   /* the API key's tenant; "" when auth is off */
 	bool is_operator;                  /* the API key is an operator's */
 	int64_t start_ns;                  /* monotonic */

@@ -442,9 +442,7 @@ static enum MHD_Result submit_accepted(struct submit *s)
 	snprintf(location, sizeof location, "/v1/jobs/%s", spec->id);
 	memcpy(s->req->job_id, spec->id, sizeof s->req->job_id);
 	metrics_job_submitted(s->req->server->metrics, spec->queue, spec->task);
-	log_job(LOG_INFO, "job queued", spec->request_id, spec->id,
-		json_pack("{s:s, s:s, s:I, s:I}", "task", spec->task, "queue", spec->queue,
-			  "rows", (json_int_t)spec->rows, "bytes", (json_int_t)spec->bytes));
+	s->req->queued = spec; /* its fields go on the access line (server.h) */
 	/* The template saves building and dumping a JSON value per request. */
 	len = job_accepted_text(spec, body, sizeof body);
 	if (len > 0)
