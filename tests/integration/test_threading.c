@@ -103,7 +103,10 @@ Test(per_connection, submission_gets_202_its_job_is_queued_and_get_reads_it)
 
 /* Each read here comes on a new HTTP connection, and so a new thread,
  * and reads the job from Redis: the stores are lent per request, so Redis
- * is not connected to again for each (the first may connect one). */
+ * is not connected to again for each. A few connections may be made: the
+ * reply goes out before the request's completion gives its store back, so
+ * the next request can find the pool empty (a store per thread would make
+ * 30). */
 Test(per_connection, short_lived_connections_reuse_redis_connections)
 {
 	char *id = submit_csv("", TH_CSV);
@@ -118,7 +121,7 @@ Test(per_connection, short_lived_connections_reuse_redis_connections)
 		cr_assert_eq(raw_read_reply(fd, 10000), 200);
 		close(fd);
 	}
-	cr_assert_leq(th_redis_connections_made() - before, 1,
+	cr_assert_leq(th_redis_connections_made() - before, 5,
 		      "30 HTTP connections made %ld Redis connections",
 		      th_redis_connections_made() - before);
 	free(id);
