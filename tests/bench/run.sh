@@ -220,7 +220,8 @@ build_tools() {
 	$cc $cflags -I"$root/queue" -o "$build/reader_count" "$here/reader_count.c" "$root/queue/csv_reader.c" &&
 	$cc $cflags -I"$root/queue" -I"$root/worker" -o "$build/profile_file" "$here/profile_file.c" \
 		"$root/queue/csv_reader.c" "$root/queue/flatjson.c" "$root/worker/task_profile.c" "$root/worker/column_stats.c" \
-		"$root/worker/stats_pipe.c" "$root/worker/hll.c" -ljansson -lm &&
+		"$root/worker/stats_pipe.c" "$root/worker/hll.c" "$root/queue/config.c" "$root/queue/ids.c" \
+		-ljansson -lm &&
 	$cc $cflags $(pkg-config --cflags libmicrohttpd hiredis) -o "$build/ceiling" "$here/ceiling.c" \
 		$(pkg-config --libs libmicrohttpd hiredis) ||
 		die "cannot build the benchmark's helper programs"
