@@ -69,7 +69,7 @@ LUA_SCRIPTS := queue/scripts/enqueue.lua queue/scripts/claim.lua \
 
 API_SRCS := api/main.c api/server.c api/router.c api/reply.c api/upload.c api/submit.c \
             api/handlers.c api/breaker.c api/idem.c api/metrics.c api/exposition.c api/scrape.c \
-            api/auth.c api/ratelimit.c api/gate.c api/committer.c api/store_pool.c \
+            api/auth.c api/ratelimit.c api/gate.c api/committer.c \
             api/edge.c api/options.c api/form.c
 
 TASK_SRCS := worker/task.c worker/task_profile.c worker/column_stats.c worker/stats_pipe.c \
@@ -101,7 +101,6 @@ INTEGRATION_SRCS := tests/integration/main.c tests/integration/harness.c tests/i
                     tests/integration/test_idempotency.c tests/integration/test_metrics.c \
                     tests/integration/test_auth.c \
                     tests/integration/test_systemd.c tests/integration/test_group_commit.c \
-                    tests/integration/test_threading.c \
                     tests/integration/test_hostile.c
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))

@@ -4,7 +4,6 @@
  */
 #include "committer.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,11 +32,8 @@ int committer_submit(struct committer *c, struct committer_entry *e)
 	}
 	/* Suspended before the committer can see the entry: a resume that came
 	 * first would be cancelled by the suspension, and the request would
-	 * hang. Likewise the semaphore exists before it can be posted. */
-	if (e->conn != NULL)
-		MHD_suspend_connection(e->conn);
-	else
-		sem_init(&e->done, 0, 0); /* cannot fail: not shared, value 0 */
+	 * hang. */
+	MHD_suspend_connection(e->conn);
 	e->next = NULL;
 	if (c->tail != NULL)
 		c->tail->next = e;
@@ -69,16 +65,9 @@ static size_t committer_take(struct committer *c, struct committer_entry **batch
 	return n;
 }
 
-void committer_wait(struct committer_entry *e)
-{
-	while (sem_wait(&e->done) != 0 && errno == EINTR)
-		continue;
-	sem_destroy(&e->done);
-}
-
 /* committer_commit sends the n entries' commands as one batch, sets each
- * entry's result and resumes its connection or wakes its waiter (after
- * which the entry is not touched again). */
+ * entry's result and resumes its connection (after which the entry is not
+ * touched again). */
 static void committer_commit(struct committer *c, struct committer_entry **batch, size_t n)
 {
 	struct job_store_enqueue_cmd *cmds[COMMITTER_BATCH_MAX];
@@ -95,10 +84,7 @@ static void committer_commit(struct committer *c, struct committer_entry **batch
 		e->replied = status[i] != JOB_STORE_EUNAVAILABLE && status[i] != JOB_STORE_ENOMEM;
 		if (status[i] != JOB_STORE_OK)
 			snprintf(e->err, sizeof e->err, "%s", job_store_enqueue_cmd_errstr(cmds[i]));
-		if (conn != NULL)
-			MHD_resume_connection(conn);
-		else
-			sem_post(&e->done);
+		MHD_resume_connection(conn);
 	}
 }
 

@@ -58,19 +58,6 @@ static int main_parse_log_level(const char *text, void *dst, char *err, size_t e
 	return -1;
 }
 
-/* main_parse_threading reads pool|per-connection into the enum
- * api_threading at dst (a config_parse_fn). */
-static int main_parse_threading(const char *text, void *dst, char *err, size_t errlen)
-{
-	if (strcmp(text, "pool") == 0 || strcmp(text, "per-connection") == 0) {
-		*(enum api_threading *)dst = strcmp(text, "pool") == 0 ? API_THREADING_POOL
-									: API_THREADING_PER_CONNECTION;
-		return 0;
-	}
-	snprintf(err, errlen, "is not a threading mode (pool or per-connection)");
-	return -1;
-}
-
 /* main_parse_max_attempts reads --max-attempts: 1..100 (a config_parse_fn
  * into an int), the range POST /v1/jobs accepts too. */
 static int main_parse_max_attempts(const char *text, void *dst, char *err, size_t errlen)
@@ -117,7 +104,7 @@ static int main_parse_job_timeout(const char *text, void *dst, char *err, size_t
 }
 
 /* MAIN_OPTION_COUNT is the length of the table main_options fills. */
-#define MAIN_OPTION_COUNT 27
+#define MAIN_OPTION_COUNT 26
 
 /* main_options fills opts with jobq-api's option table, writing into cfg;
  * threads_default (which must outlive opts) gets the CPU count as text. */
@@ -145,11 +132,8 @@ static void main_options(struct config_option opts[MAIN_OPTION_COUNT], struct ap
 		  "How long finished jobs are kept: the worker applies it to jobs it finishes, the API to jobs cancelled before they ran.",
 		  config_parse_seconds, &cfg->result_ttl_s, false },
 		{ "threads", "JOBQ_THREADS", "N", threads_default,
-		  "HTTP polling threads under --threading pool, each with its own Redis connection (default: the number of CPUs); unused under per-connection.",
+		  "HTTP threads, each with its own Redis connection (default: the number of CPUs).",
 		  config_parse_positive_int, &cfg->threads, false },
-		{ "threading", "JOBQ_THREADING", "MODE", "pool",
-		  "pool: --threads threads poll all connections (epoll); per-connection: a thread (256 KiB stack) per connection, --max-connections of them at most, with Redis connections lent per request. See the README's Performance section.",
-		  main_parse_threading, &cfg->threading, false },
 		{ "staging-ttl", "JOBQ_STAGING_TTL", "DURATION", "1h",
 		  "TTL of a half-received upload's staging key; an upload must finish within it.",
 		  config_parse_seconds, &cfg->staging_ttl_s, false },

@@ -30,25 +30,6 @@ static void server_store_close(void *st)
 	job_store_close(st);
 }
 
-/* server_store_get opens a store for the calling thread (pool), or
- * borrows one for the request (per-connection). Returns it, or NULL with
- * *err set. */
-static struct job_store *server_store_get(struct api_server *srv, const char **err)
-{
-	if (srv->cfg.threading == API_THREADING_PER_CONNECTION)
-		return store_pool_borrow(&srv->stores, err);
-	return job_store_open(&srv->store_cfg, err);
-}
-
-/* server_store_put undoes server_store_get. */
-static void server_store_put(struct api_server *srv, struct job_store *st)
-{
-	if (srv->cfg.threading == API_THREADING_PER_CONNECTION)
-		store_pool_give_back(&srv->stores, st);
-	else
-		job_store_close(st);
-}
-
 struct job_store *api_server_store(struct api_server *srv)
 {
 	struct job_store *st = pthread_getspecific(srv->store_key);
@@ -56,29 +37,15 @@ struct job_store *api_server_store(struct api_server *srv)
 
 	if (st != NULL)
 		return st;
-	st = server_store_get(srv, &err);
+	st = job_store_open(&srv->store_cfg, &err);
 	if (st != NULL && pthread_setspecific(srv->store_key, st) != 0) {
-		server_store_put(srv, st);
+		job_store_close(st);
 		st = NULL;
 	}
 	if (st == NULL)
 		log_event(LOG_ERROR, "this thread's job store could not be opened",
 			  json_pack("{s:s}", "error", err));
 	return st;
-}
-
-/* server_store_give_back ends a request's loan of the thread's store
- * under per-connection (store_pool.h); under pool the thread keeps it. */
-static void server_store_give_back(struct api_server *srv)
-{
-	struct job_store *st;
-
-	if (srv->cfg.threading != API_THREADING_PER_CONNECTION)
-		return;
-	st = pthread_getspecific(srv->store_key);
-	if (st == NULL || pthread_setspecific(srv->store_key, NULL) != 0)
-		return;
-	store_pool_give_back(&srv->stores, st);
 }
 
 /* server_breaker_init makes srv's circuit breaker with the configured
@@ -111,7 +78,6 @@ int api_server_init(struct api_server *srv, const char **err)
 	srv->daemon = NULL;
 	srv->quiesced_fd = MHD_INVALID_SOCKET;
 	srv->store_key_made = false;
-	srv->stores_made = false;
 	srv->breaker_made = false;
 	srv->metrics = NULL;
 	srv->committer = NULL;
@@ -128,11 +94,6 @@ int api_server_init(struct api_server *srv, const char **err)
 		return -1;
 	}
 	srv->store_key_made = true;
-	if (store_pool_init(&srv->stores, &srv->store_cfg) != 0) {
-		*err = "the store pool's mutex could not be made";
-		return -1;
-	}
-	srv->stores_made = true;
 	if (server_breaker_init(srv) != 0) {
 		*err = "the circuit breaker's mutex could not be made";
 		return -1;
@@ -238,10 +199,6 @@ static int server_breaker_gate(struct api_request *req, enum MHD_Result *ret)
 		return 0;
 	req->ticket = breaker_admit(&req->server->breaker, &retry_after_s);
 	if (req->ticket != BREAKER_REFUSED) {
-		/* Borrowed now under per-connection, so that the count below is
-		 * the one store this request will use. */
-		if (req->server->cfg.threading == API_THREADING_PER_CONNECTION)
-			(void)api_server_store(req->server);
 		req->replies_at_admit = server_store_replies(req->server);
 		return 0;
 	}
@@ -475,7 +432,6 @@ static void server_completed(void *cls, struct MHD_Connection *conn, void **con_
 		edge_restore_timeout(conn, srv->cfg.idle_timeout_s);
 	if (req->ctx_free != NULL)
 		req->ctx_free(req, toe);
-	server_store_give_back(srv); /* after ctx_free, which may discard an upload */
 	free(req);
 	atomic_fetch_sub(&srv->in_flight, 1);
 }
@@ -540,44 +496,21 @@ static int server_addr_make(const struct config_listen *l, union server_addr *a)
 	return inet_pton(AF_INET, l->host, &a->in4.sin_addr) == 1 ? 0 : -1;
 }
 
-/* server_flags returns the daemon's flags: under pool, internal polling
- * threads with epoll where libmicrohttpd has it (poll otherwise) and
- * suspension (submissions wait for the committer); under per-connection, a
- * thread per connection, with poll rather than select so that descriptors
- * past FD_SETSIZE work. Both: an inter-thread channel (MHD_quiesce_daemon
- * and resuming from the committer need it; it also wakes connection
- * threads at shutdown), errors through our logger. */
+/* server_flags returns the daemon's flags: internal polling threads with
+ * epoll where libmicrohttpd has it (poll otherwise), an inter-thread
+ * channel (MHD_quiesce_daemon and resuming from the committer need it),
+ * suspension (submissions wait for the committer), errors through our
+ * logger. */
 static unsigned server_flags(const struct api_server *srv, bool *epoll)
 {
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+			 MHD_ALLOW_SUSPEND_RESUME;
 
-	*epoll = false;
-	if (srv->cfg.threading == API_THREADING_PER_CONNECTION) {
-		flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
-	} else {
-		*epoll = MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES;
-		flags |= MHD_ALLOW_SUSPEND_RESUME | (*epoll ? MHD_USE_EPOLL : MHD_USE_POLL);
-	}
+	*epoll = MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES;
+	flags |= *epoll ? MHD_USE_EPOLL : MHD_USE_POLL;
 	if (srv->inherited_fd < 0 && server_is_ipv6(&srv->cfg.listen))
 		flags |= MHD_USE_IPv6;
 	return flags;
-}
-
-/* server_threading_option fills opt[0..1] (an MHD_OPTION_ARRAY) with the
- * threads' setting: the pool's size, or each connection thread's stack. */
-static void server_threading_option(const struct api_server *srv, struct MHD_OptionItem opt[2])
-{
-	opt[1] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
-	if (srv->cfg.threading == API_THREADING_PER_CONNECTION)
-		opt[0] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_STACK_SIZE, SERVER_THREAD_STACK,
-						  NULL };
-	else
-		opt[0] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, srv->cfg.threads, NULL };
-}
-
-const char *api_server_threading_name(enum api_threading t)
-{
-	return t == API_THREADING_PER_CONNECTION ? "per-connection" : "pool";
 }
 
 bool api_server_client_gone(const struct api_request *req)
@@ -603,10 +536,8 @@ static void server_log_started(const struct api_server *srv, bool epoll)
 		  json_pack("{s:s, s:b}", "address", srv->address,
 			    "socket_activated", srv->inherited_fd >= 0));
 	log_event(LOG_INFO, "server started",
-		  json_pack("{s:s, s:i, s:s, s:I, s:I, s:i, s:s, s:s, s:i, s:i, s:i, s:i}",
-			    "threading", api_server_threading_name(cfg->threading),
-			    "threads", cfg->threading == API_THREADING_POOL ? cfg->threads : 0,
-			    "polling", epoll ? "epoll" : "poll",
+		  json_pack("{s:i, s:s, s:I, s:I, s:i, s:s, s:s, s:i, s:i, s:i, s:i}",
+			    "threads", cfg->threads, "polling", epoll ? "epoll" : "poll",
 			    "max_upload", (json_int_t)cfg->max_upload,
 			    "max_field", (json_int_t)cfg->max_field,
 			    "staging_ttl_s", cfg->staging_ttl_s, "prefix", cfg->prefix,
@@ -654,7 +585,7 @@ static void server_note_address(struct api_server *srv)
 int api_server_start(struct api_server *srv)
 {
 	union server_addr addr;
-	struct MHD_OptionItem listen[2], threading[2];
+	struct MHD_OptionItem listen[2];
 	bool epoll;
 	unsigned flags = server_flags(srv, &epoll);
 	const char *err = NULL;
@@ -662,7 +593,6 @@ int api_server_start(struct api_server *srv)
 	edge_raise_nofile(srv->cfg.max_connections);
 	if (server_listen_option(srv, &addr, listen) != 0)
 		return -1;
-	server_threading_option(srv, threading);
 	atomic_store(&srv->last_open_ms, server_now_ns() / 1000000); /* idle from now on */
 	srv->committer = committer_start(&srv->store_cfg, &err);
 	if (srv->committer == NULL) {
@@ -674,7 +604,7 @@ int api_server_start(struct api_server *srv)
 				       /* First, so that no option's complaint bypasses it. */
 				       MHD_OPTION_EXTERNAL_LOGGER, server_mhd_log, srv,
 				       MHD_OPTION_ARRAY, listen,
-				       MHD_OPTION_ARRAY, threading,
+				       MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)srv->cfg.threads,
 				       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_CONNECTION_MEMORY,
 				       MHD_OPTION_NOTIFY_COMPLETED, server_completed, srv,
 				       MHD_OPTION_NOTIFY_CONNECTION, server_connection, srv,
@@ -762,9 +692,6 @@ void api_server_stop(struct api_server *srv)
 	if (srv->store_key_made)
 		pthread_key_delete(srv->store_key);
 	srv->store_key_made = false;
-	if (srv->stores_made) /* after the daemon: no store is lent out any more */
-		store_pool_destroy(&srv->stores);
-	srv->stores_made = false;
 	if (srv->breaker_made)
 		breaker_destroy(&srv->breaker);
 	srv->breaker_made = false;

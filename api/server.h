@@ -1,22 +1,13 @@
 /*
  * server — jobq-api's HTTP daemon, its threads, and the requests it serves.
  *
- * Threads (--threading). Under "pool" libmicrohttpd runs --threads
- * polling threads (epoll where the library has it, else poll). Each
- * connection lives on one of them for its whole life, so every callback
- * about a request (access handler, content reader, completion) runs on that
- * one thread. Each such thread gets its own job_store, opened on the
- * thread's first use and closed by a pthread key destructor when the
- * thread exits: a hiredis context belongs to exactly one thread.
- * Under "per-connection" libmicrohttpd gives every connection a thread of
- * its own (with a stack of SERVER_THREAD_STACK bytes) and one more accepts
- * them; --max-connections bounds the threads. A submission there blocks
- * its thread while the committer has it (committer.h) instead of
- * suspending the connection. A request borrows a job_store from the
- * server's store_pool (store_pool.h) when it first needs one and gives it
- * back at completion, so Redis sees about as many connections as there are
- * requests in flight, not one per HTTP connection. Both ways,
- * api_server_store returns the calling thread's store.
+ * Threads. libmicrohttpd runs a pool of --threads polling threads
+ * (epoll where the library has it, else poll). Each connection lives on one
+ * of them for its whole life, so every callback about a request (access
+ * handler, content reader, completion) runs on that one thread. Each such
+ * thread gets its own job_store, opened on the thread's first use and
+ * closed by a pthread key destructor when the thread exits: a hiredis
+ * context belongs to exactly one thread.
  *
  * Shared state. struct api_server is the process's one place of state
  * shared between threads. main fills cfg before the daemon starts; after
@@ -59,7 +50,7 @@
  *
  * Shutdown. api_server_quiesce stops accepting connections and makes every
  * later reply close its connection; api_server_idle tells when nothing is
- * left to wait for (a submission waiting for the committer is in flight);
+ * left to wait for (a submission suspended for the committer is in flight);
  * api_server_stop lets the committer answer what it holds, then closes what
  * remains and joins the threads (whose stores are closed on the way out).
  */
@@ -81,16 +72,6 @@
 #include "log.h"
 #include "metrics.h"
 #include "router.h"
-#include "store_pool.h"
-
-/* Stack of each connection's thread under --threading per-connection.
- * glibc's default (the RLIMIT_STACK, usually 8 MiB) would reserve 32 GiB of
- * address space for the default 4096 connections and one mapping each
- * sized for it; a request's deepest path (the access handler through
- * upload, hiredis and jansson to the log line) uses a few tens of KiB, so
- * 256 KiB leaves a wide margin while keeping --max-connections threads
- * cheap to reserve. Only pages touched become memory either way. */
-#define SERVER_THREAD_STACK (256 * 1024)
 
 /* Each connection's memory in libmicrohttpd (MHD_OPTION_CONNECTION_MEMORY_LIMIT):
  * it holds the request line, the headers and the read buffer (half of it),
@@ -101,12 +82,6 @@
  * "Limits and timeouts"), and bodies are read 8 KiB at a time. */
 #define SERVER_CONNECTION_MEMORY (16 * 1024)
 
-/* How libmicrohttpd runs connections (--threading). */
-enum api_threading {
-	API_THREADING_POOL,           /* --threads polling threads share the connections */
-	API_THREADING_PER_CONNECTION, /* one thread per connection */
-};
-
 /* Everything the API is configured with (main's option table fills it). */
 struct api_config {
 	char redis_url[256];
@@ -115,8 +90,7 @@ struct api_config {
 	uint64_t max_upload;      /* most CSV bytes one submission may carry */
 	uint64_t max_field;       /* longest CSV field, in bytes */
 	int result_ttl_s;         /* how long a job cancelled while queued is kept */
-	int threads;              /* libmicrohttpd polling threads (pool only) */
-	enum api_threading threading;
+	int threads;              /* libmicrohttpd polling threads */
 	int staging_ttl_s;        /* TTL of a half-received upload's staging key */
 	int shutdown_grace_s;     /* how long requests in flight may finish */
 	int max_attempts;         /* a job's attempts when the submission names none */
@@ -138,10 +112,8 @@ struct api_server {
 	struct job_store_config store_cfg; /* strings point into cfg */
 	struct MHD_Daemon *daemon;
 	MHD_socket quiesced_fd;            /* listen socket after quiesce, closed after stop */
-	pthread_key_t store_key;           /* each thread's job_store (pool: own; per-connection: borrowed) */
+	pthread_key_t store_key;           /* each polling thread's job_store */
 	bool store_key_made;
-	struct store_pool stores;          /* shared (its own mutex): per-connection's stores */
-	bool stores_made;
 	int inherited_fd;                  /* socket-activation listen socket, or -1 (main sets it) */
 	uint16_t port;                     /* the port bound (the one picked for port 0) */
 	char address[128];                 /* what the "listening" line names */
@@ -204,22 +176,18 @@ int api_server_init(struct api_server *srv, const char **err);
  * thread's signal mask is inherited by the daemon's threads. */
 int api_server_start(struct api_server *srv);
 
-/* api_server_store returns the calling thread's job_store, opening it
- * (pool) or borrowing it for the rest of the request (per-connection) on
+/* api_server_store returns the calling thread's job_store, opening it on
  * first use; NULL when out of memory (logged). Only for the daemon's
- * threads, in a request: the store is closed when the thread exits, or
- * given back at the request's completion. */
+ * threads: the store is closed when the thread exits. */
 struct job_store *api_server_store(struct api_server *srv);
-
-/* api_server_threading_name returns "pool" or "per-connection" (static). */
-const char *api_server_threading_name(enum api_threading t);
 
 /* api_server_client_gone returns true when the client of req has closed
  * its side of the connection or reset it: a non-blocking peek finds end of
  * file or an error (any bytes, a pipelined request, or none yet mean it is
- * still there). For a submission that waited for the committer, whose
- * socket nobody read meanwhile: libmicrohttpd would write the reply before
- * reading the client's EOF, and the request would look served. */
+ * still there). For a submission resumed after the committer answered,
+ * whose socket nobody read while it was suspended: libmicrohttpd would
+ * write the reply before reading the client's EOF, and the request would
+ * look served. Call it on the request's own thread. */
 bool api_server_client_gone(const struct api_request *req);
 
 /* api_server_quiesce stops accepting new connections; replies queued from

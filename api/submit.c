@@ -46,7 +46,7 @@ struct submit {
 	uint64_t body_limit;              /* body bytes allowed before 413 */
 	uint64_t drain_left;              /* rejected: bytes still dropped before cutting off */
 	char idem_key[IDEM_KEY_MAX + 1];  /* the Idempotency-Key, "" when none */
-	bool committing;                  /* suspended (pool): commit is with the committer */
+	bool committing;                  /* suspended: commit is with the committer */
 	struct committer_entry commit;    /* the job's enqueue, while and after committing */
 };
 
@@ -387,26 +387,13 @@ static enum MHD_Result submit_drain(struct submit *s, size_t *size)
 	return MHD_YES;
 }
 
-/* submit_commit_result reads what the committer said about the job into
- * the request, and returns the commit's outcome as submit_finish does. */
-static int submit_commit_result(struct submit *s)
-{
-	s->req->redis_answered = s->commit.replied;
-	s->req->client_left = api_server_client_gone(s->req);
-	return upload_commit_result(s->upload, s->commit.status, s->commit.err, &s->error);
-}
-
-/* submit_finish ends the CSV and hands the job's enqueue to the committer.
- * Under --threading pool that suspends the connection, and it returns 2
- * (the answer waits for submit_committed); under per-connection it waits
- * here for the committer. Otherwise, or when the commit was decided on
- * this thread (a replay found as the upload started, or the committer is
- * stopping), it returns 0 (queued), 1 (an Idempotency-Key replay), or -1
- * with s->error set. */
+/* submit_finish ends the CSV and hands the job's enqueue to the committer,
+ * which suspends the connection. Returns 2 when it did (the answer waits
+ * for submit_committed); otherwise the commit was decided on this thread
+ * (a replay found as the upload started, or the committer is stopping):
+ * 0 (queued), 1 (an Idempotency-Key replay), or -1 with s->error set. */
 static int submit_finish(struct submit *s)
 {
-	struct api_server *srv = s->req->server;
-	bool block = srv->cfg.threading == API_THREADING_PER_CONNECTION;
 	struct job_store *st;
 	struct job_store_enqueue_cmd *cmd = NULL;
 	int r;
@@ -420,15 +407,12 @@ static int submit_finish(struct submit *s)
 	if (r != 0)
 		return r;
 	s->commit.cmd = cmd;
-	s->commit.conn = block ? NULL : s->req->conn;
-	if (committer_submit(srv->committer, &s->commit) != 0)
-		return upload_commit_wait(s->upload, st, &s->error);
-	if (!block) {
+	s->commit.conn = s->req->conn;
+	if (committer_submit(s->req->server->committer, &s->commit) == 0) {
 		s->committing = true;
 		return 2;
 	}
-	committer_wait(&s->commit);
-	return submit_commit_result(s);
+	return upload_commit_wait(s->upload, st, &s->error);
 }
 
 /* submit_accepted answers 202 with the queued job and its Location. */
@@ -509,18 +493,20 @@ static enum MHD_Result submit_answer(struct submit *s, int done)
 }
 
 /* submit_committed handles the call after the committer resumed the
- * connection (pool): the entry holds what Redis said about the job. */
+ * connection: the entry holds what Redis said about the job. */
 static enum MHD_Result submit_committed(struct submit *s)
 {
 	s->committing = false;
-	return submit_answer(s, submit_commit_result(s));
+	s->req->redis_answered = s->commit.replied;
+	s->req->client_left = api_server_client_gone(s->req);
+	return submit_answer(s, upload_commit_result(s->upload, s->commit.status, s->commit.err,
+						     &s->error));
 }
 
 /* submit_end handles the end of the body: the job is enqueued before the
  * reply is queued, so it exists even if the client is gone by now. The
- * enqueue usually goes through the committer; under --threading pool the
- * access handler is then called once more, with the result, after the
- * connection is resumed. */
+ * enqueue usually goes through the committer; the access handler is then
+ * called once more, with the result, after the connection is resumed. */
 static enum MHD_Result submit_end(struct submit *s)
 {
 	int done;

@@ -370,13 +370,11 @@ Test(hostile, connections_past_the_per_ip_limit_are_refused_other_addresses_are_
 		close(held[i]);
 }
 
-/* Past --max-connections libmicrohttpd's polling threads stop accepting:
- * a new connection waits in the kernel's backlog, unanswered, until a slot
- * frees. (Under --threading per-connection it is closed at once instead:
- * test_threading.c.) */
+/* Past --max-connections libmicrohttpd stops accepting: a new connection
+ * waits in the kernel's backlog, unanswered, until a slot frees. */
 Test(hostile, past_max_connections_a_client_waits_until_a_slot_frees)
 {
-	const char *args[] = {"--max-connections", "4", "--threads", "1", "--threading", "pool",
+	const char *args[] = {"--max-connections", "4", "--threads", "1",
 			      "--max-connections-per-ip", "0", NULL};
 	harness_start_api(args);
 	int held[4];
