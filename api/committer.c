@@ -4,11 +4,9 @@
  */
 #include "committer.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/socket.h>
 
 #include "log.h"
 
@@ -67,22 +65,6 @@ static size_t committer_take(struct committer *c, struct committer_entry **batch
 	return n;
 }
 
-/* committer_client_left returns true when conn's client has closed its
- * side or reset the connection: a peek finds end of file or an error. Any
- * bytes (a pipelined request) or none yet mean it is still there. */
-static bool committer_client_left(struct MHD_Connection *conn)
-{
-	const union MHD_ConnectionInfo *info =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	char byte;
-	ssize_t n;
-
-	if (info == NULL)
-		return false;
-	n = recv(info->connect_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
-}
-
 /* committer_commit sends the n entries' commands as one batch, sets each
  * entry's result and resumes its connection (after which the entry is not
  * touched again). */
@@ -100,7 +82,6 @@ static void committer_commit(struct committer *c, struct committer_entry **batch
 
 		e->status = status[i];
 		e->replied = status[i] != JOB_STORE_EUNAVAILABLE && status[i] != JOB_STORE_ENOMEM;
-		e->client_left = committer_client_left(conn);
 		if (status[i] != JOB_STORE_OK)
 			snprintf(e->err, sizeof e->err, "%s", job_store_enqueue_cmd_errstr(cmds[i]));
 		MHD_resume_connection(conn);

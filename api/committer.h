@@ -29,12 +29,10 @@
  * libmicrohttpd mutex that guards suspension also orders the committer's
  * writes before the polling thread's reads.
  *
- * Clients that leave. libmicrohttpd does not watch a suspended socket, and
- * after resuming it writes the reply before it would read the client's
- * EOF: a client that hung up while its job was being committed would look
- * served. So before resuming, the committer peeks at the socket (one
- * non-blocking recv) and records whether the client has gone, for the
- * access log's 499 (server.h).
+ * Clients that leave are not the committer's business: a client that hung
+ * up while its job was being committed is noticed by the submitter on its
+ * own thread once resumed (api_server_client_gone), which keeps that
+ * system call off the one thread every submission goes through.
  *
  * Shutdown. committer_stop commits every pending entry (each is answered,
  * none is leaked), then refuses further entries: committer_submit then
@@ -60,7 +58,6 @@ struct committer_entry {
 	/* Set by the committer before it resumes conn. */
 	enum job_store_status status;        /* as job_store_enqueue would return it */
 	bool replied;                        /* Redis sent a reply for this command */
-	bool client_left;                    /* the client had closed its side (EOF or reset) */
 	char err[256];                       /* this job's sentence when status is not OK */
 	/* The committer's: its list of pending entries. */
 	struct committer_entry *next;

@@ -5,6 +5,7 @@
 #include "server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -357,6 +358,24 @@ static void server_count(const struct api_request *req, enum MHD_RequestTerminat
 		metrics_redis_error(m);
 }
 
+/* SERVER_ACCESS_FIELDS is the most members server_access_log adds. */
+#define SERVER_ACCESS_FIELDS 14
+
+/* server_access_queued adds the fields of the job a 202 queued to f at *n:
+ * the access line stands for the job's "job queued" line too, so that a
+ * submission costs one write(2) of the log, not two. */
+static void server_access_queued(const struct api_request *req, struct log_field *f, size_t *n)
+{
+	const struct job_spec *spec = req->queued;
+
+	if (spec == NULL)
+		return;
+	f[(*n)++] = (struct log_field){ "task", spec->task, 0 };
+	f[(*n)++] = (struct log_field){ "queue", spec->queue, 0 };
+	f[(*n)++] = (struct log_field){ "rows", NULL, (int64_t)spec->rows };
+	f[(*n)++] = (struct log_field){ "bytes", NULL, (int64_t)spec->bytes };
+}
+
 /* server_access_log writes the request's access log line. A request whose
  * client went away before the reply was sent whole (or, for a submission,
  * while it waited for the committer: req->client_left) is logged as 499, with
@@ -364,29 +383,35 @@ static void server_count(const struct api_request *req, enum MHD_RequestTerminat
  * created and runs anyway: its job_id is on the line). A request that ended
  * with no reply at all (the daemon stopped first) is 499 too.
  * "termination" says how any request that did not complete normally ended,
- * so monitoring does not count a client's hang-up as a server error. */
+ * so monitoring does not count a client's hang-up as a server error. The
+ * line is written flat (log_job_flat): no JSON tree per request. */
 static void server_access_log(const struct api_request *req, enum MHD_RequestTerminationCode toe)
 {
 	unsigned status = server_status(req, toe);
 	/* Whole milliseconds: a real would print as 4.0359999999999996. */
-	json_int_t ms = (json_int_t)((server_now_ns() - req->start_ns + 500000) / 1000000);
-	json_t *f = json_pack("{s:s, s:o, s:i, s:I, s:I, s:I}", "method", req->method,
-			      "route", req->route != NULL ? json_string(req->route) : json_null(),
-			      "status", (int)status, "bytes_in", (json_int_t)req->bytes_in,
-			      "bytes_out", (json_int_t)req->bytes_out,
-			      "duration_ms", ms);
+	int64_t ms = (server_now_ns() - req->start_ns + 500000) / 1000000;
+	struct log_field f[SERVER_ACCESS_FIELDS] = {
+		{ "method", req->method, 0 },
+		{ "route", req->route != NULL ? req->route : log_null, 0 },
+		{ "status", NULL, status },
+		{ "bytes_in", NULL, (int64_t)req->bytes_in },
+		{ "bytes_out", NULL, (int64_t)req->bytes_out },
+		{ "duration_ms", NULL, ms },
+	};
+	size_t n = 6;
 
-	if (f != NULL && req->tenant[0] != '\0')
-		json_object_set_new(f, "tenant", json_string(req->tenant));
-	if (f != NULL && req->error_code != NULL)
-		json_object_set_new(f, "error_code", json_string(req->error_code));
-	if (f != NULL && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
-		json_object_set_new(f, "termination", json_string(server_termination_name(toe)));
-	else if (f != NULL && req->client_left)
-		json_object_set_new(f, "termination", json_string("client_abort"));
-	if (f != NULL && status == 499 && req->status != 0)
-		json_object_set_new(f, "reply_status", json_integer((json_int_t)req->status));
-	log_job(LOG_INFO, "request", req->request_id, req->job_id, f);
+	if (req->tenant[0] != '\0')
+		f[n++] = (struct log_field){ "tenant", req->tenant, 0 };
+	if (req->error_code != NULL)
+		f[n++] = (struct log_field){ "error_code", req->error_code, 0 };
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		f[n++] = (struct log_field){ "termination", server_termination_name(toe), 0 };
+	else if (req->client_left)
+		f[n++] = (struct log_field){ "termination", "client_abort", 0 };
+	if (status == 499 && req->status != 0)
+		f[n++] = (struct log_field){ "reply_status", NULL, req->status };
+	server_access_queued(req, f, &n);
+	log_job_flat(LOG_INFO, "request", req->request_id, req->job_id, f, n);
 }
 
 /* server_completed is libmicrohttpd's completion callback: it runs on the
@@ -488,6 +513,19 @@ static unsigned server_flags(const struct api_server *srv, bool *epoll)
 	return flags;
 }
 
+bool api_server_client_gone(const struct api_request *req)
+{
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	char byte;
+	ssize_t n;
+
+	if (info == NULL)
+		return false;
+	n = recv(info->connect_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 /* server_log_started writes the "listening" line (which the integration
  * tests parse: msg, then address) and one line with the settings. */
 static void server_log_started(const struct api_server *srv, bool epoll)
@@ -567,6 +605,7 @@ int api_server_start(struct api_server *srv)
 				       MHD_OPTION_EXTERNAL_LOGGER, server_mhd_log, srv,
 				       MHD_OPTION_ARRAY, listen,
 				       MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)srv->cfg.threads,
+				       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_CONNECTION_MEMORY,
 				       MHD_OPTION_NOTIFY_COMPLETED, server_completed, srv,
 				       MHD_OPTION_NOTIFY_CONNECTION, server_connection, srv,
 				       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)srv->cfg.idle_timeout_s,

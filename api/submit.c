@@ -426,9 +426,7 @@ static enum MHD_Result submit_accepted(struct submit *s)
 	snprintf(location, sizeof location, "/v1/jobs/%s", spec->id);
 	memcpy(s->req->job_id, spec->id, sizeof s->req->job_id);
 	metrics_job_submitted(s->req->server->metrics, spec->queue, spec->task);
-	log_job(LOG_INFO, "job queued", spec->request_id, spec->id,
-		json_pack("{s:s, s:s, s:I, s:I}", "task", spec->task, "queue", spec->queue,
-			  "rows", (json_int_t)spec->rows, "bytes", (json_int_t)spec->bytes));
+	s->req->queued = spec; /* its fields go on the access line (server.h) */
 	/* The template saves building and dumping a JSON value per request.
 	 * It cannot fail for a job that a submission made: its names passed
 	 * options.c's and auth.c's checks, so none needs escaping, and the
@@ -507,7 +505,7 @@ static enum MHD_Result submit_committed(struct submit *s)
 {
 	s->committing = false;
 	s->req->redis_answered = s->commit.replied;
-	s->req->client_left = s->commit.client_left;
+	s->req->client_left = api_server_client_gone(s->req);
 	return submit_answer(s, upload_commit_result(s->upload, s->commit.status, s->commit.err,
 						     &s->error));
 }

@@ -33,10 +33,11 @@
  * connection and sends it with other submissions' in one pipelined batch;
  * the handler is called once more after the connection is resumed, and
  * answers from the entry's status (a replay or mismatch of an
- * Idempotency-Key too). Only when the committer is stopping, or when the
- * key already named a job as the upload started (nothing to enqueue: the
- * key's record is read again), is the commit decided on the submission's
- * own thread, waiting for Redis.
+ * Idempotency-Key too); a client found gone by then
+ * (api_server_client_gone) is logged 499. Only when the committer is
+ * stopping, or when the key already named a job as the upload started
+ * (nothing to enqueue: the key's record is read again), is the commit
+ * decided on the submission's own thread, waiting for Redis.
  *
  * State (struct submit, the request's ctx): created on the first call,
  * freed at completion; a submission that did not commit its upload aborts

@@ -266,6 +266,8 @@ static bool log_flat_shadowed(const char *name, const char *request_id, const ch
 	return job_id != NULL && job_id[0] != '\0' && strcmp(name, "job_id") == 0;
 }
 
+const char log_null[] = "null";
+
 /* log_flat_line appends the whole line, '\n' included, to j. */
 static void log_flat_line(struct flatjson *j, enum log_level level, const char *msg,
 			  const char *request_id, const char *job_id,
@@ -290,7 +292,9 @@ static void log_flat_line(struct flatjson *j, enum log_level level, const char *
 		if (log_flat_shadowed(fields[i].name, request_id, job_id))
 			continue;
 		log_flat_member(j, fields[i].name);
-		if (fields[i].str != NULL)
+		if (fields[i].str == log_null)
+			flatjson_lit(j, "null");
+		else if (fields[i].str != NULL)
 			flatjson_string(j, fields[i].str, strlen(fields[i].str));
 		else
 			flatjson_int(j, fields[i].integer);

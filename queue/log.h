@@ -38,6 +38,9 @@ struct log_field {
 	int64_t integer;
 };
 
+/* log_null, as a log_field's str, writes the member as JSON null. */
+extern const char log_null[];
+
 /* log_job_flat writes the line log_job would write with the n fields as a
  * JSON object in this order, but straight into one buffer, without a
  * jansson tree: it is for the lines every job writes. Field names must be

@@ -7,7 +7,8 @@
  * submission the committer holds before the API exits 0. Idempotency-Key
  * submissions racing through one batch make one job (the others replay it
  * or mismatch), and /metrics counts each submission once, with the status
- * the committer's answer gave it.
+ * the committer's answer gave it. A client that hangs up while the
+ * committer holds its job still gets the job, and is logged 499.
  *
  * Clients run on threads of their own, with their own libcurl handles; they
  * only record what they saw, and the test thread asserts afterwards.
@@ -19,7 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -266,6 +269,29 @@ Test(group_commit, sigterm_answers_every_suspended_submission_then_exits_zero)
 	cr_assert_eq(gc_count(cl, 10, 202), 10, "want ten 202s, got %d (503: %d, none: %d)",
 		     gc_count(cl, 10, 202), gc_count(cl, 10, 503), gc_count(cl, 10, 0));
 	gc_check_every_202_is_queued(cl, 10, true);
+}
+
+/* The client hangs up while Redis is stopped, so while its suspended
+ * submission waits for the committer: the job is made all the same, and
+ * the request's thread, resumed, finds the client gone (nobody read its
+ * socket meanwhile), so the access line says 499 with the 202 it was
+ * given. */
+Test(group_commit, client_that_leaves_while_its_job_commits_is_logged_499)
+{
+	const char *csv = "a,b\n1,2\n";
+	int fd;
+
+	kill(harness.redis_pid, SIGSTOP);
+	fd = raw_connect();
+	raw_csv_head(fd, strlen(csv));
+	raw_send_text(fd, csv);
+	sleep_ms(300);
+	shutdown(fd, SHUT_RDWR);
+	close(fd);
+	kill(harness.redis_pid, SIGCONT);
+	cr_assert(harness_log_wait("api", "\"status\":499,.*\"reply_status\":202", 10000),
+		  "no 499 access line saying the job was given its 202");
+	cr_assert_eq(gc_llen("jobq:queue:default"), 1, "the job of a client that left is not queued");
 }
 
 /* Twenty submissions with one key, half with one CSV and half with

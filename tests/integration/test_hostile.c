@@ -131,6 +131,34 @@ Test(hostile, a_body_that_never_starts_is_cut_off_at_the_upload_deadline)
 
 /* ---- Sizes ---------------------------------------------------------------- */
 
+/* hostile_header_status sends GET /healthz with one X-Big header of n
+ * bytes and returns the reply's status (-1: closed without one). */
+static int hostile_header_status(size_t n)
+{
+	char *big = malloc(n + 64);
+	cr_assert_not_null(big);
+	int len = sprintf(big, "X-Big: ");
+	memset(big + len, 'a', n);
+	strcpy(big + len + n, "\r\n\r\n");
+	int fd = raw_connect();
+	raw_send_text(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n");
+	raw_send_some(fd, big, strlen(big)); /* the server may close before the end */
+	free(big);
+	int status = raw_read_reply(fd, 10000);
+	close(fd);
+	return status;
+}
+
+/* The connection's memory (SERVER_CONNECTION_MEMORY, 16 KiB) bounds the
+ * request line and headers: 12 KiB of headers are served, 20 KiB are not. */
+Test(hostile, header_of_12_kib_is_served_and_of_20_kib_gets_431)
+{
+	harness_start_api(NULL);
+	cr_assert_eq(hostile_header_status(12 * 1024), 200);
+	cr_assert_eq(hostile_header_status(20 * 1024), 431);
+	assert_healthz_ok();
+}
+
 Test(hostile, header_of_100_kib_gets_431)
 {
 	harness_start_api(NULL);

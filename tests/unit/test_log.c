@@ -141,3 +141,14 @@ Test(log, flat_line_below_the_minimum_level_is_not_written)
 	cr_assert_str_eq(text, "");
 	free(text);
 }
+
+/* jobq-api's access line: a request that matched no route has "route":null. */
+Test(log, access_line_with_a_null_route_is_the_same_flat)
+{
+	const struct log_field f[] = {{"method", "GET", 0}, {"route", log_null, 0},
+				      {"status", NULL, 404}};
+
+	log_init("api", LOG_INFO);
+	expect_same_line(LOG_INFO, "request", "req-2", NULL,
+			 json_pack("{s:s, s:n, s:i}", "method", "GET", "route", "status", 404), f, 3);
+}
