@@ -592,15 +592,22 @@ static enum job_store_status enqueue_status(const struct job_store *st,
 	}
 }
 
+/* The largest input enqueue.lua keeps in the job hash (its ARGV[4]): the
+ * same bound as the claim's, so every job whose input lives in the hash
+ * gets it with its claim. */
+#define ENQUEUE_INLINE_STR(n) #n
+#define ENQUEUE_INLINE_ARG(n) ENQUEUE_INLINE_STR(n)
+static const char enqueue_inline[] = ENQUEUE_INLINE_ARG(JOB_CLAIM_INLINE);
+
 /* enqueue_argv makes the argument vector of one enqueue.lua call of the n
- * jobs (EVALSHA, SHA1 left for store_eval_argv, no keys, prefix, the two
+ * jobs (EVALSHA, SHA1 left for store_eval_argv, no keys, prefix, the three
  * limits, then each job's group) in *argv and *lens, one allocation the caller
  * frees with free(*argv). Returns the count, or 0 when out of memory. */
 static int enqueue_argv(const struct job_store *st, struct job_store_enqueue_cmd *const *cmds,
 			size_t n, const char *depth, const char *bytes, const char ***argv,
 			size_t **lens)
 {
-	size_t argc = 6 + n * ENQUEUE_STRIDE, k = 6;
+	size_t argc = 7 + n * ENQUEUE_STRIDE, k = 7;
 	void *mem = malloc(argc * (sizeof **argv + sizeof **lens));
 
 	if (mem == NULL)
@@ -612,6 +619,7 @@ static int enqueue_argv(const struct job_store *st, struct job_store_enqueue_cmd
 	(*argv)[3] = st->prefix, (*lens)[3] = strlen(st->prefix);
 	(*argv)[4] = depth, (*lens)[4] = strlen(depth);
 	(*argv)[5] = bytes, (*lens)[5] = strlen(bytes);
+	(*argv)[6] = enqueue_inline, (*lens)[6] = sizeof enqueue_inline - 1;
 	for (size_t i = 0; i < n; i++) {
 		memcpy(*argv + k, cmds[i]->argv, ENQUEUE_STRIDE * sizeof **argv);
 		memcpy(*lens + k, cmds[i]->lens, ENQUEUE_STRIDE * sizeof **lens);
@@ -818,26 +826,40 @@ static void record_set_field(struct job_record *rec, const char *name, const cha
 	else if (strcmp(name, "retry_at") == 0) rec->retry_at_ms = (int64_t)parse_u64(v);
 }
 
+/* The fields job_store_fetch reads: those record_set_field knows. Named,
+ * not HGETALL, because a small job's input is a field of the hash too
+ * (enqueue.lua), and a status read has no use for it. */
+static const char *const record_fields[] = {
+	"id", "status", "task", "queue", "request_id", "tenant", "delimiter", "header",
+	"rows", "columns", "bytes", "created_at", "max_attempts", "timeout", "attempts",
+	"started_at", "finished_at", "progress_rows", "progress_bytes", "cancel_requested",
+	"error_code", "error_message", "result_type", "result_bytes", "retry_at",
+};
+#define RECORD_NFIELDS (sizeof record_fields / sizeof record_fields[0])
+
 enum job_store_status job_store_fetch(struct job_store *st, const char *id,
 				      struct job_record *rec)
 {
 	char key[KEYS_MAX];
-	const char *argv[] = {"HGETALL", keys_job(key, st->prefix, id)};
+	const char *argv[2 + RECORD_NFIELDS] = {"HMGET", keys_job(key, st->prefix, id)};
 	enum job_store_status s;
-	redisReply *r = store_read(st, 2, argv, NULL, &s);
+
+	memcpy(argv + 2, record_fields, sizeof record_fields);
+	redisReply *r = store_read(st, 2 + RECORD_NFIELDS, argv, NULL, &s);
 	if (!r)
 		return s;
-	if (r->type != REDIS_REPLY_ARRAY) {
-		s = store_reply_error(st, r, "HGETALL");
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != RECORD_NFIELDS) {
+		s = store_reply_error(st, r, "HMGET");
 		freeReplyObject(r);
 		return s;
 	}
 	memset(rec, 0, sizeof *rec);
 	rec->spec.delimiter = ',';
-	for (size_t i = 0; i + 1 < r->elements; i += 2)
-		record_set_field(rec, r->element[i]->str, r->element[i + 1]->str,
-				 r->element[i + 1]->len);
-	s = r->elements == 0 || rec->spec.id[0] == '\0' ? JOB_STORE_NOT_FOUND : JOB_STORE_OK;
+	for (size_t i = 0; i < RECORD_NFIELDS; i++)
+		if (r->element[i]->type == REDIS_REPLY_STRING)
+			record_set_field(rec, record_fields[i], r->element[i]->str,
+					 r->element[i]->len);
+	s = rec->spec.id[0] == '\0' ? JOB_STORE_NOT_FOUND : JOB_STORE_OK;
 	freeReplyObject(r);
 	return s;
 }

@@ -21,8 +21,10 @@
 --   { id, token, task, queue, delimiter, header, bytes, request_id,
 --     attempts, deadline_ms, input }
 -- deadline_ms is the job's timeout as a wall-clock time, 0 for none. input
--- is the whole input when it is at most ARGV[8] bytes (a small job then
--- costs no read of its own), else nil: the worker reads it in pieces.
+-- is the whole input when it is the job hash's field input (enqueue.lua
+-- puts an input there when it came whole and had at most JOB_CLAIM_INLINE
+-- bytes) or a key of at most ARGV[8] bytes (a small job then costs no read
+-- of its own), else nil: the worker reads the key in pieces.
 --
 -- Transition: queued -> running (attempts + 1, a new fencing token, a
 -- lease). Reaping: running with an expired lease -> queued, at the head of

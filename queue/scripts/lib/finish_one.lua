@@ -21,7 +21,7 @@
 -- attempt never stored a piece of its result: tail is all of it, set as the
 -- result in one command, with no partial key to rename).
 local function finish_one(job, a, now, fin, dur, bounds)
-  local f = redis.call('HMGET', job, 'status', 'token', 'task', 'started_at')
+  local f = redis.call('HMGET', job, 'status', 'token', 'task', 'started_at', 'input_key')
   local partial = job .. ':partial:' .. a.token
   if f[1] == 'succeeded' and a.status == 'succeeded' and f[2] == a.token then return 0 end
   if f[1] ~= 'running' or f[2] ~= a.token then
@@ -59,7 +59,8 @@ local function finish_one(job, a, now, fin, dur, bounds)
   end
   redis.call('HSET', job, unpack(h))
   redis.call('EXPIRE', job, ttl)
-  redis.call('EXPIRE', job .. ':input', ttl)
+  -- A small input is a field of the hash (enqueue.lua): it has no key.
+  if f[5] == '1' then redis.call('EXPIRE', job .. ':input', ttl) end
   -- Only an earlier attempt (fail.lua, the lease reaper) writes the errors
   -- list, and every attempt takes a new token: the first has token 1.
   if tonumber(a.token) > 1 then redis.call('EXPIRE', job .. ':errors', ttl) end
