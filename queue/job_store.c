@@ -890,11 +890,47 @@ static enum job_store_status store_getrange(struct job_store *st, const char *ke
 	return s;
 }
 
-enum job_store_status job_store_read_result(struct job_store *st, const char *id,
+/* read_result_field copies up to cap bytes from offset of the hash field
+ * result of job id into buf. Returns OK with *found set (false: no such
+ * field), or an error. */
+static enum job_store_status read_result_field(struct job_store *st, const char *id,
+					       uint64_t offset, char *buf, size_t cap,
+					       size_t *n, bool *found)
+{
+	char key[KEYS_MAX];
+	const char *argv[] = {"HGET", keys_job(key, st->prefix, id), "result"};
+	enum job_store_status s;
+
+	*n = 0;
+	*found = false;
+	redisReply *r = store_read(st, 3, argv, NULL, &s);
+	if (!r)
+		return s;
+	if (r->type == REDIS_REPLY_STRING) {
+		*found = true;
+		if (offset < r->len) {
+			*n = r->len - offset < cap ? r->len - offset : cap;
+			memcpy(buf, r->str + offset, *n);
+		}
+	} else if (r->type != REDIS_REPLY_NIL) {
+		s = store_reply_error(st, r, "HGET");
+	}
+	freeReplyObject(r);
+	return s;
+}
+
+enum job_store_status job_store_read_result(struct job_store *st, const char *id, uint64_t total,
 					    uint64_t offset, char *buf, size_t cap,
 					    size_t *n)
 {
 	char key[KEYS_MAX];
+	bool found = false;
+
+	if (total <= JOB_RESULT_INLINE) {
+		enum job_store_status s = read_result_field(st, id, offset, buf, cap, n, &found);
+		if (s != JOB_STORE_OK || found)
+			return s;
+	}
 	return store_getrange(st, keys_result(key, st->prefix, id), offset, buf, cap, n);
 }
 

@@ -7,7 +7,8 @@
  *
  *   {p}:job:{id}              hash    the job record; a small input is its field input
  *   {p}:job:{id}:input        string  a staged or large upload (> JOB_CLAIM_INLINE), byte for byte
- *   {p}:job:{id}:result       string  the result of a succeeded job
+ *   {p}:job:{id}:result       string  the result of a succeeded job, unless it is the
+ *                                     hash's field result (JOB_RESULT_INLINE, stored whole)
  *   {p}:job:{id}:partial:{token} string result being written by that attempt
  *   {p}:staging:{id}          string  an upload still streaming (TTL)
  *   {p}:queue:{name}          list    ids waiting, oldest at the right

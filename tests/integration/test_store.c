@@ -242,7 +242,8 @@ Test(store, expired_lease_puts_the_job_back_and_fences_the_old_worker)
 		     JOB_STORE_OK);
 	char buf[16];
 	size_t n;
-	cr_assert_eq(job_store_read_result(st, s.id, 0, buf, sizeof buf, &n), JOB_STORE_OK);
+	/* Written in pieces, a small result is a key: found behind the hash. */
+	cr_assert_eq(job_store_read_result(st, s.id, 5, 0, buf, sizeof buf, &n), JOB_STORE_OK);
 	cr_assert_eq(n, 5);
 	cr_assert(memcmp(buf, "fresh", 5) == 0);
 	cr_assert_eq(redis_count_keys("jobq:job:*:partial:*"), 0, "a partial result was left");
@@ -1003,6 +1004,63 @@ Test(store, a_batch_claim_takes_several_small_jobs_in_queue_order)
 	freeReplyObject(r);
 }
 
+/* assert_result checks job id's result through job_store_read_result, and
+ * where it lives: the hash's field result when stored whole (then
+ * inlined), else its key; either way with the job's TTL. */
+static void assert_result(const char *id, const char *want, bool inlined)
+{
+	char buf[64];
+	size_t n;
+	cr_assert_eq(job_store_read_result(st, id, strlen(want), 0, buf, sizeof buf, &n),
+		     JOB_STORE_OK);
+	cr_assert_eq(n, strlen(want));
+	cr_assert_eq(memcmp(buf, want, n), 0);
+	redisReply *r = redis_cmd("HEXISTS jobq:job:%s result", id);
+	cr_assert_eq(r->integer, inlined, "result in the hash: %lld", r->integer);
+	freeReplyObject(r);
+	r = redis_cmd("TTL jobq:job:%s%s", id, inlined ? "" : ":result");
+	cr_assert(r->integer > 0 && r->integer <= 60, "TTL %lld", r->integer);
+	freeReplyObject(r);
+	r = redis_cmd("EXISTS jobq:job:%s:result", id);
+	cr_assert_eq(r->integer, !inlined, "result key: %lld", r->integer);
+	freeReplyObject(r);
+}
+
+Test(store, a_whole_result_larger_than_the_inline_limit_is_a_key_with_the_ttl)
+{
+	struct job_spec s[2];
+	struct job_claim c[2];
+	static char big[JOB_RESULT_INLINE + 2], edge[JOB_RESULT_INLINE + 1];
+	memset(big, 'b', sizeof big - 1);
+	memset(edge, 'e', sizeof edge - 1);
+	batch_of(s, 2);
+	cr_assert_eq(job_store_claim(st, "test:1:abc", default_queue, 1, 30000, c, 2), 2);
+	struct job_store_done d[2] = {done_whole(&c[0], big), done_whole(&c[1], edge)};
+	enum job_store_status codes[2];
+	cr_assert_eq(finish_batch_ok(d, 2, 0, codes, NULL), 0);
+	cr_assert_eq(codes[0], JOB_STORE_OK);
+	cr_assert_eq(codes[1], JOB_STORE_OK);
+	redisReply *r = redis_cmd("STRLEN jobq:job:%s:result", s[0].id);
+	cr_assert_eq(r->integer, JOB_RESULT_INLINE + 1, "the large result is not a key");
+	freeReplyObject(r);
+	r = redis_cmd("TTL jobq:job:%s:result", s[0].id);
+	cr_assert(r->integer > 0 && r->integer <= 60, "TTL %lld", r->integer);
+	freeReplyObject(r);
+	r = redis_cmd("HSTRLEN jobq:job:%s result", s[1].id);
+	cr_assert_eq(r->integer, JOB_RESULT_INLINE, "a result of the limit is not in the hash");
+	freeReplyObject(r);
+	char buf[JOB_RESULT_INLINE + 2];
+	size_t n;
+	cr_assert_eq(job_store_read_result(st, s[0].id, JOB_RESULT_INLINE + 1, 0, buf, sizeof buf, &n),
+		     JOB_STORE_OK);
+	cr_assert_eq(n, JOB_RESULT_INLINE + 1);
+	/* Read in pieces from an offset, as the API streams it. */
+	cr_assert_eq(job_store_read_result(st, s[1].id, JOB_RESULT_INLINE, 4000, buf, 1000, &n),
+		     JOB_STORE_OK);
+	cr_assert_eq(n, JOB_RESULT_INLINE - 4000);
+	cr_assert_eq(buf[0], 'e');
+}
+
 Test(store, several_attempts_are_finished_in_one_call_and_counted_once_each)
 {
 	struct job_spec s[3];
@@ -1022,12 +1080,8 @@ Test(store, several_attempts_are_finished_in_one_call_and_counted_once_each)
 	for (int i = 0; i < 3; i++) {
 		cr_assert_eq(codes[i], JOB_STORE_OK);
 		assert_status(s[i].id, "succeeded");
-		redisReply *r = redis_cmd("GET jobq:job:%s:result", s[i].id);
-		cr_assert_str_eq(r->str, want[i]);
-		freeReplyObject(r);
-		r = redis_cmd("TTL jobq:job:%s:result", s[i].id);
-		cr_assert(r->integer > 0 && r->integer <= 60, "TTL %lld", r->integer);
-		freeReplyObject(r);
+		assert_result(s[i].id, want[i], i < 2);
+		redisReply *r;
 		r = redis_cmd("HGET jobq:job:%s result_bytes", s[i].id);
 		cr_assert_eq(atoll(r->str), (long long)strlen(want[i]));
 		freeReplyObject(r);
@@ -1185,7 +1239,7 @@ Test(store, a_batch_report_sent_again_answers_ok_and_counts_once)
 		assert_status(s[i].id, "succeeded");
 	cr_assert_eq(hget_int("jobq:metrics:finished", "profile|succeeded"), 2);
 	cr_assert_eq(hget_int("jobq:metrics:duration", "profile|count"), 2);
-	redisReply *r = redis_cmd("GET jobq:job:%s:result", s[1].id);
+	redisReply *r = redis_cmd("HGET jobq:job:%s result", s[1].id);
 	cr_assert_str_eq(r->str, "r1");
 	freeReplyObject(r);
 	/* A failure or cancel by the same attempt after its success is still
