@@ -291,9 +291,9 @@ enum job_store_status job_store_ping(struct job_store *st)
 #define SCRIPT_ARGS_MAX 192
 
 /* The largest call is finish_next.lua's: EVALSHA, sha, numkeys, 3 keys and
- * 3 values (9), seven per attempt, then claim.lua's 9 values and one per
+ * 3 values (9), seven per attempt, then claim.lua's 10 values and one per
  * queue. */
-_Static_assert(9 + 7 * JOB_STORE_BATCH_MAX + 9 + CONFIG_LIST_MAX <= SCRIPT_ARGS_MAX,
+_Static_assert(9 + 7 * JOB_STORE_BATCH_MAX + 10 + CONFIG_LIST_MAX <= SCRIPT_ARGS_MAX,
 	       "SCRIPT_ARGS_MAX cannot hold a finish_next.lua call of a full batch");
 
 /* One script call being built. An argument beyond SCRIPT_ARGS_MAX is not
@@ -1000,6 +1000,7 @@ static void call_claim_argv(struct script_call *c, struct job_store *st,
 	call_u64(c, (uint64_t)st->dead_ttl_s);
 	call_u64(c, JOB_CLAIM_INLINE);
 	call_str(c, req->batch ? req->batch : "");
+	call_str(c, req->housekeep ? "1" : "0");
 	for (size_t i = 0; i < req->nqueues; i++)
 		call_str(c, req->queues[i]);
 }
@@ -1008,18 +1009,26 @@ int job_store_claim(struct job_store *st, const char *worker_id,
 		    const char *const *queues, size_t nqueues, int lease_ms,
 		    struct job_claim *out, int max)
 {
-	struct job_store_claim_req req = {worker_id, queues, nqueues, lease_ms, max, NULL};
+	struct job_store_claim_req req = {worker_id, queues, nqueues, lease_ms, max, NULL, true};
+	return job_store_claim_with(st, &req, out);
+}
+
+int job_store_claim_with(struct job_store *st, const struct job_store_claim_req *req,
+			 struct job_claim *out)
+{
+	struct job_store_claim_req any = *req;
 	char k_running[KEYS_MAX];
 	struct script_call c;
 	enum job_store_status s;
 
+	any.batch = NULL;
 	call_init(&c, 1);
 	call_str(&c, keys_running(k_running, st->prefix));
-	call_claim_argv(&c, st, &req);
+	call_claim_argv(&c, st, &any);
 	redisReply *r = store_eval(st, SCRIPT_CLAIM, &c, &s);
 	if (!r)
 		return s;
-	int n = claims_from_reply(st, r, out, max);
+	int n = claims_from_reply(st, r, out, any.max);
 	freeReplyObject(r);
 	return n;
 }

@@ -107,6 +107,10 @@ struct job_store_claim_req {
 	 * list (",profile,ndjson,"); the claim stops at the first other one,
 	 * which stays queued. */
 	const char *batch;
+	/* Whether the call also reaps expired leases and promotes due retries
+	 * (claim.lua's ARGV[10]). job_store_claim always does; a worker's
+	 * threads do it at most every WORKER_HOUSEKEEP_MS each. */
+	bool housekeep;
 };
 
 struct job_store;
@@ -257,6 +261,11 @@ enum job_store_status job_store_read_result(struct job_store *st, const char *id
 int job_store_claim(struct job_store *st, const char *worker_id,
 		    const char *const *queues, size_t nqueues, int lease_ms,
 		    struct job_claim *out, int max);
+
+/* job_store_claim_with is job_store_claim for req (its batch ignored: any
+ * jobs), which reaps and promotes only when req->housekeep is set. */
+int job_store_claim_with(struct job_store *st, const struct job_store_claim_req *req,
+			 struct job_claim *out);
 
 /* job_store_wait blocks until a job may be waiting on one of queues, or
  * timeout_s passes. Returns OK (woken or timed out; claim to find out) or an

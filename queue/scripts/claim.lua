@@ -15,7 +15,10 @@
 --         whose task is listed, in queue order, stopping at the first other
 --         one (it stays queued); but when the first job out is another one,
 --         it is claimed alone
--- ARGV[10..] queue names, most preferred first
+-- ARGV[10] "1" to reap expired leases and promote due retries first, "0"
+--         to skip both (each thread of a worker asks for them at most
+--         every WORKER_HOUSEKEEP_MS, worker/worker.h)
+-- ARGV[11..] queue names, most preferred first
 --
 -- Returns an array with one entry per claimed job:
 --   { id, token, task, queue, delimiter, header, bytes, request_id,

@@ -146,7 +146,7 @@ Test(store, a_staged_input_is_a_key_that_comes_with_the_claim_and_gets_the_ttl)
 	cr_assert(c.inlined, "a small staged input did not come with the claim");
 	cr_assert_eq(memcmp(c.input, "a\n1\n2\n", 6), 0);
 	struct job_store_done d = {&c, "t", "r", 1, true, 1, 6};
-	struct job_store_claim_req none = {"test:1:abc", default_queue, 1, 30000, 0, NULL};
+	struct job_store_claim_req none = {"test:1:abc", default_queue, 1, 30000, 0, NULL, true};
 	enum job_store_status code;
 	int claimed = -1;
 	cr_assert_eq(job_store_finish_batch(st, &d, 1, 60, &none, &code, NULL, &claimed),
@@ -820,7 +820,7 @@ static struct job_claim two_small_jobs(struct job_spec *first, struct job_spec *
  * (any jobs: no batch list). */
 static struct job_store_claim_req finish_next_req(int max)
 {
-	return (struct job_store_claim_req){"test:1:abc", default_queue, 1, 30000, max, NULL};
+	return (struct job_store_claim_req){"test:1:abc", default_queue, 1, 30000, max, NULL, true};
 }
 
 /* finish_next finishes attempt c alone (the tail appended to what was
@@ -953,7 +953,31 @@ static void batch_of(struct job_spec *specs, int n)
 static struct job_store_claim_req batch_req(int max)
 {
 	return (struct job_store_claim_req){"test:1:abc", default_queue, 1, 30000, max,
-					    ",profile,ndjson,"};
+					    ",profile,ndjson,", true};
+}
+
+/* A consumer's report reaps expired leases only when it asks to (at most
+ * every WORKER_HOUSEKEEP_MS); the one that asks reaps them. */
+Test(store, a_report_reaps_expired_leases_only_when_it_housekeeps)
+{
+	struct job_spec s = spec_for("default");
+	enqueue_small(&s);
+	struct job_claim first = claim_one(1), next;
+	sleep_ms(20);
+	struct job_store_claim_req req = batch_req(1);
+	enum job_store_status codes[1];
+	int claimed = -1;
+	req.housekeep = false;
+	cr_assert_eq(job_store_finish_batch(st, NULL, 0, 60, &req, codes, &next, &claimed),
+		     JOB_STORE_OK);
+	cr_assert_eq(claimed, 0, "a report that does not housekeep reaped a lease");
+	assert_status(s.id, "running");
+	req.housekeep = true;
+	cr_assert_eq(job_store_finish_batch(st, NULL, 0, 60, &req, codes, &next, &claimed),
+		     JOB_STORE_OK);
+	cr_assert_eq(claimed, 1, "the housekeeping report did not reap the lease");
+	cr_assert_str_eq(next.id, first.id);
+	cr_assert_eq(next.token, first.token + 1);
 }
 
 /* done_whole describes attempt c as succeeded with tail as its whole result. */

@@ -171,11 +171,13 @@ local function claim_pop(a, q, max, now, out, leased, fin)
 end
 
 local function claim_jobs(running, a, now, fin)
-  claim_reap(running, a, now, fin)
-  claim_promote(a[1], now)
+  if a[10] == '1' then
+    claim_reap(running, a, now, fin)
+    claim_promote(a[1], now)
+  end
   local out, leased = {}, {}
   local max = tonumber(a[4])
-  for i = 10, #a do
+  for i = 11, #a do
     if #out >= max or not claim_pop(a, a[i], max, now, out, leased, fin) then break end
   end
   if #leased > 0 then redis.call('ZADD', running, unpack(leased)) end
