@@ -1160,12 +1160,11 @@ enum job_store_status job_store_result_append(struct job_store *st, const struct
 
 /* finish.lua's KEYS for one attempt. */
 struct finish_keys {
-	char job[KEYS_MAX], running[KEYS_MAX], partial[KEYS_MAX], result[KEYS_MAX],
-		input[KEYS_MAX], finished[KEYS_MAX], duration[KEYS_MAX];
+	char job[KEYS_MAX], running[KEYS_MAX], finished[KEYS_MAX], duration[KEYS_MAX];
 };
 
 /* FINISH_KEYS is how many KEYS finish.lua takes. */
-#define FINISH_KEYS 7
+#define FINISH_KEYS 4
 
 /* call_finish_keys appends finish.lua's KEYS for cl, built in k. */
 static void call_finish_keys(struct script_call *c, struct job_store *st,
@@ -1173,9 +1172,6 @@ static void call_finish_keys(struct script_call *c, struct job_store *st,
 {
 	call_str(c, keys_job(k->job, st->prefix, cl->id));
 	call_str(c, keys_running(k->running, st->prefix));
-	call_str(c, partial_key(k->partial, st->prefix, cl));
-	call_str(c, keys_result(k->result, st->prefix, cl->id));
-	call_str(c, keys_input(k->input, st->prefix, cl->id));
 	call_str(c, keys_metrics_finished(k->finished, st->prefix));
 	call_str(c, keys_metrics_duration(k->duration, st->prefix));
 }
