@@ -28,8 +28,8 @@
 -- {3, id} when its record +4 names job id, which still exists (or is an
 -- earlier job of this batch), with the same fingerprint (a replay), and
 -- {4, id} when with another one (a mismatch); 5 when its id is taken (its
--- hash or input key exists); 6 when its input (staged bytes plus tail) would be
--- longer than ARGV[3]. On 2, 3, 4 and 6 the staging key is deleted. On
+-- hash or input key exists); 6 when its input (staged bytes plus tail)
+-- would be longer than ARGV[3]. On 2, 3, 4 and 6 the staging key is deleted. On
 -- anything but 1 nothing of that job was written.
 --
 -- An error reply writes nothing. The script runs in two passes. The first
@@ -58,11 +58,12 @@
 -- Cost. The per-job work is the staging key's STRLEN (when staged), the
 -- hash (HSETNX of its status, then one HSET of the rest, the input field
 -- included when it is small) and a large input (SET, or the staging
--- APPEND, RENAMENX and PERSIST), plus the record (HMGET, HSET, EXPIRE) for keyed jobs. The
--- queue-wide work is done once per queue per batch: LLEN (with a limit,
--- else TYPE) and TYPE of its wake list, one LPUSH of all the ids (LPUSH
--- a b pushes a then b, so the order is that of single pushes), SADD of the
--- name, and the wake-up tokens; and one TYPE of {p}:queues per batch.
+-- APPEND, RENAMENX and PERSIST), plus the record (HMGET, HSET, EXPIRE)
+-- for keyed jobs. The queue-wide work is done once per queue per batch:
+-- LLEN (with a limit, else TYPE) and TYPE of its wake list, one LPUSH of
+-- all the ids (LPUSH a b pushes a then b, so the order is that of single
+-- pushes), SADD of the name, and the wake-up tokens; and one TYPE of
+-- {p}:queues per batch.
 --
 -- The id guard. Ids are 128 random bits, so a taken id is a bug, not bad
 -- luck; but it must never overwrite the job that has it. The job's first
@@ -71,10 +72,10 @@
 -- of the job is written. A large input is then written with SET NX
 -- (RENAMENX when staged); if that fails (an input key without a hash: a
 -- bug too) the one field just written is deleted again and the answer is
--- 5. The HSETNX is the small job's only extra call, and its arguments are
--- short: the guard a SET NX of the input used to give, without writing the
--- input a second time. Being a bug, it is not foreseen by the first pass: the job
--- still counted towards its queue's depth and, for a later job of the
+-- 5. For a small job the HSETNX takes the place of the SET NX of its input
+-- that used to be the guard: still two calls per job, the first with short
+-- arguments. Being a bug, a taken id is not foreseen by the first pass: the
+-- job still counted towards its queue's depth and, for a later job of the
 -- batch with the same Idempotency-Key, as the job the key names.
 
 local STRIDE = 18
@@ -194,13 +195,12 @@ end
 
 -- write_input creates the input key of a job whose input is not inlined.
 -- Returns 1, or 5 (id taken) or 6 (too large) with nothing of the input
--- written. The first pass already
--- refused a staged input over max_bytes, but that is the limit jobq-api
--- read at its start: a Redis whose proto-max-bulk-len was lowered since
--- refuses the APPEND here, mid-batch, after earlier jobs were written.
--- Caught, that refusal costs only this job (its staging key goes), never
--- the batch. Any other error (OOM at the script's first write, say) is
--- raised again as it came: nothing of this job is lost to it.
+-- written. The first pass already refused a staged input over max_bytes,
+-- but that is the limit jobq-api read at its start: a Redis whose
+-- proto-max-bulk-len was lowered since refuses the APPEND here, mid-batch,
+-- after earlier jobs were written. Caught, that refusal costs only this
+-- job (its staging key goes), never the batch. Any other error is raised
+-- again as it came (write_job takes the job's guard field back first).
 local function write_input(o, staging, input)
   if ARGV[o + 2] ~= '1' then
     return redis.call('SET', input, ARGV[o + 3], 'NX') and 1 or 5
@@ -241,7 +241,6 @@ local function write_hash(o, job)
   -- is a key to give the job's TTL.
   f[#f + 1] = inlined(o) and 'input' or 'input_key'
   f[#f + 1] = inlined(o) and ARGV[o + 3] or '1'
-
   redis.call('HSET', job, unpack(f))
 end
 
@@ -259,7 +258,7 @@ local function write_job(o, answer)
   -- A key of another type under the job's name is a taken id too.
   local taken = redis.pcall('HSETNX', job, 'status', 'queued')
   if type(taken) == 'table' and not string.find(taken.err, 'WRONGTYPE', 1, true) then
-    error(taken)
+    error(taken) -- not a taken id: OOM, say
   end
   if taken ~= 1 then
     return 5
