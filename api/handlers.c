@@ -132,7 +132,7 @@ static ssize_t handlers_result_read(void *cls, uint64_t pos, char *buf, size_t m
 	if (max > r->total - pos)
 		max = (size_t)(r->total - pos);
 	if (st != NULL)
-		s = job_store_read_result(st, r->id, pos, buf, max, &n);
+		s = job_store_read_result(st, r->id, r->total, pos, buf, max, &n);
 	if (s == JOB_STORE_OK && n > 0)
 		return (ssize_t)n;
 	log_job(LOG_WARN, "result stream broken off", r->request_id, r->id,

@@ -291,9 +291,9 @@ enum job_store_status job_store_ping(struct job_store *st)
 #define SCRIPT_ARGS_MAX 192
 
 /* The largest call is finish_next.lua's: EVALSHA, sha, numkeys, 3 keys and
- * 3 values (9), seven per attempt, then claim.lua's 9 values and one per
+ * 3 values (9), seven per attempt, then claim.lua's 10 values and one per
  * queue. */
-_Static_assert(9 + 7 * JOB_STORE_BATCH_MAX + 9 + CONFIG_LIST_MAX <= SCRIPT_ARGS_MAX,
+_Static_assert(9 + 7 * JOB_STORE_BATCH_MAX + 10 + CONFIG_LIST_MAX <= SCRIPT_ARGS_MAX,
 	       "SCRIPT_ARGS_MAX cannot hold a finish_next.lua call of a full batch");
 
 /* One script call being built. An argument beyond SCRIPT_ARGS_MAX is not
@@ -592,15 +592,22 @@ static enum job_store_status enqueue_status(const struct job_store *st,
 	}
 }
 
+/* The largest input enqueue.lua keeps in the job hash (its ARGV[4]): the
+ * same bound as the claim's, so every job whose input lives in the hash
+ * gets it with its claim. */
+#define ENQUEUE_INLINE_STR(n) #n
+#define ENQUEUE_INLINE_ARG(n) ENQUEUE_INLINE_STR(n)
+static const char enqueue_inline[] = ENQUEUE_INLINE_ARG(JOB_CLAIM_INLINE);
+
 /* enqueue_argv makes the argument vector of one enqueue.lua call of the n
- * jobs (EVALSHA, SHA1 left for store_eval_argv, no keys, prefix, the two
+ * jobs (EVALSHA, SHA1 left for store_eval_argv, no keys, prefix, the three
  * limits, then each job's group) in *argv and *lens, one allocation the caller
  * frees with free(*argv). Returns the count, or 0 when out of memory. */
 static int enqueue_argv(const struct job_store *st, struct job_store_enqueue_cmd *const *cmds,
 			size_t n, const char *depth, const char *bytes, const char ***argv,
 			size_t **lens)
 {
-	size_t argc = 6 + n * ENQUEUE_STRIDE, k = 6;
+	size_t argc = 7 + n * ENQUEUE_STRIDE, k = 7;
 	void *mem = malloc(argc * (sizeof **argv + sizeof **lens));
 
 	if (mem == NULL)
@@ -612,6 +619,7 @@ static int enqueue_argv(const struct job_store *st, struct job_store_enqueue_cmd
 	(*argv)[3] = st->prefix, (*lens)[3] = strlen(st->prefix);
 	(*argv)[4] = depth, (*lens)[4] = strlen(depth);
 	(*argv)[5] = bytes, (*lens)[5] = strlen(bytes);
+	(*argv)[6] = enqueue_inline, (*lens)[6] = sizeof enqueue_inline - 1;
 	for (size_t i = 0; i < n; i++) {
 		memcpy(*argv + k, cmds[i]->argv, ENQUEUE_STRIDE * sizeof **argv);
 		memcpy(*lens + k, cmds[i]->lens, ENQUEUE_STRIDE * sizeof **lens);
@@ -818,26 +826,40 @@ static void record_set_field(struct job_record *rec, const char *name, const cha
 	else if (strcmp(name, "retry_at") == 0) rec->retry_at_ms = (int64_t)parse_u64(v);
 }
 
+/* The fields job_store_fetch reads: those record_set_field knows. Named,
+ * not HGETALL, because a small job's input is a field of the hash too
+ * (enqueue.lua), and a status read has no use for it. */
+static const char *const record_fields[] = {
+	"id", "status", "task", "queue", "request_id", "tenant", "delimiter", "header",
+	"rows", "columns", "bytes", "created_at", "max_attempts", "timeout", "attempts",
+	"started_at", "finished_at", "progress_rows", "progress_bytes", "cancel_requested",
+	"error_code", "error_message", "result_type", "result_bytes", "retry_at",
+};
+#define RECORD_NFIELDS (sizeof record_fields / sizeof record_fields[0])
+
 enum job_store_status job_store_fetch(struct job_store *st, const char *id,
 				      struct job_record *rec)
 {
 	char key[KEYS_MAX];
-	const char *argv[] = {"HGETALL", keys_job(key, st->prefix, id)};
+	const char *argv[2 + RECORD_NFIELDS] = {"HMGET", keys_job(key, st->prefix, id)};
 	enum job_store_status s;
-	redisReply *r = store_read(st, 2, argv, NULL, &s);
+
+	memcpy(argv + 2, record_fields, sizeof record_fields);
+	redisReply *r = store_read(st, 2 + RECORD_NFIELDS, argv, NULL, &s);
 	if (!r)
 		return s;
-	if (r->type != REDIS_REPLY_ARRAY) {
-		s = store_reply_error(st, r, "HGETALL");
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != RECORD_NFIELDS) {
+		s = store_reply_error(st, r, "HMGET");
 		freeReplyObject(r);
 		return s;
 	}
 	memset(rec, 0, sizeof *rec);
 	rec->spec.delimiter = ',';
-	for (size_t i = 0; i + 1 < r->elements; i += 2)
-		record_set_field(rec, r->element[i]->str, r->element[i + 1]->str,
-				 r->element[i + 1]->len);
-	s = r->elements == 0 || rec->spec.id[0] == '\0' ? JOB_STORE_NOT_FOUND : JOB_STORE_OK;
+	for (size_t i = 0; i < RECORD_NFIELDS; i++)
+		if (r->element[i]->type == REDIS_REPLY_STRING)
+			record_set_field(rec, record_fields[i], r->element[i]->str,
+					 r->element[i]->len);
+	s = rec->spec.id[0] == '\0' ? JOB_STORE_NOT_FOUND : JOB_STORE_OK;
 	freeReplyObject(r);
 	return s;
 }
@@ -868,11 +890,47 @@ static enum job_store_status store_getrange(struct job_store *st, const char *ke
 	return s;
 }
 
-enum job_store_status job_store_read_result(struct job_store *st, const char *id,
+/* read_result_field copies up to cap bytes from offset of the hash field
+ * result of job id into buf. Returns OK with *found set (false: no such
+ * field), or an error. */
+static enum job_store_status read_result_field(struct job_store *st, const char *id,
+					       uint64_t offset, char *buf, size_t cap,
+					       size_t *n, bool *found)
+{
+	char key[KEYS_MAX];
+	const char *argv[] = {"HGET", keys_job(key, st->prefix, id), "result"};
+	enum job_store_status s;
+
+	*n = 0;
+	*found = false;
+	redisReply *r = store_read(st, 3, argv, NULL, &s);
+	if (!r)
+		return s;
+	if (r->type == REDIS_REPLY_STRING) {
+		*found = true;
+		if (offset < r->len) {
+			*n = r->len - offset < cap ? r->len - offset : cap;
+			memcpy(buf, r->str + offset, *n);
+		}
+	} else if (r->type != REDIS_REPLY_NIL) {
+		s = store_reply_error(st, r, "HGET");
+	}
+	freeReplyObject(r);
+	return s;
+}
+
+enum job_store_status job_store_read_result(struct job_store *st, const char *id, uint64_t total,
 					    uint64_t offset, char *buf, size_t cap,
 					    size_t *n)
 {
 	char key[KEYS_MAX];
+	bool found = false;
+
+	if (total <= JOB_RESULT_INLINE) {
+		enum job_store_status s = read_result_field(st, id, offset, buf, cap, n, &found);
+		if (s != JOB_STORE_OK || found)
+			return s;
+	}
 	return store_getrange(st, keys_result(key, st->prefix, id), offset, buf, cap, n);
 }
 
@@ -942,6 +1000,7 @@ static void call_claim_argv(struct script_call *c, struct job_store *st,
 	call_u64(c, (uint64_t)st->dead_ttl_s);
 	call_u64(c, JOB_CLAIM_INLINE);
 	call_str(c, req->batch ? req->batch : "");
+	call_str(c, req->housekeep ? "1" : "0");
 	for (size_t i = 0; i < req->nqueues; i++)
 		call_str(c, req->queues[i]);
 }
@@ -950,18 +1009,26 @@ int job_store_claim(struct job_store *st, const char *worker_id,
 		    const char *const *queues, size_t nqueues, int lease_ms,
 		    struct job_claim *out, int max)
 {
-	struct job_store_claim_req req = {worker_id, queues, nqueues, lease_ms, max, NULL};
+	struct job_store_claim_req req = {worker_id, queues, nqueues, lease_ms, max, NULL, true};
+	return job_store_claim_with(st, &req, out);
+}
+
+int job_store_claim_with(struct job_store *st, const struct job_store_claim_req *req,
+			 struct job_claim *out)
+{
+	struct job_store_claim_req any = *req;
 	char k_running[KEYS_MAX];
 	struct script_call c;
 	enum job_store_status s;
 
+	any.batch = NULL;
 	call_init(&c, 1);
 	call_str(&c, keys_running(k_running, st->prefix));
-	call_claim_argv(&c, st, &req);
+	call_claim_argv(&c, st, &any);
 	redisReply *r = store_eval(st, SCRIPT_CLAIM, &c, &s);
 	if (!r)
 		return s;
-	int n = claims_from_reply(st, r, out, max);
+	int n = claims_from_reply(st, r, out, any.max);
 	freeReplyObject(r);
 	return n;
 }
@@ -1093,12 +1160,11 @@ enum job_store_status job_store_result_append(struct job_store *st, const struct
 
 /* finish.lua's KEYS for one attempt. */
 struct finish_keys {
-	char job[KEYS_MAX], running[KEYS_MAX], partial[KEYS_MAX], result[KEYS_MAX],
-		input[KEYS_MAX], finished[KEYS_MAX], duration[KEYS_MAX];
+	char job[KEYS_MAX], running[KEYS_MAX], finished[KEYS_MAX], duration[KEYS_MAX];
 };
 
 /* FINISH_KEYS is how many KEYS finish.lua takes. */
-#define FINISH_KEYS 7
+#define FINISH_KEYS 4
 
 /* call_finish_keys appends finish.lua's KEYS for cl, built in k. */
 static void call_finish_keys(struct script_call *c, struct job_store *st,
@@ -1106,9 +1172,6 @@ static void call_finish_keys(struct script_call *c, struct job_store *st,
 {
 	call_str(c, keys_job(k->job, st->prefix, cl->id));
 	call_str(c, keys_running(k->running, st->prefix));
-	call_str(c, partial_key(k->partial, st->prefix, cl));
-	call_str(c, keys_result(k->result, st->prefix, cl->id));
-	call_str(c, keys_input(k->input, st->prefix, cl->id));
 	call_str(c, keys_metrics_finished(k->finished, st->prefix));
 	call_str(c, keys_metrics_duration(k->duration, st->prefix));
 }

@@ -71,8 +71,13 @@ struct job_store_config {
 #define JOB_STORE_MAX_BULK_DEFAULT (512ULL << 20)
 
 /* Inputs up to this size come back with the claim itself (claim.lua's
- * ARGV[8]), so a small job costs no read of its own. */
+ * ARGV[8]), so a small job costs no read of its own; an upload of at most
+ * this size that came whole is kept in the job hash (enqueue.lua). */
 #define JOB_CLAIM_INLINE 4096
+
+/* A result of at most this size stored in one piece is the job hash's
+ * field result, not a key of its own (RESULT_INLINE in finish_one.lua). */
+#define JOB_RESULT_INLINE 4096
 
 /* The part of a claimed job a worker needs to run it. */
 struct job_claim {
@@ -102,6 +107,10 @@ struct job_store_claim_req {
 	 * list (",profile,ndjson,"); the claim stops at the first other one,
 	 * which stays queued. */
 	const char *batch;
+	/* Whether the call also reaps expired leases and promotes due retries
+	 * (claim.lua's ARGV[10]). job_store_claim always does; a worker's
+	 * threads do it at most every WORKER_HOUSEKEEP_MS each. */
+	bool housekeep;
 };
 
 struct job_store;
@@ -234,9 +243,12 @@ enum job_store_status job_store_discard_staging(struct job_store *st, const char
 enum job_store_status job_store_fetch(struct job_store *st, const char *id,
 				      struct job_record *rec);
 
-/* job_store_read_result copies up to cap bytes of id's result starting at
- * offset into buf and sets *n. *n < cap means the end was reached. */
-enum job_store_status job_store_read_result(struct job_store *st, const char *id,
+/* job_store_read_result copies up to cap bytes of id's result of total
+ * bytes (the record's result_bytes) starting at offset into buf and sets
+ * *n. *n < cap means the end was reached. A result of at most
+ * JOB_RESULT_INLINE bytes is looked for in the job hash first (finish_one.lua
+ * keeps one stored whole there), then in its key. */
+enum job_store_status job_store_read_result(struct job_store *st, const char *id, uint64_t total,
 					    uint64_t offset, char *buf, size_t cap,
 					    size_t *n);
 
@@ -249,6 +261,11 @@ enum job_store_status job_store_read_result(struct job_store *st, const char *id
 int job_store_claim(struct job_store *st, const char *worker_id,
 		    const char *const *queues, size_t nqueues, int lease_ms,
 		    struct job_claim *out, int max);
+
+/* job_store_claim_with is job_store_claim for req (its batch ignored: any
+ * jobs), which reaps and promotes only when req->housekeep is set. */
+int job_store_claim_with(struct job_store *st, const struct job_store_claim_req *req,
+			 struct job_claim *out);
 
 /* job_store_wait blocks until a job may be waiting on one of queues, or
  * timeout_s passes. Returns OK (woken or timed out; claim to find out) or an

@@ -6,9 +6,10 @@
 #include <string.h>
 
 const struct keys_entry keys_schema[] = {
-	{"{p}:job:{id}", "hash", "the job record: status, task, queue, times, progress, error"},
-	{"{p}:job:{id}:input", "string", "the uploaded CSV, byte for byte"},
-	{"{p}:job:{id}:result", "string", "the result of a succeeded job"},
+	{"{p}:job:{id}", "hash", "the job record: status, task, queue, times, progress, error; "
+				 "a small input (field input)"},
+	{"{p}:job:{id}:input", "string", "a staged or large upload (> 4 KiB), byte for byte"},
+	{"{p}:job:{id}:result", "string", "the result of a succeeded job, unless small (field result)"},
 	{"{p}:job:{id}:partial:{token}", "string", "a result still being written by attempt {token}"},
 	{"{p}:staging:{id}", "string", "an upload still streaming in; expires by itself"},
 	{"{p}:queue:{name}", "list", "ids of jobs waiting on queue {name}, oldest at the right"},

@@ -5,9 +5,10 @@
  * The Lua scripts build the same names from the prefix they are given; the
  * README's key table is checked against keys_schema by a test.
  *
- *   {p}:job:{id}              hash    the job record (fields: KEYS_F_*)
- *   {p}:job:{id}:input        string  the uploaded CSV, byte for byte
- *   {p}:job:{id}:result       string  the result of a succeeded job
+ *   {p}:job:{id}              hash    the job record; a small input is its field input
+ *   {p}:job:{id}:input        string  a staged or large upload (> JOB_CLAIM_INLINE), byte for byte
+ *   {p}:job:{id}:result       string  the result of a succeeded job, unless it is the
+ *                                     hash's field result (JOB_RESULT_INLINE, stored whole)
  *   {p}:job:{id}:partial:{token} string result being written by that attempt
  *   {p}:staging:{id}          string  an upload still streaming (TTL)
  *   {p}:queue:{name}          list    ids waiting, oldest at the right
@@ -23,6 +24,13 @@
  *   {p}:idem:{tenant}:{key}   hash    an Idempotency-Key: job id and fingerprint (24 h TTL)
  *   {p}:metrics:finished      hash    "<task>|<status>" -> jobs ended so (counters)
  *   {p}:metrics:duration      hash    "<task>|<le>", "|count", "|sum_ms" -> attempt run times
+ *
+ * Where the input lives: an upload that came whole (not staged) of at most
+ * JOB_CLAIM_INLINE bytes is the job hash's field "input", so a small job is
+ * one key; any other is {p}:job:{id}:input, and the hash says so with the
+ * field input_key = 1 (enqueue.lua, or the claim for a job enqueued before
+ * inputs moved into the hash), which tells the scripts that end a job that
+ * there is a key to give its TTL.
  *
  * Ownership of the staging key: the API thread that receives the upload
  * writes it; the enqueue script renames it to the input key; its TTL removes

@@ -722,9 +722,14 @@ static void consumer_report(struct consumer *c, bool claim_next)
 	size_t index[CONSUMER_BATCH], n = report_gather(c, done, index);
 	bool outage = false;
 	int claimed = 0;
+	int64_t now = worker_clock_ms();
 
 	if (n == 0)
 		return;
+	if (now >= c->housekeep_at) {
+		req.housekeep = true;
+		c->housekeep_at = now + WORKER_HOUSEKEEP_MS;
+	}
 	backoff_reset(&c->backoff);
 	for (;;) {
 		st = job_store_finish_batch(c->store, done, n, s->result_ttl_s, &req, codes,

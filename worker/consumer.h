@@ -114,6 +114,7 @@ struct consumer {
 	char batch_tasks[256];                  /* task_builtin_list */
 	struct backoff backoff;                 /* Redis retries of this thread's calls */
 	struct result_sink *sink;               /* restarted for each job */
+	int64_t housekeep_at;                   /* worker_clock_ms of the next reaping report (WORKER_HOUSEKEEP_MS) */
 	pthread_t thread;
 };
 

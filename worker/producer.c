@@ -108,8 +108,17 @@ static void producer_give_back(struct producer *p, const struct job_claim *c)
 static enum job_store_status producer_claim(struct producer *p, size_t want, bool *claimed)
 {
 	const struct worker_settings *s = p->settings;
-	int n = job_store_claim(p->store, s->worker_id, s->queue_names, s->queues.len,
-				worker_lease_ms(s), p->claims, (int)want);
+	struct job_store_claim_req req = {
+		.worker_id = s->worker_id, .queues = s->queue_names, .nqueues = s->queues.len,
+		.lease_ms = worker_lease_ms(s), .max = (int)want,
+	};
+	int64_t now = worker_clock_ms();
+
+	if (now >= p->housekeep_at) {
+		req.housekeep = true;
+		p->housekeep_at = now + WORKER_HOUSEKEEP_MS;
+	}
+	int n = job_store_claim_with(p->store, &req, p->claims);
 
 	if (n < 0)
 		return producer_answered(p, (enum job_store_status)n);

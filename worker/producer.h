@@ -59,6 +59,7 @@ struct producer {
 	struct job_claim *claims;               /* scratch: the registry's capacity */
 	enum job_store_status *answers;         /* scratch: the registry's capacity */
 	int64_t next_renewal_ms;                /* worker_clock_ms */
+	int64_t housekeep_at;                   /* worker_clock_ms of the next reaping claim */
 	struct backoff backoff;
 	bool outage;                            /* Redis calls are failing */
 	int64_t busy_ms;                        /* worker_clock_ms when last not idle */

@@ -58,6 +58,14 @@ struct worker_settings {
 	char worker_id[WORKER_ID_MAX]; /* "host:pid:8-hex-random" */
 };
 
+/* Each thread of a worker that claims (the producer, every consumer) has
+ * its claims reap expired leases and promote due retries at most this often
+ * (job_store_claim_req.housekeep): the two ZRANGEBYSCOREs were a tenth of a
+ * busy worker's Redis calls, and a lease or a backoff is seconds long. A
+ * lease is thus reaped, and a retry promoted, at most this much later
+ * than before, by whichever worker claims next. */
+#define WORKER_HOUSEKEEP_MS 500
+
 /* worker_lease_ms returns the lease in milliseconds. */
 static inline int worker_lease_ms(const struct worker_settings *s)
 {

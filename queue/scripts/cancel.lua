@@ -30,6 +30,8 @@
 --     truth (renew.lua and progress.lua report it), the message only a
 --     wake-up. Asking again publishes again.
 
+--@include observe.lua
+
 local p, id = ARGV[1], ARGV[2]
 local f = redis.call('HMGET', KEYS[1], 'status', 'queue', 'task', 'tenant')
 local status = f[1]
@@ -46,8 +48,7 @@ elseif status == 'running' then
   redis.call('PUBLISH', ARGV[5], id)
   code = 3
 elseif status == 'queued' or redis.call('ZSCORE', KEYS[3], id) then
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local now = now_ms()
   local ttl = tonumber(ARGV[3])
   if f[2] then
     redis.call('LREM', p .. ':queue:' .. f[2], 0, id)

@@ -15,14 +15,19 @@
 --         whose task is listed, in queue order, stopping at the first other
 --         one (it stays queued); but when the first job out is another one,
 --         it is claimed alone
--- ARGV[10..] queue names, most preferred first
+-- ARGV[10] "1" to reap expired leases and promote due retries first, "0"
+--         to skip both (each thread of a worker asks for them at most
+--         every WORKER_HOUSEKEEP_MS, worker/worker.h)
+-- ARGV[11..] queue names, most preferred first
 --
 -- Returns an array with one entry per claimed job:
 --   { id, token, task, queue, delimiter, header, bytes, request_id,
 --     attempts, deadline_ms, input }
 -- deadline_ms is the job's timeout as a wall-clock time, 0 for none. input
--- is the whole input when it is at most ARGV[8] bytes (a small job then
--- costs no read of its own), else nil: the worker reads it in pieces.
+-- is the whole input when it is the job hash's field input (enqueue.lua
+-- puts an input there when it came whole and had at most JOB_CLAIM_INLINE
+-- bytes) or a key of at most ARGV[8] bytes (a small job then costs no read
+-- of its own), else nil: the worker reads the key in pieces.
 --
 -- Transition: queued -> running (attempts + 1, a new fencing token, a
 -- lease). Reaping: running with an expired lease -> queued, at the head of

@@ -7,7 +7,8 @@
 -- ARGV[2] most ids a queue may hold before a new one: "0" for no limit
 -- ARGV[3] most bytes a job's input may have: Redis's proto-max-bulk-len,
 --         past which APPEND fails (the API reads it at start)
--- ARGV[4..] one group of 18 arguments per job, in submission order:
+-- ARGV[4] most bytes of an input kept in the job hash (JOB_CLAIM_INLINE)
+-- ARGV[5..] one group of 18 arguments per job, in submission order:
 --   +0  the job id
 --   +1  the queue name
 --   +2  "1" when the input was staged in {p}:staging:{id}, "0" when +3 is
@@ -27,8 +28,8 @@
 -- {3, id} when its record +4 names job id, which still exists (or is an
 -- earlier job of this batch), with the same fingerprint (a replay), and
 -- {4, id} when with another one (a mismatch); 5 when its id is taken (its
--- input key exists); 6 when its input (staged bytes plus tail) would be
--- longer than ARGV[3]. On 2, 3, 4 and 6 the staging key is deleted. On
+-- hash or input key exists); 6 when its input (staged bytes plus tail)
+-- would be longer than ARGV[3]. On 2, 3, 4 and 6 the staging key is deleted. On
 -- anything but 1 nothing of that job was written.
 --
 -- An error reply writes nothing. The script runs in two passes. The first
@@ -39,7 +40,7 @@
 -- its read). A key of the wrong type (put there by hand) answers the whole
 -- batch with an error reply naming it, "WRONGTYPE ... enqueue: <key> ...",
 -- before any write. The
--- second pass only writes, in this order: each job's input and hash, the
+-- second pass only writes, in this order: each job's hash and input, the
 -- queue entries, then the records. So even a write failing against all
 -- odds leaves no record naming a job that was not queued.
 --
@@ -49,29 +50,41 @@
 -- and is replaced. Jobs are answered as if each were its own call, in
 -- order: a later job sees an earlier one's record and depth.
 --
+-- Where the input goes. An input that came whole (not staged) of at most
+-- ARGV[4] bytes is the field "input" of the job hash: no key of its own, so
+-- no SET here, no GET at the claim and no EXPIRE when the job ends. A
+-- staged or longer input is the key {p}:job:{id}:input, read in pieces.
+--
 -- Cost. The per-job work is the staging key's STRLEN (when staged), the
--- input (SET, or the staging APPEND, RENAMENX and PERSIST) and the hash
--- (HSET), plus the record (HMGET, HSET, EXPIRE) for keyed jobs. The
--- queue-wide work is done once per queue per batch: LLEN (with a limit,
--- else TYPE) and TYPE of its wake list, one LPUSH of all the ids (LPUSH
--- a b pushes a then b, so the order is that of single pushes), SADD of the
--- name, and the wake-up tokens; and one TYPE of {p}:queues per batch.
+-- hash (HSETNX of its status, then one HSET of the rest, the input field
+-- included when it is small) and a large input (SET, or the staging
+-- APPEND, RENAMENX and PERSIST), plus the record (HMGET, HSET, EXPIRE)
+-- for keyed jobs. The queue-wide work is done once per queue per batch:
+-- LLEN (with a limit, else TYPE) and TYPE of its wake list, one LPUSH of
+-- all the ids (LPUSH a b pushes a then b, so the order is that of single
+-- pushes), SADD of the name, and the wake-up tokens; and one TYPE of
+-- {p}:queues per batch.
 --
 -- The id guard. Ids are 128 random bits, so a taken id is a bug, not bad
--- luck. It is caught without a call of its own: the input is written with
--- SET NX (RENAMENX when staged) before anything else of the job, and a
--- job's input and hash are created together here and are given the same
--- TTL together by every script that ends a job, so an id with a hash has
--- an input. Being a bug, it is not foreseen by the first pass: the job
--- still counted towards its queue's depth and, for a later job of the
+-- luck; but it must never overwrite the job that has it. The job's first
+-- write is HSETNX of the hash's status field: every job hash has one, so
+-- it fails on any taken id, whatever its input's layout, before anything
+-- of the job is written. A large input is then written with SET NX
+-- (RENAMENX when staged); if that fails (an input key without a hash: a
+-- bug too) the one field just written is deleted again and the answer is
+-- 5. For a small job the HSETNX takes the place of the SET NX of its input
+-- that used to be the guard: still two calls per job, the first with short
+-- arguments. Being a bug, a taken id is not foreseen by the first pass: the
+-- job still counted towards its queue's depth and, for a later job of the
 -- batch with the same Idempotency-Key, as the job the key names.
 
 local STRIDE = 18
-local FIRST = 4
+local FIRST = 5
 local prefix = ARGV[1]
 local max_depth = tonumber(ARGV[2])
 local max_bytes = tonumber(ARGV[3])
-if (#ARGV - FIRST + 1) % STRIDE ~= 0 or max_bytes == nil then
+local max_inline = tonumber(ARGV[4])
+if (#ARGV - FIRST + 1) % STRIDE ~= 0 or max_bytes == nil or max_inline == nil then
   return redis.error_reply('ERR enqueue: arguments are not groups of ' .. STRIDE)
 end
 
@@ -175,14 +188,19 @@ local function plan(o)
   return 1
 end
 
--- write_input creates the job's input key. Returns 1, or 5 (id taken) or
--- 6 (too large) with nothing of the job written. The first pass already
--- refused a staged input over max_bytes, but that is the limit jobq-api
--- read at its start: a Redis whose proto-max-bulk-len was lowered since
--- refuses the APPEND here, mid-batch, after earlier jobs were written.
--- Caught, that refusal costs only this job (its staging key goes), never
--- the batch. Any other error (OOM at the script's first write, say) is
--- raised again as it came: nothing of this job is lost to it.
+-- inlined tells whether the input of the job at o lives in its hash.
+local function inlined(o)
+  return ARGV[o + 2] ~= '1' and #ARGV[o + 3] <= max_inline
+end
+
+-- write_input creates the input key of a job whose input is not inlined.
+-- Returns 1, or 5 (id taken) or 6 (too large) with nothing of the input
+-- written. The first pass already refused a staged input over max_bytes,
+-- but that is the limit jobq-api read at its start: a Redis whose
+-- proto-max-bulk-len was lowered since refuses the APPEND here, mid-batch,
+-- after earlier jobs were written. Caught, that refusal costs only this
+-- job (its staging key goes), never the batch. Any other error is raised
+-- again as it came (write_job takes the job's guard field back first).
 local function write_input(o, staging, input)
   if ARGV[o + 2] ~= '1' then
     return redis.call('SET', input, ARGV[o + 3], 'NX') and 1 or 5
@@ -204,9 +222,11 @@ local function write_input(o, staging, input)
   return 1
 end
 
--- write_hash creates the job hash of the job at o.
+-- write_hash writes the job hash of the job at o, its status aside (the
+-- guard wrote it): with the field input when the input is inlined, else
+-- with input_key = 1.
 local function write_hash(o, job)
-  local f = {'status', 'queued', 'attempts', 0, 'token', 0,
+  local f = {'attempts', 0, 'token', 0,
              'id', ARGV[o], 'task', ARGV[o + 7], 'queue', ARGV[o + 1],
              'request_id', ARGV[o + 8], 'delimiter', ARGV[o + 10],
              'header', ARGV[o + 11], 'rows', ARGV[o + 12],
@@ -217,6 +237,10 @@ local function write_hash(o, job)
     f[#f + 1] = 'tenant'
     f[#f + 1] = ARGV[o + 9]
   end
+  -- input_key tells finish_one.lua, without reading the input, that there
+  -- is a key to give the job's TTL.
+  f[#f + 1] = inlined(o) and 'input' or 'input_key'
+  f[#f + 1] = inlined(o) and ARGV[o + 3] or '1'
   redis.call('HSET', job, unpack(f))
 end
 
@@ -231,9 +255,27 @@ local function write_job(o, answer)
     return answer
   end
   local job = prefix .. ':job:' .. ARGV[o]
-  local code = write_input(o, staging, job .. ':input')
-  if code ~= 1 then
-    return code
+  -- A key of another type under the job's name is a taken id too.
+  local taken = redis.pcall('HSETNX', job, 'status', 'queued')
+  if type(taken) == 'table' and not string.find(taken.err, 'WRONGTYPE', 1, true) then
+    error(taken) -- not a taken id: OOM, say
+  end
+  if taken ~= 1 then
+    return 5
+  end
+  if not inlined(o) then
+    -- Whatever stops the input (an answer, or an error raised again) takes
+    -- the guard's field back: no hash is left without its input.
+    local ok, code = pcall(write_input, o, staging, job .. ':input')
+    if not ok or code ~= 1 then
+      redis.call('DEL', job)
+    end
+    if not ok then
+      error(code)
+    end
+    if code ~= 1 then
+      return code
+    end
   end
   write_hash(o, job)
   return 1

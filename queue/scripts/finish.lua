@@ -3,11 +3,8 @@
 --
 -- KEYS[1] {p}:job:{id}
 -- KEYS[2] {p}:running
--- KEYS[3] {p}:job:{id}:partial:{token}  the result this attempt wrote
--- KEYS[4] {p}:job:{id}:result
--- KEYS[5] {p}:job:{id}:input
--- KEYS[6] {p}:metrics:finished  hash: "<task>|<status>" -> jobs ended so
--- KEYS[7] {p}:metrics:duration  hash: run-time buckets (lib/observe.lua)
+-- KEYS[3] {p}:metrics:finished  hash: "<task>|<status>" -> jobs ended so
+-- KEYS[4] {p}:metrics:duration  hash: run-time buckets (lib/observe.lua)
 -- ARGV[1] the job id
 -- ARGV[2] the caller's fencing token
 -- ARGV[3] the final status: succeeded, failed or cancelled
@@ -27,8 +24,8 @@
 -- Transition: running -> succeeded | failed | cancelled. Fencing makes it
 -- exactly-once: only the current attempt can take it. The end is counted
 -- in the metrics hashes in the same step. The transition itself is
--- lib/finish_one.lua, shared with finish_next.lua; KEYS[3..5] name the
--- keys it derives from KEYS[1].
+-- lib/finish_one.lua, shared with finish_next.lua, which derives the
+-- attempt's partial result, the result and the input keys from KEYS[1].
 
 --@include observe.lua
 --@include finish_one.lua
@@ -39,7 +36,7 @@ local code = finish_one(KEYS[1], { id = ARGV[1], token = ARGV[2], status = ARGV[
   rows = ARGV[8], bytes = ARGV[9], tail = '', whole = false }, now_ms(), fin, dur, ARGV[10])
 if code == 0 then
   redis.call('ZREM', KEYS[2], ARGV[1])
-  tally_flush(fin, KEYS[6])
-  tally_flush(dur, KEYS[7])
+  tally_flush(fin, KEYS[3])
+  tally_flush(dur, KEYS[4])
 end
 return code

@@ -27,7 +27,9 @@ end
 if f[1] ~= 'failed' then
   return { 4, f[1] }
 end
-if redis.call('EXISTS', KEYS[2]) == 0 then
+-- A small input is the hash's field input (enqueue.lua), kept as long as
+-- the hash; a larger one is KEYS[2].
+if redis.call('HEXISTS', KEYS[1], 'input') == 0 and redis.call('EXISTS', KEYS[2]) == 0 then
   return { 5, f[1] }
 end
 redis.call('PERSIST', KEYS[1])

@@ -240,6 +240,22 @@ static void assert_cancelled_partway(const char *id, json_t *job)
 	http_reply_free(&r);
 }
 
+Test(cancel, a_queued_staged_job_s_input_key_gets_the_result_ttl)
+{
+	size_t len;
+	char *csv = harness_csv_rows(40000, &len); /* 640 KB: staged, its input a key */
+	char *id = submit_csv("task=profile", csv);
+	free(csv);
+	char key[128];
+	snprintf(key, sizeof key, "jobq:job:%s", id);
+	cr_assert_eq(redis_int("HEXISTS %s input", key), 0, "a staged input is in the hash");
+	json_decref(cancel_job(id, 200));
+	snprintf(key, sizeof key, "jobq:job:%s:input", id);
+	long long ttl = redis_int("TTL %s", key);
+	cr_assert(ttl > 0 && ttl <= RESULT_TTL_S, "input TTL %lld, not within --result-ttl", ttl);
+	free(id);
+}
+
 Test(cancel, queued_job_is_cancelled_at_once_and_never_runs)
 {
 	char *id = submit_csv("task=profile", "a,b\n1,2\n");
@@ -253,9 +269,10 @@ Test(cancel, queued_job_is_cancelled_at_once_and_never_runs)
 	snprintf(key, sizeof key, "jobq:job:%s", id);
 	long long ttl = redis_int("TTL %s", key);
 	cr_assert(ttl > 0 && ttl <= RESULT_TTL_S, "job TTL %lld, not within --result-ttl", ttl);
+	/* A small input is a field of the hash: it has the hash's TTL. */
+	cr_assert_eq(redis_int("HEXISTS %s input", key), 1, "the small input is not in the hash");
 	snprintf(key, sizeof key, "jobq:job:%s:input", id);
-	ttl = redis_int("TTL %s", key);
-	cr_assert(ttl > 0 && ttl <= RESULT_TTL_S, "input TTL %lld, not within --result-ttl", ttl);
+	cr_assert_eq(redis_int("EXISTS %s", key), 0, "a small input has a key of its own");
 
 	/* A worker that comes later runs the next job, not the cancelled one. */
 	harness_start_worker(NULL);

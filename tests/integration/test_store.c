@@ -71,9 +71,14 @@ Test(store, enqueue_makes_hash_input_and_queue_entry_visible_together)
 	cr_assert_eq(job_store_fetch(st, s.id, &rec), JOB_STORE_OK);
 	cr_assert_eq(rec.status, JOB_QUEUED);
 	cr_assert_str_eq(rec.spec.request_id, "req-1");
-	redisReply *r = redis_cmd("GET jobq:job:%s:input", s.id);
+	/* A small input is the hash's field input, with no key of its own. */
+	redisReply *r = redis_cmd("HGET jobq:job:%s input", s.id);
 	cr_assert_str_eq(r->str, "a\n1\n");
 	freeReplyObject(r);
+	r = redis_cmd("HEXISTS jobq:job:%s input_key", s.id);
+	cr_assert_eq(r->integer, 0);
+	freeReplyObject(r);
+	cr_assert_eq(redis_count_keys("jobq:job:*:input"), 0);
 	r = redis_cmd("LRANGE jobq:queue:default 0 -1");
 	cr_assert_eq(r->elements, 1);
 	cr_assert_str_eq(r->element[0]->str, s.id);
@@ -91,6 +96,10 @@ static void assert_staged_input(const char *id)
 	r = redis_cmd("TTL jobq:job:%s:input", id);
 	cr_assert_eq(r->integer, -1, "the input kept the staging TTL");
 	freeReplyObject(r);
+	r = redis_cmd("HMGET jobq:job:%s input input_key", id);
+	cr_assert_eq(r->element[0]->type, REDIS_REPLY_NIL, "a staged input is in the hash too");
+	cr_assert_str_eq(r->element[1]->str, "1", "the hash does not say its input is a key");
+	freeReplyObject(r);
 	cr_assert_eq(redis_count_keys("jobq:staging:*"), 0);
 }
 
@@ -101,6 +110,68 @@ Test(store, staged_upload_is_renamed_into_the_input)
 	cr_assert_eq(job_store_stage_append(st, s.id, "1\n", 2, false, 60), JOB_STORE_OK);
 	cr_assert_eq(job_store_enqueue(st, &s, "2\n", 2, true), JOB_STORE_OK);
 	assert_staged_input(s.id);
+}
+
+/* ttl_of answers the TTL of the key fmt names with id (-2: no key). */
+static long long ttl_of(const char *fmt, const char *id)
+{
+	redisReply *r = redis_cmd(fmt, id);
+	long long ttl = r->integer;
+	freeReplyObject(r);
+	return ttl;
+}
+
+Test(store, a_small_input_comes_with_the_claim_from_the_hash_and_expires_with_it)
+{
+	struct job_spec s = spec_for("default");
+	enqueue_small(&s);
+	struct job_claim c = claim_one(30000);
+	cr_assert(c.inlined, "the small input did not come with the claim");
+	cr_assert_eq(c.bytes, 4);
+	cr_assert_eq(memcmp(c.input, "a\n1\n", 4), 0);
+	cr_assert_eq(job_store_finish(st, &c, JOB_SUCCEEDED, "t", NULL, NULL, 1, 4, 60),
+		     JOB_STORE_OK);
+	long long ttl = ttl_of("TTL jobq:job:%s", s.id);
+	cr_assert(ttl > 0 && ttl <= 60, "hash TTL %lld", ttl);
+	cr_assert_eq(ttl_of("TTL jobq:job:%s:input", s.id), -2, "a small input has a key");
+}
+
+Test(store, a_staged_input_is_a_key_that_comes_with_the_claim_and_gets_the_ttl)
+{
+	struct job_spec s = spec_for("default");
+	s.bytes = 6;
+	cr_assert_eq(job_store_stage_append(st, s.id, "a\n1\n", 4, true, 60), JOB_STORE_OK);
+	cr_assert_eq(job_store_enqueue(st, &s, "2\n", 2, true), JOB_STORE_OK);
+	struct job_claim c = claim_one(30000);
+	cr_assert(c.inlined, "a small staged input did not come with the claim");
+	cr_assert_eq(memcmp(c.input, "a\n1\n2\n", 6), 0);
+	struct job_store_done d = {&c, "t", "r", 1, true, 1, 6};
+	struct job_store_claim_req none = {"test:1:abc", default_queue, 1, 30000, 0, NULL, true};
+	enum job_store_status code;
+	int claimed = -1;
+	cr_assert_eq(job_store_finish_batch(st, &d, 1, 60, &none, &code, NULL, &claimed),
+		     JOB_STORE_OK);
+	cr_assert_eq(code, JOB_STORE_OK);
+	long long ttl = ttl_of("TTL jobq:job:%s:input", s.id);
+	cr_assert(ttl > 0 && ttl <= 60, "input key TTL %lld", ttl);
+}
+
+/* A job enqueued before small inputs moved into the hash has an input key
+ * and no input_key field: the claim marks it, so that the end expires it. */
+Test(store, a_job_of_the_old_layout_is_claimed_and_its_input_key_expires)
+{
+	struct job_spec s = spec_for("default");
+	cr_assert_eq(job_store_stage_append(st, s.id, "a\n1\n", 4, true, 60), JOB_STORE_OK);
+	cr_assert_eq(job_store_enqueue(st, &s, "", 0, true), JOB_STORE_OK);
+	freeReplyObject(redis_cmd("HDEL jobq:job:%s input_key", s.id));
+	struct job_claim c = claim_one(30000);
+	cr_assert(c.inlined);
+	redisReply *r = redis_cmd("HGET jobq:job:%s input_key", s.id);
+	cr_assert_str_eq(r->str, "1", "the claim did not mark the input key");
+	freeReplyObject(r);
+	cr_assert_eq(job_store_finish(st, &c, JOB_FAILED, NULL, "x", "y", 0, 0, 60), JOB_STORE_OK);
+	long long ttl = ttl_of("TTL jobq:job:%s:input", s.id);
+	cr_assert(ttl > 0 && ttl <= 60, "input key TTL %lld", ttl);
 }
 
 Test(store, expired_staging_key_enqueues_nothing)
@@ -171,7 +242,8 @@ Test(store, expired_lease_puts_the_job_back_and_fences_the_old_worker)
 		     JOB_STORE_OK);
 	char buf[16];
 	size_t n;
-	cr_assert_eq(job_store_read_result(st, s.id, 0, buf, sizeof buf, &n), JOB_STORE_OK);
+	/* Written in pieces, a small result is a key: found behind the hash. */
+	cr_assert_eq(job_store_read_result(st, s.id, 5, 0, buf, sizeof buf, &n), JOB_STORE_OK);
 	cr_assert_eq(n, 5);
 	cr_assert(memcmp(buf, "fresh", 5) == 0);
 	cr_assert_eq(redis_count_keys("jobq:job:*:partial:*"), 0, "a partial result was left");
@@ -422,7 +494,7 @@ Test(store, batch_the_depth_limit_refuses_exactly_the_jobs_beyond_it)
 	cr_assert_eq(r->integer, 3);
 	freeReplyObject(r);
 	cr_assert_eq(redis_count_keys("jobq:job:????????????????????????????????"), 4);
-	cr_assert_eq(redis_count_keys("jobq:job:*:input"), 4);
+	cr_assert_eq(redis_count_keys("jobq:job:*"), 4, "a small input has a key");
 }
 
 Test(store, batch_keyed_and_plain_jobs_mix_and_a_key_repeated_in_the_batch_replays)
@@ -447,7 +519,7 @@ Test(store, batch_keyed_and_plain_jobs_mix_and_a_key_repeated_in_the_batch_repla
 	r = redis_cmd("HGET jobq:idem:-:k1 job");
 	cr_assert_str_eq(r->str, s[0].id);
 	freeReplyObject(r);
-	cr_assert_eq(redis_count_keys("jobq:job:*:input"), 2, "a replay wrote an input");
+	cr_assert_eq(redis_count_keys("jobq:job:*"), 2, "a replay wrote a job");
 }
 
 Test(store, batch_a_staged_job_and_an_expired_one_in_a_batch_each_get_their_answer)
@@ -476,22 +548,52 @@ Test(store, batch_a_staged_job_and_an_expired_one_in_a_batch_each_get_their_answ
 	freeReplyObject(r);
 }
 
+/* A large unstaged input is a key, written with SET NX after the hash's
+ * guard: a stray key of that name refuses the job and takes the guard's
+ * field back, so nothing of the job is left. */
+Test(store, a_large_input_whose_key_is_taken_leaves_no_hash)
+{
+	struct job_spec s = spec_for("default");
+	char big[JOB_CLAIM_INLINE + 2];
+	memset(big, 'x', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	freeReplyObject(redis_cmd("SET jobq:job:%s:input old", s.id));
+	cr_assert_eq(job_store_enqueue(st, &s, big, strlen(big), false), JOB_STORE_EPROTO);
+	redisReply *r = redis_cmd("GET jobq:job:%s:input", s.id);
+	cr_assert_str_eq(r->str, "old");
+	freeReplyObject(r);
+	r = redis_cmd("EXISTS jobq:job:%s", s.id);
+	cr_assert_eq(r->integer, 0, "the guard's field was left");
+	freeReplyObject(r);
+	cr_assert_eq(redis_count_keys("jobq:queue:*"), 0);
+
+	/* The same input under a free id is a key, marked in the hash. */
+	struct job_spec ok = spec_for("default");
+	cr_assert_eq(job_store_enqueue(st, &ok, big, strlen(big), false), JOB_STORE_OK);
+	r = redis_cmd("HMGET jobq:job:%s input input_key", ok.id);
+	cr_assert_eq(r->element[0]->type, REDIS_REPLY_NIL);
+	cr_assert_str_eq(r->element[1]->str, "1");
+	freeReplyObject(r);
+	r = redis_cmd("STRLEN jobq:job:%s:input", ok.id);
+	cr_assert_eq(r->integer, (long long)strlen(big));
+	freeReplyObject(r);
+}
+
 Test(store, batch_a_taken_id_is_refused_without_touching_the_other_jobs)
 {
 	struct job_spec s[2] = {spec_for("default"), spec_for("default")};
 	enum job_store_status out[2];
 
-	freeReplyObject(redis_cmd("SET jobq:job:%s:input old", s[0].id));
+	/* The id guard is the hash: a small job's input has no key to collide. */
+	freeReplyObject(redis_cmd("HSET jobq:job:%s status succeeded", s[0].id));
 	run_batch(s, NULL, 2, out);
 	cr_assert_eq(out[0], JOB_STORE_EPROTO);
 	cr_assert(strstr(batch_err[0], "in use") != NULL, "%s", batch_err[0]);
 	cr_assert_eq(out[1], JOB_STORE_OK);
 	cr_assert_str_eq(batch_err[1], "", "the queued job carries another's failure");
-	redisReply *r = redis_cmd("GET jobq:job:%s:input", s[0].id);
-	cr_assert_str_eq(r->str, "old");
-	freeReplyObject(r);
-	r = redis_cmd("EXISTS jobq:job:%s", s[0].id);
-	cr_assert_eq(r->integer, 0);
+	redisReply *r = redis_cmd("HGETALL jobq:job:%s", s[0].id);
+	cr_assert_eq(r->elements, 2, "the taken job's hash was written");
+	cr_assert_str_eq(r->element[1]->str, "succeeded");
 	freeReplyObject(r);
 	r = queue_ids("default");
 	cr_assert_eq(r->elements, 1);
@@ -718,7 +820,7 @@ static struct job_claim two_small_jobs(struct job_spec *first, struct job_spec *
  * (any jobs: no batch list). */
 static struct job_store_claim_req finish_next_req(int max)
 {
-	return (struct job_store_claim_req){"test:1:abc", default_queue, 1, 30000, max, NULL};
+	return (struct job_store_claim_req){"test:1:abc", default_queue, 1, 30000, max, NULL, true};
 }
 
 /* finish_next finishes attempt c alone (the tail appended to what was
@@ -851,7 +953,31 @@ static void batch_of(struct job_spec *specs, int n)
 static struct job_store_claim_req batch_req(int max)
 {
 	return (struct job_store_claim_req){"test:1:abc", default_queue, 1, 30000, max,
-					    ",profile,ndjson,"};
+					    ",profile,ndjson,", true};
+}
+
+/* A consumer's report reaps expired leases only when it asks to (at most
+ * every WORKER_HOUSEKEEP_MS); the one that asks reaps them. */
+Test(store, a_report_reaps_expired_leases_only_when_it_housekeeps)
+{
+	struct job_spec s = spec_for("default");
+	enqueue_small(&s);
+	struct job_claim first = claim_one(1), next;
+	sleep_ms(20);
+	struct job_store_claim_req req = batch_req(1);
+	enum job_store_status codes[1];
+	int claimed = -1;
+	req.housekeep = false;
+	cr_assert_eq(job_store_finish_batch(st, NULL, 0, 60, &req, codes, &next, &claimed),
+		     JOB_STORE_OK);
+	cr_assert_eq(claimed, 0, "a report that does not housekeep reaped a lease");
+	assert_status(s.id, "running");
+	req.housekeep = true;
+	cr_assert_eq(job_store_finish_batch(st, NULL, 0, 60, &req, codes, &next, &claimed),
+		     JOB_STORE_OK);
+	cr_assert_eq(claimed, 1, "the housekeeping report did not reap the lease");
+	cr_assert_str_eq(next.id, first.id);
+	cr_assert_eq(next.token, first.token + 1);
 }
 
 /* done_whole describes attempt c as succeeded with tail as its whole result. */
@@ -902,6 +1028,63 @@ Test(store, a_batch_claim_takes_several_small_jobs_in_queue_order)
 	freeReplyObject(r);
 }
 
+/* assert_result checks job id's result through job_store_read_result, and
+ * where it lives: the hash's field result when stored whole (then
+ * inlined), else its key; either way with the job's TTL. */
+static void assert_result(const char *id, const char *want, bool inlined)
+{
+	char buf[64];
+	size_t n;
+	cr_assert_eq(job_store_read_result(st, id, strlen(want), 0, buf, sizeof buf, &n),
+		     JOB_STORE_OK);
+	cr_assert_eq(n, strlen(want));
+	cr_assert_eq(memcmp(buf, want, n), 0);
+	redisReply *r = redis_cmd("HEXISTS jobq:job:%s result", id);
+	cr_assert_eq(r->integer, inlined, "result in the hash: %lld", r->integer);
+	freeReplyObject(r);
+	r = redis_cmd("TTL jobq:job:%s%s", id, inlined ? "" : ":result");
+	cr_assert(r->integer > 0 && r->integer <= 60, "TTL %lld", r->integer);
+	freeReplyObject(r);
+	r = redis_cmd("EXISTS jobq:job:%s:result", id);
+	cr_assert_eq(r->integer, !inlined, "result key: %lld", r->integer);
+	freeReplyObject(r);
+}
+
+Test(store, a_whole_result_larger_than_the_inline_limit_is_a_key_with_the_ttl)
+{
+	struct job_spec s[2];
+	struct job_claim c[2];
+	static char big[JOB_RESULT_INLINE + 2], edge[JOB_RESULT_INLINE + 1];
+	memset(big, 'b', sizeof big - 1);
+	memset(edge, 'e', sizeof edge - 1);
+	batch_of(s, 2);
+	cr_assert_eq(job_store_claim(st, "test:1:abc", default_queue, 1, 30000, c, 2), 2);
+	struct job_store_done d[2] = {done_whole(&c[0], big), done_whole(&c[1], edge)};
+	enum job_store_status codes[2];
+	cr_assert_eq(finish_batch_ok(d, 2, 0, codes, NULL), 0);
+	cr_assert_eq(codes[0], JOB_STORE_OK);
+	cr_assert_eq(codes[1], JOB_STORE_OK);
+	redisReply *r = redis_cmd("STRLEN jobq:job:%s:result", s[0].id);
+	cr_assert_eq(r->integer, JOB_RESULT_INLINE + 1, "the large result is not a key");
+	freeReplyObject(r);
+	r = redis_cmd("TTL jobq:job:%s:result", s[0].id);
+	cr_assert(r->integer > 0 && r->integer <= 60, "TTL %lld", r->integer);
+	freeReplyObject(r);
+	r = redis_cmd("HSTRLEN jobq:job:%s result", s[1].id);
+	cr_assert_eq(r->integer, JOB_RESULT_INLINE, "a result of the limit is not in the hash");
+	freeReplyObject(r);
+	char buf[JOB_RESULT_INLINE + 2];
+	size_t n;
+	cr_assert_eq(job_store_read_result(st, s[0].id, JOB_RESULT_INLINE + 1, 0, buf, sizeof buf, &n),
+		     JOB_STORE_OK);
+	cr_assert_eq(n, JOB_RESULT_INLINE + 1);
+	/* Read in pieces from an offset, as the API streams it. */
+	cr_assert_eq(job_store_read_result(st, s[1].id, JOB_RESULT_INLINE, 4000, buf, 1000, &n),
+		     JOB_STORE_OK);
+	cr_assert_eq(n, JOB_RESULT_INLINE - 4000);
+	cr_assert_eq(buf[0], 'e');
+}
+
 Test(store, several_attempts_are_finished_in_one_call_and_counted_once_each)
 {
 	struct job_spec s[3];
@@ -921,12 +1104,8 @@ Test(store, several_attempts_are_finished_in_one_call_and_counted_once_each)
 	for (int i = 0; i < 3; i++) {
 		cr_assert_eq(codes[i], JOB_STORE_OK);
 		assert_status(s[i].id, "succeeded");
-		redisReply *r = redis_cmd("GET jobq:job:%s:result", s[i].id);
-		cr_assert_str_eq(r->str, want[i]);
-		freeReplyObject(r);
-		r = redis_cmd("TTL jobq:job:%s:result", s[i].id);
-		cr_assert(r->integer > 0 && r->integer <= 60, "TTL %lld", r->integer);
-		freeReplyObject(r);
+		assert_result(s[i].id, want[i], i < 2);
+		redisReply *r;
 		r = redis_cmd("HGET jobq:job:%s result_bytes", s[i].id);
 		cr_assert_eq(atoll(r->str), (long long)strlen(want[i]));
 		freeReplyObject(r);
@@ -1084,7 +1263,7 @@ Test(store, a_batch_report_sent_again_answers_ok_and_counts_once)
 		assert_status(s[i].id, "succeeded");
 	cr_assert_eq(hget_int("jobq:metrics:finished", "profile|succeeded"), 2);
 	cr_assert_eq(hget_int("jobq:metrics:duration", "profile|count"), 2);
-	redisReply *r = redis_cmd("GET jobq:job:%s:result", s[1].id);
+	redisReply *r = redis_cmd("HGET jobq:job:%s result", s[1].id);
 	cr_assert_str_eq(r->str, "r1");
 	freeReplyObject(r);
 	/* A failure or cancel by the same attempt after its success is still

@@ -99,7 +99,8 @@ end
 local function claim_one(a, q, id, now, out, leased, fin)
   local job = a[1] .. ':job:' .. id
   local f = redis.call('HMGET', job, 'status', 'task', 'delimiter', 'header', 'bytes',
-                       'request_id', 'timeout', 'cancel_requested', 'token', 'attempts')
+                       'request_id', 'timeout', 'cancel_requested', 'token', 'attempts',
+                       'input')
   -- An id whose hash is gone (expired, purged by hand) or that is no longer
   -- queued is dropped from the queue, not run.
   if f[1] ~= 'queued' then return nil end
@@ -113,15 +114,23 @@ local function claim_one(a, q, id, now, out, leased, fin)
   local timeout = tonumber(f[7] or '0') or 0
   local deadline = 0
   if timeout > 0 then deadline = now + timeout * 1000 end
-  redis.call('HSET', job, 'status', 'running', 'worker', a[3], 'started_at', now,
-             'finished_at', 0, 'token', token, 'attempts', attempts)
+  -- A small input is the hash's field input (enqueue.lua) and came with
+  -- the HMGET; else it is a key, which a job enqueued before inputs moved
+  -- into the hash does not mark yet: input_key tells finish_one.lua so.
+  local input = f[11]
+  if input then
+    redis.call('HSET', job, 'status', 'running', 'worker', a[3], 'started_at', now,
+               'finished_at', 0, 'token', token, 'attempts', attempts)
+  else
+    redis.call('HSET', job, 'status', 'running', 'worker', a[3], 'started_at', now,
+               'finished_at', 0, 'token', token, 'attempts', attempts, 'input_key', 1)
+    local inline = tonumber(a[8])
+    if inline > 0 and (tonumber(f[5]) or 0) <= inline then
+      input = redis.call('GET', job .. ':input')
+    end
+  end
   leased[#leased + 1] = now + tonumber(a[2])
   leased[#leased + 1] = id
-  local input = false
-  local inline = tonumber(a[8])
-  if inline > 0 and (tonumber(f[5]) or 0) <= inline then
-    input = redis.call('GET', job .. ':input')
-  end
   return { id, token, f[2] or '', q, f[3] or ',', f[4] or '1', f[5] or '0', f[6] or '',
            attempts, deadline, input }, alone
 end
@@ -162,11 +171,13 @@ local function claim_pop(a, q, max, now, out, leased, fin)
 end
 
 local function claim_jobs(running, a, now, fin)
-  claim_reap(running, a, now, fin)
-  claim_promote(a[1], now)
+  if a[10] == '1' then
+    claim_reap(running, a, now, fin)
+    claim_promote(a[1], now)
+  end
   local out, leased = {}, {}
   local max = tonumber(a[4])
-  for i = 10, #a do
+  for i = 11, #a do
     if #out >= max or not claim_pop(a, a[i], max, now, out, leased, fin) then break end
   end
   if #leased > 0 then redis.call('ZADD', running, unpack(leased)) end

@@ -15,13 +15,22 @@
 -- the caller writes; so is the ZREM from {p}:running, so that a call ending
 -- several attempts does it once.
 --
+-- A result sent whole of at most RESULT_INLINE bytes is the hash's field
+-- result, which expires with the hash; any other is {p}:job:{id}:result,
+-- given the same TTL. Readers look in the hash first when result_bytes is
+-- at most RESULT_INLINE (job_store_read_result).
+--
 -- a holds: id, token, status, ttl (seconds the job, its input and result
 -- are kept), result_type, error_code, error_message, rows, bytes, tail (the
 -- end of the result not yet stored, "" for none) and whole (true when the
 -- attempt never stored a piece of its result: tail is all of it, set as the
 -- result in one command, with no partial key to rename).
+-- A result of at most this many bytes (JOB_RESULT_INLINE) stored whole is
+-- the hash's field result: no key of its own to SET and expire.
+local RESULT_INLINE = 4096
+
 local function finish_one(job, a, now, fin, dur, bounds)
-  local f = redis.call('HMGET', job, 'status', 'token', 'task', 'started_at')
+  local f = redis.call('HMGET', job, 'status', 'token', 'task', 'started_at', 'input_key')
   local partial = job .. ':partial:' .. a.token
   if f[1] == 'succeeded' and a.status == 'succeeded' and f[2] == a.token then return 0 end
   if f[1] ~= 'running' or f[2] ~= a.token then
@@ -36,7 +45,10 @@ local function finish_one(job, a, now, fin, dur, bounds)
               'progress_rows', a.rows, 'progress_bytes', a.bytes }
   if a.status == 'succeeded' then
     local result, size = job .. ':result', #a.tail
-    if a.whole and ttl > 0 then
+    if a.whole and size <= RESULT_INLINE then
+      h[#h + 1] = 'result'
+      h[#h + 1] = a.tail
+    elseif a.whole and ttl > 0 then
       redis.call('SET', result, a.tail, 'EX', ttl)
     else
       if a.tail ~= '' then redis.call('APPEND', partial, a.tail) end
@@ -59,7 +71,8 @@ local function finish_one(job, a, now, fin, dur, bounds)
   end
   redis.call('HSET', job, unpack(h))
   redis.call('EXPIRE', job, ttl)
-  redis.call('EXPIRE', job .. ':input', ttl)
+  -- A small input is a field of the hash (enqueue.lua): it has no key.
+  if f[5] == '1' then redis.call('EXPIRE', job .. ':input', ttl) end
   -- Only an earlier attempt (fail.lua, the lease reaper) writes the errors
   -- list, and every attempt takes a new token: the first has token 1.
   if tonumber(a.token) > 1 then redis.call('EXPIRE', job .. ':errors', ttl) end
