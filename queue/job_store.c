@@ -1078,8 +1078,9 @@ enum job_store_status job_store_progress(struct job_store *st, const struct job_
 	return store_eval_code(st, SCRIPT_PROGRESS, &c);
 }
 
-/* renew_code maps one code of renew.lua's reply to a status. */
-static enum job_store_status renew_code(const redisReply *e)
+/* script_code maps one code of renew.lua's or finish_next.lua's reply to a
+ * status. */
+static enum job_store_status script_code(const redisReply *e)
 {
 	if (e->type != REDIS_REPLY_INTEGER)
 		return JOB_STORE_EPROTO;
@@ -1115,7 +1116,7 @@ enum job_store_status job_store_renew(struct job_store *st, const struct job_cla
 		if (r->type != REDIS_REPLY_ARRAY || r->elements != batch)
 			s = store_reply_error(st, r, "renew");
 		for (size_t i = 0; s == JOB_STORE_OK && i < batch; i++)
-			status[done + i] = renew_code(r->element[i]);
+			status[done + i] = script_code(r->element[i]);
 		freeReplyObject(r);
 		done += batch;
 	}
@@ -1226,7 +1227,7 @@ static enum job_store_status finish_next_reply(struct job_store *st, redisReply 
 		const redisReply *e = r->element[0]->element[i];
 		if (e->type != REDIS_REPLY_INTEGER)
 			return store_reply_error(st, r, "finish_next");
-		codes[i] = e->integer == SCRIPT_REPLY_LOST ? JOB_STORE_LOST : JOB_STORE_OK;
+		codes[i] = script_code(e);
 	}
 	int got = claims_from_reply(st, r->element[1], out, max);
 	if (got < 0)

@@ -301,9 +301,11 @@ enum job_store_status job_store_result_append(struct job_store *st, const struct
  * (error_code and error_message are kept; this is job_store_fail without a
  * retry: the job is a dead letter) or JOB_CANCELLED. The job, its
  * input and result expire after ttl_s. Returns OK or LOST (nothing
- * changed), or an error. A success sent again by the attempt that
- * already stored it answers OK and changes nothing, so a call retried
- * after EUNAVAILABLE reports the truth. */
+ * changed), CANCEL when a success found the job's cancel requested (the
+ * job ended cancelled, as a cancelled attempt ends it, and the result is
+ * dropped), or an error. A success sent again by the attempt that already
+ * stored it answers OK (or CANCEL) again and changes nothing, so a call
+ * retried after EUNAVAILABLE reports the truth. */
 enum job_store_status job_store_finish(struct job_store *st, const struct job_claim *c,
 				       enum job_status status, const char *result_type,
 				       const char *error_code, const char *error_message,
@@ -327,7 +329,8 @@ struct job_store_done {
  * attempts done as succeeded, each like job_store_finish after adding its
  * tail to its result, and claims in the same atomic script call
  * (finish_next.lua) up to req->max jobs into out, like job_store_claim.
- * codes[i] is OK or LOST for done[i] (each is fenced on its own: a stale
+ * codes[i] is OK, LOST or CANCEL (ended cancelled instead, as
+ * job_store_finish) for done[i] (each is fenced on its own: a stale
  * one changes nothing, the others finish); *claimed is how many jobs were
  * claimed. Returns OK, or an error (then codes and *claimed say nothing;
  * *claimed is 0). After EUNAVAILABLE the call may have run: a retry

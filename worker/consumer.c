@@ -684,12 +684,17 @@ static size_t report_gather(struct consumer *c, struct job_store_done *done, siz
 }
 
 /* report_answered logs and unregisters held job h after the batch call
- * answered st for the call and code for h. */
+ * answered st for the call and code for h. CANCEL: its cancel was asked
+ * before the report (the pub/sub message may have come before h was
+ * registered), so the job ended cancelled and its result was dropped. */
 static void report_answered(struct consumer *c, struct held_job *h, enum job_store_status st,
 			    enum job_store_status code)
 {
 	if (st == JOB_STORE_OK && code == JOB_STORE_OK)
 		log_finished(&h->claim, JOB_SUCCEEDED, "", h->rows, h->bytes, h->result_bytes,
+			     h->duration_ms);
+	else if (st == JOB_STORE_OK && code == JOB_STORE_CANCEL)
+		log_finished(&h->claim, JOB_CANCELLED, "cancelled", h->rows, h->bytes, 0,
 			     h->duration_ms);
 	else if (st == JOB_STORE_OK || st == JOB_STORE_EUNAVAILABLE)
 		log_job(LOG_WARN, "lease lost, job abandoned", h->claim.request_id, h->claim.id,

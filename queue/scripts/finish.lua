@@ -17,11 +17,14 @@
 -- ARGV[10] the run-time bucket bounds, seconds, comma-separated, ascending
 --
 -- Returns 0 when done, 2 when the token is not current or the job is not
--- running (lost: nothing changed but the stale partial result is deleted).
--- A success sent again by the attempt that stored it (its reply was lost)
--- answers 0 and changes nothing.
+-- running (lost: nothing changed but the stale partial result is deleted),
+-- 3 when a success found the job's cancel requested: the job ended
+-- cancelled, without the result. A success sent again by the attempt that
+-- stored it (its reply was lost) answers as the first call did and changes
+-- nothing.
 --
--- Transition: running -> succeeded | failed | cancelled. Fencing makes it
+-- Transition: running -> succeeded | failed | cancelled; a success asked
+-- for after a cancel request -> cancelled. Fencing makes it
 -- exactly-once: only the current attempt can take it. The end is counted
 -- in the metrics hashes in the same step. The transition itself is
 -- lib/finish_one.lua, shared with finish_next.lua, which derives the
@@ -34,7 +37,7 @@ local fin, dur = {}, {}
 local code = finish_one(KEYS[1], { id = ARGV[1], token = ARGV[2], status = ARGV[3],
   ttl = ARGV[4], result_type = ARGV[5], error_code = ARGV[6], error_message = ARGV[7],
   rows = ARGV[8], bytes = ARGV[9], tail = '', whole = false }, now_ms(), fin, dur, ARGV[10])
-if code == 0 then
+if code ~= 2 then
   redis.call('ZREM', KEYS[2], ARGV[1])
   tally_flush(fin, KEYS[3])
   tally_flush(dur, KEYS[4])

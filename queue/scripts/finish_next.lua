@@ -14,9 +14,11 @@
 -- ARGV[4+7n ..] claim.lua's ARGV[1..] (its "most jobs" may be 0)
 --
 -- Returns { codes, claims }: codes has one entry per attempt, as
--- finish.lua returns (0 done, 2 lost); claims is claim.lua's reply.
+-- finish.lua returns (0 done, 2 lost, 3 cancelled instead: its cancel was
+-- requested); claims is claim.lua's reply.
 --
--- Transition: for each attempt, finish.lua's (to succeeded), each fenced
+-- Transition: for each attempt, finish.lua's (to succeeded, or cancelled
+-- when its cancel was requested), each fenced
 -- by its own token, so a stale attempt changes nothing of the others; then
 -- claim.lua's. The shared code is lib/finish_one.lua and
 -- lib/claim_jobs.lua. One call reads Redis's clock once, and writes each
@@ -40,7 +42,7 @@ for j = 0, n - 1 do
     status = 'succeeded', ttl = ttl, result_type = ARGV[b + 2], rows = ARGV[b + 3],
     bytes = ARGV[b + 4], whole = ARGV[b + 5] == '1', tail = ARGV[b + 6] },
     now, fin, dur, bounds)
-  if codes[j + 1] == 0 then done[#done + 1] = id end
+  if codes[j + 1] ~= 2 then done[#done + 1] = id end
 end
 if #done > 0 then redis.call('ZREM', KEYS[1], unpack(done)) end
 local claims = claim_jobs(KEYS[1], ca, now, fin)

@@ -1175,6 +1175,89 @@ Test(store, a_cancel_of_one_job_in_a_batch_leaves_the_others_alone)
 	cr_assert_eq(hget_int("jobq:metrics:finished", "profile|cancelled"), 1);
 }
 
+/* assert_cancelled_without_result checks that job id ended as a cancelled
+ * attempt ends it: status cancelled, error "cancelled", the progress the
+ * attempt reported, no result in the hash or in keys, off {p}:running, and
+ * a TTL of at most 60 s. */
+static void assert_cancelled_without_result(const char *id, long long rows)
+{
+	char key[80];
+	snprintf(key, sizeof key, "jobq:job:%s", id);
+	assert_status(id, "cancelled");
+	redisReply *r = redis_cmd("HMGET %s error_code error_message result result_type", key);
+	cr_assert_str_eq(r->element[0]->str, "cancelled");
+	cr_assert_str_eq(r->element[1]->str, "the job was cancelled");
+	cr_assert_eq(r->element[2]->type, REDIS_REPLY_NIL, "a cancelled job kept its result");
+	cr_assert_eq(r->element[3]->type, REDIS_REPLY_NIL, "a cancelled job has a result type");
+	freeReplyObject(r);
+	cr_assert_eq(hget_int(key, "progress_rows"), rows);
+	cr_assert(hget_int(key, "finished_at") > 0);
+	cr_assert_eq(redis_count_keys("jobq:job:*:result"), 0, "a result key was stored");
+	cr_assert_eq(redis_count_keys("jobq:job:*:partial:*"), 0, "a partial result was left");
+	r = redis_cmd("ZSCORE jobq:running %s", id);
+	cr_assert_eq(r->type, REDIS_REPLY_NIL, "the cancelled job is still in jobq:running");
+	freeReplyObject(r);
+	long long ttl = ttl_of("TTL jobq:job:%s", id);
+	cr_assert(ttl > 0 && ttl <= 60, "hash TTL %lld", ttl);
+}
+
+/* A DELETE answered 202 (cancel requested) whose pub/sub message the
+ * worker missed (it came before the job was in its registry) still ends
+ * the job cancelled: the success report reads the flag and ends the job
+ * as a cancelled attempt, dropping its result, answering CANCEL. */
+Test(store, a_success_reported_after_a_cancel_request_ends_the_job_cancelled)
+{
+	struct job_spec s = spec_for("default");
+	struct job_record rec;
+	enqueue_small(&s);
+	struct job_claim c = claim_one(30000);
+	cr_assert_eq(job_store_cancel(st, s.id, 60, "cancelled by test", "", &rec),
+		     JOB_STORE_CANCEL);
+	/* Round 1 is the same report sent again (its reply was lost, its last
+	 * piece of result sent again too): it answers the same, deletes that
+	 * piece and changes nothing else. */
+	for (int round = 0; round < 2; round++) {
+		cr_assert_eq(job_store_result_append(st, &c, "{}", 2), JOB_STORE_OK);
+		cr_assert_eq(job_store_finish(st, &c, JOB_SUCCEEDED, "application/json", NULL, NULL,
+					      1, 4, 60),
+			     JOB_STORE_CANCEL, "round %d", round);
+		assert_cancelled_without_result(s.id, 1);
+		cr_assert_eq(hget_int("jobq:metrics:finished", "profile|cancelled"), 1);
+		cr_assert_eq(hget_int("jobq:metrics:finished", "profile|succeeded"), 0);
+		cr_assert_eq(hget_int("jobq:metrics:duration", "profile|count"), 1);
+	}
+}
+
+/* The same in a batch report (finish_next.lua): the job whose cancel was
+ * requested while it was held ends cancelled, answered CANCEL; the others
+ * succeed; a stale token is still refused, cancel or not. */
+Test(store, a_batch_report_ends_a_job_with_a_cancel_request_cancelled)
+{
+	struct job_spec s[3];
+	struct job_claim c[3];
+	struct job_record rec;
+	batch_of(s, 3);
+	cr_assert_eq(job_store_claim(st, "test:1:abc", default_queue, 1, 30000, c, 3), 3);
+	for (int i = 1; i < 3; i++)
+		cr_assert_eq(job_store_cancel(st, s[i].id, 60, "cancelled by test", "", &rec),
+			     JOB_STORE_CANCEL);
+	freeReplyObject(redis_cmd("HINCRBY jobq:job:%s token 1", s[2].id)); /* a newer attempt */
+	struct job_store_done d[3] = {done_whole(&c[0], "r0"), done_whole(&c[1], "r1"),
+				      done_whole(&c[2], "r2")};
+	enum job_store_status codes[3];
+	for (int round = 0; round < 2; round++) {
+		cr_assert_eq(finish_batch_ok(d, 3, 0, codes, NULL), 0);
+		cr_assert_eq(codes[0], JOB_STORE_OK, "round %d", round);
+		cr_assert_eq(codes[1], JOB_STORE_CANCEL, "round %d", round);
+		cr_assert_eq(codes[2], JOB_STORE_LOST, "round %d", round);
+	}
+	assert_status(s[0].id, "succeeded");
+	assert_status(s[2].id, "running");
+	assert_cancelled_without_result(s[1].id, 1);
+	cr_assert_eq(hget_int("jobq:metrics:finished", "profile|succeeded"), 1);
+	cr_assert_eq(hget_int("jobq:metrics:finished", "profile|cancelled"), 1);
+}
+
 /* After its first job a batch takes only small jobs of the listed tasks:
  * the first other one, and those behind it, stay at the head of the queue
  * in their order. */

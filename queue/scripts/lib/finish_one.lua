@@ -5,15 +5,26 @@
 -- finish_one ends attempt a.token of the job whose hash is job as a.status
 -- (succeeded, failed or cancelled) at now, and returns 0; or 2 when the
 -- token is not current or the job is not running (lost: nothing changes
--- but the attempt's partial result is deleted). A repeat of a success
--- this attempt already stored (same token, status succeeded: a call whose
--- reply was lost, sent again) changes nothing and returns 0 again; only
--- the attempt itself ever sets succeeded, so that is the same end. A
--- failure or cancel is not treated so: the lease reaper or a cancel may
--- have ended the job with the same token. Its end is counted in the
--- tallies fin ({p}:metrics:finished) and dur ({p}:metrics:duration), which
--- the caller writes; so is the ZREM from {p}:running, so that a call ending
--- several attempts does it once.
+-- but the attempt's partial result is deleted); or 3 when a.status is
+-- succeeded but the job's cancel was requested (cancel_requested 1): the
+-- job ends cancelled instead, as a cancelled attempt ends it, and its
+-- result is dropped. The flag is read here because the PUBLISH that
+-- stops a run may reach the worker before the job is in its registry,
+-- and a small job finishes before any progress write or renewal would
+-- report the flag: this is what makes a DELETE answered 202 always end
+-- the job cancelled.
+--
+-- A repeat of a success this attempt already stored (same token, status
+-- succeeded: a call whose reply was lost, sent again) changes nothing and
+-- returns 0 again; only the attempt itself ever sets succeeded, so that is
+-- the same end. A repeat of a success that ended the job cancelled (same
+-- token, cancelled, the flag set) returns 3 again and deletes only the
+-- partial result. A failure or cancel is not treated so: the lease reaper
+-- or a cancel may have ended the job with the same token.
+--
+-- Its end is counted in the tallies fin ({p}:metrics:finished) and dur
+-- ({p}:metrics:duration), which the caller writes; so is the ZREM from
+-- {p}:running, so that a call ending several attempts does it once.
 --
 -- A result sent whole of at most RESULT_INLINE bytes is the hash's field
 -- result, which expires with the hash; any other is {p}:job:{id}:result,
@@ -28,14 +39,28 @@
 -- A result of at most this many bytes (JOB_RESULT_INLINE) stored whole is
 -- the hash's field result: no key of its own to SET and expire.
 local RESULT_INLINE = 4096
+-- The error message of a job whose success a cancel overtook: the one the
+-- worker gives a run it stopped (worker/consumer.c).
+local CANCELLED_MESSAGE = 'the job was cancelled'
 
 local function finish_one(job, a, now, fin, dur, bounds)
-  local f = redis.call('HMGET', job, 'status', 'token', 'task', 'started_at', 'input_key')
+  local f = redis.call('HMGET', job, 'status', 'token', 'task', 'started_at', 'input_key',
+                       'cancel_requested')
   local partial = job .. ':partial:' .. a.token
-  if f[1] == 'succeeded' and a.status == 'succeeded' and f[2] == a.token then return 0 end
+  local cancel = a.status == 'succeeded' and f[6] == '1'
+  if a.status == 'succeeded' and f[2] == a.token then
+    if f[1] == 'succeeded' then return 0 end
+    if f[1] == 'cancelled' and cancel then
+      if not a.whole then redis.call('DEL', partial) end
+      return 3
+    end
+  end
   if f[1] ~= 'running' or f[2] ~= a.token then
     if not a.whole then redis.call('DEL', partial) end
     return 2
+  end
+  if cancel then
+    a.status, a.error_code, a.error_message = 'cancelled', 'cancelled', CANCELLED_MESSAGE
   end
   local task = f[3] or ''
   local ttl = tonumber(a.ttl)
@@ -76,5 +101,6 @@ local function finish_one(job, a, now, fin, dur, bounds)
   -- Only an earlier attempt (fail.lua, the lease reaper) writes the errors
   -- list, and every attempt takes a new token: the first has token 1.
   if tonumber(a.token) > 1 then redis.call('EXPIRE', job .. ':errors', ttl) end
+  if cancel then return 3 end
   return 0
 end
