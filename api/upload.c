@@ -92,6 +92,46 @@ static int upload_problem(struct upload *up, struct reply_error *err)
 	return -1;
 }
 
+/* upload_redis_too_large sets *err to 413 payload_too_large: the input
+ * would pass Redis's longest string (proto-max-bulk-len), a limit below
+ * --max-upload only when the API could not read it at start or Redis's was
+ * lowered since. limit is that limit in bytes when known, else 0. The
+ * caller sees to the staging key. Returns -1. */
+static int upload_redis_too_large(struct upload *up, const char *errstr, uint64_t limit,
+				  struct reply_error *err)
+{
+	log_job(LOG_WARN, "input longer than Redis's string limit: submission refused",
+		up->spec.request_id, up->spec.id, json_pack("{s:s}", "error", errstr));
+	if (limit == 0) {
+		reply_error_set(err, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
+				"The upload is longer than the job store (Redis) can hold in one "
+				"string (its proto-max-bulk-len).");
+		return -1;
+	}
+	reply_error_set(err, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
+			"The upload is longer than the job store (Redis) can hold in one string: "
+			"%" PRIu64 " bytes (its proto-max-bulk-len).", limit);
+	reply_error_detail_u64(err, "limit", limit);
+	return -1;
+}
+
+/* upload_stage_too_large answers a staging append Redis refused because
+ * the string would pass its proto-max-bulk-len, lowered since the API
+ * started: 413 naming the limit Redis has now (read once, on this rare
+ * path; unnamed when Redis does not say). The staging key stays staged
+ * for upload_abort to delete. Returns -1. */
+static int upload_stage_too_large(struct upload *up, struct job_store *st,
+				  struct reply_error *err)
+{
+	char errstr[256];
+	uint64_t limit = 0;
+
+	snprintf(errstr, sizeof errstr, "%s", job_store_errstr(st));
+	if (job_store_max_bulk(st, &limit) != JOB_STORE_OK)
+		limit = 0;
+	return upload_redis_too_large(up, errstr, limit, err);
+}
+
 /* upload_flush appends the buffer to the staging key (creating it the first
  * time) and empties the buffer. Returns 0, or -1 with *err set. */
 static int upload_flush(struct upload *up, struct job_store *st, struct reply_error *err)
@@ -104,6 +144,8 @@ static int upload_flush(struct upload *up, struct job_store *st, struct reply_er
 	up->staged = true;
 	s = job_store_stage_append(st, up->spec.id, up->buf, up->buf_len, first,
 				   up->lim.staging_ttl_s);
+	if (s == JOB_STORE_TOO_LARGE)
+		return upload_stage_too_large(up, st, err);
 	if (s != JOB_STORE_OK)
 		return upload_store_failed(up, job_store_errstr(st), "stage_append", s, err);
 	up->buf_len = 0;
@@ -239,21 +281,6 @@ static int upload_queue_full(struct upload *up, struct reply_error *err)
 	return -1;
 }
 
-/* upload_redis_too_large sets *err to 413 payload_too_large: the input
- * would pass Redis's longest string (proto-max-bulk-len), a limit below
- * --max-upload only when the API could not read it at start or Redis's was
- * lowered since; the enqueue script deleted the staging key. Returns -1. */
-static int upload_redis_too_large(struct upload *up, const char *errstr,
-				  struct reply_error *err)
-{
-	log_job(LOG_WARN, "input longer than Redis's string limit: submission refused",
-		up->spec.request_id, up->spec.id, json_pack("{s:s}", "error", errstr));
-	up->staged = false;
-	reply_error_set(err, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
-			"The upload is longer than the job store (Redis) can hold in one string.");
-	return -1;
-}
-
 /* upload_enqueued takes the answer s of an enqueue that was not a replay
  * (errstr: the store's sentence). Returns 0 when the job is queued, or -1
  * with *err set. */
@@ -270,8 +297,10 @@ static int upload_enqueued(struct upload *up, enum job_store_status s, const cha
 	}
 	if (s == JOB_STORE_FULL)
 		return upload_queue_full(up, err);
-	if (s == JOB_STORE_TOO_LARGE)
-		return upload_redis_too_large(up, errstr, err);
+	if (s == JOB_STORE_TOO_LARGE) {
+		up->staged = false; /* the enqueue script deleted the staging key */
+		return upload_redis_too_large(up, errstr, 0, err);
+	}
 	if (s != JOB_STORE_OK)
 		return upload_store_failed(up, errstr, "enqueue", s, err);
 	up->committed = true;

@@ -415,6 +415,19 @@ const char job_store_run_bounds[] =
 
 /* ======================= Submission ======================= */
 
+/* stage_error maps a staging command's error reply r: TOO_LARGE when Redis
+ * refused to make the string longer than its proto-max-bulk-len (lowered
+ * after the API read it at start; enqueue.lua matches the same words),
+ * else EPROTO. Either way with the sentence in st->err. */
+static enum job_store_status stage_error(struct job_store *st, redisReply *r, const char *what)
+{
+	if (strstr(r->str, "maximum allowed size") == NULL)
+		return store_reply_error(st, r, what);
+	snprintf(st->err, sizeof st->err, "the staged input would be longer than Redis's "
+		 "longest string (proto-max-bulk-len): redis %s: %s", what, r->str);
+	return JOB_STORE_TOO_LARGE;
+}
+
 enum job_store_status job_store_stage_append(struct job_store *st, const char *id,
 					     const char *buf, size_t len, bool first,
 					     int ttl_s)
@@ -431,7 +444,7 @@ enum job_store_status job_store_stage_append(struct job_store *st, const char *i
 			      : store_command(st, 3, append_argv, append_lens, &s);
 	if (!r)
 		return s;
-	s = r->type == REDIS_REPLY_ERROR ? store_reply_error(st, r, first ? "SET" : "APPEND")
+	s = r->type == REDIS_REPLY_ERROR ? stage_error(st, r, first ? "SET" : "APPEND")
 					 : JOB_STORE_OK;
 	freeReplyObject(r);
 	return s;

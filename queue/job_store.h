@@ -43,7 +43,7 @@ enum job_store_status {
 	JOB_STORE_FULL = 7,            /* the queue holds max_queue_depth ids (enqueue) */
 	JOB_STORE_REPLAYED = 8,        /* the Idempotency-Key names a job, same fingerprint */
 	JOB_STORE_MISMATCH = 9,        /* the Idempotency-Key names a job, other fingerprint */
-	JOB_STORE_TOO_LARGE = 10,      /* the input would pass Redis's string limit (enqueue) */
+	JOB_STORE_TOO_LARGE = 10,      /* the input would pass Redis's longest string */
 	JOB_STORE_EUNAVAILABLE = -1,   /* Redis unreachable or timed out */
 	JOB_STORE_EPROTO = -2,         /* Redis answered something unexpected */
 	JOB_STORE_ENOMEM = -3,
@@ -138,7 +138,9 @@ enum job_store_status job_store_ping(struct job_store *st);
 
 /* job_store_stage_append adds len bytes to the staging key of id. The first
  * call (first=true) creates it with a TTL of ttl_s seconds; later calls
- * append and keep that TTL. */
+ * append and keep that TTL. Returns OK; TOO_LARGE when Redis refused to
+ * make the string longer than its proto-max-bulk-len (the key is as it
+ * was: the caller deletes it); or an error. */
 enum job_store_status job_store_stage_append(struct job_store *st, const char *id,
 					     const char *buf, size_t len, bool first,
 					     int ttl_s);

@@ -1,9 +1,10 @@
 /*
  * Integration: Redis's longest string (proto-max-bulk-len) lowered after
  * jobq-api started. The API read the old limit at start, so only Redis
- * refusing the staged input at enqueue (enqueue.lua's APPEND) stops the
- * job: the client gets 413 payload_too_large as JSON, nothing of the job
- * stays in Redis, and the other jobs are queued as usual.
+ * refusing the input stops the job, at enqueue (enqueue.lua's APPEND of
+ * the tail) or earlier, mid-upload (the staging key's APPEND): either way
+ * the client gets 413 payload_too_large as JSON, nothing of the job stays
+ * in Redis, and the other jobs are queued as usual.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -19,6 +20,10 @@
  * first REDIS_LIMIT bytes are staged in whole 256 KiB appends (each within
  * the limit), and the tail sent with the enqueue makes the input too long. */
 #define ROWS_PAST_LIMIT (REDIS_LIMIT / 16 + 64)
+
+/* Rows making an upload of about 2 MiB: Redis refuses the staging key's
+ * fifth 256 KiB append, long before the enqueue. */
+#define ROWS_TWICE_LIMIT (REDIS_LIMIT / 8)
 
 static void setup(void)
 {
@@ -51,14 +56,15 @@ static void assert_queued(const char *id)
 	freeReplyObject(r);
 }
 
-Test(redis_limit, an_input_past_a_lowered_redis_limit_is_413_json_and_stores_nothing)
+/* assert_refused_413 posts rows rows with Redis's limit lowered to
+ * REDIS_LIMIT and checks the answer: 413 payload_too_large as JSON with a
+ * message. Returns the error's "limit" detail, or -1 without one. */
+static long long assert_refused_413(size_t rows)
 {
-	char *before = submit_csv("", "v\n1\n");
 	size_t len;
-	char *big = harness_csv_rows(ROWS_PAST_LIMIT, &len);
+	char *big = harness_csv_rows(rows, &len);
 
 	cr_assert_gt(len, REDIS_LIMIT);
-	cr_assert_lt(len, REDIS_LIMIT + 256 * 1024, "the tail is what passes the limit");
 	set_redis_limit("1mb");
 	struct http_reply r = http_post_csv("/v1/jobs", big);
 	free(big);
@@ -71,18 +77,51 @@ Test(redis_limit, an_input_past_a_lowered_redis_limit_is_413_json_and_stores_not
 	cr_assert_str_eq(json_string_value(json_object_get(err, "code")), "payload_too_large", "%s",
 			 r.body);
 	cr_assert_not_null(json_string_value(json_object_get(err, "message")));
+	json_t *limit = json_object_get(err, "limit");
+	long long got = limit != NULL ? json_integer_value(limit) : -1;
 	json_decref(body);
 	http_reply_free(&r);
+	return got;
+}
 
-	char *after = submit_csv("", "v\n2\n");
+/* assert_only_before_and_after checks that of the jobs submitted, only
+ * before and after (small: their inputs are fields of their hashes) left
+ * keys, both queued, and that no staging key is left. */
+static void assert_only_before_and_after(const char *before, const char *after)
+{
 	cr_assert_eq(redis_count_keys("jobq:staging:*"), 0, "the refused upload left its staging key");
-	cr_assert_eq(redis_count_keys("jobq:job:*:input"), 2, "only the two small jobs have an input");
-	cr_assert_eq(redis_count_keys("jobq:job:*"), 4, "only the two small jobs have keys");
+	cr_assert_eq(redis_count_keys("jobq:job:*"), 2, "only the two small jobs have keys");
 	redisReply *q = redis_cmd("LLEN jobq:queue:default");
 	cr_assert_eq(q->integer, 2, "the queue holds %lld ids", q->integer);
 	freeReplyObject(q);
 	assert_queued(before);
 	assert_queued(after);
+}
+
+Test(redis_limit, an_input_past_a_lowered_redis_limit_is_413_json_and_stores_nothing)
+{
+	char *before = submit_csv("", "v\n1\n");
+	size_t len;
+	free(harness_csv_rows(ROWS_PAST_LIMIT, &len));
+	cr_assert_lt(len, REDIS_LIMIT + 256 * 1024, "the tail is what passes the limit");
+	assert_refused_413(ROWS_PAST_LIMIT);
+	char *after = submit_csv("", "v\n2\n");
+	assert_only_before_and_after(before, after);
+	free(before);
+	free(after);
+	set_redis_limit("512mb");
+}
+
+/* Redis refuses the staging key's APPEND while the upload still streams:
+ * the answer is 413 too, naming the limit Redis has now, and the staging
+ * key is deleted. */
+Test(redis_limit, an_upload_refused_mid_upload_is_413_json_naming_the_limit)
+{
+	char *before = submit_csv("", "v\n1\n");
+	cr_assert_eq(assert_refused_413(ROWS_TWICE_LIMIT), REDIS_LIMIT,
+		     "the 413 does not name Redis's limit");
+	char *after = submit_csv("", "v\n2\n");
+	assert_only_before_and_after(before, after);
 	free(before);
 	free(after);
 	set_redis_limit("512mb");
