@@ -1616,31 +1616,12 @@ enum job_store_status job_store_pending(struct job_store *st, const char *const 
 
 /* ======================= The worker registry ======================= */
 
-/* running_list returns the ids of the n claims as a comma list (malloc'd),
- * or NULL when out of memory. */
-static char *running_list(const struct job_claim *running, size_t n)
-{
-	char *out = malloc(n * (JOB_ID_HEX + 1) + 1);
-	size_t len = 0;
-
-	if (out == NULL)
-		return NULL;
-	out[0] = '\0';
-	for (size_t i = 0; i < n; i++)
-		len += (size_t)sprintf(out + len, "%s%s", i > 0 ? "," : "", running[i].id);
-	return out;
-}
-
 enum job_store_status job_store_heartbeat(struct job_store *st, const struct job_store_worker *w,
-					  const struct job_claim *running, size_t n, int64_t ttl_ms)
+					  int64_t ttl_ms)
 {
 	char k_worker[KEYS_MAX], k_workers[KEYS_MAX];
-	char *list = running_list(running, n);
 	struct script_call c;
-	enum job_store_status s;
 
-	if (list == NULL)
-		return JOB_STORE_ENOMEM;
 	call_init(&c, 2);
 	call_str(&c, keys_worker(k_worker, st->prefix, w->id));
 	call_str(&c, keys_workers(k_workers, st->prefix));
@@ -1650,10 +1631,7 @@ enum job_store_status job_store_heartbeat(struct job_store *st, const struct job
 	call_u64(&c, (uint64_t)w->concurrency);
 	call_u64(&c, (uint64_t)job_now_ms());
 	call_u64(&c, (uint64_t)ttl_ms);
-	call_str(&c, list);
-	s = store_eval_code(st, SCRIPT_HEARTBEAT, &c);
-	free(list);
-	return s;
+	return store_eval_code(st, SCRIPT_HEARTBEAT, &c);
 }
 
 enum job_store_status job_store_unregister(struct job_store *st, const char *id)

@@ -410,12 +410,13 @@ struct job_store_worker {
 	int concurrency;
 };
 
-/* job_store_heartbeat writes w's entry {p}:worker:{id} (with the ids of the
- * n running jobs and now as its heartbeat) with a TTL of ttl_ms, and its
- * score in {p}:workers (heartbeat.lua, one round trip). Returns OK or an
- * error. */
+/* job_store_heartbeat writes w's entry {p}:worker:{id} (with now as its
+ * heartbeat) with a TTL of ttl_ms, and its score in {p}:workers
+ * (heartbeat.lua, one round trip). Its running jobs are not in it: they
+ * are the ones {p}:running holds under its id (job_store_overview).
+ * Returns OK or an error. */
 enum job_store_status job_store_heartbeat(struct job_store *st, const struct job_store_worker *w,
-					  const struct job_claim *running, size_t n, int64_t ttl_ms);
+					  int64_t ttl_ms);
 
 /* job_store_unregister deletes worker id's entry and its {p}:workers score
  * (on a clean exit). Returns OK or an error. */

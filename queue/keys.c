@@ -20,7 +20,7 @@ const struct keys_entry keys_schema[] = {
 	{"{p}:dead", "zset", "ids of jobs that failed for good (dead letters), scored by time of death"},
 	{"{p}:job:{id}:errors", "list", "one JSON object per failed attempt, oldest first (the last 20)"},
 	{"{p}:cancel", "channel", "pub/sub: ids of running jobs whose cancel was just asked"},
-	{"{p}:worker:{id}", "hash", "a live worker: queues, concurrency, heartbeat, running job ids (TTL)"},
+	{"{p}:worker:{id}", "hash", "a live worker: queues, concurrency, heartbeat (TTL)"},
 	{"{p}:workers", "zset", "ids of workers, scored by last heartbeat (ms); dead ones pruned when listed"},
 	{"{p}:idem:{tenant}:{key}", "hash", "an Idempotency-Key: the job it made and the submission's fingerprint (24 h TTL)"},
 	{"{p}:metrics:finished", "hash", "jobs ended, by \"<task>|<status>\" (succeeded, failed, cancelled)"},

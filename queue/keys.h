@@ -19,7 +19,7 @@
  *   {p}:dead                  zset    id -> time of death (ms) of a job failed for good
  *   {p}:job:{id}:errors       list    one JSON line per failed attempt, oldest first (last 20)
  *   {p}:cancel                channel ids of running jobs whose cancel was asked
- *   {p}:worker:{id}           hash    a live worker: queues, concurrency, heartbeat, running (TTL)
+ *   {p}:worker:{id}           hash    a live worker: queues, concurrency, heartbeat (TTL)
  *   {p}:workers               zset    worker id -> last heartbeat (ms); pruned when listed
  *   {p}:idem:{tenant}:{key}   hash    an Idempotency-Key: job id and fingerprint (24 h TTL)
  *   {p}:metrics:finished      hash    "<task>|<status>" -> jobs ended so (counters)

@@ -61,7 +61,7 @@ static enum job_store_status producer_answered(struct producer *p, enum job_stor
 
 /* producer_renew renews the leases of every running job in one round trip
  * when lease/3 has passed since the last renewal, then writes the
- * worker's heartbeat with their ids. Returns OK (also when
+ * worker's heartbeat. Returns OK (also when
  * nothing was due) or the store's error; the renewal stays due then. */
 static enum job_store_status producer_renew(struct producer *p)
 {
@@ -79,7 +79,7 @@ static enum job_store_status producer_renew(struct producer *p)
 			return s;
 		running_apply_renewal(p->running, p->claims, p->answers, n, now);
 	}
-	s = producer_answered(p, job_store_heartbeat(p->store, &p->self, p->claims, n,
+	s = producer_answered(p, job_store_heartbeat(p->store, &p->self,
 						     3 * producer_renewal_interval_ms(p)));
 	if (s != JOB_STORE_OK)
 		return s;

@@ -16,7 +16,7 @@
  *
  * Registry: with each renewal (every lease/3, and once at start) it also
  * writes the worker's heartbeat (job_store_heartbeat: {p}:worker:{id} with
- * the running ids, a TTL of a whole lease, and its score in {p}:workers),
+ * a TTL of a whole lease, and its score in {p}:workers),
  * one more round trip right after the renewal's; at the end of its thread
  * it deletes both (job_store_unregister), so a worker that exits cleanly
  * leaves nothing and one that dies disappears within a lease.

@@ -1,4 +1,4 @@
--- heartbeat.lua — a worker says it is alive, and what it runs.
+-- heartbeat.lua — a worker says it is alive.
 --
 -- KEYS[1] {p}:worker:{id}   the worker's hash
 -- KEYS[2] {p}:workers       zset id -> last heartbeat (ms since epoch)
@@ -8,16 +8,17 @@
 -- ARGV[4] concurrency
 -- ARGV[5] now (ms since epoch): the heartbeat's time
 -- ARGV[6] TTL of the hash in ms (3 heartbeat intervals)
--- ARGV[7] running: comma list of the job ids it runs ("" for none)
 --
 -- Returns 1.
 --
 -- Transition: the worker's entry is (re)written with a fresh TTL; a worker
 -- that stops heartbeating disappears when the TTL ends, and its zset entry
--- is pruned by the next listing (overview.lua).
+-- is pruned by the next listing (overview.lua). What a worker runs is not
+-- written here: overview.lua reads it from {p}:running, which is current,
+-- where a heartbeat's list would lag by up to its interval.
 
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'started_at', ARGV[2], 'queues', ARGV[3],
-           'concurrency', ARGV[4], 'heartbeat', ARGV[5], 'running', ARGV[7])
+           'concurrency', ARGV[4], 'heartbeat', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
 return 1
