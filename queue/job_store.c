@@ -964,7 +964,8 @@ static int claim_from_reply(const redisReply *e, struct job_claim *c)
 	c->attempts = (int)e->element[8]->integer;
 	c->deadline_ms = e->element[9]->integer;
 	/* An input that changed size since the enqueue (it cannot) or that
-	 * is gone is read the slow way, which reports it. */
+	 * is gone is read from its key instead, and the worker fails the job
+	 * input_missing when that key holds fewer than bytes. */
 	c->inlined = e->element[10]->type == REDIS_REPLY_STRING &&
 		     e->element[10]->len == c->bytes && c->bytes <= sizeof c->input;
 	if (c->inlined)
