@@ -1312,3 +1312,33 @@ Test(store, a_later_attempt_that_succeeds_puts_the_ttl_on_the_errors_list)
 	cr_assert(r->integer > 0 && r->integer <= 60, "TTL %lld", r->integer);
 	freeReplyObject(r);
 }
+
+/* After a mass failure, one housekeeping claim promotes up to 256 due
+ * retries and reaps up to 64 expired leases (lib/claim_jobs.lua), so a
+ * backlog drains in a few calls rather than 16 at a time. */
+Test(store, one_housekeeping_claim_promotes_256_retries_and_reaps_64_leases)
+{
+	for (int i = 0; i < 300; i++) {
+		freeReplyObject(redis_cmd("HSET jobq:job:s%d status queued queue default task profile", i));
+		freeReplyObject(redis_cmd("ZADD jobq:scheduled %d s%d", 1000 + i, i));
+	}
+	for (int i = 0; i < 100; i++) {
+		freeReplyObject(redis_cmd("HSET jobq:job:r%d status running queue other attempts 1 "
+					  "max_attempts 3 token 1 task profile", i));
+		freeReplyObject(redis_cmd("ZADD jobq:running %d r%d", 1000 + i, i));
+	}
+	const char *const none[] = {"none"};
+	struct job_store_claim_req req = {.worker_id = "test:1:abc", .queues = none, .nqueues = 1,
+					  .lease_ms = 30000, .max = 1, .housekeep = true};
+	struct job_claim c;
+	cr_assert_eq(job_store_claim_with(st, &req, &c), 0, "%s", job_store_errstr(st));
+	redisReply *r = redis_cmd("ZCARD jobq:scheduled");
+	cr_assert_eq(r->integer, 300 - 256, "due retries left scheduled");
+	freeReplyObject(r);
+	r = redis_cmd("LLEN jobq:queue:default");
+	cr_assert_eq(r->integer, 256, "retries promoted");
+	freeReplyObject(r);
+	r = redis_cmd("LLEN jobq:queue:other");
+	cr_assert_eq(r->integer, 64, "expired leases put back");
+	freeReplyObject(r);
+}
