@@ -15,6 +15,7 @@
 #include "harness.h"
 #include "ids.h"
 #include "job_store.h"
+#include "scripts.h"
 
 static struct job_store *st;
 
@@ -1340,5 +1341,38 @@ Test(store, one_housekeeping_claim_promotes_256_retries_and_reaps_64_leases)
 	freeReplyObject(r);
 	r = redis_cmd("LLEN jobq:queue:other");
 	cr_assert_eq(r->integer, 64, "expired leases put back");
+	freeReplyObject(r);
+}
+
+/* cancel_source returns the embedded text of cancel.lua. */
+static const char *cancel_source(void)
+{
+	for (unsigned i = 0; i < scripts_embedded_len; i++)
+		if (strcmp(scripts_embedded[i].name, "cancel") == 0)
+			return scripts_embedded[i].source;
+	cr_assert_fail("cancel.lua is not embedded");
+	return NULL;
+}
+
+/* cancel.lua answers the fields it is asked for, not the whole hash: a
+ * small job's input (and result) are fields of the hash too. */
+Test(store, cancel_answers_only_the_fields_it_is_asked_for)
+{
+	struct job_spec s = spec_for("default");
+	enqueue_small(&s);
+	char key[128];
+	snprintf(key, sizeof key, "jobq:job:%s", s.id);
+	const char *argv[] = {"EVAL", cancel_source(), "3", key, "jobq:job:x:input", "jobq:scheduled",
+			      "jobq", s.id, "60", "cancelled by a test", "jobq:cancel", "",
+			      "status", "id", "no_such_field"};
+	redisReply *r = redisCommandArgv(harness.redis, 15, argv, NULL);
+	cr_assert_not_null(r);
+	cr_assert_eq(r->type, REDIS_REPLY_ARRAY, "%s", r->type == REDIS_REPLY_ERROR ? r->str : "");
+	cr_assert_eq(r->element[0]->integer, 0, "cancelled now");
+	const redisReply *v = r->element[1];
+	cr_assert_eq(v->elements, 3, "the reply has %zu values, not the 3 asked for", v->elements);
+	cr_assert_str_eq(v->element[0]->str, "cancelled");
+	cr_assert_str_eq(v->element[1]->str, s.id);
+	cr_assert_eq(v->element[2]->type, REDIS_REPLY_NIL);
 	freeReplyObject(r);
 }
