@@ -1060,19 +1060,17 @@ int job_store_claim(struct job_store *st, const char *worker_id,
 int job_store_claim_with(struct job_store *st, const struct job_store_claim_req *req,
 			 struct job_claim *out)
 {
-	struct job_store_claim_req any = *req;
 	char k_running[KEYS_MAX];
 	struct script_call c;
 	enum job_store_status s;
 
-	any.batch = NULL;
 	call_init(&c, 1);
 	call_str(&c, keys_running(k_running, st->prefix));
-	call_claim_argv(&c, st, &any);
+	call_claim_argv(&c, st, req);
 	redisReply *r = store_eval(st, SCRIPT_CLAIM, &c, &s);
 	if (!r)
 		return s;
-	int n = claims_from_reply(st, r, out, any.max);
+	int n = claims_from_reply(st, r, out, req->max);
 	freeReplyObject(r);
 	return n;
 }

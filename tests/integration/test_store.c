@@ -1376,3 +1376,22 @@ Test(store, cancel_answers_only_the_fields_it_is_asked_for)
 	cr_assert_eq(v->element[2]->type, REDIS_REPLY_NIL);
 	freeReplyObject(r);
 }
+
+/* job_store_claim_with claims a batch when req->batch says so: a job whose
+ * task is not listed ends it and stays queued. */
+Test(store, claim_with_a_batch_stops_at_a_task_not_listed)
+{
+	struct job_spec a = spec_for("default"), b = spec_for("default");
+	snprintf(b.task, sizeof b.task, "ndjson");
+	enqueue_small(&a);
+	enqueue_small(&b);
+	struct job_store_claim_req req = {.worker_id = "test:1:abc", .queues = default_queue,
+					  .nqueues = 1, .lease_ms = 30000, .max = 4,
+					  .batch = ",profile,"};
+	struct job_claim c[4];
+	cr_assert_eq(job_store_claim_with(st, &req, c), 1, "%s", job_store_errstr(st));
+	cr_assert_str_eq(c[0].id, a.id);
+	redisReply *r = redis_cmd("LLEN jobq:queue:default");
+	cr_assert_eq(r->integer, 1, "the ndjson job stays queued");
+	freeReplyObject(r);
+}
