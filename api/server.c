@@ -358,8 +358,18 @@ static void server_count(const struct api_request *req, enum MHD_RequestTerminat
 		metrics_redis_error(m);
 }
 
-/* SERVER_ACCESS_FIELDS is the most members server_access_log adds. */
+/* SERVER_ACCESS_FIELDS is the most members server_access_log adds: 6
+ * always, 4 that depend on the request, 4 of a queued job. */
 #define SERVER_ACCESS_FIELDS 14
+
+/* server_access_add appends x to f (SERVER_ACCESS_FIELDS of them) at *n.
+ * The bound is checked, not trusted: a field added without raising the
+ * count is left off the line, never written past f. */
+static void server_access_add(struct log_field *f, size_t *n, struct log_field x)
+{
+	if (*n < SERVER_ACCESS_FIELDS)
+		f[(*n)++] = x;
+}
 
 /* server_access_queued adds the fields of the job a 202 queued to f at *n:
  * the access line stands for the job's "job queued" line too, so that a
@@ -370,10 +380,10 @@ static void server_access_queued(const struct api_request *req, struct log_field
 
 	if (spec == NULL)
 		return;
-	f[(*n)++] = (struct log_field){ "task", spec->task, 0 };
-	f[(*n)++] = (struct log_field){ "queue", spec->queue, 0 };
-	f[(*n)++] = (struct log_field){ "rows", NULL, (int64_t)spec->rows };
-	f[(*n)++] = (struct log_field){ "bytes", NULL, (int64_t)spec->bytes };
+	server_access_add(f, n, (struct log_field){ "task", spec->task, 0 });
+	server_access_add(f, n, (struct log_field){ "queue", spec->queue, 0 });
+	server_access_add(f, n, (struct log_field){ "rows", NULL, (int64_t)spec->rows });
+	server_access_add(f, n, (struct log_field){ "bytes", NULL, (int64_t)spec->bytes });
 }
 
 /* server_access_log writes the request's access log line. A request whose
@@ -398,18 +408,21 @@ static void server_access_log(const struct api_request *req, enum MHD_RequestTer
 		{ "bytes_out", NULL, (int64_t)req->bytes_out },
 		{ "duration_ms", NULL, ms },
 	};
-	size_t n = 6;
+	size_t n = 0;
 
+	while (n < SERVER_ACCESS_FIELDS && f[n].name != NULL) /* those above, counted */
+		n++;
 	if (req->tenant[0] != '\0')
-		f[n++] = (struct log_field){ "tenant", req->tenant, 0 };
+		server_access_add(f, &n, (struct log_field){ "tenant", req->tenant, 0 });
 	if (req->error_code != NULL)
-		f[n++] = (struct log_field){ "error_code", req->error_code, 0 };
+		server_access_add(f, &n, (struct log_field){ "error_code", req->error_code, 0 });
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
-		f[n++] = (struct log_field){ "termination", server_termination_name(toe), 0 };
+		server_access_add(f, &n, (struct log_field){ "termination",
+							     server_termination_name(toe), 0 });
 	else if (req->client_left)
-		f[n++] = (struct log_field){ "termination", "client_abort", 0 };
+		server_access_add(f, &n, (struct log_field){ "termination", "client_abort", 0 });
 	if (status == 499 && req->status != 0)
-		f[n++] = (struct log_field){ "reply_status", NULL, req->status };
+		server_access_add(f, &n, (struct log_field){ "reply_status", NULL, req->status });
 	server_access_queued(req, f, &n);
 	log_job_flat(LOG_INFO, "request", req->request_id, req->job_id, f, n);
 }

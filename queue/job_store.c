@@ -807,48 +807,102 @@ static uint64_t parse_u64(const char *s)
 
 #define COPY_FIELD(dst, src) snprintf((dst), sizeof(dst), "%s", (src))
 
-/* record_set_field stores one hash field into rec; unknown fields are
- * ignored so that newer writers do not break older readers. */
-static void record_set_field(struct job_record *rec, const char *name, const char *v, size_t vlen)
-{
-	struct job_spec *sp = &rec->spec;
-	if (strcmp(name, "id") == 0) COPY_FIELD(sp->id, v);
-	else if (strcmp(name, "status") == 0) job_status_parse(v, &rec->status);
-	else if (strcmp(name, "task") == 0) COPY_FIELD(sp->task, v);
-	else if (strcmp(name, "queue") == 0) COPY_FIELD(sp->queue, v);
-	else if (strcmp(name, "request_id") == 0) COPY_FIELD(sp->request_id, v);
-	else if (strcmp(name, "tenant") == 0) COPY_FIELD(sp->tenant, v);
-	else if (strcmp(name, "delimiter") == 0) sp->delimiter = vlen ? (unsigned char)v[0] : ',';
-	else if (strcmp(name, "header") == 0) sp->header = strcmp(v, "1") == 0;
-	else if (strcmp(name, "rows") == 0) sp->rows = parse_u64(v);
-	else if (strcmp(name, "columns") == 0) sp->columns = parse_u64(v);
-	else if (strcmp(name, "bytes") == 0) sp->bytes = parse_u64(v);
-	else if (strcmp(name, "created_at") == 0) sp->created_at_ms = (int64_t)parse_u64(v);
-	else if (strcmp(name, "max_attempts") == 0) sp->max_attempts = atoi(v);
-	else if (strcmp(name, "timeout") == 0) sp->timeout_s = atoi(v);
-	else if (strcmp(name, "attempts") == 0) rec->attempts = atoi(v);
-	else if (strcmp(name, "started_at") == 0) rec->started_at_ms = (int64_t)parse_u64(v);
-	else if (strcmp(name, "finished_at") == 0) rec->finished_at_ms = (int64_t)parse_u64(v);
-	else if (strcmp(name, "progress_rows") == 0) rec->progress_rows = parse_u64(v);
-	else if (strcmp(name, "progress_bytes") == 0) rec->progress_bytes = parse_u64(v);
-	else if (strcmp(name, "cancel_requested") == 0) rec->cancel_requested = strcmp(v, "1") == 0;
-	else if (strcmp(name, "error_code") == 0) COPY_FIELD(rec->error_code, v);
-	else if (strcmp(name, "error_message") == 0) COPY_FIELD(rec->error_message, v);
-	else if (strcmp(name, "result_type") == 0) COPY_FIELD(rec->result_type, v);
-	else if (strcmp(name, "result_bytes") == 0) rec->result_bytes = parse_u64(v);
-	else if (strcmp(name, "retry_at") == 0) rec->retry_at_ms = (int64_t)parse_u64(v);
-}
+/* How a hash field's text becomes a member of struct job_record. */
+enum record_kind {
+	RECORD_STR,    /* char array, truncated to fit */
+	RECORD_U64,    /* uint64_t */
+	RECORD_I64,    /* int64_t, written unsigned (times in ms) */
+	RECORD_INT,    /* int */
+	RECORD_FLAG,   /* bool, "1" is true */
+	RECORD_DELIM,  /* unsigned char, "" is ',' */
+	RECORD_STATUS, /* enum job_status by name */
+};
 
-/* The fields job_store_fetch reads: those record_set_field knows. Named,
- * not HGETALL, because a small job's input is a field of the hash too
- * (enqueue.lua), and a status read has no use for it. */
-static const char *const record_fields[] = {
-	"id", "status", "task", "queue", "request_id", "tenant", "delimiter", "header",
-	"rows", "columns", "bytes", "created_at", "max_attempts", "timeout", "attempts",
-	"started_at", "finished_at", "progress_rows", "progress_bytes", "cancel_requested",
-	"error_code", "error_message", "result_type", "result_bytes", "retry_at",
+struct record_field {
+	const char *name;
+	enum record_kind kind;
+	size_t off, size; /* of the member in struct job_record */
+};
+
+#define RECORD_FIELD(name, kind, member)                                                   \
+	{name, kind, offsetof(struct job_record, member), sizeof(((struct job_record *)0)->member)}
+
+/* The one table of the job hash's fields a record holds: job_store_fetch
+ * and cancel.lua read these by name with HMGET (not HGETALL: a small
+ * job's input and result are fields of the hash too, and a status read
+ * has no use for them), and record_from_values sets them. Other fields
+ * are not read, so that newer writers do not break older readers. */
+static const struct record_field record_fields[] = {
+	RECORD_FIELD("id", RECORD_STR, spec.id),
+	RECORD_FIELD("status", RECORD_STATUS, status),
+	RECORD_FIELD("task", RECORD_STR, spec.task),
+	RECORD_FIELD("queue", RECORD_STR, spec.queue),
+	RECORD_FIELD("request_id", RECORD_STR, spec.request_id),
+	RECORD_FIELD("tenant", RECORD_STR, spec.tenant),
+	RECORD_FIELD("delimiter", RECORD_DELIM, spec.delimiter),
+	RECORD_FIELD("header", RECORD_FLAG, spec.header),
+	RECORD_FIELD("rows", RECORD_U64, spec.rows),
+	RECORD_FIELD("columns", RECORD_U64, spec.columns),
+	RECORD_FIELD("bytes", RECORD_U64, spec.bytes),
+	RECORD_FIELD("created_at", RECORD_I64, spec.created_at_ms),
+	RECORD_FIELD("max_attempts", RECORD_INT, spec.max_attempts),
+	RECORD_FIELD("timeout", RECORD_INT, spec.timeout_s),
+	RECORD_FIELD("attempts", RECORD_INT, attempts),
+	RECORD_FIELD("started_at", RECORD_I64, started_at_ms),
+	RECORD_FIELD("finished_at", RECORD_I64, finished_at_ms),
+	RECORD_FIELD("progress_rows", RECORD_U64, progress_rows),
+	RECORD_FIELD("progress_bytes", RECORD_U64, progress_bytes),
+	RECORD_FIELD("cancel_requested", RECORD_FLAG, cancel_requested),
+	RECORD_FIELD("error_code", RECORD_STR, error_code),
+	RECORD_FIELD("error_message", RECORD_STR, error_message),
+	RECORD_FIELD("result_type", RECORD_STR, result_type),
+	RECORD_FIELD("result_bytes", RECORD_U64, result_bytes),
+	RECORD_FIELD("retry_at", RECORD_I64, retry_at_ms),
 };
 #define RECORD_NFIELDS (sizeof record_fields / sizeof record_fields[0])
+
+/* record_set_field stores the value v (vlen bytes, NUL-terminated) of
+ * field f into rec. */
+static void record_set_field(struct job_record *rec, const struct record_field *f, const char *v,
+			     size_t vlen)
+{
+	void *at = (char *)rec + f->off;
+
+	switch (f->kind) {
+	case RECORD_STR: snprintf(at, f->size, "%s", v); break;
+	case RECORD_U64: *(uint64_t *)at = parse_u64(v); break;
+	case RECORD_I64: *(int64_t *)at = (int64_t)parse_u64(v); break;
+	case RECORD_INT: *(int *)at = atoi(v); break;
+	case RECORD_FLAG: *(bool *)at = strcmp(v, "1") == 0; break;
+	case RECORD_DELIM: *(unsigned char *)at = vlen ? (unsigned char)v[0] : ','; break;
+	case RECORD_STATUS: job_status_parse(v, at); break;
+	}
+}
+
+/* record_argv appends the names of record_fields to argv (room for
+ * RECORD_NFIELDS more). */
+static void record_argv(const char **argv)
+{
+	for (size_t i = 0; i < RECORD_NFIELDS; i++)
+		argv[i] = record_fields[i].name;
+}
+
+/* record_from_values fills *rec from r, HMGET's answer for record_fields
+ * (a field that is not there is nil). Returns NOT_FOUND when the hash has
+ * no id (there is no such job), OK, or EPROTO when r is not that answer. */
+static enum job_store_status record_from_values(struct job_store *st, const redisReply *r,
+						struct job_record *rec)
+{
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != RECORD_NFIELDS)
+		return store_reply_error(st, (redisReply *)r, "HMGET");
+	memset(rec, 0, sizeof *rec);
+	rec->spec.delimiter = ',';
+	for (size_t i = 0; i < RECORD_NFIELDS; i++)
+		if (r->element[i]->type == REDIS_REPLY_STRING)
+			record_set_field(rec, &record_fields[i], r->element[i]->str,
+					 r->element[i]->len);
+	return rec->spec.id[0] == '\0' ? JOB_STORE_NOT_FOUND : JOB_STORE_OK;
+}
 
 enum job_store_status job_store_fetch(struct job_store *st, const char *id,
 				      struct job_record *rec)
@@ -857,22 +911,11 @@ enum job_store_status job_store_fetch(struct job_store *st, const char *id,
 	const char *argv[2 + RECORD_NFIELDS] = {"HMGET", keys_job(key, st->prefix, id)};
 	enum job_store_status s;
 
-	memcpy(argv + 2, record_fields, sizeof record_fields);
+	record_argv(argv + 2);
 	redisReply *r = store_read(st, 2 + RECORD_NFIELDS, argv, NULL, &s);
 	if (!r)
 		return s;
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != RECORD_NFIELDS) {
-		s = store_reply_error(st, r, "HMGET");
-		freeReplyObject(r);
-		return s;
-	}
-	memset(rec, 0, sizeof *rec);
-	rec->spec.delimiter = ',';
-	for (size_t i = 0; i < RECORD_NFIELDS; i++)
-		if (r->element[i]->type == REDIS_REPLY_STRING)
-			record_set_field(rec, record_fields[i], r->element[i]->str,
-					 r->element[i]->len);
-	s = rec->spec.id[0] == '\0' ? JOB_STORE_NOT_FOUND : JOB_STORE_OK;
+	s = record_from_values(st, r, rec);
 	freeReplyObject(r);
 	return s;
 }
@@ -977,7 +1020,8 @@ static int claim_from_reply(const redisReply *e, struct job_claim *c)
 	c->attempts = (int)e->element[8]->integer;
 	c->deadline_ms = e->element[9]->integer;
 	/* An input that changed size since the enqueue (it cannot) or that
-	 * is gone is read the slow way, which reports it. */
+	 * is gone is read from its key instead, and the worker fails the job
+	 * input_missing when that key holds fewer than bytes. */
 	c->inlined = e->element[10]->type == REDIS_REPLY_STRING &&
 		     e->element[10]->len == c->bytes && c->bytes <= sizeof c->input;
 	if (c->inlined)
@@ -1029,19 +1073,17 @@ int job_store_claim(struct job_store *st, const char *worker_id,
 int job_store_claim_with(struct job_store *st, const struct job_store_claim_req *req,
 			 struct job_claim *out)
 {
-	struct job_store_claim_req any = *req;
 	char k_running[KEYS_MAX];
 	struct script_call c;
 	enum job_store_status s;
 
-	any.batch = NULL;
 	call_init(&c, 1);
 	call_str(&c, keys_running(k_running, st->prefix));
-	call_claim_argv(&c, st, &any);
+	call_claim_argv(&c, st, req);
 	redisReply *r = store_eval(st, SCRIPT_CLAIM, &c, &s);
 	if (!r)
 		return s;
-	int n = claims_from_reply(st, r, out, any.max);
+	int n = claims_from_reply(st, r, out, req->max);
 	freeReplyObject(r);
 	return n;
 }
@@ -1340,23 +1382,23 @@ static enum job_store_status cancel_status(long long code)
 	}
 }
 
-/* cancel_read_reply turns cancel.lua's { code, fields } into a status and
- * *rec. */
+/* cancel_read_reply turns cancel.lua's { code, values } (the values of
+ * record_fields) into a status and *rec. */
 static enum job_store_status cancel_read_reply(struct job_store *st, redisReply *r,
 					       struct job_record *rec)
 {
-	const redisReply *fields;
+	enum job_store_status s;
 
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
 	    r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_ARRAY)
 		return store_reply_error(st, r, "cancel");
-	fields = r->element[1];
-	memset(rec, 0, sizeof *rec);
-	rec->spec.delimiter = ',';
-	for (size_t i = 0; i + 1 < fields->elements; i += 2)
-		record_set_field(rec, fields->element[i]->str, fields->element[i + 1]->str,
-				 fields->element[i + 1]->len);
-	return cancel_status(r->element[0]->integer);
+	s = cancel_status(r->element[0]->integer);
+	if (s == JOB_STORE_NOT_FOUND || s == JOB_STORE_EPROTO) {
+		memset(rec, 0, sizeof *rec);
+		rec->spec.delimiter = ',';
+		return s;
+	}
+	return record_from_values(st, r->element[1], rec) == JOB_STORE_EPROTO ? JOB_STORE_EPROTO : s;
 }
 
 enum job_store_status job_store_cancel(struct job_store *st, const char *id, int ttl_s,
@@ -1380,6 +1422,8 @@ enum job_store_status job_store_cancel(struct job_store *st, const char *id, int
 	call_str(&c, message);
 	call_str(&c, keys_cancel_channel(channel, st->prefix));
 	call_str(&c, owner);
+	for (size_t i = 0; i < RECORD_NFIELDS; i++)
+		call_str(&c, record_fields[i].name);
 	redisReply *r = store_eval(st, SCRIPT_CANCEL, &c, &s);
 	if (!r)
 		return s;

@@ -264,8 +264,9 @@ int job_store_claim(struct job_store *st, const char *worker_id,
 		    const char *const *queues, size_t nqueues, int lease_ms,
 		    struct job_claim *out, int max);
 
-/* job_store_claim_with is job_store_claim for req (its batch ignored: any
- * jobs), which reaps and promotes only when req->housekeep is set. */
+/* job_store_claim_with is job_store_claim for req: a batch as
+ * req->batch says (NULL: any jobs), reaping and promoting only when
+ * req->housekeep is set. */
 int job_store_claim_with(struct job_store *st, const struct job_store_claim_req *req,
 			 struct job_claim *out);
 

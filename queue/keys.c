@@ -8,7 +8,7 @@
 const struct keys_entry keys_schema[] = {
 	{"{p}:job:{id}", "hash", "the job record: status, task, queue, times, progress, error; "
 				 "a small input (field input)"},
-	{"{p}:job:{id}:input", "string", "a staged or large upload (> 4 KiB), byte for byte"},
+	{"{p}:job:{id}:input", "string", "an input not kept in the hash: any staged upload, or one of more than 4 KiB; byte for byte"},
 	{"{p}:job:{id}:result", "string", "the result of a succeeded job, unless small (field result)"},
 	{"{p}:job:{id}:partial:{token}", "string", "a result still being written by attempt {token}"},
 	{"{p}:staging:{id}", "string", "an upload still streaming in; expires by itself"},

@@ -248,34 +248,51 @@ static void run_input_failed(struct job_run *run, enum job_store_status st)
 			   job_store_errstr(run->c->store));
 }
 
+/* run_read_piece reads up to CONSUMER_PIECE bytes of the input key at
+ * offset into the consumer's buffer, retrying while Redis is away. GETRANGE
+ * answers "" for a key that is not there, so a read that ends short of the
+ * claim's bytes means the input was deleted, expired, or never written
+ * where this worker looks: it fails the job input_missing rather than let
+ * it succeed on part of its input. Returns true with *n set; otherwise the
+ * end says why. */
+static bool run_read_piece(struct job_run *run, uint64_t offset, size_t *n)
+{
+	enum job_store_status st;
+
+	do
+		st = job_store_read_input(run->c->store, run->claim.id, offset, run->c->input,
+					  CONSUMER_PIECE, n);
+	while (run_retry(run, st));
+	if (st != JOB_STORE_OK) {
+		run_input_failed(run, st);
+		return false;
+	}
+	if (*n < CONSUMER_PIECE && offset + *n < run->claim.bytes) {
+		run_decide(run, RUN_FAILED, "input_missing",
+			   "the job's input holds %llu of its %llu bytes: it was deleted or expired",
+			   (unsigned long long)(offset + *n), (unsigned long long)run->claim.bytes);
+		return false;
+	}
+	return true;
+}
+
 /* run_read_input reads the input CONSUMER_PIECE bytes at a time, never
  * all of it at once, and feeds each piece. Returns true when all of it was
  * fed. */
 static bool run_read_input(struct job_run *run)
 {
-	struct consumer *c = run->c;
 	uint64_t offset = 0;
 
 	if (run->claim.inlined)
 		return run_feed(run, run->claim.input, (size_t)run->claim.bytes);
-	for (;;) {
-		enum job_store_status st;
+	while (offset < run->claim.bytes) {
 		size_t n = 0;
 
-		do
-			st = job_store_read_input(c->store, run->claim.id, offset, c->input,
-						  CONSUMER_PIECE, &n);
-		while (run_retry(run, st));
-		if (st != JOB_STORE_OK) {
-			run_input_failed(run, st);
-			return false;
-		}
-		if (!run_feed(run, c->input, n))
+		if (!run_read_piece(run, offset, &n) || !run_feed(run, run->c->input, n))
 			return false;
 		offset += n;
-		if (n < CONSUMER_PIECE || offset >= run->claim.bytes)
-			return true;
 	}
+	return true;
 }
 
 static void run_complete_output(struct job_run *run);
@@ -321,7 +338,6 @@ static void run_complete_output(struct job_run *run)
 static int run_exec_read(void *ctx, uint64_t offset, const char **buf, size_t *n)
 {
 	struct job_run *run = ctx;
-	enum job_store_status st;
 
 	*n = 0;
 	if (offset >= run->claim.bytes)
@@ -331,14 +347,8 @@ static int run_exec_read(void *ctx, uint64_t offset, const char **buf, size_t *n
 		*n = (size_t)(run->claim.bytes - offset);
 		return 0;
 	}
-	do
-		st = job_store_read_input(run->c->store, run->claim.id, offset, run->c->input,
-					  CONSUMER_PIECE, n);
-	while (run_retry(run, st));
-	if (st != JOB_STORE_OK) {
-		run_input_failed(run, st);
+	if (!run_read_piece(run, offset, n))
 		return -1;
-	}
 	*buf = run->c->input;
 	return 0;
 }

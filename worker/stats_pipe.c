@@ -81,14 +81,16 @@ static void pipe_free_buffers(struct stats_pipe *p)
 }
 
 /* pipe_alloc_part gives t an even share of a batch's room among nthreads
- * parts. Returns 0, or -1 out of memory (what was taken is freed with the
- * pipe's buffers). */
-static int pipe_alloc_part(struct stats_pipe_part *t, unsigned nthreads)
+ * parts, and counts it in p->held. Returns 0, or -1 out of memory (what
+ * was taken is freed with the pipe's buffers). */
+static int pipe_alloc_part(struct stats_pipe *p, struct stats_pipe_part *t, unsigned nthreads)
 {
 	t->cap = STATS_PIPE_BATCH_BYTES / nthreads;
 	t->ncap = STATS_PIPE_BATCH_CELLS / nthreads;
 	t->bytes = malloc(t->cap);
 	t->lens = malloc(t->ncap * sizeof *t->lens);
+	p->held += t->cap + t->ncap * sizeof *t->lens;
+	p->peak = p->held;
 	return t->bytes != NULL && t->lens != NULL ? 0 : -1;
 }
 
@@ -111,7 +113,7 @@ static struct stats_pipe *pipe_alloc(struct column_stats *cols, size_t ncols, un
 		p->owner[c] = (unsigned char)(c % nthreads);
 	for (size_t i = 0; !bad && i < STATS_PIPE_BATCHES; i++)
 		for (unsigned k = 0; !bad && k < nthreads; k++)
-			bad = pipe_alloc_part(&p->batch[i].part[k], nthreads) != 0;
+			bad = pipe_alloc_part(p, &p->batch[i].part[k], nthreads) != 0;
 	if (!bad)
 		return p;
 	pipe_free_buffers(p);
@@ -173,6 +175,19 @@ unsigned stats_pipe_threads(const struct stats_pipe *p)
 	return p->nthreads;
 }
 
+size_t stats_pipe_peak_bytes(const struct stats_pipe *p)
+{
+	return p->peak;
+}
+
+size_t stats_pipe_bound(size_t longest_cell)
+{
+	size_t batch = STATS_PIPE_BATCH_BYTES;
+	size_t extra = longest_cell > batch ? longest_cell : batch;
+
+	return STATS_PIPE_BATCHES * (batch + extra + STATS_PIPE_BATCH_CELLS * sizeof(uint32_t));
+}
+
 /* ---- The parser's side -------------------------------------------------- */
 
 /* pipe_slowest returns the fewest batches any stats thread has read.
@@ -185,6 +200,39 @@ static uint64_t pipe_slowest(const struct stats_pipe *p)
 		if (p->workers[k].done < least)
 			least = p->workers[k].done;
 	return least;
+}
+
+/* pipe_set_cap reallocates part t's bytes to cap and keeps p->held and
+ * p->peak true. Returns 0, or -1 out of memory (t is unchanged). */
+static int pipe_set_cap(struct stats_pipe *p, struct stats_pipe_part *t, size_t cap)
+{
+	char *bytes = realloc(t->bytes, cap);
+
+	if (bytes == NULL)
+		return -1;
+	p->held = p->held - t->cap + cap;
+	if (p->held > p->peak)
+		p->peak = p->held;
+	t->bytes = bytes;
+	t->cap = cap;
+	return 0;
+}
+
+/* pipe_empty_filling empties the batch being filled, which no stats thread
+ * reads any more, and shrinks each part a long cell grew back to its
+ * share, so that a long cell costs its length only while it is in the
+ * ring. A shrink that fails keeps the larger part (and counts it). */
+static void pipe_empty_filling(struct stats_pipe *p)
+{
+	const size_t share = STATS_PIPE_BATCH_BYTES / p->nthreads;
+
+	for (unsigned k = 0; k < p->nthreads; k++) {
+		struct stats_pipe_part *t = &p->filling->part[k];
+		t->n = 0;
+		t->used = 0;
+		if (t->cap > share)
+			(void)pipe_set_cap(p, t, share);
+	}
 }
 
 /* pipe_hand_over gives the batch being filled to the stats threads and
@@ -202,34 +250,51 @@ static int pipe_hand_over(struct stats_pipe *p)
 	p->filling = &p->batch[p->handed % STATS_PIPE_BATCHES];
 	failed = p->failed;
 	pthread_mutex_unlock(&p->lock);
-	for (unsigned k = 0; k < p->nthreads; k++) {
-		p->filling->part[k].n = 0;
-		p->filling->part[k].used = 0;
-	}
+	pipe_empty_filling(p);
 	return failed ? -1 : 0;
+}
+
+/* pipe_filling_bytes returns the room of every part of the batch being
+ * filled. */
+static size_t pipe_filling_bytes(const struct stats_pipe *p)
+{
+	size_t sum = 0;
+
+	for (unsigned k = 0; k < p->nthreads; k++)
+		sum += p->filling->part[k].cap;
+	return sum;
+}
+
+static bool pipe_filling_empty(const struct stats_pipe *p);
+
+/* pipe_may_grow says whether part t of the batch being filled may grow to
+ * len bytes: while the batch's parts then hold at most twice a batch's
+ * room, or when the batch is empty (the cell then travels alone). So a
+ * batch holds at most STATS_PIPE_BATCH_BYTES plus the larger of that and
+ * one cell, whatever the number of threads. */
+static bool pipe_may_grow(const struct stats_pipe *p, const struct stats_pipe_part *t, size_t len)
+{
+	return pipe_filling_bytes(p) - t->cap + len <= 2 * (size_t)STATS_PIPE_BATCH_BYTES ||
+	       pipe_filling_empty(p);
 }
 
 /* pipe_make_room makes the part of the batch being filled that column
  * col's cells go to able to take a cell of len bytes, handing the batch
- * over first when that part is full. Returns 0 or -1. */
+ * over first when that part is full or may not grow as the cell needs.
+ * Returns 0 or -1. */
 static int pipe_make_room(struct stats_pipe *p, size_t col, size_t len)
 {
 	struct stats_pipe_part *t = &p->filling->part[p->owner[col]];
 
 	if (t->n + 3 <= t->ncap && len <= t->cap - t->used)
 		return 0;
-	if (t->n > 0) {
+	if (t->n > 0 || (len > t->cap && !pipe_may_grow(p, t, len))) {
 		if (pipe_hand_over(p) != 0)
 			return -1;
 		t = &p->filling->part[p->owner[col]];
 	}
-	if (len > t->cap) { /* a cell longer than a part: this part grows */
-		char *bytes = realloc(t->bytes, len);
-		if (bytes == NULL)
-			return -1;
-		t->bytes = bytes;
-		t->cap = len;
-	}
+	if (len > t->cap) /* a cell longer than a part: this part grows */
+		return pipe_set_cap(p, t, len);
 	return 0;
 }
 

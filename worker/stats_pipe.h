@@ -16,10 +16,15 @@
  *
  * Batches go through a bounded ring of STATS_PIPE_BATCHES (the parser
  * waits when all are full, so memory stays bounded: 1.5 MiB whatever n,
- * since a batch's room is split evenly among its parts; more only for
- * cells longer than a part, each bounded by the upload's max field size).
- * A batch is handed over when one of its parts is full, and is free again
- * once every stats thread has read its part.
+ * since a batch's room is split evenly among its parts). A cell longer
+ * than its part grows the part, but a batch's parts may grow only up to
+ * twice a batch's room together, past that only to carry one cell alone,
+ * and a grown part shrinks back to its share once its batch has been read:
+ * at most stats_pipe_bound(longest cell) — 2.5 MiB, or 1.5 MiB plus four
+ * times the longest cell past 256 KiB — whatever n.
+ * A batch is handed over when one of its parts is full (or may not grow
+ * as a cell needs), and is free again once every stats thread has read
+ * its part.
  *
  * Threads: the ring's bookkeeping (handed, each thread's done count,
  * closed, failed) is shared and guarded by the pipe's mutex. The batch
@@ -93,6 +98,7 @@ struct stats_pipe {
 	struct column_stats *cols; /* the stats threads' until finish */
 	size_t ncols;
 	unsigned char *owner;    /* ncols: the thread that owns each column */
+	size_t held, peak;       /* bytes of every part now, and at most (parser only) */
 	struct stats_pipe_batch batch[STATS_PIPE_BATCHES];
 	struct stats_pipe_worker workers[STATS_PIPE_MAX_THREADS];
 };
@@ -105,6 +111,14 @@ struct stats_pipe *stats_pipe_start(struct column_stats *cols, size_t ncols, uns
 
 /* stats_pipe_threads returns how many stats threads p runs. */
 unsigned stats_pipe_threads(const struct stats_pipe *p);
+
+/* stats_pipe_peak_bytes returns the most bytes p's parts held at once
+ * (cells and their lengths), for tests and measurements. */
+size_t stats_pipe_peak_bytes(const struct stats_pipe *p);
+
+/* stats_pipe_bound returns the most bytes a pipe's parts may hold when
+ * no cell is longer than longest_cell, whatever its thread count. */
+size_t stats_pipe_bound(size_t longest_cell);
 
 /* stats_pipe_add queues cell data (len bytes, copied) of column col (below
  * ncols): cells must come in record order, ncols to a record, columns 0 to

@@ -382,6 +382,25 @@ static void profile_result_json(struct flatjson *j, const struct profile *p)
 	flatjson_lit(j, "]}");
 }
 
+/* profile_end_pipe waits for the statistics threads to add every cell,
+ * then frees the pipe and gives its threads back to the cap at once: the
+ * job still has its result to store, which may take long while Redis is
+ * away, and another job may use them meanwhile. Returns 0, or -1 when a
+ * cell could not be added. */
+static int profile_end_pipe(struct profile *p)
+{
+	int rc;
+
+	if (p->pipe == NULL)
+		return 0;
+	rc = stats_pipe_finish(p->pipe);
+	stats_pipe_free(p->pipe);
+	p->pipe = NULL;
+	profile_give_threads(p->threads);
+	p->threads = 0;
+	return rc;
+}
+
 static int profile_finish(void *self, struct task_error *err)
 {
 	struct profile *p = self;
@@ -390,7 +409,7 @@ static int profile_finish(void *self, struct task_error *err)
 		profile_set_error(err, "ragged_record", "The input ended inside a record.");
 		return -1;
 	}
-	if (p->pipe != NULL && stats_pipe_finish(p->pipe) != 0) {
+	if (profile_end_pipe(p) != 0) {
 		profile_set_error(err, "out_of_memory", "The profile task ran out of memory.");
 		return -1;
 	}

@@ -63,7 +63,11 @@ struct worker_settings {
  * (job_store_claim_req.housekeep): the two ZRANGEBYSCOREs were a tenth of a
  * busy worker's Redis calls, and a lease or a backoff is seconds long. A
  * lease is thus reaped, and a retry promoted, at most this much later
- * than before, by whichever worker claims next. */
+ * than before, by whichever worker claims next. One such claim reaps at
+ * most 64 leases and promotes at most 256 retries (CLAIM_REAP_MAX and
+ * CLAIM_PROMOTE_MAX, queue/scripts/lib/claim_jobs.lua): a thread drains a
+ * backlog of retries at 512 a second, and the largest call stays a few
+ * milliseconds of Redis's time. */
 #define WORKER_HOUSEKEEP_MS 500
 
 /* worker_lease_ms returns the lease in milliseconds. */

@@ -12,14 +12,16 @@
 -- ARGV[6] the tenant the job must belong to, "" for any: another tenant's
 --         job is answered as no such job, so the owner check and the
 --         change are one atomic step
+-- ARGV[7..] the names of the fields to return (job_store.c's record_fields)
 --
--- Returns { code, fields } where fields is the job hash (HGETALL, as it is
--- after the call) and code is
+-- Returns { code, values } where values are those fields of the job hash
+-- as it is after the call (HMGET: not the input or result a small job
+-- keeps in its hash), and code is
 --   0 cancelled now (the job was waiting)
 --   1 cancelled already (nothing changed)
 --   3 cancel requested (the job is running; its worker stops it)
 --   4 finished: succeeded or failed (nothing changed)
---   5 no such job (fields is empty)
+--   5 no such job (values is empty)
 --
 -- Transitions:
 --   queued, or in {p}:scheduled -> cancelled: off its queue and the
@@ -65,4 +67,4 @@ elseif status == 'queued' or redis.call('ZSCORE', KEYS[3], id) then
 else
   code = 4
 end
-return { code, redis.call('HGETALL', KEYS[1]) }
+return { code, redis.call('HMGET', KEYS[1], unpack(ARGV, 7)) }

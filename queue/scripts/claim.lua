@@ -9,7 +9,8 @@
 -- ARGV[5] seconds a job that fails for good is kept (the result TTL)
 -- ARGV[6] most dead letters kept
 -- ARGV[7] seconds a dead letter is kept
--- ARGV[8] largest input returned with the claim, in bytes (0: none)
+-- ARGV[8] largest input key returned with the claim, in bytes (0: none; an
+--         input kept in the hash, field input, is returned whatever this is)
 -- ARGV[9] "" to claim any jobs; or a comma list of tasks (",profile,ndjson,")
 --         to claim a batch: only jobs whose input comes with the claim and
 --         whose task is listed, in queue order, stopping at the first other

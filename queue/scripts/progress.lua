@@ -12,12 +12,13 @@
 -- 2 (lost: the token is not current or the job is not running; nothing was
 -- written).
 
+--@include observe.lua
+
 local f = redis.call('HMGET', KEYS[1], 'status', 'token', 'cancel_requested')
 if f[1] ~= 'running' or f[2] ~= ARGV[2] then
   return 2
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 redis.call('HSET', KEYS[1], 'progress_rows', ARGV[3], 'progress_bytes', ARGV[4])
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), ARGV[1])
 if f[3] == '1' then

@@ -8,10 +8,10 @@
 -- Returns an array with one code per pair: 0 renewed, 3 renewed but cancel
 -- requested, 2 lost (token not current or job not running; not renewed).
 
+--@include observe.lua
+
 local p = ARGV[1]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local deadline = now + tonumber(ARGV[2])
+local deadline = now_ms() + tonumber(ARGV[2])
 local out = {}
 for i = 3, #ARGV - 1, 2 do
   local id, token = ARGV[i], ARGV[i + 1]

@@ -392,6 +392,30 @@ Test(cancel, second_delete_of_a_queued_job_answers_the_same)
 	free(id);
 }
 
+/* DELETE answers the job as GET shows it afterwards, field for field
+ * (but the attempts' error history, which only GET gives): cancel.lua
+ * returns the record's fields by name, as a status read takes them. */
+Test(cancel, the_delete_body_is_the_job_as_get_shows_it)
+{
+	char *id = submit_csv("task=profile&max_attempts=5&timeout=60", "a;b\n1;2\n");
+	json_t *deleted = cancel_job(id, 200);
+	char path[128];
+	snprintf(path, sizeof path, "/v1/jobs/%s", id);
+	struct http_reply r = http_get(path);
+	json_t *got = http_json(&r);
+	http_reply_free(&r);
+	cr_assert(json_is_array(json_object_get(got, "errors")));
+	json_object_del(got, "errors");
+	char *a = json_dumps(deleted, JSON_SORT_KEYS), *b = json_dumps(got, JSON_SORT_KEYS);
+	cr_assert(json_equal(deleted, got), "DELETE %s\nGET    %s", a, b);
+	cr_assert_eq(json_integer_value(json_object_get(deleted, "max_attempts")), 5);
+	cr_assert_str_eq(json_string_value(json_object_get(deleted, "request_id")),
+			 json_string_value(json_object_get(got, "request_id")));
+	free(a), free(b);
+	json_decref(deleted), json_decref(got);
+	free(id);
+}
+
 /* Here the test plays the worker (no jobq-worker runs): it claims the job,
  * listens on the channel, sees the cancel through its renewal, and
  * finishes the job as cancelled. */

@@ -296,3 +296,58 @@ Test(lifecycle, profile_of_pieces_cut_inside_a_quoted_newline_sees_each_value_wh
 	json_decref(res);
 	free(body), free(id), free(csv);
 }
+
+/* run_with_input_cut submits rows of CSV (past the 4 KiB kept in the job
+ * hash, so its input is a key) to task, then, before any worker runs,
+ * leaves keep bytes of the input key (-1: deletes it), starts a worker
+ * and returns the job once it ended (caller releases). */
+static json_t *run_with_input_cut(const char *task, size_t rows, long keep)
+{
+	char query[64], key[128];
+	size_t len;
+	char *csv = harness_csv_rows(rows, &len);
+	snprintf(query, sizeof query, "task=%s", task);
+	char *id = submit_csv(query, csv);
+	snprintf(key, sizeof key, "jobq:job:%s:input", id);
+	redisReply *r = keep < 0 ? redis_cmd("DEL %s", key) : redis_cmd("SET %s %b", key, csv, (size_t)keep);
+	cr_assert(keep < 0 ? r->integer == 1 : r->type == REDIS_REPLY_STATUS, "the input key of %s was not there", id);
+	freeReplyObject(r);
+	const char *const args[] = {"--tasks", harness_sleep_tasks(), NULL};
+	harness_start_worker(args);
+	json_t *job = wait_for_status(id, "failed", 20000);
+	free(id);
+	free(csv);
+	return job;
+}
+
+/* expect_input_missing checks that job failed for good with input_missing
+ * after its one attempt, and releases it. */
+static void expect_input_missing(json_t *job)
+{
+	json_t *err = json_object_get(job, "error");
+	char *dump = json_dumps(job, 0);
+	cr_assert_str_eq(json_string_value(json_object_get(job, "status")), "failed", "%s", dump);
+	cr_assert_str_eq(json_string_value(json_object_get(err, "code")), "input_missing", "%s", dump);
+	cr_assert_eq(json_integer_value(json_object_get(job, "attempts")), 1, "%s", dump);
+	free(dump);
+	json_decref(job);
+}
+
+/* GETRANGE answers "" for a key that is gone: a job whose input key was
+ * deleted must fail, not succeed on no rows. */
+Test(lifecycle, a_job_whose_input_key_was_deleted_fails_input_missing)
+{
+	expect_input_missing(run_with_input_cut("profile", 1000, -1));
+}
+
+/* An input key shorter than the job's bytes is as good as gone. */
+Test(lifecycle, a_job_whose_input_key_is_shorter_than_its_bytes_fails_input_missing)
+{
+	expect_input_missing(run_with_input_cut("profile", 1000, 5000));
+}
+
+/* An external program reads its input through the same check. */
+Test(lifecycle, an_external_program_whose_input_key_was_deleted_fails_input_missing)
+{
+	expect_input_missing(run_with_input_cut("sleep3", 1000, -1));
+}

@@ -15,6 +15,7 @@
 #include "harness.h"
 #include "ids.h"
 #include "job_store.h"
+#include "scripts.h"
 
 static struct job_store *st;
 
@@ -1393,5 +1394,87 @@ Test(store, a_later_attempt_that_succeeds_puts_the_ttl_on_the_errors_list)
 	cr_assert_eq(code, JOB_STORE_OK);
 	redisReply *r = redis_cmd("TTL jobq:job:%s:errors", s[0].id);
 	cr_assert(r->integer > 0 && r->integer <= 60, "TTL %lld", r->integer);
+	freeReplyObject(r);
+}
+
+/* After a mass failure, one housekeeping claim promotes up to 256 due
+ * retries and reaps up to 64 expired leases (lib/claim_jobs.lua), so a
+ * backlog drains in a few calls rather than 16 at a time. */
+Test(store, one_housekeeping_claim_promotes_256_retries_and_reaps_64_leases)
+{
+	for (int i = 0; i < 300; i++) {
+		freeReplyObject(redis_cmd("HSET jobq:job:s%d status queued queue default task profile", i));
+		freeReplyObject(redis_cmd("ZADD jobq:scheduled %d s%d", 1000 + i, i));
+	}
+	for (int i = 0; i < 100; i++) {
+		freeReplyObject(redis_cmd("HSET jobq:job:r%d status running queue other attempts 1 "
+					  "max_attempts 3 token 1 task profile", i));
+		freeReplyObject(redis_cmd("ZADD jobq:running %d r%d", 1000 + i, i));
+	}
+	const char *const none[] = {"none"};
+	struct job_store_claim_req req = {.worker_id = "test:1:abc", .queues = none, .nqueues = 1,
+					  .lease_ms = 30000, .max = 1, .housekeep = true};
+	struct job_claim c;
+	cr_assert_eq(job_store_claim_with(st, &req, &c), 0, "%s", job_store_errstr(st));
+	redisReply *r = redis_cmd("ZCARD jobq:scheduled");
+	cr_assert_eq(r->integer, 300 - 256, "due retries left scheduled");
+	freeReplyObject(r);
+	r = redis_cmd("LLEN jobq:queue:default");
+	cr_assert_eq(r->integer, 256, "retries promoted");
+	freeReplyObject(r);
+	r = redis_cmd("LLEN jobq:queue:other");
+	cr_assert_eq(r->integer, 64, "expired leases put back");
+	freeReplyObject(r);
+}
+
+/* cancel_source returns the embedded text of cancel.lua. */
+static const char *cancel_source(void)
+{
+	for (unsigned i = 0; i < scripts_embedded_len; i++)
+		if (strcmp(scripts_embedded[i].name, "cancel") == 0)
+			return scripts_embedded[i].source;
+	cr_assert_fail("cancel.lua is not embedded");
+	return NULL;
+}
+
+/* cancel.lua answers the fields it is asked for, not the whole hash: a
+ * small job's input (and result) are fields of the hash too. */
+Test(store, cancel_answers_only_the_fields_it_is_asked_for)
+{
+	struct job_spec s = spec_for("default");
+	enqueue_small(&s);
+	char key[128];
+	snprintf(key, sizeof key, "jobq:job:%s", s.id);
+	const char *argv[] = {"EVAL", cancel_source(), "3", key, "jobq:job:x:input", "jobq:scheduled",
+			      "jobq", s.id, "60", "cancelled by a test", "jobq:cancel", "",
+			      "status", "id", "no_such_field"};
+	redisReply *r = redisCommandArgv(harness.redis, 15, argv, NULL);
+	cr_assert_not_null(r);
+	cr_assert_eq(r->type, REDIS_REPLY_ARRAY, "%s", r->type == REDIS_REPLY_ERROR ? r->str : "");
+	cr_assert_eq(r->element[0]->integer, 0, "cancelled now");
+	const redisReply *v = r->element[1];
+	cr_assert_eq(v->elements, 3, "the reply has %zu values, not the 3 asked for", v->elements);
+	cr_assert_str_eq(v->element[0]->str, "cancelled");
+	cr_assert_str_eq(v->element[1]->str, s.id);
+	cr_assert_eq(v->element[2]->type, REDIS_REPLY_NIL);
+	freeReplyObject(r);
+}
+
+/* job_store_claim_with claims a batch when req->batch says so: a job whose
+ * task is not listed ends it and stays queued. */
+Test(store, claim_with_a_batch_stops_at_a_task_not_listed)
+{
+	struct job_spec a = spec_for("default"), b = spec_for("default");
+	snprintf(b.task, sizeof b.task, "ndjson");
+	enqueue_small(&a);
+	enqueue_small(&b);
+	struct job_store_claim_req req = {.worker_id = "test:1:abc", .queues = default_queue,
+					  .nqueues = 1, .lease_ms = 30000, .max = 4,
+					  .batch = ",profile,"};
+	struct job_claim c[4];
+	cr_assert_eq(job_store_claim_with(st, &req, c), 1, "%s", job_store_errstr(st));
+	cr_assert_str_eq(c[0].id, a.id);
+	redisReply *r = redis_cmd("LLEN jobq:queue:default");
+	cr_assert_eq(r->integer, 1, "the ndjson job stays queued");
 	freeReplyObject(r);
 }

@@ -1334,6 +1334,53 @@ Test(profile, uneven_columns_fill_their_parts_unevenly_and_lose_nothing)
 	}
 }
 
+/* pipe_long_cells feeds ROWS records of COLS cells of cell_len bytes (a
+ * few short ones among them) through a pipe of COLS threads and directly,
+ * checks the columns end alike and returns the most bytes the pipe held. */
+static size_t pipe_long_cells(size_t cell_len)
+{
+	enum { COLS = 16, ROWS = 6 };
+	struct column_stats direct[COLS], piped[COLS];
+	char *cell = malloc(cell_len);
+
+	cr_assert_not_null(cell);
+	for (size_t c = 0; c < COLS; c++) {
+		column_stats_init(&direct[c]);
+		column_stats_init(&piped[c]);
+	}
+	struct stats_pipe *p = stats_pipe_start(piped, COLS, COLS);
+	cr_assert_not_null(p);
+	cr_assert_eq(stats_pipe_threads(p), COLS);
+	for (size_t i = 0; i < ROWS; i++)
+		for (size_t c = 0; c < COLS; c++) {
+			size_t len = (i + c) % 5 == 0 ? 3 : cell_len - (i * 31 + c) % 97;
+			memset(cell, 'a' + (int)((i + c) % 26), len);
+			cr_assert_eq(column_stats_add(&direct[c], cell, len), 0);
+			cr_assert_eq(stats_pipe_add(p, c, cell, len), 0);
+		}
+	cr_assert_eq(stats_pipe_finish(p), 0);
+	size_t peak = stats_pipe_peak_bytes(p);
+	stats_pipe_free(p);
+	expect_columns_alike(direct, piped, COLS, COLS);
+	free(cell);
+	return peak;
+}
+
+/* A cell longer than its part grows the part; on 16 threads that must not
+ * make the ring hold 4 x 16 long cells: the bound does not depend on the
+ * thread count. */
+Test(profile, long_cells_on_many_threads_keep_the_pipe_within_its_bound)
+{
+	const size_t lens[] = {100 * 1024, 600 * 1024};
+
+	for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+		size_t peak = pipe_long_cells(lens[i]);
+		cr_assert_leq(peak, stats_pipe_bound(lens[i]),
+			      "cells of %zu bytes: the pipe held %zu bytes, past its bound %zu",
+			      lens[i], peak, stats_pipe_bound(lens[i]));
+	}
+}
+
 Test(profile, default_stats_threads_leave_a_cpu_to_the_parser)
 {
 	cr_assert_eq(task_profile_default_threads(1), 1);

@@ -127,6 +127,26 @@ Test(profile_threads, large_jobs_share_the_cap_and_the_last_ones_run_on_their_ow
 	cr_assert_eq(task_profile_threads_in_use(), 0);
 }
 
+/* A job's result is stored after finish, which may take long while Redis
+ * is away: its statistics threads, joined by then, are given back at
+ * finish, not held until the job is destroyed. */
+Test(profile_threads, a_finished_job_gives_its_threads_back_before_it_is_destroyed)
+{
+	struct job a;
+	struct task_error err;
+
+	task_profile_set_threads(2);
+	task_profile_set_thread_cap(2);
+	job_start(&a, LARGE, 5);
+	cr_assert_eq(task_profile_threads_in_use(), 2);
+	job_rows(&a, 30000);
+	cr_assert_eq(task_profile.finish(a.task, &err), 0, "%s", err.message);
+	cr_assert_eq(task_profile_threads_in_use(), 0, "finish gives the threads back");
+	task_profile.destroy(a.task);
+	cr_assert_eq(task_profile_threads_in_use(), 0, "and destroy does not give them twice");
+	free(a.text);
+}
+
 Test(profile_threads, without_a_cap_every_large_job_gets_what_it_asks)
 {
 	struct job j[3];

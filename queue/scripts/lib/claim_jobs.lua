@@ -7,6 +7,13 @@
 -- ends (failed for good, cancelled) are counted in the tally fin, which the
 -- caller writes to {p}:metrics:finished. Returns claim.lua's reply.
 
+-- One housekeeping call (at most every WORKER_HOUSEKEEP_MS per worker
+-- thread) reaps at most CLAIM_REAP_MAX expired leases and promotes at most
+-- CLAIM_PROMOTE_MAX due retries, so that a backlog after a mass failure
+-- drains in seconds, while the largest such call stays a few milliseconds
+-- of Redis's time (measured: README, Performance).
+local CLAIM_REAP_MAX, CLAIM_PROMOTE_MAX = 64, 256
+
 -- claim_reap_dead fails job id for good after its lease expired (the same
 -- end as fail.lua's, with the dead letters capped the same way).
 local function claim_reap_dead(a, id, job, token, now, fin)
@@ -23,10 +30,12 @@ local function claim_reap_dead(a, id, job, token, now, fin)
   redis.call('ZREMRANGEBYRANK', dead, 0, -(tonumber(a[6]) + 1))
 end
 
--- claim_reap puts back (or fails for good) up to 16 jobs whose lease ran out.
+-- claim_reap puts back (or fails for good) up to CLAIM_REAP_MAX jobs whose
+-- lease ran out.
 local function claim_reap(running, a, now, fin)
   local p = a[1]
-  local expired = redis.call('ZRANGEBYSCORE', running, '-inf', now, 'LIMIT', 0, 16)
+  local expired = redis.call('ZRANGEBYSCORE', running, '-inf', now, 'LIMIT', 0,
+                                CLAIM_REAP_MAX)
   for _, id in ipairs(expired) do
     local job = p .. ':job:' .. id
     redis.call('ZREM', running, id)
@@ -51,11 +60,12 @@ local function claim_reap(running, a, now, fin)
   end
 end
 
--- claim_promote moves up to 64 retries whose backoff is over to the back
--- of their queues.
+-- claim_promote moves up to CLAIM_PROMOTE_MAX retries whose backoff is
+-- over to the back of their queues.
 local function claim_promote(p, now)
   local scheduled = p .. ':scheduled'
-  local due = redis.call('ZRANGEBYSCORE', scheduled, '-inf', now, 'LIMIT', 0, 64)
+  local due = redis.call('ZRANGEBYSCORE', scheduled, '-inf', now, 'LIMIT', 0,
+                              CLAIM_PROMOTE_MAX)
   for _, id in ipairs(due) do
     local job = p .. ':job:' .. id
     redis.call('ZREM', scheduled, id)

@@ -1,8 +1,8 @@
 -- lib/observe.lua — the metrics tallies and Redis's clock in ms, shared by
 -- the scripts that end attempts or claim jobs (finish.lua, fail.lua,
--- claim.lua, finish_next.lua) and by cancel.lua (the clock only), which
--- pull it in with a line "--@include observe.lua" (embed.sh inlines it at
--- build time).
+-- claim.lua, finish_next.lua) and by cancel.lua, progress.lua and
+-- renew.lua (the clock only), which pull it in with a line
+-- "--@include observe.lua" (embed.sh inlines it at build time).
 --
 -- A tally is a Lua table field -> increment. The scripts add to tallies
 -- while they work and write each one with tally_flush at the end, so that a
