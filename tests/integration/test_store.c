@@ -1478,3 +1478,64 @@ Test(store, claim_with_a_batch_stops_at_a_task_not_listed)
 	cr_assert_eq(r->integer, 1, "the ndjson job stays queued");
 	freeReplyObject(r);
 }
+
+/* ---- A cancel request whose worker died (lib/claim_jobs.lua) ---- */
+
+/* reap_cancel_requested claims a job of max_attempts attempts, stores a
+ * piece of its result, requests its cancel, lets the lease run out and has a claim of queue "other"
+ * reap it: the job is never claimed again, so whatever it becomes is the
+ * reaper's doing. Returns its id in s. */
+static void reap_cancel_requested(struct job_spec *s, int max_attempts)
+{
+	struct job_record rec;
+	*s = spec_for("default");
+	s->max_attempts = max_attempts;
+	enqueue_small(s);
+	struct job_claim c = claim_one(1);
+	cr_assert_eq(job_store_result_append(st, &c, "{", 1), JOB_STORE_OK);
+	cr_assert_eq(job_store_cancel(st, s->id, 60, "cancelled by test", "", &rec),
+		     JOB_STORE_CANCEL);
+	sleep_ms(20);
+	const char *const other[] = {"other"};
+	struct job_claim none;
+	cr_assert_eq(job_store_claim(st, "reaper", other, 1, 30000, &none, 1), 0, "%s",
+		     job_store_errstr(st));
+}
+
+/* assert_reaped_cancelled checks that job id ended cancelled (not failed,
+ * not a dead letter, not queued again), counted once, and expires. */
+static void assert_reaped_cancelled(const char *id)
+{
+	assert_status(id, "cancelled");
+	redisReply *r = redis_cmd("HGET jobq:job:%s error_code", id);
+	cr_assert_str_eq(r->str, "cancelled");
+	freeReplyObject(r);
+	r = redis_cmd("ZSCORE jobq:dead %s", id);
+	cr_assert_eq(r->type, REDIS_REPLY_NIL, "a cancelled job is a dead letter");
+	freeReplyObject(r);
+	r = redis_cmd("LLEN jobq:queue:default");
+	cr_assert_eq(r->integer, 0, "a cancelled job was queued again");
+	freeReplyObject(r);
+	cr_assert_eq(hget_int("jobq:metrics:finished", "profile|cancelled"), 1);
+	cr_assert_eq(hget_int("jobq:metrics:finished", "profile|failed"), 0);
+	cr_assert_gt(ttl_of("TTL jobq:job:%s", id), 0, "a cancelled job must expire");
+	cr_assert_eq(redis_count_keys("jobq:job:*:partial:*"), 0, "a partial result was left");
+}
+
+/* A DELETE answered 202 whose worker then dies on its last attempt: the
+ * reaper ends the job cancelled, not failed for lease_expired. */
+Test(store, a_cancel_requested_job_whose_worker_dies_on_its_last_attempt_ends_cancelled)
+{
+	struct job_spec s;
+	reap_cancel_requested(&s, 1);
+	assert_reaped_cancelled(s.id);
+}
+
+/* The same with attempts left: ended by the reaper itself, not queued
+ * again to wait for a claim of its own queue. */
+Test(store, a_cancel_requested_job_whose_worker_dies_with_attempts_left_ends_cancelled)
+{
+	struct job_spec s;
+	reap_cancel_requested(&s, 3);
+	assert_reaped_cancelled(s.id);
+}

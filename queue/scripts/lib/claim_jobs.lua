@@ -14,6 +14,20 @@
 -- of Redis's time (measured: README, Performance).
 local CLAIM_REAP_MAX, CLAIM_PROMOTE_MAX = 64, 256
 
+-- claim_cancelled ends a job whose cancel was requested while it ran and
+-- whose worker then died (queued again, or its lease just reaped):
+-- cancelled instead of started again or failed.
+local function claim_cancelled(a, job, task, now, fin)
+  local ttl = tonumber(a[5])
+  redis.call('HSET', job, 'status', 'cancelled', 'finished_at', now, 'worker', '',
+             'error_code', 'cancelled',
+             'error_message', 'The job was cancelled while it ran; its worker stopped before it could say so.')
+  tally_add(fin, (task or '') .. '|cancelled', 1)
+  redis.call('EXPIRE', job, ttl)
+  redis.call('EXPIRE', job .. ':input', ttl)
+  redis.call('EXPIRE', job .. ':errors', ttl)
+end
+
 -- claim_reap_dead fails job id for good after its lease expired (the same
 -- end as fail.lua's, with the dead letters capped the same way).
 local function claim_reap_dead(a, id, job, token, now, fin)
@@ -31,7 +45,9 @@ local function claim_reap_dead(a, id, job, token, now, fin)
 end
 
 -- claim_reap puts back (or fails for good) up to CLAIM_REAP_MAX jobs whose
--- lease ran out.
+-- lease ran out. One whose cancel was requested ends cancelled there, on
+-- any attempt, as claim_cancelled ends it: its worker died before it could
+-- stop it, and a DELETE answered 202 must not end in failed.
 local function claim_reap(running, a, now, fin)
   local p = a[1]
   local expired = redis.call('ZRANGEBYSCORE', running, '-inf', now, 'LIMIT', 0,
@@ -40,8 +56,11 @@ local function claim_reap(running, a, now, fin)
     local job = p .. ':job:' .. id
     redis.call('ZREM', running, id)
     local f = redis.call('HMGET', job, 'status', 'queue', 'attempts', 'max_attempts',
-                         'worker', 'token')
-    if f[1] == 'running' then
+                         'worker', 'token', 'cancel_requested', 'task')
+    if f[1] == 'running' and f[7] == '1' then
+      redis.call('DEL', job .. ':partial:' .. (f[6] or '0'))
+      claim_cancelled(a, job, f[8], now, fin)
+    elseif f[1] == 'running' then
       local attempts = tonumber(f[3]) or 0
       local message = 'the lease of worker ' .. (f[5] or '?') ..
                       ' expired before the attempt ended (the worker died or lost Redis)'
@@ -78,19 +97,6 @@ local function claim_promote(p, now)
       redis.call('LTRIM', p .. ':wake:' .. f[2], -64, -1)
     end
   end
-end
-
--- claim_cancelled ends a queued job whose cancel was requested while it
--- ran and whose worker then died: cancelled instead of started again.
-local function claim_cancelled(a, job, task, now, fin)
-  local ttl = tonumber(a[5])
-  redis.call('HSET', job, 'status', 'cancelled', 'finished_at', now, 'worker', '',
-             'error_code', 'cancelled',
-             'error_message', 'The job was cancelled while it ran; its worker stopped before it could say so.')
-  tally_add(fin, (task or '') .. '|cancelled', 1)
-  redis.call('EXPIRE', job, ttl)
-  redis.call('EXPIRE', job .. ':input', ttl)
-  redis.call('EXPIRE', job .. ':errors', ttl)
 end
 
 -- claim_batchable tells whether a job (claim_one's fields f) may join a
