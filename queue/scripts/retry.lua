@@ -18,6 +18,9 @@
 -- its queue, out of {p}:dead; the hash, input and errors list lose their
 -- TTL again. The errors list is kept: it is the job's history. The fencing
 -- token is not reset, so an attempt from before can never be current.
+-- cancel_requested goes back to 0: a job whose cancel was asked while it
+-- ran and that then failed (a failure wins, fail.lua) is the user's to
+-- retry, and the flag would have the next claim end it cancelled unrun.
 
 local p = ARGV[1]
 local f = redis.call('HMGET', KEYS[1], 'status', 'queue', 'tenant')
@@ -37,7 +40,7 @@ redis.call('PERSIST', KEYS[2])
 redis.call('PERSIST', KEYS[3])
 redis.call('HSET', KEYS[1], 'status', 'queued', 'attempts', 0, 'error_code', '',
            'error_message', '', 'retry_at', 0, 'started_at', 0, 'finished_at', 0,
-           'progress_rows', 0, 'progress_bytes', 0, 'worker', '')
+           'progress_rows', 0, 'progress_bytes', 0, 'worker', '', 'cancel_requested', 0)
 redis.call('ZREM', KEYS[4], ARGV[2])
 redis.call('ZREM', KEYS[5], ARGV[2])
 redis.call('LPUSH', p .. ':queue:' .. f[2], ARGV[2])

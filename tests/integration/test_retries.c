@@ -494,3 +494,28 @@ Test(retries, a_job_whose_worker_is_killed_completes_on_another_after_the_lease)
 	json_decref(job);
 	free(id);
 }
+
+/* A cancel asked while the job ran, then a failure (a failure wins,
+ * fail.lua): a retry by hand clears the request, so the job runs again
+ * rather than being ended cancelled, unrun, by its next claim. */
+Test(retries, a_retry_after_a_failure_that_won_over_a_cancel_runs_the_job_again)
+{
+	char *id = submit_csv("max_attempts=3", "a\n1\n");
+	struct job_claim c = claim_one(30000);
+	struct job_record rec;
+	cr_assert_eq(job_store_cancel(st, id, 60, "cancelled by test", "", &rec),
+		     JOB_STORE_CANCEL);
+	cr_assert_not(fail_now(st, &c, 0), "a job with a cancel request is not retried");
+	char status[16];
+	cr_assert_eq(job_store_retry(st, id, "", status), JOB_STORE_OK, "%s",
+		     job_store_errstr(st));
+	struct job_claim again = claim_one(30000);
+	cr_assert_str_eq(again.id, id);
+	cr_assert_eq(again.attempts, 1);
+	json_t *job = get_job(id);
+	cr_assert_str_eq(str_of(job, "status"), "running");
+	cr_assert_null(json_object_get(job, "cancel_requested"),
+		       "the old cancel request still shows");
+	json_decref(job);
+	free(id);
+}
