@@ -1539,3 +1539,48 @@ Test(store, a_cancel_requested_job_whose_worker_dies_with_attempts_left_ends_can
 	reap_cancel_requested(&s, 3);
 	assert_reaped_cancelled(s.id);
 }
+
+/* assert_late_success_is_lost checks that a success reported by attempt c
+ * after a claim ended its job cancelled is LOST: the job stays as the
+ * claim left it and nothing more is counted. */
+static void assert_late_success_is_lost(const struct job_claim *c)
+{
+	cr_assert_eq(job_store_finish(st, c, JOB_SUCCEEDED, "application/json", NULL, NULL,
+				      1, 4, 60),
+		     JOB_STORE_LOST, "a stale attempt's success was taken for a repeat");
+	assert_status(c->id, "cancelled");
+	cr_assert_eq(hget_int("jobq:metrics:finished", "profile|cancelled"), 1);
+	cr_assert_eq(hget_int("jobq:metrics:duration", "profile|count"), 0);
+}
+
+/* The reaper ended the job cancelled (its worker seemed dead); the worker
+ * was only slow, and its success comes late, with its old token. */
+Test(store, a_late_success_after_the_reaper_cancelled_the_job_is_lost)
+{
+	struct job_spec s = spec_for("default");
+	struct job_record rec;
+	enqueue_small(&s);
+	struct job_claim c = claim_one(1);
+	cr_assert_eq(job_store_cancel(st, s.id, 60, "cancelled by test", "", &rec),
+		     JOB_STORE_CANCEL);
+	sleep_ms(20);
+	struct job_claim none;
+	cr_assert_eq(job_store_claim(st, "reaper", default_queue, 1, 30000, &none, 1), 0);
+	assert_late_success_is_lost(&c);
+}
+
+/* The same when a claim finds the job queued with its cancel requested
+ * (requeue.lua keeps the flag) and ends it cancelled unrun. */
+Test(store, a_late_success_after_a_claim_cancelled_the_queued_job_is_lost)
+{
+	struct job_spec s = spec_for("default");
+	struct job_record rec;
+	enqueue_small(&s);
+	struct job_claim c = claim_one(30000);
+	cr_assert_eq(job_store_cancel(st, s.id, 60, "cancelled by test", "", &rec),
+		     JOB_STORE_CANCEL);
+	cr_assert_eq(job_store_requeue(st, &c), JOB_STORE_OK);
+	struct job_claim none;
+	cr_assert_eq(job_store_claim(st, "w", default_queue, 1, 30000, &none, 1), 0);
+	assert_late_success_is_lost(&c);
+}

@@ -15,12 +15,15 @@
 local CLAIM_REAP_MAX, CLAIM_PROMOTE_MAX = 64, 256
 
 -- claim_cancelled ends a job whose cancel was requested while it ran and
--- whose worker then died (queued again, or its lease just reaped):
--- cancelled instead of started again or failed.
-local function claim_cancelled(a, job, task, now, fin)
+-- whose worker then died (queued again, or its lease just reaped), its
+-- last attempt's token token: cancelled instead of started again or
+-- failed. The token moves on one, so that no attempt is current: a late
+-- success of that attempt is lost (lib/finish_one.lua), not taken for a
+-- repeat of a success the flag turned into a cancel.
+local function claim_cancelled(a, job, task, token, now, fin)
   local ttl = tonumber(a[5])
   redis.call('HSET', job, 'status', 'cancelled', 'finished_at', now, 'worker', '',
-             'error_code', 'cancelled',
+             'token', (tonumber(token) or 0) + 1, 'error_code', 'cancelled',
              'error_message', 'The job was cancelled while it ran; its worker stopped before it could say so.')
   tally_add(fin, (task or '') .. '|cancelled', 1)
   redis.call('EXPIRE', job, ttl)
@@ -59,7 +62,7 @@ local function claim_reap(running, a, now, fin)
                          'worker', 'token', 'cancel_requested', 'task')
     if f[1] == 'running' and f[7] == '1' then
       redis.call('DEL', job .. ':partial:' .. (f[6] or '0'))
-      claim_cancelled(a, job, f[8], now, fin)
+      claim_cancelled(a, job, f[8], f[6], now, fin)
     elseif f[1] == 'running' then
       local attempts = tonumber(f[3]) or 0
       local message = 'the lease of worker ' .. (f[5] or '?') ..
@@ -121,7 +124,7 @@ local function claim_one(a, q, id, now, out, leased, fin)
   -- queued is dropped from the queue, not run.
   if f[1] ~= 'queued' then return nil end
   if f[8] == '1' then
-    claim_cancelled(a, job, f[2], now, fin)
+    claim_cancelled(a, job, f[2], f[9], now, fin)
     return nil
   end
   local alone = a[9] ~= '' and not claim_batchable(a, f)

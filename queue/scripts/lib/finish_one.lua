@@ -19,8 +19,12 @@
 -- returns 0 again; only the attempt itself ever sets succeeded, so that is
 -- the same end. A repeat of a success that ended the job cancelled (same
 -- token, cancelled, the flag set) returns 3 again and deletes only the
--- partial result. A failure or cancel is not treated so: the lease reaper
--- or a cancel may have ended the job with the same token.
+-- partial result. That is only ever this script's own ending: a claim
+-- that ends a job cancelled (lib/claim_jobs.lua's claim_cancelled, after
+-- its worker died) moves the token on, so a late success of the attempt
+-- it fenced is lost (2), not a repeat. A failure or cancel is not treated
+-- so: the lease reaper or a cancel may have ended the job with the same
+-- token.
 --
 -- Its end is counted in the tallies fin ({p}:metrics:finished) and dur
 -- ({p}:metrics:duration), which the caller writes; so is the ZREM from
