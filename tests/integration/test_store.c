@@ -1176,6 +1176,22 @@ Test(store, a_cancel_of_one_job_in_a_batch_leaves_the_others_alone)
 	cr_assert_eq(hget_int("jobq:metrics:finished", "profile|cancelled"), 1);
 }
 
+/* running_with_cancel_requested enqueues a small job of max_attempts
+ * attempts, claims it with a lease of lease_ms and requests its cancel
+ * (answered CANCEL: it is running). Returns the claim; its id is the
+ * job's. */
+static struct job_claim running_with_cancel_requested(int max_attempts, int lease_ms)
+{
+	struct job_spec s = spec_for("default");
+	struct job_record rec;
+	s.max_attempts = max_attempts;
+	enqueue_small(&s);
+	struct job_claim c = claim_one(lease_ms);
+	cr_assert_eq(job_store_cancel(st, s.id, 60, "cancelled by test", "", &rec),
+		     JOB_STORE_CANCEL);
+	return c;
+}
+
 /* assert_cancelled_without_result checks that job id ended as a cancelled
  * attempt ends it: status cancelled, error "cancelled", the progress the
  * attempt reported, no result in the hash or in keys, off {p}:running, and
@@ -1208,12 +1224,7 @@ static void assert_cancelled_without_result(const char *id, long long rows)
  * as a cancelled attempt, dropping its result, answering CANCEL. */
 Test(store, a_success_reported_after_a_cancel_request_ends_the_job_cancelled)
 {
-	struct job_spec s = spec_for("default");
-	struct job_record rec;
-	enqueue_small(&s);
-	struct job_claim c = claim_one(30000);
-	cr_assert_eq(job_store_cancel(st, s.id, 60, "cancelled by test", "", &rec),
-		     JOB_STORE_CANCEL);
+	struct job_claim c = running_with_cancel_requested(3, 30000);
 	/* Round 1 is the same report sent again (its reply was lost, its last
 	 * piece of result sent again too): it answers the same, deletes that
 	 * piece and changes nothing else. */
@@ -1222,7 +1233,7 @@ Test(store, a_success_reported_after_a_cancel_request_ends_the_job_cancelled)
 		cr_assert_eq(job_store_finish(st, &c, JOB_SUCCEEDED, "application/json", NULL, NULL,
 					      1, 4, 60),
 			     JOB_STORE_CANCEL, "round %d", round);
-		assert_cancelled_without_result(s.id, 1);
+		assert_cancelled_without_result(c.id, 1);
 		cr_assert_eq(hget_int("jobq:metrics:finished", "profile|cancelled"), 1);
 		cr_assert_eq(hget_int("jobq:metrics:finished", "profile|succeeded"), 0);
 		cr_assert_eq(hget_int("jobq:metrics:duration", "profile|count"), 1);
@@ -1481,25 +1492,20 @@ Test(store, claim_with_a_batch_stops_at_a_task_not_listed)
 
 /* ---- A cancel request whose worker died (lib/claim_jobs.lua) ---- */
 
-/* reap_cancel_requested claims a job of max_attempts attempts, stores a
- * piece of its result, requests its cancel, lets the lease run out and has a claim of queue "other"
- * reap it: the job is never claimed again, so whatever it becomes is the
- * reaper's doing. Returns its id in s. */
-static void reap_cancel_requested(struct job_spec *s, int max_attempts)
+/* reap_cancel_requested claims a job of max_attempts attempts, requests
+ * its cancel, stores a piece of its result, lets the lease run out and
+ * has a claim of queue "other" reap it: the job is never claimed again,
+ * so whatever it becomes is the reaper's doing. Returns the claim reaped. */
+static struct job_claim reap_cancel_requested(int max_attempts)
 {
-	struct job_record rec;
-	*s = spec_for("default");
-	s->max_attempts = max_attempts;
-	enqueue_small(s);
-	struct job_claim c = claim_one(1);
+	struct job_claim c = running_with_cancel_requested(max_attempts, 1);
 	cr_assert_eq(job_store_result_append(st, &c, "{", 1), JOB_STORE_OK);
-	cr_assert_eq(job_store_cancel(st, s->id, 60, "cancelled by test", "", &rec),
-		     JOB_STORE_CANCEL);
 	sleep_ms(20);
 	const char *const other[] = {"other"};
 	struct job_claim none;
 	cr_assert_eq(job_store_claim(st, "reaper", other, 1, 30000, &none, 1), 0, "%s",
 		     job_store_errstr(st));
+	return c;
 }
 
 /* assert_reaped_cancelled checks that job id ended cancelled (not failed,
@@ -1526,18 +1532,16 @@ static void assert_reaped_cancelled(const char *id)
  * reaper ends the job cancelled, not failed for lease_expired. */
 Test(store, a_cancel_requested_job_whose_worker_dies_on_its_last_attempt_ends_cancelled)
 {
-	struct job_spec s;
-	reap_cancel_requested(&s, 1);
-	assert_reaped_cancelled(s.id);
+	struct job_claim c = reap_cancel_requested(1);
+	assert_reaped_cancelled(c.id);
 }
 
 /* The same with attempts left: ended by the reaper itself, not queued
  * again to wait for a claim of its own queue. */
 Test(store, a_cancel_requested_job_whose_worker_dies_with_attempts_left_ends_cancelled)
 {
-	struct job_spec s;
-	reap_cancel_requested(&s, 3);
-	assert_reaped_cancelled(s.id);
+	struct job_claim c = reap_cancel_requested(3);
+	assert_reaped_cancelled(c.id);
 }
 
 /* assert_late_success_is_lost checks that a success reported by attempt c
@@ -1557,12 +1561,7 @@ static void assert_late_success_is_lost(const struct job_claim *c)
  * was only slow, and its success comes late, with its old token. */
 Test(store, a_late_success_after_the_reaper_cancelled_the_job_is_lost)
 {
-	struct job_spec s = spec_for("default");
-	struct job_record rec;
-	enqueue_small(&s);
-	struct job_claim c = claim_one(1);
-	cr_assert_eq(job_store_cancel(st, s.id, 60, "cancelled by test", "", &rec),
-		     JOB_STORE_CANCEL);
+	struct job_claim c = running_with_cancel_requested(3, 1);
 	sleep_ms(20);
 	struct job_claim none;
 	cr_assert_eq(job_store_claim(st, "reaper", default_queue, 1, 30000, &none, 1), 0);
@@ -1573,12 +1572,7 @@ Test(store, a_late_success_after_the_reaper_cancelled_the_job_is_lost)
  * (requeue.lua keeps the flag) and ends it cancelled unrun. */
 Test(store, a_late_success_after_a_claim_cancelled_the_queued_job_is_lost)
 {
-	struct job_spec s = spec_for("default");
-	struct job_record rec;
-	enqueue_small(&s);
-	struct job_claim c = claim_one(30000);
-	cr_assert_eq(job_store_cancel(st, s.id, 60, "cancelled by test", "", &rec),
-		     JOB_STORE_CANCEL);
+	struct job_claim c = running_with_cancel_requested(3, 30000);
 	cr_assert_eq(job_store_requeue(st, &c), JOB_STORE_OK);
 	struct job_claim none;
 	cr_assert_eq(job_store_claim(st, "w", default_queue, 1, 30000, &none, 1), 0);
