@@ -33,12 +33,12 @@ end
 
 -- claim_reap_dead fails job id for good after its lease expired (the same
 -- end as fail.lua's, with the dead letters capped the same way).
-local function claim_reap_dead(a, id, job, token, now, fin)
+local function claim_reap_dead(a, id, job, task, token, now, fin)
   local p, ttl = a[1], tonumber(a[5])
   local dead = p .. ':dead'
   redis.call('DEL', job .. ':partial:' .. (token or '0'))
   redis.call('HSET', job, 'status', 'failed', 'finished_at', now, 'retry_at', 0)
-  tally_add(fin, (redis.call('HGET', job, 'task') or '') .. '|failed', 1)
+  tally_add(fin, (task or '') .. '|failed', 1)
   redis.call('EXPIRE', job, ttl)
   redis.call('EXPIRE', job .. ':input', ttl)
   redis.call('EXPIRE', job .. ':errors', ttl)
@@ -55,9 +55,11 @@ local function claim_reap(running, a, now, fin)
   local p = a[1]
   local expired = redis.call('ZRANGEBYSCORE', running, '-inf', now, 'LIMIT', 0,
                                 CLAIM_REAP_MAX)
+  if #expired > 0 then
+    redis.call('ZREM', running, unpack(expired))
+  end
   for _, id in ipairs(expired) do
     local job = p .. ':job:' .. id
-    redis.call('ZREM', running, id)
     local f = redis.call('HMGET', job, 'status', 'queue', 'attempts', 'max_attempts',
                          'worker', 'token', 'cancel_requested', 'task')
     if f[1] == 'running' and f[7] == '1' then
@@ -70,13 +72,15 @@ local function claim_reap(running, a, now, fin)
       redis.call('RPUSH', job .. ':errors', cjson.encode({attempt = attempts,
         code = 'lease_expired', message = message, worker = f[5] or '', at = now}))
       redis.call('LTRIM', job .. ':errors', -20, -1)
+      local again = attempts < (tonumber(f[4]) or 1)
+      -- With attempts left the same HSET puts it back to queued; else
+      -- claim_reap_dead's own HSET ends it.
       redis.call('HSET', job, 'worker', '', 'error_code', 'lease_expired',
-                 'error_message', message)
-      if attempts < (tonumber(f[4]) or 1) then
-        redis.call('HSET', job, 'status', 'queued')
+                 'error_message', message, 'status', again and 'queued' or 'running')
+      if again then
         redis.call('RPUSH', p .. ':queue:' .. f[2], id)
       else
-        claim_reap_dead(a, id, job, f[6], now, fin)
+        claim_reap_dead(a, id, job, f[8], f[6], now, fin)
       end
     end
   end
@@ -88,17 +92,33 @@ local function claim_promote(p, now)
   local scheduled = p .. ':scheduled'
   local due = redis.call('ZRANGEBYSCORE', scheduled, '-inf', now, 'LIMIT', 0,
                               CLAIM_PROMOTE_MAX)
+  local woken, order = {}, {}  -- queue -> jobs put back; queues in order
+  if #due == 0 then
+    return
+  end
+  redis.call('ZREM', scheduled, unpack(due))
   for _, id in ipairs(due) do
     local job = p .. ':job:' .. id
-    redis.call('ZREM', scheduled, id)
     local f = redis.call('HMGET', job, 'status', 'queue')
     -- An id no longer queued (cancelled, purged) is dropped.
     if f[1] == 'queued' and f[2] then
       redis.call('HSET', job, 'retry_at', 0)
       redis.call('LPUSH', p .. ':queue:' .. f[2], id)
-      redis.call('RPUSH', p .. ':wake:' .. f[2], '1')
-      redis.call('LTRIM', p .. ':wake:' .. f[2], -64, -1)
+      if not woken[f[2]] then
+        woken[f[2]] = 0
+        order[#order + 1] = f[2]
+      end
+      woken[f[2]] = woken[f[2]] + 1
     end
+  end
+  -- One token per job, at most 64 per queue, as enqueue.lua wakes them.
+  for _, q in ipairs(order) do
+    local tokens = {}
+    for i = 1, math.min(woken[q], 64) do
+      tokens[i] = '1'
+    end
+    redis.call('RPUSH', p .. ':wake:' .. q, unpack(tokens))
+    redis.call('LTRIM', p .. ':wake:' .. q, -64, -1)
   end
 end
 
