@@ -648,8 +648,10 @@ static void consumer_hold(struct consumer *c, const struct job_claim *claims, si
 
 /* report_retry is the retry policy of a batch report, run_retry's for
  * several jobs: retry while the lease of every job in it may still be
- * held and the worker is not interrupting. Returns true to call again. */
-static bool report_retry(struct consumer *c, enum job_store_status s, bool *outage)
+ * held and the worker is not interrupting. Returns true to call again;
+ * when it gives up on an outage, *why says why (a static sentence). */
+static bool report_retry(struct consumer *c, enum job_store_status s, bool *outage,
+			 const char **why)
 {
 	int64_t left = INT64_MAX, wait;
 
@@ -661,6 +663,8 @@ static bool report_retry(struct consumer *c, enum job_store_status s, bool *outa
 							   worker_lease_ms(c->settings));
 			left = l < left ? l : left;
 		}
+	*why = left <= 0 ? "Redis unreachable for longer than the lease" :
+			   "Redis unreachable during shutdown";
 	if (left <= 0 || running_phase_now(c->running) >= RUNNING_INTERRUPTING)
 		return false;
 	if (!*outage)
@@ -694,11 +698,12 @@ static size_t report_gather(struct consumer *c, struct job_store_done *done, siz
 }
 
 /* report_answered logs and unregisters held job h after the batch call
- * answered st for the call and code for h. CANCEL: its cancel was asked
- * before the report (the pub/sub message may have come before h was
- * registered), so the job ended cancelled and its result was dropped. */
+ * answered st for the call and code for h; why is report_retry's reason
+ * when st is EUNAVAILABLE. CANCEL: its cancel was asked before the report
+ * (the pub/sub message may have come before h was registered), so the job
+ * ended cancelled and its result was dropped. */
 static void report_answered(struct consumer *c, struct held_job *h, enum job_store_status st,
-			    enum job_store_status code)
+			    enum job_store_status code, const char *why)
 {
 	if (st == JOB_STORE_OK && code == JOB_STORE_OK)
 		log_finished(&h->claim, JOB_SUCCEEDED, "", h->rows, h->bytes, h->result_bytes,
@@ -709,8 +714,7 @@ static void report_answered(struct consumer *c, struct held_job *h, enum job_sto
 	else if (st == JOB_STORE_OK || st == JOB_STORE_EUNAVAILABLE)
 		log_job(LOG_WARN, "lease lost, job abandoned", h->claim.request_id, h->claim.id,
 			json_pack("{s:s}", "reason", st == JOB_STORE_OK ?
-				  "another attempt owns the job" :
-				  "Redis unreachable for longer than the lease"));
+				  "another attempt owns the job" : why));
 	else
 		log_job(LOG_ERROR, "could not report job", h->claim.request_id, h->claim.id,
 			json_pack("{s:s, s:s}", "status", "succeeded", "error",
@@ -736,20 +740,18 @@ static void consumer_report(struct consumer *c, bool claim_next)
 	enum job_store_status codes[CONSUMER_BATCH], st;
 	size_t index[CONSUMER_BATCH], n = report_gather(c, done, index);
 	bool outage = false;
+	const char *why = "";
 	int claimed = 0;
 	int64_t now = worker_clock_ms();
 
 	if (n == 0)
 		return;
-	if (now >= c->housekeep_at) {
-		req.housekeep = true;
-		c->housekeep_at = now + WORKER_HOUSEKEEP_MS;
-	}
+	req.housekeep = worker_housekeep_due(&c->housekeep_at, now);
 	backoff_reset(&c->backoff);
 	for (;;) {
 		st = job_store_finish_batch(c->store, done, n, s->result_ttl_s, &req, codes,
 					    c->incoming, &claimed);
-		if (!report_retry(c, st, &outage))
+		if (!report_retry(c, st, &outage, &why))
 			break;
 		/* The lost reply may have claimed jobs (their leases run out):
 		 * claiming more would only add to them. */
@@ -758,7 +760,7 @@ static void consumer_report(struct consumer *c, bool claim_next)
 	if (outage && st != JOB_STORE_EUNAVAILABLE)
 		log_event(LOG_INFO, "redis available again", NULL);
 	for (size_t k = 0; k < n; k++)
-		report_answered(c, &c->held[index[k]], st, codes[k]);
+		report_answered(c, &c->held[index[k]], st, codes[k], why);
 	c->ndone = 0;
 	c->tails_used = 0;
 	if (claim_next)

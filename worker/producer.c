@@ -114,10 +114,7 @@ static enum job_store_status producer_claim(struct producer *p, size_t want, boo
 	};
 	int64_t now = worker_clock_ms();
 
-	if (now >= p->housekeep_at) {
-		req.housekeep = true;
-		p->housekeep_at = now + WORKER_HOUSEKEEP_MS;
-	}
+	req.housekeep = worker_housekeep_due(&p->housekeep_at, now);
 	int n = job_store_claim_with(p->store, &req, p->claims);
 
 	if (n < 0)

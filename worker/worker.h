@@ -19,6 +19,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -69,6 +70,16 @@ struct worker_settings {
  * backlog of retries at 512 a second, and the largest call stays a few
  * milliseconds of Redis's time. */
 #define WORKER_HOUSEKEEP_MS 500
+
+/* worker_housekeep_due tells whether a claim made at now should
+ * housekeep, and if so moves *at, the thread's next time, on. */
+static inline bool worker_housekeep_due(int64_t *at, int64_t now)
+{
+	if (now < *at)
+		return false;
+	*at = now + WORKER_HOUSEKEEP_MS;
+	return true;
+}
 
 /* worker_lease_ms returns the lease in milliseconds. */
 static inline int worker_lease_ms(const struct worker_settings *s)
