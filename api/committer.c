@@ -81,9 +81,6 @@ static void committer_commit(struct committer *c, struct committer_entry **batch
 		struct MHD_Connection *conn = e->conn;
 
 		e->status = status[i];
-		e->replied = status[i] != JOB_STORE_EUNAVAILABLE && status[i] != JOB_STORE_ENOMEM;
-		if (status[i] != JOB_STORE_OK)
-			snprintf(e->err, sizeof e->err, "%s", job_store_enqueue_cmd_errstr(cmds[i]));
 		MHD_resume_connection(conn);
 	}
 }

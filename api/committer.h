@@ -56,9 +56,8 @@ struct committer_entry {
 	struct job_store_enqueue_cmd *cmd;   /* borrowed until the connection is resumed */
 	struct MHD_Connection *conn;         /* suspended by committer_submit */
 	/* Set by the committer before it resumes conn. */
-	enum job_store_status status;        /* as job_store_enqueue would return it */
-	bool replied;                        /* Redis sent a reply for this command */
-	char err[256];                       /* this job's sentence when status is not OK */
+	enum job_store_status status;        /* as job_store_enqueue would return it; the
+					      * job's sentence is cmd's (job_store_enqueue_cmd_errstr) */
 	/* The committer's: its list of pending entries. */
 	struct committer_entry *next;
 };

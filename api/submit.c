@@ -503,10 +503,13 @@ static enum MHD_Result submit_answer(struct submit *s, int done)
  * connection: the entry holds what Redis said about the job. */
 static enum MHD_Result submit_committed(struct submit *s)
 {
+	enum job_store_status st = s->commit.status;
+
 	s->committing = false;
-	s->req->redis_answered = s->commit.replied;
+	s->req->redis_answered = st != JOB_STORE_EUNAVAILABLE && st != JOB_STORE_ENOMEM;
 	s->req->client_left = api_server_client_gone(s->req);
-	return submit_answer(s, upload_commit_result(s->upload, s->commit.status, s->commit.err,
+	return submit_answer(s, upload_commit_result(s->upload, st,
+						     job_store_enqueue_cmd_errstr(s->commit.cmd),
 						     &s->error));
 }
 

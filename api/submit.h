@@ -30,7 +30,7 @@
  *
  * Enqueueing. At the end of the body the job's enqueue command is built
  * here and handed to the committer (committer.h), which suspends the
- * connection and sends it with other submissions' in one pipelined batch;
+ * connection and sends it with other submissions' in one enqueue.lua call;
  * the handler is called once more after the connection is resumed, and
  * answers from the entry's status (a replay or mismatch of an
  * Idempotency-Key too); a client found gone by then
