@@ -12,8 +12,8 @@
  * Memory. A struct expo_buf owns its text, in a flatjson buffer
  * (queue/flatjson.h: jobq's one growable text buffer), malloc'd and grown
  * as needed. Writing never fails loudly: out of memory marks the buffer
- * failed, later writes do nothing, and the caller checks expo_failed once
- * at the end.
+ * failed, later writes do nothing, and expo_take returns NULL at the end
+ * (expo_failed tells it before).
  */
 #ifndef JOBQ_API_EXPOSITION_H
 #define JOBQ_API_EXPOSITION_H

@@ -136,11 +136,18 @@ static json_t *job_json_text(const char *s, size_t cap)
 	return str;
 }
 
-/* job_json_uint returns a JSON integer, capped at the largest one JSON
- * integers in jansson hold, or NULL when out of memory. */
+/* job_text_uint caps n at the largest integer jansson holds, so that the
+ * text body and the JSON views agree. */
+static uint64_t job_text_uint(uint64_t n)
+{
+	return n > INT64_MAX ? INT64_MAX : n;
+}
+
+/* job_json_uint returns n, capped, as a JSON integer, or NULL when out of
+ * memory. */
 static json_t *job_json_uint(uint64_t n)
 {
-	return json_integer(n > INT64_MAX ? INT64_MAX : (json_int_t)n);
+	return json_integer((json_int_t)job_text_uint(n));
 }
 
 /* job_json_time returns ms as an RFC 3339 string, JSON null when ms is 0
@@ -269,12 +276,6 @@ json_t *job_record_to_json(const struct job_record *rec)
 		return NULL;
 	}
 	return o;
-}
-
-/* job_text_uint is job_json_uint's cap, for the text body. */
-static uint64_t job_text_uint(uint64_t n)
-{
-	return n > INT64_MAX ? INT64_MAX : n;
 }
 
 /* job_text_member appends ,"name":"value" (value at most cap bytes) to j. */
