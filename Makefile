@@ -91,7 +91,7 @@ UNIT_SRCS := tests/unit/test_csv_reader.c tests/unit/test_utf8.c \
              tests/unit/test_edge.c tests/unit/test_options.c \
              tests/unit/test_task.c tests/unit/test_flatjson.c tests/unit/test_log.c \
              tests/unit/test_routes.c tests/unit/test_idle_wait.c \
-             tests/unit/test_profile_threads.c
+             tests/unit/test_profile_threads.c tests/unit/profile_run.c
 INTEGRATION_SRCS := tests/integration/main.c tests/integration/harness.c tests/integration/test_submit.c \
                     tests/integration/test_lifecycle.c tests/integration/test_errors.c \
                     tests/integration/test_workers.c tests/integration/test_store.c \

@@ -17,6 +17,7 @@
 #include "column_stats.h"
 #include "csv_reader.h"
 #include "stats_pipe.h"
+#include "profile_run.h"
 #include "task.h"
 
 /* ---- Helpers -------------------------------------------------------------- */
@@ -52,83 +53,23 @@ static void expect_string(const struct column_value *v, const char *want)
 	cr_assert_eq(memcmp(v->str, want, v->len), 0, "got %.*s, want %s", (int)v->len, v->str, want);
 }
 
-/* A task_output that keeps everything written, or refuses to. */
-struct collector {
-	char *data;
-	size_t len;
-	size_t writes;
-	bool refuse;
-};
-
-static int collector_write(void *ctx, const char *buf, size_t len)
-{
-	struct collector *c = ctx;
-
-	if (c->refuse)
-		return -1;
-	c->data = realloc(c->data, c->len + len + 1);
-	cr_assert_not_null(c->data);
-	memcpy(c->data + c->len, buf, len);
-	c->len += len;
-	c->data[c->len] = '\0';
-	c->writes++;
-	return 0;
-}
-
-/* A profile run driven record by record. */
-struct run {
-	struct collector sink;
-	struct task_output out;
-	void *task;
-	uint64_t line;
-};
-
-static void run_start(struct run *r, bool header)
-{
-	struct task_params params = {.delimiter = ',', .header = header};
-	struct task_error err;
-
-	memset(r, 0, sizeof *r);
-	r->out = (struct task_output){collector_write, &r->sink};
-	r->task = task_profile.create(&params, &r->out, &err);
-	cr_assert_not_null(r->task, "%s", err.message);
-}
-
-/* run_record feeds one record of n cells; returns what record_end (or the
- * first failing field) returned. */
-static int run_record(struct run *r, size_t n, const char *const *cells)
-{
-	for (size_t i = 0; i < n; i++) {
-		int rc = task_profile.field(r->task, cells[i], strlen(cells[i]));
-		if (rc != 0)
-			return rc;
-	}
-	return task_profile.record_end(r->task, ++r->line);
-}
+/* A profile run (profile_run.h) of a small input. */
+#define run_start(r, header) profile_run_start((r), (header), 0)
 
 #define RECORD(r, ...) \
-	run_record((r), sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *), \
-		   (const char *const[]){__VA_ARGS__})
+	profile_run_record((r), sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *), \
+			   (const char *const[]){__VA_ARGS__})
 
-/* run_finish ends the run and returns the parsed result. */
-static json_t *run_finish(struct run *r)
+/* run_finish ends the run and returns the parsed result (caller decrefs);
+ * its text stays the run's. */
+static json_t *run_finish(struct profile_run *r)
 {
-	struct task_error err;
 	json_error_t jerr;
+	const char *text = profile_run_finish(r);
+	json_t *root = json_loadb(text, r->sink.len, 0, &jerr);
 
-	cr_assert_eq(task_profile.finish(r->task, &err), 0, "%s: %s", err.code, err.message);
-	task_profile.destroy(r->task);
-	r->task = NULL;
-	json_t *root = json_loadb(r->sink.data, r->sink.len, 0, &jerr);
-	cr_assert_not_null(root, "result is not JSON: %s (%s)", jerr.text, r->sink.data);
+	cr_assert_not_null(root, "result is not JSON: %s (%s)", jerr.text, text);
 	return root;
-}
-
-static void run_free(struct run *r)
-{
-	if (r->task)
-		task_profile.destroy(r->task);
-	free(r->sink.data);
 }
 
 static json_t *column(json_t *root, size_t i)
@@ -770,7 +711,7 @@ Test(profile, distinct_counts_cell_strings)
  * sqrt(0.5), printed with 17 significant digits. */
 Test(profile, result_json_for_a_small_file_is_exact)
 {
-	struct run r;
+	struct profile_run r;
 
 	run_start(&r, true);
 	cr_assert_eq(RECORD(&r, "id", "name", "score", "ok", "day", "note"), 0);
@@ -795,12 +736,12 @@ Test(profile, result_json_for_a_small_file_is_exact)
 		"\"mean\":null,\"stddev\":null,\"min_length\":null,\"max_length\":null,\"distinct_approx\":0}"
 		"]}");
 	cr_assert_eq(r.sink.writes, 1);
-	run_free(&r);
+	profile_run_free(&r);
 }
 
 Test(profile, without_header_columns_are_c1_to_cn_and_every_record_is_a_row)
 {
-	struct run r;
+	struct profile_run r;
 
 	run_start(&r, false);
 	cr_assert_eq(RECORD(&r, "a", "1", "x"), 0);
@@ -813,12 +754,12 @@ Test(profile, without_header_columns_are_c1_to_cn_and_every_record_is_a_row)
 	cr_assert_str_eq(json_string_value(json_object_get(column(root, 1), "type")), "integer");
 	cr_assert_eq(json_integer_value(json_object_get(column(root, 0), "count")), 2);
 	json_decref(root);
-	run_free(&r);
+	profile_run_free(&r);
 }
 
 Test(profile, header_names_are_kept_as_written)
 {
-	struct run r;
+	struct profile_run r;
 
 	run_start(&r, true);
 	cr_assert_eq(RECORD(&r, "x", "x", "", "a \"q\""), 0);
@@ -829,12 +770,12 @@ Test(profile, header_names_are_kept_as_written)
 	cr_assert_str_eq(json_string_value(json_object_get(column(root, 2), "name")), "");
 	cr_assert_str_eq(json_string_value(json_object_get(column(root, 3), "name")), "a \"q\"");
 	json_decref(root);
-	run_free(&r);
+	profile_run_free(&r);
 }
 
 Test(profile, min_max_json_types_follow_the_column_type)
 {
-	struct run r;
+	struct profile_run r;
 
 	run_start(&r, true);
 	cr_assert_eq(RECORD(&r, "i", "f", "t"), 0);
@@ -851,13 +792,13 @@ Test(profile, min_max_json_types_follow_the_column_type)
 	cr_assert_eq(json_real_value(json_object_get(f, "max")), 1.0);
 	cr_assert_str_eq(json_string_value(json_object_get(t, "min")), "a");
 	json_decref(root);
-	run_free(&r);
+	profile_run_free(&r);
 }
 
 /* Reals are printed so that they read back to the same double. */
 Test(profile, reals_round_trip_exactly)
 {
-	struct run r;
+	struct profile_run r;
 
 	run_start(&r, false);
 	cr_assert_eq(RECORD(&r, "0.1"), 0);
@@ -870,12 +811,12 @@ Test(profile, reals_round_trip_exactly)
 	cr_assert_eq(json_real_value(json_object_get(c, "mean")), (0.1 + (0.30000000000000004 - 0.1) / 2 +
 		(1e-300 - (0.1 + (0.30000000000000004 - 0.1) / 2)) / 3));
 	json_decref(root);
-	run_free(&r);
+	profile_run_free(&r);
 }
 
 Test(profile, header_only_input_has_zero_rows_and_empty_columns)
 {
-	struct run r;
+	struct profile_run r;
 
 	run_start(&r, true);
 	cr_assert_eq(RECORD(&r, "a", "b"), 0);
@@ -883,23 +824,23 @@ Test(profile, header_only_input_has_zero_rows_and_empty_columns)
 	cr_assert_eq(json_integer_value(json_object_get(root, "rows")), 0);
 	cr_assert_str_eq(json_string_value(json_object_get(column(root, 1), "type")), "empty");
 	json_decref(root);
-	run_free(&r);
+	profile_run_free(&r);
 }
 
 Test(profile, no_input_gives_no_columns)
 {
-	struct run r;
+	struct profile_run r;
 
 	run_start(&r, true);
 	json_t *root = run_finish(&r);
 	cr_assert_str_eq(r.sink.data, "{\"rows\":0,\"columns\":[]}");
 	json_decref(root);
-	run_free(&r);
+	profile_run_free(&r);
 }
 
 Test(profile, short_record_fails_with_ragged_record)
 {
-	struct run r;
+	struct profile_run r;
 	struct task_error err;
 
 	run_start(&r, true);
@@ -909,12 +850,12 @@ Test(profile, short_record_fails_with_ragged_record)
 	task_profile.error(r.task, &err);
 	cr_assert_str_eq(err.code, "ragged_record");
 	cr_assert_str_eq(err.message, "The record on line 3 has 2 fields; the first record has 3.");
-	run_free(&r);
+	profile_run_free(&r);
 }
 
 Test(profile, long_record_fails_with_ragged_record)
 {
-	struct run r;
+	struct profile_run r;
 	struct task_error err;
 
 	run_start(&r, false);
@@ -923,12 +864,12 @@ Test(profile, long_record_fails_with_ragged_record)
 	task_profile.error(r.task, &err);
 	cr_assert_str_eq(err.code, "ragged_record");
 	cr_assert(strstr(err.message, "line 2 has 4 fields") != NULL, "%s", err.message);
-	run_free(&r);
+	profile_run_free(&r);
 }
 
 Test(profile, input_ending_inside_a_record_fails)
 {
-	struct run r;
+	struct profile_run r;
 	struct task_error err;
 
 	run_start(&r, false);
@@ -936,12 +877,12 @@ Test(profile, input_ending_inside_a_record_fails)
 	cr_assert_eq(task_profile.field(r.task, "3", 1), 0);
 	cr_assert_eq(task_profile.finish(r.task, &err), -1);
 	cr_assert_str_eq(err.code, "ragged_record");
-	run_free(&r);
+	profile_run_free(&r);
 }
 
 Test(profile, refused_output_fails_with_output_failed)
 {
-	struct run r;
+	struct profile_run r;
 	struct task_error err;
 
 	run_start(&r, false);
@@ -949,13 +890,13 @@ Test(profile, refused_output_fails_with_output_failed)
 	r.sink.refuse = true;
 	cr_assert_eq(task_profile.finish(r.task, &err), -1);
 	cr_assert_str_eq(err.code, "output_failed");
-	run_free(&r);
+	profile_run_free(&r);
 }
 
 Test(profile, many_columns_grow_without_limit)
 {
 	enum { N = 1000 };
-	struct run r;
+	struct profile_run r;
 	char cell[16];
 
 	run_start(&r, false);
@@ -971,7 +912,7 @@ Test(profile, many_columns_grow_without_limit)
 	cr_assert_str_eq(json_string_value(json_object_get(column(root, N - 1), "name")), "c1000");
 	cr_assert_eq(json_integer_value(json_object_get(column(root, N - 1), "max")), 2 * (N - 1));
 	json_decref(root);
-	run_free(&r);
+	profile_run_free(&r);
 }
 
 /* ---- The table ------------------------------------------------------------ */
@@ -1072,7 +1013,7 @@ Test(profile, code_point_lengths_match_a_bytewise_count)
  * reader stopped; then *err says why. */
 static char *profile_csv(const char *csv, bool header, size_t piece, struct task_error *err)
 {
-	struct run r;
+	struct profile_run r;
 
 	run_start(&r, header);
 	struct csv_reader_callbacks cbs = {task_profile.field, task_profile.record_end};
@@ -1089,7 +1030,7 @@ static char *profile_csv(const char *csv, bool header, size_t piece, struct task
 		text = strdup(r.sink.data);
 	else if (e == CSV_ERR_ABORTED)
 		task_profile.error(r.task, err);
-	run_free(&r);
+	profile_run_free(&r);
 	return text;
 }
 
@@ -1142,19 +1083,15 @@ Test(profile, ragged_record_through_the_reader_names_its_line)
 
 /* profile_generated profiles rows of mixed generated cells (the same ones
  * each call) as an input of bytes_total bytes, which decides whether the
- * statistics run on a second thread, and returns the result's text. */
+ * statistics run on a second thread, and returns the result's text (caller
+ * frees). */
 static char *profile_generated(uint64_t bytes_total, size_t rows)
 {
-	struct task_params params = {.delimiter = ',', .header = true, .bytes_total = bytes_total};
-	struct task_error err;
-	struct run r;
+	struct profile_run r;
 	char cell[5][64];
 	uint64_t x = 88172645463325252ull;
 
-	memset(&r, 0, sizeof r);
-	r.out = (struct task_output){collector_write, &r.sink};
-	r.task = task_profile.create(&params, &r.out, &err);
-	cr_assert_not_null(r.task);
+	profile_run_start(&r, true, bytes_total);
 	cr_assert_eq(RECORD(&r, "int", "float", "bool", "date", "text"), 0);
 	for (size_t i = 0; i < rows; i++) {
 		x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift64 */
@@ -1165,10 +1102,9 @@ static char *profile_generated(uint64_t bytes_total, size_t rows)
 			 (unsigned)(x % 12) + 1, (unsigned)(x % 28) + 1);
 		snprintf(cell[4], sizeof cell[4], "%s%llx", i % 7 ? "w" : "", (unsigned long long)(x % 50000));
 		const char *cells[5] = {cell[0], cell[1], cell[2], cell[3], i % 11 ? cell[4] : ""};
-		cr_assert_eq(run_record(&r, 5, cells), 0);
+		cr_assert_eq(profile_run_record(&r, 5, cells), 0);
 	}
-	cr_assert_eq(task_profile.finish(r.task, &err), 0, "%s", err.message);
-	task_profile.destroy(r.task);
+	profile_run_finish(&r);
 	return r.sink.data;
 }
 
@@ -1202,28 +1138,22 @@ Test(profile, any_number_of_stats_threads_gives_the_same_bytes)
 
 /* profile_long_cells profiles 3 columns whose middle one sometimes holds
  * a cell longer than a whole batch of the pipe, as an input of bytes_total
- * bytes, and returns the result's text. */
+ * bytes, and returns the result's text (caller frees). */
 static char *profile_long_cells(uint64_t bytes_total)
 {
-	struct task_params params = {.delimiter = ',', .header = false, .bytes_total = bytes_total};
-	struct task_error err;
-	struct run r;
+	struct profile_run r;
 	size_t long_len = STATS_PIPE_BATCH_BYTES + 4321;
 	char *long_cell = malloc(long_len + 1), num[32];
 
 	cr_assert_not_null(long_cell);
-	memset(&r, 0, sizeof r);
-	r.out = (struct task_output){collector_write, &r.sink};
-	r.task = task_profile.create(&params, &r.out, &err);
-	cr_assert_not_null(r.task);
+	profile_run_start(&r, false, bytes_total);
 	for (size_t i = 0; i < 3000; i++) {
 		memset(long_cell, 'a' + (int)(i % 26), long_len);
 		long_cell[i % 7 == 3 ? long_len : 5 + i % 11] = '\0';
 		snprintf(num, sizeof num, "%zu", i * 7919 % 3001);
-		cr_assert_eq(run_record(&r, 3, (const char *const[]){num, long_cell, i % 2 ? "x" : ""}), 0);
+		cr_assert_eq(profile_run_record(&r, 3, (const char *const[]){num, long_cell, i % 2 ? "x" : ""}), 0);
 	}
-	cr_assert_eq(task_profile.finish(r.task, &err), 0, "%s", err.message);
-	task_profile.destroy(r.task);
+	profile_run_finish(&r);
 	free(long_cell);
 	return r.sink.data;
 }
@@ -1392,16 +1322,11 @@ Test(profile, default_stats_threads_leave_a_cpu_to_the_parser)
 Test(profile, a_large_input_stopped_early_frees_its_stats_threads)
 {
 	task_profile_set_threads(3);
-	struct task_params params = {.delimiter = ',', .header = false, .bytes_total = UINT64_C(1) << 30};
-	struct task_error err;
-	struct run r;
+	struct profile_run r;
 
-	memset(&r, 0, sizeof r);
-	r.out = (struct task_output){collector_write, &r.sink};
-	r.task = task_profile.create(&params, &r.out, &err);
-	cr_assert_not_null(r.task);
+	profile_run_start(&r, false, UINT64_C(1) << 30);
 	for (int i = 0; i < 50000; i++)
 		cr_assert_eq(RECORD(&r, "1", "x"), 0);
 	cr_assert_neq(RECORD(&r, "1"), 0, "a ragged record must stop the task");
-	run_free(&r); /* destroy without finish: the pipe's thread is stopped and joined */
+	profile_run_free(&r); /* destroy without finish: the pipe's thread is stopped and joined */
 }
