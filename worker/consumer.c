@@ -459,30 +459,48 @@ static uint64_t run_rows(const struct job_run *run)
 	return run->task != NULL ? run->ops->rows(run->task) : 0;
 }
 
-/* log_finished writes the line for job cl reported with status (code:
- * the error code, when not succeeded). Every job writes it: flat. */
-static void log_finished(const struct job_claim *cl, enum job_status status, const char *code,
-			 uint64_t rows, uint64_t bytes, uint64_t result_bytes, int64_t duration_ms)
+/* run_tally counts what run did so far. */
+static struct job_tally run_tally(const struct job_run *run)
 {
-	const struct log_field f[] = {
-		{"status", job_status_name(status), 0},
-		{"rows", NULL, (int64_t)rows},
-		{"bytes", NULL, (int64_t)bytes},
-		{"result_bytes", NULL, (int64_t)result_bytes},
-		{"duration_ms", NULL, duration_ms},
-		{"error_code", code, 0},
-	};
+	bool threads = run->task != NULL && run->ops->threads != NULL;
 
+	return (struct job_tally){
+		.rows = run_rows(run), .bytes = run->fed,
+		.result_bytes = run->sink ? result_sink_bytes(run->sink) : 0,
+		.duration_ms = worker_clock_ms() - run->started_ms,
+		.stats_threads = threads ? (int)run->ops->threads(run->task) : -1,
+	};
+}
+
+/* log_finished writes the line for job cl reported with status (code:
+ * the error code, when not succeeded) and what t counts. Every job writes
+ * it: flat. */
+static void log_finished(const struct job_claim *cl, enum job_status status, const char *code,
+			 const struct job_tally *t)
+{
+	struct log_field f[7] = {
+		{"status", job_status_name(status), 0},
+		{"rows", NULL, (int64_t)t->rows},
+		{"bytes", NULL, (int64_t)t->bytes},
+		{"result_bytes", NULL, (int64_t)t->result_bytes},
+		{"duration_ms", NULL, t->duration_ms},
+	};
+	size_t n = 5;
+
+	if (t->stats_threads >= 0)
+		f[n++] = (struct log_field){"stats_threads", NULL, t->stats_threads};
+	if (status != JOB_SUCCEEDED && code != NULL)
+		f[n++] = (struct log_field){"error_code", code, 0};
 	log_job_flat(status == JOB_FAILED ? LOG_WARN : LOG_INFO, "job finished", cl->request_id,
-		     cl->id, f, status != JOB_SUCCEEDED && code != NULL ? 6 : 5);
+		     cl->id, f, n);
 }
 
 /* run_log_finished writes the line for a job reported with status. */
 static void run_log_finished(struct job_run *run, enum job_status status)
 {
-	log_finished(&run->claim, status, run->code, run_rows(run), run->fed,
-		     run->sink ? result_sink_bytes(run->sink) : 0,
-		     worker_clock_ms() - run->started_ms);
+	struct job_tally t = run_tally(run);
+
+	log_finished(&run->claim, status, run->code, &t);
 }
 
 static void consumer_report(struct consumer *c, bool claim_next);
@@ -505,10 +523,7 @@ static void run_defer_success(struct job_run *run)
 	h->tail_off = c->tails_used;
 	h->tail_len = len;
 	h->whole = result_sink_bytes(run->sink) == len;
-	h->rows = run_rows(run);
-	h->bytes = run->fed;
-	h->result_bytes = result_sink_bytes(run->sink);
-	h->duration_ms = worker_clock_ms() - run->started_ms;
+	h->tally = run_tally(run);
 	h->done = true;
 	c->tails_used += len;
 	c->ndone++;
@@ -690,7 +705,7 @@ static size_t report_gather(struct consumer *c, struct job_store_done *done, siz
 		done[n] = (struct job_store_done){
 			.claim = &h->claim, .result_type = h->result_type,
 			.tail = c->tails + h->tail_off, .tail_len = h->tail_len,
-			.whole = h->whole, .rows = h->rows, .bytes = h->bytes,
+			.whole = h->whole, .rows = h->tally.rows, .bytes = h->tally.bytes,
 		};
 		index[n++] = i;
 	}
@@ -705,12 +720,13 @@ static size_t report_gather(struct consumer *c, struct job_store_done *done, siz
 static void report_answered(struct consumer *c, struct held_job *h, enum job_store_status st,
 			    enum job_store_status code, const char *why)
 {
+	struct job_tally dropped = h->tally; /* a cancelled job's result is dropped */
+
+	dropped.result_bytes = 0;
 	if (st == JOB_STORE_OK && code == JOB_STORE_OK)
-		log_finished(&h->claim, JOB_SUCCEEDED, "", h->rows, h->bytes, h->result_bytes,
-			     h->duration_ms);
+		log_finished(&h->claim, JOB_SUCCEEDED, "", &h->tally);
 	else if (st == JOB_STORE_OK && code == JOB_STORE_CANCEL)
-		log_finished(&h->claim, JOB_CANCELLED, "cancelled", h->rows, h->bytes, 0,
-			     h->duration_ms);
+		log_finished(&h->claim, JOB_CANCELLED, "cancelled", &dropped);
 	else if (st == JOB_STORE_OK || st == JOB_STORE_EUNAVAILABLE)
 		log_job(LOG_WARN, "lease lost, job abandoned", h->claim.request_id, h->claim.id,
 			json_pack("{s:s}", "reason", st == JOB_STORE_OK ?

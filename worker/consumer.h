@@ -83,6 +83,13 @@
 #define CONSUMER_TAILS (1024 * 1024) /* bytes of unreported results' ends:
                                         at least RESULT_SINK_BUFFER */
 
+/* What a job's "job finished" log line counts. */
+struct job_tally {
+	uint64_t rows, bytes, result_bytes;
+	int64_t duration_ms;
+	int stats_threads;            /* task_ops.threads; -1: the task has none */
+};
+
 /* One job a consumer holds: claimed and registered; waiting for its turn,
  * or (done) run, succeeded and waiting for the next batch report. */
 struct held_job {
@@ -93,8 +100,7 @@ struct held_job {
 	const char *result_type;      /* static */
 	size_t tail_off, tail_len;    /* the result's unflushed end, in tails */
 	bool whole;                   /* no piece of the result was stored yet */
-	uint64_t rows, bytes, result_bytes;
-	int64_t duration_ms;
+	struct job_tally tally;
 };
 
 struct consumer {

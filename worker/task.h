@@ -59,6 +59,10 @@ struct task_ops {
 	void (*error)(void *self, struct task_error *err);
 	/* rows returns the data records seen so far (for progress). */
 	uint64_t (*rows)(void *self);
+	/* threads returns the statistics threads the job ran on besides its
+	 * own, also once it gave them back (0: it ran alone); NULL for a task
+	 * that never takes any. The "job finished" log line says it. */
+	unsigned (*threads)(void *self);
 	void (*destroy)(void *self);
 };
 

@@ -140,6 +140,7 @@ struct profile {
 	uint64_t bytes_total;          /* the input's size, from the claim */
 	struct stats_pipe *pipe;       /* owned; NULL: cells are added here */
 	unsigned threads;              /* statistics threads taken for pipe */
+	unsigned threads_ran;          /* threads, kept once given back */
 	bool shaped;                   /* the first record ended: ncols is final */
 	size_t field;                  /* index of the next field in this record */
 	size_t ncols;
@@ -250,6 +251,7 @@ static void profile_start_pipe(struct profile *p)
 		profile_give_threads(p->threads);
 		p->threads = 0;
 	}
+	p->threads_ran = p->threads;
 }
 
 static int profile_record_end(void *self, uint64_t line)
@@ -460,6 +462,12 @@ static uint64_t profile_rows(void *self)
 	return p->rows;
 }
 
+static unsigned profile_threads_ran(void *self)
+{
+	struct profile *p = self;
+	return p->threads_ran;
+}
+
 static void profile_destroy(void *self)
 {
 	struct profile *p = self;
@@ -486,5 +494,6 @@ const struct task_ops task_profile = {
 	.finish = profile_finish,
 	.error = profile_error,
 	.rows = profile_rows,
+	.threads = profile_threads_ran,
 	.destroy = profile_destroy,
 };

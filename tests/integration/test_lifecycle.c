@@ -186,16 +186,33 @@ static char *profile_result(const char *id)
 	return body;
 }
 
+/* expect_stats_threads asserts that worker w's "job finished" line for
+ * job id says it ran on n statistics threads. */
+static void expect_stats_threads(int w, const char *id, int n)
+{
+	char log[16], pattern[160];
+
+	snprintf(log, sizeof log, "worker%d", w);
+	snprintf(pattern, sizeof pattern,
+		 "\"msg\":\"job finished\".*\"job_id\":\"%s\".*\"stats_threads\":%d[,}]", id, n);
+	cr_assert(harness_log_wait(log, pattern, 5000), "%s.log has no line matching %s", log, pattern);
+}
+
 /* The statistics threads of a large profile split the columns; however
- * many there are, the result is the same bytes. */
+ * many there are, the result is the same bytes. Each job says how many
+ * it ran on: the flag reached it (the 6 columns and the worker's cap,
+ * at least the flag's 4, leave it whole). */
 Test(lifecycle, profile_result_is_the_same_with_one_or_four_stats_threads)
 {
 	char *csv = mixed_csv(100000); /* about 6 MB: above the 4 MiB pipe threshold */
 	char *one = submit_csv("task=profile&queue=one", csv);
 	char *four = submit_csv("task=profile&queue=four", csv);
-	harness_start_worker((const char *const[]){"--queue", "one", "--profile-threads", "1", NULL});
-	harness_start_worker((const char *const[]){"--queue", "four", "--profile-threads", "4", NULL});
+	int w1 = harness_start_worker((const char *const[]){"--queue", "one", "--profile-threads", "1", NULL});
+	int w4 = harness_start_worker((const char *const[]){"--queue", "four", "--profile-threads", "4", NULL});
 	char *a = profile_result(one), *b = profile_result(four);
+
+	expect_stats_threads(w1, one, 1);
+	expect_stats_threads(w4, four, 4);
 	json_t *res = json_loads(a, 0, NULL);
 
 	cr_assert_gt(strlen(csv), 4u << 20);

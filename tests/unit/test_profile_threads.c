@@ -58,6 +58,10 @@ Test(profile_threads, large_jobs_share_the_cap_and_the_last_ones_run_on_their_ow
 	cr_assert_eq(task_profile_threads_in_use(), 3, "the third gets none");
 	job_start(&ref, 0, 5);
 	cr_assert_eq(task_profile_threads_in_use(), 3, "a small job takes none");
+	cr_assert_eq(task_profile.threads(a.task), 2);
+	cr_assert_eq(task_profile.threads(b.task), 1);
+	cr_assert_eq(task_profile.threads(c.task), 0);
+	cr_assert_eq(task_profile.threads(ref.task), 0);
 	job_rows(&a, 30000);
 	job_rows(&b, 30000);
 	job_rows(&c, 30000);
@@ -94,6 +98,7 @@ Test(profile_threads, a_finished_job_gives_its_threads_back_before_it_is_destroy
 	job_rows(&a, 30000);
 	cr_assert_eq(task_profile.finish(a.task, &err), 0, "%s", err.message);
 	cr_assert_eq(task_profile_threads_in_use(), 0, "finish gives the threads back");
+	cr_assert_eq(task_profile.threads(a.task), 2, "and the job still says it ran on them");
 	task_profile.destroy(a.task);
 	a.task = NULL;
 	cr_assert_eq(task_profile_threads_in_use(), 0, "and destroy does not give them twice");
