@@ -40,7 +40,6 @@
 #include "producer.h"
 #include "running.h"
 #include "service.h"
-#include "stats_pipe.h"
 #include "task.h"
 #include "worker.h"
 
@@ -249,17 +248,11 @@ static void worker_free(struct worker *w)
 }
 
 /* worker_profile_thread_cap returns how many statistics threads the large
- * profile jobs of this worker may run at once: one a CPU, so that
- * --concurrency large jobs do not start --concurrency x --profile-threads
- * of them; or --profile-threads when it asks for more (up to the 16 one
- * job can use), which one job at a time then gets. */
+ * profile jobs of this worker may run at once (task_profile_thread_cap of
+ * this machine's CPUs). */
 static int worker_profile_thread_cap(const struct worker_settings *s)
 {
-	int cpus = config_cpu_count();
-	int one_job = s->profile_threads < STATS_PIPE_MAX_THREADS ? s->profile_threads
-								 : STATS_PIPE_MAX_THREADS;
-
-	return one_job > cpus ? one_job : cpus;
+	return task_profile_thread_cap(s->profile_threads, config_cpu_count());
 }
 
 static void worker_log_started(const struct worker *w)

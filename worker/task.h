@@ -95,6 +95,14 @@ unsigned task_profile_threads_in_use(void);
  * and two statistics threads fill that time; 1 on one CPU. */
 int task_profile_default_threads(int cpus);
 
+/* task_profile_thread_cap returns the cap (task_profile_set_thread_cap) of
+ * a worker of cpus CPUs whose jobs ask for threads statistics threads
+ * each: one a CPU, so that --concurrency large jobs do not start
+ * --concurrency x --profile-threads of them; or threads when that asks for
+ * more (up to the STATS_PIPE_MAX_THREADS one job can use), which one job
+ * at a time then gets. */
+int task_profile_thread_cap(int threads, int cpus);
+
 /* The built-ins, for tests. */
 extern const struct task_ops task_profile;
 extern const struct task_ops task_ndjson;

@@ -81,6 +81,13 @@ int task_profile_default_threads(int cpus)
 	return cpus > 2 ? cpus - 1 : 2;
 }
 
+int task_profile_thread_cap(int threads, int cpus)
+{
+	int one_job = threads < STATS_PIPE_MAX_THREADS ? threads : STATS_PIPE_MAX_THREADS;
+
+	return one_job > cpus ? one_job : cpus;
+}
+
 /* profile_stats_threads returns the statistics threads a job asks for. */
 static unsigned profile_stats_threads(void)
 {

@@ -2,7 +2,10 @@
  * Integration: the worker's cap on the statistics threads of its large
  * profile jobs together (worker/main.c): one a CPU, or --profile-threads
  * when that asks for more (up to the 16 one job can use). The worker
- * states both in its "worker started" line.
+ * states both in its "worker started" line. These check that the flag and
+ * the host's CPUs reach it; on a host of 16 CPUs or more both give the
+ * CPUs, so the cap's cases are told apart for any CPU count by the unit
+ * tests of task_profile_thread_cap (tests/unit/test_profile_threads.c).
  */
 #include <criterion/criterion.h>
 #include <stdio.h>

@@ -133,6 +133,25 @@ static void job_start_alone(struct profile_run *j, unsigned threads, unsigned ca
 	cr_assert_eq(task_profile_threads_in_use(), want);
 }
 
+/* The worker's cap, whatever the CPUs of the machine the tests run on. */
+Test(profile_threads, the_cap_is_one_thread_a_cpu_whatever_a_job_asks_for_below_that)
+{
+	cr_assert_eq(task_profile_thread_cap(1, 2), 2);
+	cr_assert_eq(task_profile_thread_cap(2, 2), 2);
+	cr_assert_eq(task_profile_thread_cap(1, 32), 32);
+	cr_assert_eq(task_profile_thread_cap(16, 32), 32);
+	cr_assert_eq(task_profile_thread_cap(40, 32), 32);
+}
+
+Test(profile_threads, a_job_asking_for_more_than_the_cpus_raises_the_cap_to_what_it_can_use)
+{
+	cr_assert_eq(task_profile_thread_cap(4, 2), 4);
+	cr_assert_eq(task_profile_thread_cap(16, 2), 16);
+	cr_assert_eq(task_profile_thread_cap(40, 2), 16, "one job uses at most 16");
+	cr_assert_eq(task_profile_thread_cap(17, 16), 16);
+	cr_assert_eq(task_profile_thread_cap(40, 17), 17);
+}
+
 Test(profile_threads, a_job_takes_no_more_threads_than_it_has_columns)
 {
 	struct profile_run j;
