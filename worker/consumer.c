@@ -504,11 +504,14 @@ static void run_log_finished(struct job_run *run, enum job_status status)
 }
 
 static void consumer_report(struct consumer *c, bool claim_next);
+static bool consumer_report_due(const struct consumer *c);
 
-/* run_defer_success keeps the success of run in its held entry, with the
- * result's unflushed end copied to the consumer's tails, to be reported
- * with the consumer's next batch (consumer_report). Earlier successes are
- * reported first when the tail does not fit beside theirs. */
+/* run_defer_success keeps the success of run in its held entry, to be
+ * reported with the consumer's next batch (consumer_report). When that
+ * report comes before the next job runs (consumer_report_due), the
+ * result's unflushed end stays in the sink, which only the next job
+ * restarts; else it is copied to the consumer's tails, after earlier
+ * successes are reported when it does not fit beside theirs. */
 static void run_defer_success(struct job_run *run)
 {
 	struct consumer *c = run->c;
@@ -516,17 +519,18 @@ static void run_defer_success(struct job_run *run)
 	const char *tail;
 	size_t len = result_sink_pending(run->sink, &tail);
 
-	if (len > CONSUMER_TAILS - c->tails_used)
-		consumer_report(c, false);
-	memcpy(c->tails + c->tails_used, tail, len);
+	if (!consumer_report_due(c)) {
+		if (len > CONSUMER_TAILS - c->tails_used)
+			consumer_report(c, false);
+		memcpy(c->tails + c->tails_used, tail, len);
+		tail = c->tails + c->tails_used;
+		c->tails_used += len;
+	}
 	h->result_type = run->exec ? run->exec->result_type : run->ops->result_type;
-	h->tail_off = c->tails_used;
+	h->tail = tail;
 	h->tail_len = len;
-	h->whole = result_sink_bytes(run->sink) == len;
 	h->tally = run_tally(run);
 	h->done = true;
-	c->tails_used += len;
-	c->ndone++;
 }
 
 /* run_finish reports the job's end as status (not succeeded: that is
@@ -704,8 +708,8 @@ static size_t report_gather(struct consumer *c, struct job_store_done *done, siz
 			continue;
 		done[n] = (struct job_store_done){
 			.claim = &h->claim, .result_type = h->result_type,
-			.tail = c->tails + h->tail_off, .tail_len = h->tail_len,
-			.whole = h->whole, .rows = h->tally.rows, .bytes = h->tally.bytes,
+			.tail = h->tail, .tail_len = h->tail_len,
+			.whole = h->tail_len == h->tally.result_bytes, .rows = h->tally.rows, .bytes = h->tally.bytes,
 		};
 		index[n++] = i;
 	}
@@ -758,11 +762,10 @@ static void consumer_report(struct consumer *c, bool claim_next)
 	bool outage = false;
 	const char *why = "";
 	int claimed = 0;
-	int64_t now = worker_clock_ms();
 
 	if (n == 0)
 		return;
-	req.housekeep = worker_housekeep_due(&c->housekeep_at, now);
+	req.housekeep = worker_housekeep_due(&c->housekeep_at, worker_clock_ms());
 	backoff_reset(&c->backoff);
 	for (;;) {
 		st = job_store_finish_batch(c->store, done, n, s->result_ttl_s, &req, codes,
@@ -777,7 +780,6 @@ static void consumer_report(struct consumer *c, bool claim_next)
 		log_event(LOG_INFO, "redis available again", NULL);
 	for (size_t k = 0; k < n; k++)
 		report_answered(c, &c->held[index[k]], st, codes[k], why);
-	c->ndone = 0;
 	c->tails_used = 0;
 	if (claim_next)
 		consumer_hold(c, c->incoming, (size_t)claimed);
@@ -789,6 +791,14 @@ static void consumer_report(struct consumer *c, bool claim_next)
 static bool held_small(const struct held_job *h)
 {
 	return h->claim.inlined && task_find(h->claim.task) != NULL;
+}
+
+/* consumer_report_due tells whether the successes held so far are
+ * reported before the next held job runs: every held job has run, or the
+ * next one is not small. */
+static bool consumer_report_due(const struct consumer *c)
+{
+	return c->next == c->nheld || !held_small(&c->held[c->next]);
 }
 
 /* ---- The thread ------------------------------------------------------------ */
@@ -834,10 +844,8 @@ static void consumer_drain(struct consumer *c)
 {
 	while (c->next < c->nheld) {
 		consumer_run(c, &c->held[c->next++]);
-		if (c->next == c->nheld)
-			consumer_report(c, true);
-		else if (c->ndone > 0 && !held_small(&c->held[c->next]))
-			consumer_report(c, false);
+		if (consumer_report_due(c)) /* a no-op when none succeeded */
+			consumer_report(c, c->next == c->nheld);
 	}
 }
 

@@ -98,8 +98,11 @@ struct held_job {
 	bool done;
 	/* When done: what the report needs. */
 	const char *result_type;      /* static */
-	size_t tail_off, tail_len;    /* the result's unflushed end, in tails */
-	bool whole;                   /* no piece of the result was stored yet */
+	/* The result's unflushed end: in tails, or still in the sink when the
+	 * report follows before the next job restarts it. The result was sent
+	 * whole when tail_len is tally.result_bytes. */
+	const char *tail;
+	size_t tail_len;
 	struct job_tally tally;
 };
 
@@ -109,11 +112,12 @@ struct consumer {
 	struct running *running;                /* shared */
 	struct job_store *store;                /* used only by this consumer's thread */
 	char *input;                            /* CONSUMER_PIECE bytes, this thread's */
-	/* This thread's batch: held[next..nheld) are still to run; ndone of
-	 * held[0..next) succeeded and wait for the report, their results'
-	 * ends in tails[0..tails_used). incoming receives the next batch. */
+	/* This thread's batch: held[next..nheld) are still to run; those of
+	 * held[0..next) that are done succeeded and wait for the report, the
+	 * ends of their results that the sink no longer holds in
+	 * tails[0..tails_used). incoming receives the next batch. */
 	struct held_job *held;                  /* CONSUMER_BATCH entries */
-	size_t nheld, next, ndone;
+	size_t nheld, next;
 	struct job_claim *incoming;             /* CONSUMER_BATCH entries */
 	char *tails;                            /* CONSUMER_TAILS bytes */
 	size_t tails_used;
