@@ -879,12 +879,29 @@ static void record_set_field(struct job_record *rec, const struct record_field *
 	}
 }
 
-/* record_argv appends the names of record_fields to argv (room for
- * RECORD_NFIELDS more). */
-static void record_argv(const char **argv)
+/* record_argv appends the names of record_fields to argv and, unless
+ * lens is NULL, their lengths to lens (room for RECORD_NFIELDS more): the
+ * fields HMGET and cancel.lua read, in the order record_from_values takes
+ * their values. */
+static void record_argv(const char **argv, size_t *lens)
 {
-	for (size_t i = 0; i < RECORD_NFIELDS; i++)
+	for (size_t i = 0; i < RECORD_NFIELDS; i++) {
 		argv[i] = record_fields[i].name;
+		if (lens != NULL)
+			lens[i] = strlen(argv[i]);
+	}
+}
+
+/* call_record_names appends the names of record_fields to c, or sets
+ * c->overflow when they do not fit. */
+static void call_record_names(struct script_call *c)
+{
+	if ((size_t)c->argc + RECORD_NFIELDS > SCRIPT_ARGS_MAX) {
+		c->overflow = true;
+		return;
+	}
+	record_argv(c->argv + c->argc, c->lens + c->argc);
+	c->argc += (int)RECORD_NFIELDS;
 }
 
 /* record_from_values fills *rec from r, HMGET's answer for record_fields
@@ -911,7 +928,7 @@ enum job_store_status job_store_fetch(struct job_store *st, const char *id,
 	const char *argv[2 + RECORD_NFIELDS] = {"HMGET", keys_job(key, st->prefix, id)};
 	enum job_store_status s;
 
-	record_argv(argv + 2);
+	record_argv(argv + 2, NULL);
 	redisReply *r = store_read(st, 2 + RECORD_NFIELDS, argv, NULL, &s);
 	if (!r)
 		return s;
@@ -1422,8 +1439,7 @@ enum job_store_status job_store_cancel(struct job_store *st, const char *id, int
 	call_str(&c, message);
 	call_str(&c, keys_cancel_channel(channel, st->prefix));
 	call_str(&c, owner);
-	for (size_t i = 0; i < RECORD_NFIELDS; i++)
-		call_str(&c, record_fields[i].name);
+	call_record_names(&c);
 	redisReply *r = store_eval(st, SCRIPT_CANCEL, &c, &s);
 	if (!r)
 		return s;
