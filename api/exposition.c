@@ -15,21 +15,6 @@ void expo_init(struct expo_buf *b)
 	flatjson_init(&b->text, NULL, 0);
 }
 
-void expo_free(struct expo_buf *b)
-{
-	flatjson_free(&b->text);
-}
-
-bool expo_failed(const struct expo_buf *b)
-{
-	return !flatjson_ok(&b->text);
-}
-
-const char *expo_text(struct expo_buf *b)
-{
-	return flatjson_text(&b->text);
-}
-
 char *expo_take(struct expo_buf *b, size_t *len)
 {
 	return flatjson_take(&b->text, len);

@@ -12,8 +12,7 @@
  * Memory. A struct expo_buf owns its text, in a flatjson buffer
  * (queue/flatjson.h: jobq's one growable text buffer), malloc'd and grown
  * as needed. Writing never fails loudly: out of memory marks the buffer
- * failed, later writes do nothing, and expo_take returns NULL at the end
- * (expo_failed tells it before).
+ * failed, later writes do nothing, and expo_take returns NULL at the end.
  */
 #ifndef JOBQ_API_EXPOSITION_H
 #define JOBQ_API_EXPOSITION_H
@@ -46,16 +45,9 @@ struct expo_histogram {
 	double sum;
 };
 
-/* expo_init makes b empty; expo_free releases its text. */
+/* expo_init makes b empty. Its text is released by expo_take, the one
+ * way a page ends, which empties b even when it fails. */
 void expo_init(struct expo_buf *b);
-void expo_free(struct expo_buf *b);
-
-/* expo_failed returns true when some write ran out of memory. */
-bool expo_failed(const struct expo_buf *b);
-
-/* expo_text returns the page so far, NUL-terminated (b keeps it), or NULL
- * when b has failed. */
-const char *expo_text(struct expo_buf *b);
 
 /* expo_take returns the page as a malloc'd, NUL-terminated block the
  * caller frees, its length in *len, and leaves b empty; NULL when b has

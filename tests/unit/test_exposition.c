@@ -23,6 +23,18 @@ static int count_lines(const char *text, const char *prefix)
 	return n;
 }
 
+/* take_page returns b's page (expo_take; caller frees), asserting that no
+ * write ran out of memory; b is left empty. */
+static char *take_page(struct expo_buf *b)
+{
+	size_t len;
+	char *page = expo_take(b, &len);
+
+	cr_assert_not_null(page, "the page failed");
+	cr_assert_eq(strlen(page), len);
+	return page;
+}
+
 Test(exposition, a_family_has_help_and_type_lines_and_samples_follow)
 {
 	struct expo_buf b;
@@ -32,12 +44,12 @@ Test(exposition, a_family_has_help_and_type_lines_and_samples_follow)
 	expo_family(&b, "jobq_queue_jobs", "gauge", "Jobs per queue.");
 	expo_sample_u64(&b, "jobq_queue_jobs", l, 2, 42);
 	expo_sample_u64(&b, "jobq_jobs_running", NULL, 0, 7);
-	cr_assert(!expo_failed(&b));
-	cr_assert_str_eq(expo_text(&b), "# HELP jobq_queue_jobs Jobs per queue.\n"
+	char *page = take_page(&b);
+	cr_assert_str_eq(page, "# HELP jobq_queue_jobs Jobs per queue.\n"
 				 "# TYPE jobq_queue_jobs gauge\n"
 				 "jobq_queue_jobs{queue=\"default\",state=\"queued\"} 42\n"
 				 "jobq_jobs_running 7\n");
-	expo_free(&b);
+	free(page);
 }
 
 Test(exposition, label_values_escape_backslash_quote_and_newline)
@@ -47,8 +59,9 @@ Test(exposition, label_values_escape_backslash_quote_and_newline)
 
 	expo_init(&b);
 	expo_sample_u64(&b, "x", l, 1, 1);
-	cr_assert_str_eq(expo_text(&b), "x{task=\"a\\\\b\\\"c\\nd\"} 1\n");
-	expo_free(&b);
+	char *page = take_page(&b);
+	cr_assert_str_eq(page, "x{task=\"a\\\\b\\\"c\\nd\"} 1\n");
+	free(page);
 }
 
 Test(exposition, help_text_escapes_backslash_and_newline_but_not_quotes)
@@ -57,8 +70,9 @@ Test(exposition, help_text_escapes_backslash_and_newline_but_not_quotes)
 
 	expo_init(&b);
 	expo_family(&b, "x", "counter", "say \"hi\"\\\nbye");
-	cr_assert_str_eq(expo_text(&b), "# HELP x say \"hi\"\\\\\\nbye\n# TYPE x counter\n");
-	expo_free(&b);
+	char *page = take_page(&b);
+	cr_assert_str_eq(page, "# HELP x say \"hi\"\\\\\\nbye\n# TYPE x counter\n");
+	free(page);
 }
 
 Test(exposition, histogram_buckets_are_cumulative_and_inf_equals_count)
@@ -71,13 +85,14 @@ Test(exposition, histogram_buckets_are_cumulative_and_inf_equals_count)
 
 	expo_init(&b);
 	expo_histogram(&b, "d", l, 1, &h);
-	cr_assert_str_eq(expo_text(&b), "d_bucket{task=\"profile\",le=\"0.5\"} 1\n"
+	char *page = take_page(&b);
+	cr_assert_str_eq(page, "d_bucket{task=\"profile\",le=\"0.5\"} 1\n"
 				 "d_bucket{task=\"profile\",le=\"1\"} 1\n"
 				 "d_bucket{task=\"profile\",le=\"2.5\"} 3\n"
 				 "d_bucket{task=\"profile\",le=\"+Inf\"} 6\n"
 				 "d_sum{task=\"profile\"} 12.5\n"
 				 "d_count{task=\"profile\"} 6\n");
-	expo_free(&b);
+	free(page);
 }
 
 Test(metrics, requests_are_counted_by_route_method_and_status)
@@ -91,11 +106,12 @@ Test(metrics, requests_are_counted_by_route_method_and_status)
 	metrics_http_request(m, NULL, "BREW", 404, 0.0001);
 	expo_init(&b);
 	metrics_write(m, &b);
-	cr_assert_not_null(strstr(expo_text(&b), "jobq_http_requests_total{route=\"/v1/jobs/{id}\",method=\"GET\",code=\"200\"} 2\n"), "%s", expo_text(&b));
-	cr_assert_not_null(strstr(expo_text(&b), "jobq_http_requests_total{route=\"unmatched\",method=\"other\",code=\"404\"} 1\n"), "%s", expo_text(&b));
-	cr_assert_not_null(strstr(expo_text(&b), "jobq_http_request_duration_seconds_bucket{route=\"/v1/jobs/{id}\",le=\"0.0025\"} 1\n"), "%s", expo_text(&b));
-	cr_assert_not_null(strstr(expo_text(&b), "jobq_http_request_duration_seconds_bucket{route=\"/v1/jobs/{id}\",le=\"0.5\"} 2\n"), "%s", expo_text(&b));
-	expo_free(&b);
+	char *page = take_page(&b);
+	cr_assert_not_null(strstr(page, "jobq_http_requests_total{route=\"/v1/jobs/{id}\",method=\"GET\",code=\"200\"} 2\n"), "%s", page);
+	cr_assert_not_null(strstr(page, "jobq_http_requests_total{route=\"unmatched\",method=\"other\",code=\"404\"} 1\n"), "%s", page);
+	cr_assert_not_null(strstr(page, "jobq_http_request_duration_seconds_bucket{route=\"/v1/jobs/{id}\",le=\"0.0025\"} 1\n"), "%s", page);
+	cr_assert_not_null(strstr(page, "jobq_http_request_duration_seconds_bucket{route=\"/v1/jobs/{id}\",le=\"0.5\"} 2\n"), "%s", page);
+	free(page);
 	metrics_free(m);
 }
 
@@ -113,14 +129,15 @@ Test(metrics, many_distinct_queues_fold_into_other_and_nothing_is_lost)
 	}
 	expo_init(&b);
 	metrics_write(m, &b);
-	int series = count_lines(expo_text(&b), "jobq_jobs_submitted_total{");
+	char *page = take_page(&b);
+	int series = count_lines(page, "jobq_jobs_submitted_total{");
 	cr_assert(series > 1 && series <= 128, "series %d", series);
-	cr_assert_eq(count_lines(expo_text(&b), "jobq_jobs_submitted_total{queue=\"q0\",task=\"profile\"} 1"), 1);
-	const char *other = strstr(expo_text(&b), "jobq_jobs_submitted_total{queue=\"other\",task=\"other\"} ");
-	cr_assert_not_null(other, "%s", expo_text(&b));
+	cr_assert_eq(count_lines(page, "jobq_jobs_submitted_total{queue=\"q0\",task=\"profile\"} 1"), 1);
+	const char *other = strstr(page, "jobq_jobs_submitted_total{queue=\"other\",task=\"other\"} ");
+	cr_assert_not_null(other, "%s", page);
 	long folded = strtol(other + strlen("jobq_jobs_submitted_total{queue=\"other\",task=\"other\"} "), NULL, 10);
 	cr_assert_eq(folded + series - 1, n, "every submission is counted once: %ld folded, %d series", folded, series);
-	expo_free(&b);
+	free(page);
 	metrics_free(m);
 }
 
@@ -167,9 +184,10 @@ Test(metrics, threads_adding_series_at_once_lose_no_count)
 		pthread_join(t[i], NULL);
 	expo_init(&b);
 	metrics_write(m, &b);
-	cr_assert_eq(sum_family(expo_text(&b), "jobq_jobs_submitted_total"), HAMMER_THREADS * HAMMER_EACH);
-	cr_assert_eq(count_lines(expo_text(&b), "jobq_jobs_submitted_total{queue=\"other\""), 1,
+	char *page = take_page(&b);
+	cr_assert_eq(sum_family(page, "jobq_jobs_submitted_total"), HAMMER_THREADS * HAMMER_EACH);
+	cr_assert_eq(count_lines(page, "jobq_jobs_submitted_total{queue=\"other\""), 1,
 		     "one series takes the overflow");
-	expo_free(&b);
+	free(page);
 	metrics_free(m);
 }
