@@ -358,9 +358,15 @@ static void server_count(const struct api_request *req, enum MHD_RequestTerminat
 		metrics_redis_error(m);
 }
 
-/* SERVER_ACCESS_FIELDS is the most members server_access_log adds: 6
- * always, 4 that depend on the request, 4 of a queued job. */
-#define SERVER_ACCESS_FIELDS 14
+/* The members every access line has, in this order: their count,
+ * SERVER_ACCESS_FIXED, is known when compiling, and each has its place
+ * in server_access_log's initializer. */
+enum { ACCESS_METHOD, ACCESS_ROUTE, ACCESS_STATUS, ACCESS_BYTES_IN, ACCESS_BYTES_OUT,
+       ACCESS_DURATION_MS, SERVER_ACCESS_FIXED };
+
+/* SERVER_ACCESS_FIELDS is the most members server_access_log adds: the
+ * fixed ones, 4 that depend on the request, 4 of a queued job. */
+#define SERVER_ACCESS_FIELDS (SERVER_ACCESS_FIXED + 4 + 4)
 
 /* server_access_add appends x to f (SERVER_ACCESS_FIELDS of them) at *n.
  * The bound is checked, not trusted: a field added without raising the
@@ -401,17 +407,14 @@ static void server_access_log(const struct api_request *req, enum MHD_RequestTer
 	/* Whole milliseconds: a real would print as 4.0359999999999996. */
 	int64_t ms = (server_now_ns() - req->start_ns + 500000) / 1000000;
 	struct log_field f[SERVER_ACCESS_FIELDS] = {
-		{ "method", req->method, 0 },
-		{ "route", req->route != NULL ? req->route : log_null, 0 },
-		{ "status", NULL, status },
-		{ "bytes_in", NULL, (int64_t)req->bytes_in },
-		{ "bytes_out", NULL, (int64_t)req->bytes_out },
-		{ "duration_ms", NULL, ms },
+		[ACCESS_METHOD] = { "method", req->method, 0 },
+		[ACCESS_ROUTE] = { "route", req->route != NULL ? req->route : log_null, 0 },
+		[ACCESS_STATUS] = { "status", NULL, status },
+		[ACCESS_BYTES_IN] = { "bytes_in", NULL, (int64_t)req->bytes_in },
+		[ACCESS_BYTES_OUT] = { "bytes_out", NULL, (int64_t)req->bytes_out },
+		[ACCESS_DURATION_MS] = { "duration_ms", NULL, ms },
 	};
-	size_t n = 0;
-
-	while (n < SERVER_ACCESS_FIELDS && f[n].name != NULL) /* those above, counted */
-		n++;
+	size_t n = SERVER_ACCESS_FIXED;
 	if (req->tenant[0] != '\0')
 		server_access_add(f, &n, (struct log_field){ "tenant", req->tenant, 0 });
 	if (req->error_code != NULL)
