@@ -508,7 +508,7 @@ static enum MHD_Result submit_committed(struct submit *s)
 	s->committing = false;
 	s->req->redis_answered = st != JOB_STORE_EUNAVAILABLE && st != JOB_STORE_ENOMEM;
 	s->req->client_left = api_server_client_gone(s->req);
-	return submit_answer(s, upload_commit_result(s->upload, st,
+	return submit_answer(s, upload_commit_result(s->upload, api_server_store(s->req->server), st,
 						     job_store_enqueue_cmd_errstr(s->commit.cmd),
 						     &s->error));
 }

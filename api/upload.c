@@ -115,19 +115,19 @@ static int upload_redis_too_large(struct upload *up, const char *errstr, uint64_
 	return -1;
 }
 
-/* upload_stage_too_large answers a staging append Redis refused because
- * the string would pass its proto-max-bulk-len, lowered since the API
- * started: 413 naming the limit Redis has now (read once, on this rare
- * path; unnamed when Redis does not say). The staging key stays staged
- * for upload_abort to delete. Returns -1. */
-static int upload_stage_too_large(struct upload *up, struct job_store *st,
+/* upload_store_too_large answers an input Redis refused (why: the
+ * store's sentence) because the string would pass its proto-max-bulk-len,
+ * lowered since the API started: 413 naming the limit Redis has now, read
+ * from st (once, on this rare path; unnamed when Redis does not say or st
+ * is NULL). The caller sees to the staging key. Returns -1. */
+static int upload_store_too_large(struct upload *up, struct job_store *st, const char *why,
 				  struct reply_error *err)
 {
 	char errstr[256];
 	uint64_t limit = 0;
 
-	snprintf(errstr, sizeof errstr, "%s", job_store_errstr(st));
-	if (job_store_max_bulk(st, &limit) != JOB_STORE_OK)
+	snprintf(errstr, sizeof errstr, "%s", why); /* why may be st's: CONFIG GET overwrites it */
+	if (st == NULL || job_store_max_bulk(st, &limit) != JOB_STORE_OK)
 		limit = 0;
 	return upload_redis_too_large(up, errstr, limit, err);
 }
@@ -144,8 +144,8 @@ static int upload_flush(struct upload *up, struct job_store *st, struct reply_er
 	up->staged = true;
 	s = job_store_stage_append(st, up->spec.id, up->buf, up->buf_len, first,
 				   up->lim.staging_ttl_s);
-	if (s == JOB_STORE_TOO_LARGE)
-		return upload_stage_too_large(up, st, err);
+	if (s == JOB_STORE_TOO_LARGE) /* staged: upload_abort deletes the key */
+		return upload_store_too_large(up, st, job_store_errstr(st), err);
 	if (s != JOB_STORE_OK)
 		return upload_store_failed(up, job_store_errstr(st), "stage_append", s, err);
 	up->buf_len = 0;
@@ -282,10 +282,10 @@ static int upload_queue_full(struct upload *up, struct reply_error *err)
 }
 
 /* upload_enqueued takes the answer s of an enqueue that was not a replay
- * (errstr: the store's sentence). Returns 0 when the job is queued, or -1
- * with *err set. */
-static int upload_enqueued(struct upload *up, enum job_store_status s, const char *errstr,
-			   struct reply_error *err)
+ * (errstr: the store's sentence; st: this thread's store, for Redis's
+ * limit). Returns 0 when the job is queued, or -1 with *err set. */
+static int upload_enqueued(struct upload *up, struct job_store *st, enum job_store_status s,
+			   const char *errstr, struct reply_error *err)
 {
 	if (s == JOB_STORE_NOT_FOUND) {
 		log_job(LOG_WARN, "staged upload expired before enqueue", up->spec.request_id,
@@ -299,7 +299,7 @@ static int upload_enqueued(struct upload *up, enum job_store_status s, const cha
 		return upload_queue_full(up, err);
 	if (s == JOB_STORE_TOO_LARGE) {
 		up->staged = false; /* the enqueue script deleted the staging key */
-		return upload_redis_too_large(up, errstr, 0, err);
+		return upload_store_too_large(up, st, errstr, err);
 	}
 	if (s != JOB_STORE_OK)
 		return upload_store_failed(up, errstr, "enqueue", s, err);
@@ -391,12 +391,12 @@ int upload_commit_prepare(struct upload *up, struct job_store *st,
 	return 0;
 }
 
-int upload_commit_result(struct upload *up, enum job_store_status s, const char *errstr,
-			 struct reply_error *err)
+int upload_commit_result(struct upload *up, struct job_store *st, enum job_store_status s,
+			 const char *errstr, struct reply_error *err)
 {
 	if (s == JOB_STORE_REPLAYED || s == JOB_STORE_MISMATCH)
 		return upload_seen(up, &up->idem_rec, s, err);
-	return upload_enqueued(up, s, errstr, err);
+	return upload_enqueued(up, st, s, errstr, err);
 }
 
 int upload_commit_wait(struct upload *up, struct job_store *st, struct reply_error *err)
@@ -404,7 +404,7 @@ int upload_commit_wait(struct upload *up, struct job_store *st, struct reply_err
 	enum job_store_status s;
 
 	job_store_enqueue_batch(st, &up->cmd, 1, &s);
-	return upload_commit_result(up, s, job_store_enqueue_cmd_errstr(up->cmd), err);
+	return upload_commit_result(up, st, s, job_store_enqueue_cmd_errstr(up->cmd), err);
 }
 
 const struct job_spec *upload_spec(const struct upload *up)

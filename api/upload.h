@@ -106,13 +106,15 @@ int upload_commit_prepare(struct upload *up, struct job_store *st,
 			  struct job_store_enqueue_cmd **cmd, struct reply_error *err);
 
 /* upload_commit_result takes the status the prepared command got from
- * Redis (errstr: the store's sentence for a failure). Returns 0 (the job is
- * queued), 1 (a replay: the key names a job with the same fingerprint;
- * upload_spec's id is that job's, nothing was stored), or -1 with *err set
- * and the failure logged: 422 idempotency_mismatch, 408 staging_expired,
- * 503 queue_full or unavailable, 500 internal_error. */
-int upload_commit_result(struct upload *up, enum job_store_status s, const char *errstr,
-			 struct reply_error *err);
+ * Redis (errstr: the store's sentence for a failure). st is this thread's
+ * store (NULL allowed): a 413 reads Redis's limit with it. Returns 0 (the
+ * job is queued), 1 (a replay: the key names a job with the same
+ * fingerprint; upload_spec's id is that job's, nothing was stored), or -1
+ * with *err set and the failure logged: 422 idempotency_mismatch, 408
+ * staging_expired, 413 payload_too_large, 503 queue_full or unavailable,
+ * 500 internal_error. */
+int upload_commit_result(struct upload *up, struct job_store *st, enum job_store_status s,
+			 const char *errstr, struct reply_error *err);
 
 /* upload_commit_wait sends the command upload_commit_prepare made on st
  * and takes its reply (send and result in one call, waiting for Redis).
