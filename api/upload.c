@@ -17,6 +17,7 @@
 #include "csv_check.h"
 #include "idem.h"
 #include "ids.h"
+#include "keys.h"
 #include "log.h"
 
 struct upload {
@@ -69,6 +70,21 @@ static int upload_store_failed(struct upload *up, const char *errstr, const char
 	log_job(LOG_WARN, "job store call failed", up->spec.request_id, up->spec.id,
 		json_pack("{s:s, s:i, s:s}", "call", call, "status", (int)s, "error", errstr));
 	reply_error_store(err, s);
+	return -1;
+}
+
+/* upload_wrong_type sets *err to 500 internal_error naming key, a key of
+ * the wrong type (put there by hand) that failed the enqueue as a whole
+ * (errstr: the store's sentence, logged). An operator must remove it;
+ * the answer names it as the log does. Returns -1. */
+static int upload_wrong_type(struct upload *up, const char *errstr, const char *key,
+			     struct reply_error *err)
+{
+	upload_store_failed(up, errstr, "enqueue", JOB_STORE_EPROTO, err);
+	reply_error_set(err, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
+			"The job store's key %s has the wrong type for jobq; nothing was "
+			"written. An operator must remove or rename it.", key);
+	reply_error_detail_text(err, "key", key, strlen(key));
 	return -1;
 }
 
@@ -287,6 +303,8 @@ static int upload_queue_full(struct upload *up, struct reply_error *err)
 static int upload_enqueued(struct upload *up, struct job_store *st, enum job_store_status s,
 			   const char *errstr, struct reply_error *err)
 {
+	char key[KEYS_MAX];
+
 	if (s == JOB_STORE_NOT_FOUND) {
 		log_job(LOG_WARN, "staged upload expired before enqueue", up->spec.request_id,
 			up->spec.id, json_pack("{s:i}", "staging_ttl_s", up->lim.staging_ttl_s));
@@ -301,6 +319,8 @@ static int upload_enqueued(struct upload *up, struct job_store *st, enum job_sto
 		up->staged = false; /* the enqueue script deleted the staging key */
 		return upload_store_too_large(up, st, errstr, err);
 	}
+	if (s == JOB_STORE_EPROTO && job_store_enqueue_cmd_wrong_key(up->cmd, key, sizeof key))
+		return upload_wrong_type(up, errstr, key, err);
 	if (s != JOB_STORE_OK)
 		return upload_store_failed(up, errstr, "enqueue", s, err);
 	up->committed = true;

@@ -547,6 +547,26 @@ const char *job_store_enqueue_cmd_errstr(const struct job_store_enqueue_cmd *cmd
 	return cmd->err;
 }
 
+bool job_store_enqueue_cmd_wrong_key(const struct job_store_enqueue_cmd *cmd, char *out,
+				     size_t cap)
+{
+	const char *wrong = strstr(cmd->err, "WRONGTYPE");
+	const char *key = wrong != NULL ? strstr(wrong, "enqueue: ") : NULL;
+	size_t len;
+
+	if (cap > 0)
+		out[0] = '\0';
+	if (key == NULL)
+		return false;
+	key += strlen("enqueue: ");
+	len = strcspn(key, " ;)");
+	if (len == 0 || len >= cap)
+		return false;
+	memcpy(out, key, len);
+	out[len] = '\0';
+	return true;
+}
+
 void job_store_enqueue_cmd_free(struct job_store_enqueue_cmd *cmd)
 {
 	free(cmd);

@@ -211,6 +211,14 @@ struct job_store_enqueue_cmd *job_store_enqueue_cmd_new(const struct job_store *
  * unlike job_store_errstr it is this job's, not the batch's last one. */
 const char *job_store_enqueue_cmd_errstr(const struct job_store_enqueue_cmd *cmd);
 
+/* job_store_enqueue_cmd_wrong_key copies to out (cap bytes) the key of
+ * the wrong type that made cmd's last batch fail as a whole, as
+ * enqueue.lua's error reply names it ("WRONGTYPE ... enqueue: <key> ...").
+ * Returns true, or false (out "") when the batch did not fail so, or the
+ * reply named no key (Redis's own WRONGTYPE, from a read). */
+bool job_store_enqueue_cmd_wrong_key(const struct job_store_enqueue_cmd *cmd, char *out,
+				     size_t cap);
+
 /* job_store_enqueue_cmd_free frees cmd. NULL is allowed. */
 void job_store_enqueue_cmd_free(struct job_store_enqueue_cmd *cmd);
 

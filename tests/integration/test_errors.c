@@ -241,3 +241,23 @@ Test(errors, one_character_multipart_boundary_is_400_not_503)
 	http_reply_free(&r);
 	assert_nothing_stored();
 }
+
+/* A queue key of the wrong type (put there by hand) fails the enqueue as
+ * a whole: 500, with the key named in the body as in the log, so that
+ * whoever reads the answer knows what an operator must fix. */
+Test(errors, a_queue_key_of_the_wrong_type_is_500_naming_the_key)
+{
+	freeReplyObject(redis_cmd("SET jobq:queue:other x"));
+	struct http_reply r = http_post_csv("/v1/jobs?queue=other", "a\n1\n");
+	json_t *owner;
+	json_t *err = expect_error(&r, 500, "internal_error", &owner);
+
+	cr_assert_str_eq(json_string_value(json_object_get(err, "key")), "jobq:queue:other", "%s",
+			 r.body);
+	cr_assert_not_null(strstr(json_string_value(json_object_get(err, "message")),
+				  "jobq:queue:other"), "%s", r.body);
+	json_decref(owner);
+	http_reply_free(&r);
+	cr_assert_eq(redis_count_keys("jobq:job:*"), 0, "a job key was stored");
+	cr_assert_eq(redis_count_keys("jobq:staging:*"), 0, "a staging key was left");
+}

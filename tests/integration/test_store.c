@@ -15,6 +15,7 @@
 #include "harness.h"
 #include "ids.h"
 #include "job_store.h"
+#include "keys.h"
 #include "scripts.h"
 
 static struct job_store *st;
@@ -710,9 +711,13 @@ Test(store, batch_an_append_refused_for_memory_fails_the_batch_and_keeps_the_upl
 	cr_assert_eq(count_job_keys(big.id), 1, "the staged upload was lost or a job written");
 }
 
+/* The key of the wrong type each job of run_wrong_type_batch was told of
+ * (job_store_enqueue_cmd_wrong_key), "" for none. */
+static char batch_wrong_key[3][KEYS_MAX];
+
 /* run_wrong_type_batch sends a batch of three: a keyed job on default, a
  * staged one on default and one on other, with each job's sentence into
- * batch_err. */
+ * batch_err and the key it names into batch_wrong_key. */
 static void run_wrong_type_batch(struct job_spec *s, enum job_store_status *out)
 {
 	struct job_store_idem k = {"", "k", "h1", 3600, ""};
@@ -726,6 +731,7 @@ static void run_wrong_type_batch(struct job_spec *s, enum job_store_status *out)
 	for (int i = 0; i < 3; i++) {
 		snprintf(batch_err[i], sizeof batch_err[i], "%s",
 			 job_store_enqueue_cmd_errstr(cmds[i]));
+		job_store_enqueue_cmd_wrong_key(cmds[i], batch_wrong_key[i], KEYS_MAX);
 		job_store_enqueue_cmd_free(cmds[i]);
 	}
 }
@@ -744,6 +750,7 @@ static void assert_wrong_type_writes_nothing(const char *key)
 	for (size_t i = 0; i < 3; i++) {
 		cr_assert_eq(out[i], JOB_STORE_EPROTO, "job %zu: %d", i, out[i]);
 		cr_assert(strstr(batch_err[i], key) != NULL, "%s", batch_err[i]);
+		cr_assert_str_eq(batch_wrong_key[i], key, "%s", batch_err[i]);
 		cr_assert_eq(count_job_keys(s[i].id), i == 1 ? 1 : 0, "job %zu left keys", i);
 	}
 	cr_assert_eq(redis_count_keys("jobq:idem:*"), strcmp(key, "jobq:idem:-:k") == 0,
