@@ -209,36 +209,44 @@ static void main_block_signals(sigset_t *set)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-/* main_redis_max_bulk returns Redis's proto-max-bulk-len, read with a
- * store opened from cfg (and closed); when Redis refuses CONFIG (renamed,
- * as on managed Redis) or cannot be reached, it logs a warning and returns
- * Redis's default. */
-static uint64_t main_redis_max_bulk(const struct job_store_config *cfg, bool *known)
+/* main_redis_max_bulk reads Redis's proto-max-bulk-len into *bytes with
+ * a store opened from cfg (and closed); that first connection also claims
+ * the data layout (schema.lua). When Redis refuses CONFIG (renamed, as on
+ * managed Redis) or cannot be reached, it logs a warning and leaves Redis's
+ * default. Returns 1 when the value was read, 0 when assumed, and -1 with
+ * the reason printed when the layout was refused: this API must not serve
+ * that data. */
+static int main_redis_max_bulk(const struct job_store_config *cfg, uint64_t *bytes)
 {
 	const char *err = "out of memory";
 	struct job_store *st = job_store_open(cfg, &err);
-	uint64_t bytes = JOB_STORE_MAX_BULK_DEFAULT;
+	int known;
 
-	*known = st != NULL && job_store_max_bulk(st, &bytes) == JOB_STORE_OK;
-	if (*known) {
-		job_store_close(st);
-		return bytes;
+	*bytes = JOB_STORE_MAX_BULK_DEFAULT;
+	known = st != NULL && job_store_max_bulk(st, bytes) == JOB_STORE_OK;
+	if (st != NULL && job_store_schema_refused(st)) {
+		fprintf(stderr, "%s: %s\n", MAIN_PROGRAM, job_store_errstr(st));
+		known = -1;
+	} else if (!known) {
+		*bytes = JOB_STORE_MAX_BULK_DEFAULT;
+		log_event(LOG_WARN, "Redis's proto-max-bulk-len is unknown: assuming 512 MiB",
+			  json_pack("{s:s}", "error", st != NULL ? job_store_errstr(st) : err));
 	}
-	log_event(LOG_WARN, "Redis's proto-max-bulk-len is unknown: assuming 512 MiB",
-		  json_pack("{s:s}", "error", st != NULL ? job_store_errstr(st) : err));
 	job_store_close(st);
-	return JOB_STORE_MAX_BULK_DEFAULT;
+	return known;
 }
 
-/* main_check_max_upload gives the stores Redis's longest string as the
- * enqueue limit and refuses an --max-upload above it: such an upload
- * could only fail when it is enqueued. Returns 0, or -1 with the reason
- * printed. */
-static int main_check_max_upload(struct api_server *srv)
+/* main_check_redis claims the data layout, gives the stores Redis's
+ * longest string as the enqueue limit and refuses an --max-upload above
+ * it: such an upload could only fail when it is enqueued. Returns 0, or
+ * -1 with the reason printed. */
+static int main_check_redis(struct api_server *srv)
 {
-	bool known;
-	uint64_t bulk = main_redis_max_bulk(&srv->store_cfg, &known);
+	uint64_t bulk;
+	int known = main_redis_max_bulk(&srv->store_cfg, &bulk);
 
+	if (known < 0)
+		return -1;
 	srv->store_cfg.max_input = bulk;
 	if (srv->cfg.max_upload <= bulk)
 		return 0;
@@ -376,7 +384,7 @@ int main(int argc, char **argv)
 		api_server_stop(&srv);
 		return 2;
 	}
-	if (main_check_max_upload(&srv) != 0) {
+	if (main_check_redis(&srv) != 0) {
 		api_server_stop(&srv);
 		return 2;
 	}

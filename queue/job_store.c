@@ -34,6 +34,7 @@ enum script_id {
 	SCRIPT_HEARTBEAT,
 	SCRIPT_OVERVIEW,
 	SCRIPT_FINISH_NEXT,
+	SCRIPT_SCHEMA,
 	SCRIPT_COUNT
 };
 
@@ -41,6 +42,7 @@ static const char *const script_names[SCRIPT_COUNT] = {
 	"enqueue", "claim", "progress", "renew", "finish", "requeue",
 	"cancel",
 	"fail", "retry", "heartbeat", "overview", "finish_next",
+	"schema",
 };
 
 /* Codes the scripts return; see each script's header. */
@@ -56,6 +58,8 @@ struct job_store {
 	int dead_ttl_s;
 	int64_t max_queue_depth; /* 0: no limit */
 	uint64_t max_input;      /* enqueue.lua's ARGV[3] */
+	bool schema_owner;       /* claim the layout at each connection (schema.lua) */
+	bool schema_refused;     /* the last connection was refused for its layout */
 	uint64_t replies;        /* replies Redis sent so far (job_store_replies) */
 	char sha[SCRIPT_COUNT][41];
 	char err[256];
@@ -84,6 +88,7 @@ struct job_store *job_store_open(const struct job_store_config *cfg, const char 
 	st->dead_ttl_s = cfg->dead_ttl_s > 0 ? cfg->dead_ttl_s : 30 * 86400;
 	st->max_queue_depth = cfg->max_queue_depth > 0 ? cfg->max_queue_depth : 0;
 	st->max_input = cfg->max_input > 0 ? cfg->max_input : JOB_STORE_MAX_BULK_DEFAULT;
+	st->schema_owner = cfg->schema_owner;
 	return st;
 }
 
@@ -111,6 +116,11 @@ uint64_t job_store_replies(const struct job_store *st)
 const char *job_store_errstr(const struct job_store *st)
 {
 	return st->err;
+}
+
+bool job_store_schema_refused(const struct job_store *st)
+{
+	return st->schema_refused;
 }
 
 static struct timeval ms_to_timeval(int64_t ms)
@@ -185,7 +195,72 @@ static int store_load_scripts(struct job_store *st)
 	return 0;
 }
 
-/* store_handshake authenticates, selects the database and loads scripts. */
+/* schema_answer returns schema.lua's code in r (0, 1 or 2), or -1 when r
+ * is not one of its answers. */
+static int schema_answer(const redisReply *r)
+{
+	int code;
+
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
+	    r->element[0]->type != REDIS_REPLY_INTEGER)
+		return -1;
+	code = (int)r->element[0]->integer;
+	if (code < 0 || code > 2)
+		return -1;
+	for (size_t i = 1; i < r->elements; i++)
+		if (r->element[i]->type != (code == 2 ? REDIS_REPLY_STRING : REDIS_REPLY_INTEGER))
+			return -1;
+	return code;
+}
+
+/* schema_refusal writes into st->err why schema.lua's answer r, of code
+ * 1 or 2, refuses the layout. */
+static void schema_refusal(struct job_store *st, const redisReply *r)
+{
+	size_t len;
+
+	if (r->element[0]->integer == 1) {
+		snprintf(st->err, sizeof st->err,
+			 "the data under prefix %s has layout version %lld, newer than this "
+			 "binary's %d: run a jobq-api at least as new as the workers",
+			 st->prefix, r->element[1]->integer, JOB_STORE_SCHEMA);
+		return;
+	}
+	len = (size_t)snprintf(st->err, sizeof st->err,
+			       "live workers older than layout version %d would misread the jobs "
+			       "this jobq-api writes; upgrade them first:", JOB_STORE_SCHEMA);
+	for (size_t i = 1; i < r->elements && len < sizeof st->err; i++)
+		len += (size_t)snprintf(st->err + len, sizeof st->err - len, " %s",
+					r->element[i]->str);
+}
+
+/* store_schema_claim runs schema.lua on a new connection of a layout
+ * owner. Returns 0, or -1 with st->err set (and st->schema_refused when
+ * the layout was refused rather than the call failing). */
+static int store_schema_claim(struct job_store *st)
+{
+	char k_version[KEYS_MAX], k_workers[KEYS_MAX], version[16];
+	const char *argv[] = {"EVALSHA", st->sha[SCRIPT_SCHEMA], "2",
+			      keys_schema_version(k_version, st->prefix),
+			      keys_workers(k_workers, st->prefix), st->prefix, version};
+	redisReply *r = NULL;
+	int code;
+
+	snprintf(version, sizeof version, "%d", JOB_STORE_SCHEMA);
+	if (store_simple(st, 7, argv, &r) < 0)
+		return -1;
+	code = schema_answer(r);
+	if (code < 0)
+		snprintf(st->err, sizeof st->err, "redis schema: unexpected reply");
+	else if (code > 0)
+		schema_refusal(st, r);
+	st->schema_refused = code > 0;
+	freeReplyObject(r);
+	return code == 0 ? 0 : -1;
+}
+
+/* store_handshake authenticates, selects the database, loads scripts and,
+ * for a layout owner, claims the layout. */
 static int store_handshake(struct job_store *st)
 {
 	if (st->url.password[0]) {
@@ -203,7 +278,10 @@ static int store_handshake(struct job_store *st)
 		if (store_simple(st, 2, argv, NULL) < 0)
 			return -1;
 	}
-	return store_load_scripts(st);
+	st->schema_refused = false;
+	if (store_load_scripts(st) < 0)
+		return -1;
+	return st->schema_owner ? store_schema_claim(st) : 0;
 }
 
 /* store_connect makes sure st has a live connection. */
@@ -1661,21 +1739,33 @@ enum job_store_status job_store_pending(struct job_store *st, const char *const 
 /* ======================= The worker registry ======================= */
 
 enum job_store_status job_store_heartbeat(struct job_store *st, const struct job_store_worker *w,
-					  int64_t ttl_ms)
+					  int64_t ttl_ms, long long *schema)
 {
-	char k_worker[KEYS_MAX], k_workers[KEYS_MAX];
+	char k_worker[KEYS_MAX], k_workers[KEYS_MAX], k_version[KEYS_MAX];
 	struct script_call c;
+	enum job_store_status s;
+	redisReply *r;
 
-	call_init(&c, 2);
+	call_init(&c, 3);
 	call_str(&c, keys_worker(k_worker, st->prefix, w->id));
 	call_str(&c, keys_workers(k_workers, st->prefix));
+	call_str(&c, keys_schema_version(k_version, st->prefix));
 	call_str(&c, w->id);
 	call_u64(&c, (uint64_t)w->started_at_ms);
 	call_str(&c, w->queues);
 	call_u64(&c, (uint64_t)w->concurrency);
 	call_u64(&c, (uint64_t)job_now_ms());
 	call_u64(&c, (uint64_t)ttl_ms);
-	return store_eval_code(st, SCRIPT_HEARTBEAT, &c);
+	call_u64(&c, JOB_STORE_SCHEMA);
+	r = store_eval(st, SCRIPT_HEARTBEAT, &c, &s);
+	if (!r)
+		return s;
+	s = r->type == REDIS_REPLY_INTEGER ? JOB_STORE_OK
+					   : store_reply_error(st, r, script_names[SCRIPT_HEARTBEAT]);
+	if (s == JOB_STORE_OK)
+		*schema = r->integer;
+	freeReplyObject(r);
+	return s;
 }
 
 enum job_store_status job_store_unregister(struct job_store *st, const char *id)

@@ -65,7 +65,21 @@ struct job_store_config {
 	 * proto-max-bulk-len, past which the script's APPEND fails; 0 means
 	 * Redis's default, JOB_STORE_MAX_BULK_DEFAULT. */
 	uint64_t max_input;
+	/* jobq-api: at each new connection, claim the data layout
+	 * (JOB_STORE_SCHEMA, below) before any other call; a refused claim
+	 * fails the connection (job_store_schema_refused tells). */
+	bool schema_owner;
 };
+
+/* The version of the data layout these binaries read and write: the key
+ * schema, the job hash's fields and where inputs and results live. It
+ * goes up with every change an older binary would misread. 1: up to
+ * small inputs and results moving into the job hash; 2: since. The
+ * version in use is {p}:schema_version, which only jobq-api raises, and
+ * only while no live worker reports an older one (schema.lua); a worker
+ * reports its own in each heartbeat and stops claiming when the version
+ * in use is newer (heartbeat.lua). */
+#define JOB_STORE_SCHEMA 2
 
 /* Redis's default proto-max-bulk-len: 512 MiB. */
 #define JOB_STORE_MAX_BULK_DEFAULT (512ULL << 20)
@@ -126,6 +140,13 @@ void job_store_close(struct job_store *st);
 
 /* job_store_errstr returns the sentence for the last failure (owned by st). */
 const char *job_store_errstr(const struct job_store *st);
+
+/* job_store_schema_refused tells whether st's last connection attempt
+ * was refused because of the data layout (a schema_owner store: the data
+ * is newer than this binary, or live workers are older); the sentence is
+ * job_store_errstr's. Such a store stays unconnected: each call tries
+ * again, and fails the same way until the cause is gone. */
+bool job_store_schema_refused(const struct job_store *st);
 
 /* job_store_replies returns how many replies (errors included) Redis has
  * sent st so far: proof that Redis answered between two readings. */
@@ -414,10 +435,12 @@ struct job_store_worker {
 /* job_store_heartbeat writes w's entry {p}:worker:{id} (with now as its
  * heartbeat) with a TTL of ttl_ms, and its score in {p}:workers
  * (heartbeat.lua, one round trip). Its running jobs are not in it: they
- * are the ones {p}:running holds under its id (job_store_overview).
- * Returns OK or an error. */
+ * are the ones {p}:running holds under its id (job_store_overview). The
+ * entry says the worker's layout version, JOB_STORE_SCHEMA, and *schema
+ * gets the one in use ({p}:schema_version; 0 when unset), in the same
+ * step. Returns OK or an error. */
 enum job_store_status job_store_heartbeat(struct job_store *st, const struct job_store_worker *w,
-					  int64_t ttl_ms);
+					  int64_t ttl_ms, long long *schema);
 
 /* job_store_unregister deletes worker id's entry and its {p}:workers score
  * (on a clean exit). Returns OK or an error. */

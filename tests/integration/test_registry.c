@@ -167,11 +167,11 @@ Test(registry, a_worker_that_exits_cleanly_leaves_no_entry)
 static void assert_heartbeat_fields(const char *worker_id)
 {
 	static const char *const want[] = {"concurrency", "heartbeat", "id", "queues",
-					   "started_at"};
+					   "schema", "started_at"};
 	redisReply *r = redis_cmd("HKEYS jobq:worker:%s", worker_id);
 	cr_assert_eq(r->type, REDIS_REPLY_ARRAY);
-	cr_assert_eq(r->elements, 5, "the worker's hash has %zu fields", r->elements);
-	for (size_t i = 0; i < 5; i++) {
+	cr_assert_eq(r->elements, 6, "the worker's hash has %zu fields", r->elements);
+	for (size_t i = 0; i < 6; i++) {
 		bool found = false;
 		for (size_t k = 0; k < r->elements; k++)
 			found = found || strcmp(r->element[k]->str, want[i]) == 0;
