@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "job_store.h"
 
 TestSuite(registry, .init = harness_setup_sleep_tasks, .fini = harness_teardown, .timeout = 120);
 
@@ -109,6 +110,7 @@ Test(registry, two_workers_are_listed_with_their_running_job_and_a_killed_one_ex
 			cr_assert_str_eq(json_string_value(json_array_get(json_object_get(w0, "queues"), 0)),
 					 "default");
 			cr_assert_gt(json_integer_value(json_object_get(w0, "heartbeat_at")), 0);
+			cr_assert_eq(json_integer_value(json_object_get(w0, "schema")), JOB_STORE_SCHEMA);
 		}
 		json_decref(o);
 		if (!both)
