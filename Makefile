@@ -65,7 +65,8 @@ LUA_SCRIPTS := queue/scripts/enqueue.lua queue/scripts/claim.lua \
                queue/scripts/cancel.lua \
                queue/scripts/fail.lua queue/scripts/retry.lua \
                queue/scripts/heartbeat.lua queue/scripts/overview.lua \
-               queue/scripts/finish_next.lua queue/scripts/schema.lua
+               queue/scripts/finish_next.lua queue/scripts/schema.lua \
+               queue/scripts/dead_page.lua
 
 API_SRCS := api/main.c api/server.c api/router.c api/reply.c api/upload.c api/submit.c \
             api/handlers.c api/breaker.c api/idem.c api/metrics.c api/exposition.c api/scrape.c \

@@ -35,6 +35,7 @@ enum script_id {
 	SCRIPT_OVERVIEW,
 	SCRIPT_FINISH_NEXT,
 	SCRIPT_SCHEMA,
+	SCRIPT_DEAD_PAGE,
 	SCRIPT_COUNT
 };
 
@@ -42,7 +43,7 @@ static const char *const script_names[SCRIPT_COUNT] = {
 	"enqueue", "claim", "progress", "renew", "finish", "requeue",
 	"cancel",
 	"fail", "retry", "heartbeat", "overview", "finish_next",
-	"schema",
+	"schema", "dead_page",
 };
 
 /* Codes the scripts return; see each script's header. */
@@ -1648,35 +1649,59 @@ enum job_store_status job_store_errors(struct job_store *st, const char *id, jso
 	return s;
 }
 
-enum job_store_status job_store_dead(struct job_store *st, char (*ids)[JOB_ID_HEX + 1],
-				     size_t max, size_t *n)
+/* dead_entry_read fills e from dead_page.lua's pair at r->element[i]
+ * (id, then score). Returns 0, or -1 when the pair is not an id and a
+ * time. */
+static int dead_entry_read(const redisReply *r, size_t i, struct job_store_dead_entry *e)
 {
-	char key[KEYS_MAX], stop[24];
-	const char *argv[] = {"ZREVRANGE", keys_dead(key, st->prefix), "0", stop};
+	const redisReply *id = r->element[i], *at = r->element[i + 1];
+	char *end;
+	double ms;
+
+	if (id->type != REDIS_REPLY_STRING || id->len != JOB_ID_HEX || at->type != REDIS_REPLY_STRING)
+		return -1;
+	ms = strtod(at->str, &end);
+	if (end == at->str || *end != '\0' || !(ms >= 0 && ms < 9e15))
+		return -1;
+	memcpy(e->id, id->str, JOB_ID_HEX + 1);
+	e->at_ms = (int64_t)ms;
+	return 0;
+}
+
+enum job_store_status job_store_dead(struct job_store *st, const struct job_store_dead_entry *after,
+				     struct job_store_dead_entry *out, size_t max, size_t *n)
+{
+	char key[KEYS_MAX];
+	struct script_call c;
 	enum job_store_status s;
 	redisReply *r;
 
 	*n = 0;
 	if (max == 0)
 		return JOB_STORE_OK;
-	snprintf(stop, sizeof stop, "%zu", max - 1);
-	r = store_read(st, 4, argv, NULL, &s);
+	call_init(&c, 1);
+	call_str(&c, keys_dead(key, st->prefix));
+	call_u64(&c, max);
+	if (after != NULL)
+		call_u64(&c, (uint64_t)after->at_ms);
+	else
+		call_str(&c, "");
+	call_str(&c, after != NULL ? after->id : "");
+	r = store_eval(st, SCRIPT_DEAD_PAGE, &c, &s);
 	if (!r)
 		return s;
-	if (r->type != REDIS_REPLY_ARRAY) {
-		s = store_reply_error(st, r, "ZREVRANGE");
-		freeReplyObject(r);
-		return s;
-	}
-	for (size_t i = 0; i < r->elements && *n < max; i++)
-		if (r->element[i]->type == REDIS_REPLY_STRING && r->element[i]->len == JOB_ID_HEX)
-			memcpy(ids[(*n)++], r->element[i]->str, JOB_ID_HEX + 1);
+	s = r->type == REDIS_REPLY_ARRAY && r->elements % 2 == 0
+		    ? JOB_STORE_OK : store_reply_error(st, r, script_names[SCRIPT_DEAD_PAGE]);
+	/* A member that is not an id (put there by hand) is skipped. */
+	for (size_t i = 0; s == JOB_STORE_OK && i < r->elements && *n < max; i += 2)
+		if (dead_entry_read(r, i, &out[*n]) == 0)
+			(*n)++;
 	freeReplyObject(r);
-	return JOB_STORE_OK;
+	return s;
 }
 
 enum job_store_status job_store_keep_tenant(struct job_store *st, const char *tenant,
-					   char (*ids)[JOB_ID_HEX + 1], size_t *n)
+					   struct job_store_dead_entry *entries, size_t *n)
 {
 	char key[KEYS_MAX];
 	size_t kept = 0;
@@ -1686,8 +1711,8 @@ enum job_store_status job_store_keep_tenant(struct job_store *st, const char *te
 		return s;
 	/* One round trip for the whole list: the HGETs are pipelined. */
 	for (size_t i = 0; i < *n; i++)
-		if (redisAppendCommand(st->ctx, "HGET %s tenant", keys_job(key, st->prefix, ids[i])) !=
-		    REDIS_OK)
+		if (redisAppendCommand(st->ctx, "HGET %s tenant",
+				       keys_job(key, st->prefix, entries[i].id)) != REDIS_OK)
 			return store_fail(st, "HGET");
 	for (size_t i = 0; i < *n; i++) {
 		void *reply = NULL;
@@ -1695,7 +1720,7 @@ enum job_store_status job_store_keep_tenant(struct job_store *st, const char *te
 			return store_fail(st, "HGET");
 		redisReply *r = reply;
 		if (r->type == REDIS_REPLY_STRING && strcmp(r->str, tenant) == 0)
-			memmove(ids[kept++], ids[i], sizeof ids[i]);
+			memmove(&entries[kept++], &entries[i], sizeof entries[i]);
 		else if (r->type == REDIS_REPLY_ERROR && s == JOB_STORE_OK)
 			s = store_reply_error(st, r, "HGET");
 		freeReplyObject(r);

@@ -471,15 +471,24 @@ extern const char job_store_run_bounds[];
  * "<task>|sum_ms": n, ...}} (keys.h). Returns OK, ENOMEM, or an error. */
 enum job_store_status job_store_metrics(struct job_store *st, json_t **out);
 
-/* job_store_dead copies the ids of up to max dead letters, newest first,
- * into ids and sets *n. Returns OK or an error. */
-enum job_store_status job_store_dead(struct job_store *st, char (*ids)[JOB_ID_HEX + 1],
-				     size_t max, size_t *n);
+/* A dead letter: its job's id and its time of death, which together
+ * place it in {p}:dead's order (newest first, then by id descending). */
+struct job_store_dead_entry {
+	char id[JOB_ID_HEX + 1];
+	int64_t at_ms;
+};
 
-/* job_store_keep_tenant keeps, in order, the first *n ids whose job's
- * tenant is tenant, and sets *n to how many; ids of jobs that are gone are
- * dropped. One round trip. Returns OK or an error. */
+/* job_store_dead copies up to max dead letters into out, newest first,
+ * and sets *n: from the newest when after is NULL, else those that come
+ * after *after in that order, whether or not *after is still a dead
+ * letter (dead_page.lua: one round trip). Returns OK or an error. */
+enum job_store_status job_store_dead(struct job_store *st, const struct job_store_dead_entry *after,
+				     struct job_store_dead_entry *out, size_t max, size_t *n);
+
+/* job_store_keep_tenant keeps, in order, the first *n entries whose job's
+ * tenant is tenant, and sets *n to how many; entries of jobs that are gone
+ * are dropped. One round trip. Returns OK or an error. */
 enum job_store_status job_store_keep_tenant(struct job_store *st, const char *tenant,
-					   char (*ids)[JOB_ID_HEX + 1], size_t *n);
+					   struct job_store_dead_entry *entries, size_t *n);
 
 #endif
