@@ -497,23 +497,70 @@ static enum job_store_status handlers_dead_jobs(struct api_request *req, struct 
 }
 
 /* handlers_dead_next returns the page's "next" cursor: the place after the
- * last of the n dead letters the page went through (used of them), or
- * after the whole scan of scanned when it went through all and the scan
- * was full (more may follow); JSON null at the end of the list. */
+ * last of the n dead letters kept that the page went through (used of
+ * them) when it stopped before the end of them; else after the last one
+ * read (last, when more may follow); else JSON null, the end of the list. */
 static json_t *handlers_dead_next(const struct job_store_dead_entry *kept, size_t n, size_t used,
-				  const struct job_store_dead_entry *scan, size_t scanned, bool full)
+				  const struct job_store_dead_entry *last, bool more)
 {
-	const struct job_store_dead_entry *last = NULL;
 	char cursor[24 + JOB_ID_HEX];
 
 	if (used < n && used > 0)
 		last = &kept[used - 1];
-	else if (full && scanned > 0)
-		last = &scan[scanned - 1];
+	else if (!more)
+		last = NULL;
 	if (last == NULL)
 		return json_null();
 	snprintf(cursor, sizeof cursor, "%" PRId64 "-%s", last->at_ms, last->id);
 	return json_string(cursor);
+}
+
+/* A page of GET /v1/dead being made. */
+struct dead_page {
+	struct job_store_dead_entry *read; /* the dead letters read, newest first */
+	struct job_store_dead_entry *kept; /* those the caller may own (= read for all) */
+	size_t want, nread, nkept;
+	bool more;                         /* the read was full: more may follow */
+};
+
+/* handlers_dead_read reads the page's dead letters after *after (NULL: from
+ * the newest) into p and, for a tenant's key, keeps its tenant's. Returns
+ * OK or the store's error. */
+static enum job_store_status handlers_dead_read(struct api_request *req, struct job_store *st,
+						const struct job_store_dead_entry *after,
+						struct dead_page *p)
+{
+	bool tenant = p->kept != p->read;
+	enum job_store_status s = job_store_dead(st, after, p->read, p->want, &p->nread, &p->more);
+
+	p->nkept = p->nread;
+	if (s != JOB_STORE_OK || !tenant)
+		return s;
+	/* A tenant's own among them: one round trip, not one each. */
+	memcpy(p->kept, p->read, p->nread * sizeof *p->read);
+	return job_store_keep_tenant(st, req->tenant, p->kept, &p->nkept);
+}
+
+/* handlers_dead_body makes the page's body, {"jobs":[...],"next":...},
+ * into *body (NULL when out of memory). Returns OK or the store's error. */
+static enum job_store_status handlers_dead_body(struct api_request *req, struct job_store *st,
+						const struct dead_page *p, size_t limit,
+						json_t **body)
+{
+	json_t *jobs = json_array();
+	size_t used = 0;
+	enum job_store_status s = jobs != NULL ? JOB_STORE_OK : JOB_STORE_ENOMEM;
+	const struct job_store_dead_entry *last = p->nread > 0 ? &p->read[p->nread - 1] : NULL;
+
+	if (s == JOB_STORE_OK)
+		s = handlers_dead_jobs(req, st, p->kept, p->nkept, limit, jobs, &used);
+	*body = NULL;
+	if (s == JOB_STORE_OK)
+		*body = json_pack("{s:o, s:o}", "jobs", jobs,
+				  "next", handlers_dead_next(p->kept, p->nkept, used, last, p->more));
+	else
+		json_decref(jobs);
+	return s;
 }
 
 /* handlers_get_dead answers GET /v1/dead?limit=N&before=C: {"jobs":[...],
@@ -525,11 +572,12 @@ static enum MHD_Result handlers_get_dead(struct api_request *req, const char *up
 					 size_t *upload_data_size)
 {
 	struct reply_error e = { 0 };
+	struct job_store_dead_entry after;
+	struct dead_page p = { 0 };
 	struct job_store *st;
-	struct job_store_dead_entry after, *scan = NULL, *kept = NULL;
 	enum job_store_status s = JOB_STORE_ENOMEM;
-	json_t *jobs = NULL, *next = NULL;
-	size_t limit, want, scanned = 0, n = 0, used = 0;
+	json_t *body = NULL;
+	size_t limit;
 	bool has_after, tenant;
 	int wait;
 
@@ -540,34 +588,21 @@ static enum MHD_Result handlers_get_dead(struct api_request *req, const char *up
 	    handlers_dead_cursor(req, &after, &has_after, &e) != 0)
 		return reply_send_error(req, &e);
 	tenant = req->tenant[0] != '\0' && !req->is_operator;
-	want = tenant ? HANDLERS_DEAD_MAX : limit;
+	p.want = tenant ? HANDLERS_DEAD_MAX : limit;
 	st = api_server_store(req->server);
-	scan = malloc(want * sizeof *scan);
-	kept = tenant ? malloc(want * sizeof *kept) : scan;
-	jobs = json_array();
-	if (st != NULL && scan != NULL && kept != NULL && jobs != NULL) {
-		s = job_store_dead(st, has_after ? &after : NULL, scan, want, &scanned);
-		n = scanned;
-		/* A tenant's own among them: one round trip, not one each. */
-		if (s == JOB_STORE_OK && tenant) {
-			memcpy(kept, scan, scanned * sizeof *scan);
-			s = job_store_keep_tenant(st, req->tenant, kept, &n);
-		}
+	p.read = malloc(p.want * sizeof *p.read);
+	p.kept = tenant ? malloc(p.want * sizeof *p.kept) : p.read;
+	if (st != NULL && p.read != NULL && p.kept != NULL) {
+		s = handlers_dead_read(req, st, has_after ? &after : NULL, &p);
 		if (s == JOB_STORE_OK)
-			s = handlers_dead_jobs(req, st, kept, n, limit, jobs, &used);
-		if (s == JOB_STORE_OK)
-			next = handlers_dead_next(kept, n, used, scan, scanned, scanned == want);
+			s = handlers_dead_body(req, st, &p, limit, &body);
 	}
-	if (kept != scan)
-		free(kept);
-	free(scan);
-	if (s == JOB_STORE_OK && next != NULL)
-		return reply_json(req, MHD_HTTP_OK, json_pack("{s:o, s:o}", "jobs", jobs, "next", next),
-				  NULL, 0);
-	json_decref(jobs);
-	if (s == JOB_STORE_OK)
-		s = JOB_STORE_ENOMEM;
-	if (st != NULL)
+	if (p.kept != p.read)
+		free(p.kept);
+	free(p.read);
+	if (s == JOB_STORE_OK && body != NULL)
+		return reply_json(req, MHD_HTTP_OK, body, NULL, 0);
+	if (st != NULL && s != JOB_STORE_OK)
 		handlers_store_failed(req, st, "dead", s, &e);
 	else
 		reply_error_oom(&e);

@@ -60,7 +60,6 @@ struct job_store {
 	int64_t max_queue_depth; /* 0: no limit */
 	uint64_t max_input;      /* enqueue.lua's ARGV[3] */
 	bool schema_owner;       /* claim the layout at each connection (schema.lua) */
-	bool schema_refused;     /* the last connection was refused for its layout */
 	uint64_t replies;        /* replies Redis sent so far (job_store_replies) */
 	char sha[SCRIPT_COUNT][41];
 	char err[256];
@@ -119,10 +118,7 @@ const char *job_store_errstr(const struct job_store *st)
 	return st->err;
 }
 
-bool job_store_schema_refused(const struct job_store *st)
-{
-	return st->schema_refused;
-}
+
 
 static struct timeval ms_to_timeval(int64_t ms)
 {
@@ -235,34 +231,48 @@ static void schema_refusal(struct job_store *st, const redisReply *r)
 					r->element[i]->str);
 }
 
-/* store_schema_claim runs schema.lua on a new connection of a layout
- * owner. Returns 0, or -1 with st->err set (and st->schema_refused when
- * the layout was refused rather than the call failing). */
-static int store_schema_claim(struct job_store *st)
+/* store_schema_claim runs schema.lua on st's connection. Returns OK;
+ * EREFUSED with st->err saying why (the layout in use is newer than this
+ * binary's, live workers are older, or {p}:schema_version holds no
+ * version: schema.lua's "ERR schema:" error); or EUNAVAILABLE / EPROTO
+ * when the call itself failed (the caller drops the connection). */
+static enum job_store_status store_schema_claim(struct job_store *st)
 {
 	char k_version[KEYS_MAX], k_workers[KEYS_MAX], version[16];
 	const char *argv[] = {"EVALSHA", st->sha[SCRIPT_SCHEMA], "2",
 			      keys_schema_version(k_version, st->prefix),
 			      keys_workers(k_workers, st->prefix), st->prefix, version};
-	redisReply *r = NULL;
+	enum job_store_status s = JOB_STORE_EREFUSED;
+	redisReply *r;
 	int code;
 
 	snprintf(version, sizeof version, "%d", JOB_STORE_SCHEMA);
-	if (store_simple(st, 7, argv, &r) < 0)
-		return -1;
+	r = redisCommandArgv(st->ctx, 7, argv, NULL);
+	if (!r) {
+		snprintf(st->err, sizeof st->err, "redis schema: %s", st->ctx->errstr);
+		return JOB_STORE_EUNAVAILABLE;
+	}
+	st->replies++;
 	code = schema_answer(r);
-	if (code < 0)
-		snprintf(st->err, sizeof st->err, "redis schema: unexpected reply");
+	if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "ERR schema:", 11) == 0)
+		snprintf(st->err, sizeof st->err, "%s", r->str + 4);
 	else if (code > 0)
 		schema_refusal(st, r);
-	st->schema_refused = code > 0;
+	else if (code == 0)
+		s = JOB_STORE_OK;
+	else {
+		snprintf(st->err, sizeof st->err, "redis schema: %s",
+			 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply type");
+		s = JOB_STORE_EPROTO;
+	}
 	freeReplyObject(r);
-	return code == 0 ? 0 : -1;
+	return s;
 }
 
 /* store_handshake authenticates, selects the database, loads scripts and,
- * for a layout owner, claims the layout. */
-static int store_handshake(struct job_store *st)
+ * for a layout owner, claims the layout. Returns OK, EREFUSED (the
+ * layout) or another error, with st->err set. */
+static enum job_store_status store_handshake(struct job_store *st)
 {
 	if (st->url.password[0]) {
 		const char *with_user[] = {"AUTH", st->url.user, st->url.password};
@@ -270,19 +280,18 @@ static int store_handshake(struct job_store *st)
 		int rc = st->url.user[0] ? store_simple(st, 3, with_user, NULL)
 					 : store_simple(st, 2, without, NULL);
 		if (rc < 0)
-			return -1;
+			return JOB_STORE_EUNAVAILABLE;
 	}
 	if (st->url.db != 0) {
 		char db[16];
 		snprintf(db, sizeof db, "%d", st->url.db);
 		const char *argv[] = {"SELECT", db};
 		if (store_simple(st, 2, argv, NULL) < 0)
-			return -1;
+			return JOB_STORE_EUNAVAILABLE;
 	}
-	st->schema_refused = false;
 	if (store_load_scripts(st) < 0)
-		return -1;
-	return st->schema_owner ? store_schema_claim(st) : 0;
+		return JOB_STORE_EUNAVAILABLE;
+	return st->schema_owner ? store_schema_claim(st) : JOB_STORE_OK;
 }
 
 /* store_connect makes sure st has a live connection. */
@@ -303,11 +312,24 @@ static enum job_store_status store_connect(struct job_store *st)
 		return store_fail(st, "set timeout");
 	if (!st->url.unix_socket)
 		redisEnableKeepAlive(st->ctx);
-	if (store_handshake(st) < 0) {
+	enum job_store_status s = store_handshake(st);
+	if (s != JOB_STORE_OK)
 		store_disconnect(st);
-		return JOB_STORE_EUNAVAILABLE;
-	}
-	return JOB_STORE_OK;
+	return s;
+}
+
+enum job_store_status job_store_claim_layout(struct job_store *st)
+{
+	bool was_connected = st->ctx != NULL;
+	enum job_store_status s = store_connect(st);
+
+	/* A new connection of a layout owner has just claimed it. */
+	if (s != JOB_STORE_OK || (!was_connected && st->schema_owner))
+		return s;
+	s = store_schema_claim(st);
+	if (s == JOB_STORE_EUNAVAILABLE)
+		store_disconnect(st);
+	return s;
 }
 
 /* store_command sends one command and returns its reply, which the caller
@@ -1649,27 +1671,38 @@ enum job_store_status job_store_errors(struct job_store *st, const char *id, jso
 	return s;
 }
 
-/* dead_entry_read fills e from dead_page.lua's pair at r->element[i]
- * (id, then score). Returns 0, or -1 when the pair is not an id and a
- * time. */
-static int dead_entry_read(const redisReply *r, size_t i, struct job_store_dead_entry *e)
+/* dead_entry_read fills e from dead_page.lua's pair at page->element[i]
+ * (id, then ms: the script passes over anything else). Returns 0, or -1
+ * when the pair is not that. */
+static int dead_entry_read(const redisReply *page, size_t i, struct job_store_dead_entry *e)
 {
-	const redisReply *id = r->element[i], *at = r->element[i + 1];
+	const redisReply *id = page->element[i], *at = page->element[i + 1];
 	char *end;
-	double ms;
+	long long ms;
 
 	if (id->type != REDIS_REPLY_STRING || id->len != JOB_ID_HEX || at->type != REDIS_REPLY_STRING)
 		return -1;
-	ms = strtod(at->str, &end);
-	if (end == at->str || *end != '\0' || !(ms >= 0 && ms < 9e15))
+	ms = strtoll(at->str, &end, 10);
+	if (end == at->str || *end != '\0' || ms < 0)
 		return -1;
 	memcpy(e->id, id->str, JOB_ID_HEX + 1);
 	e->at_ms = (int64_t)ms;
 	return 0;
 }
 
+/* dead_page_valid tells whether r is dead_page.lua's answer {more, {id,
+ * ms, ...}} of at most max pairs. */
+static bool dead_page_valid(const redisReply *r, size_t max)
+{
+	return r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	       r->element[0]->type == REDIS_REPLY_INTEGER &&
+	       r->element[1]->type == REDIS_REPLY_ARRAY && r->element[1]->elements % 2 == 0 &&
+	       r->element[1]->elements / 2 <= max;
+}
+
 enum job_store_status job_store_dead(struct job_store *st, const struct job_store_dead_entry *after,
-				     struct job_store_dead_entry *out, size_t max, size_t *n)
+				     struct job_store_dead_entry *out, size_t max, size_t *n,
+				     bool *more)
 {
 	char key[KEYS_MAX];
 	struct script_call c;
@@ -1677,6 +1710,7 @@ enum job_store_status job_store_dead(struct job_store *st, const struct job_stor
 	redisReply *r;
 
 	*n = 0;
+	*more = false;
 	if (max == 0)
 		return JOB_STORE_OK;
 	call_init(&c, 1);
@@ -1690,12 +1724,12 @@ enum job_store_status job_store_dead(struct job_store *st, const struct job_stor
 	r = store_eval(st, SCRIPT_DEAD_PAGE, &c, &s);
 	if (!r)
 		return s;
-	s = r->type == REDIS_REPLY_ARRAY && r->elements % 2 == 0
-		    ? JOB_STORE_OK : store_reply_error(st, r, script_names[SCRIPT_DEAD_PAGE]);
-	/* A member that is not an id (put there by hand) is skipped. */
-	for (size_t i = 0; s == JOB_STORE_OK && i < r->elements && *n < max; i += 2)
-		if (dead_entry_read(r, i, &out[*n]) == 0)
-			(*n)++;
+	s = dead_page_valid(r, max) ? JOB_STORE_OK
+				    : store_reply_error(st, r, script_names[SCRIPT_DEAD_PAGE]);
+	for (size_t i = 0; s == JOB_STORE_OK && i < r->element[1]->elements; i += 2)
+		if (dead_entry_read(r->element[1], i, &out[(*n)++]) != 0)
+			s = store_reply_error(st, r->element[1]->element[i], "dead_page");
+	*more = s == JOB_STORE_OK && r->element[0]->integer == 1;
 	freeReplyObject(r);
 	return s;
 }

@@ -47,6 +47,7 @@ enum job_store_status {
 	JOB_STORE_EUNAVAILABLE = -1,   /* Redis unreachable or timed out */
 	JOB_STORE_EPROTO = -2,         /* Redis answered something unexpected */
 	JOB_STORE_ENOMEM = -3,
+	JOB_STORE_EREFUSED = -4,       /* the data layout in use is not this binary's (schema.lua) */
 };
 
 struct job_store_config {
@@ -67,7 +68,7 @@ struct job_store_config {
 	uint64_t max_input;
 	/* jobq-api: at each new connection, claim the data layout
 	 * (JOB_STORE_SCHEMA, below) before any other call; a refused claim
-	 * fails the connection (job_store_schema_refused tells). */
+	 * fails the connection, and the call that made it, with EREFUSED. */
 	bool schema_owner;
 };
 
@@ -141,12 +142,13 @@ void job_store_close(struct job_store *st);
 /* job_store_errstr returns the sentence for the last failure (owned by st). */
 const char *job_store_errstr(const struct job_store *st);
 
-/* job_store_schema_refused tells whether st's last connection attempt
- * was refused because of the data layout (a schema_owner store: the data
- * is newer than this binary, or live workers are older); the sentence is
- * job_store_errstr's. Such a store stays unconnected: each call tries
- * again, and fails the same way until the cause is gone. */
-bool job_store_schema_refused(const struct job_store *st);
+/* job_store_claim_layout claims the data layout (schema.lua) for st, a
+ * schema_owner store, as each new connection of one does: the version in
+ * use becomes JOB_STORE_SCHEMA unless it is newer or a live worker reports
+ * an older one. Returns OK; EREFUSED (job_store_errstr says why); or the
+ * error of a call that failed. For a check at start and now and then:
+ * connections already open are not checked again by themselves. */
+enum job_store_status job_store_claim_layout(struct job_store *st);
 
 /* job_store_replies returns how many replies (errors included) Redis has
  * sent st so far: proof that Redis answered between two readings. */
@@ -480,10 +482,13 @@ struct job_store_dead_entry {
 
 /* job_store_dead copies up to max dead letters into out, newest first,
  * and sets *n: from the newest when after is NULL, else those that come
- * after *after in that order, whether or not *after is still a dead
- * letter (dead_page.lua: one round trip). Returns OK or an error. */
+ * after *after in that order, whether or not *after is still a dead letter
+ * (dead_page.lua, one round trip; a member of {p}:dead that is no job id,
+ * written by hand, is passed over). *more tells whether max came, so that
+ * more may follow. Returns OK or an error. */
 enum job_store_status job_store_dead(struct job_store *st, const struct job_store_dead_entry *after,
-				     struct job_store_dead_entry *out, size_t max, size_t *n);
+				     struct job_store_dead_entry *out, size_t max, size_t *n,
+				     bool *more);
 
 /* job_store_keep_tenant keeps, in order, the first *n entries whose job's
  * tenant is tenant, and sets *n to how many; entries of jobs that are gone

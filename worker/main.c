@@ -12,8 +12,9 @@
  * --exit-when-idle: the producer sends WORKER_SIG_STOP to the process when
  * it has had nothing to do for that long (producer.h); main takes it as it
  * takes a first SIGTERM. It sends the same when the data layout in use is
- * newer than this worker's: main shuts down the same way and exits 1. systemd hears READY=1 once the threads claim and
- * STOPPING=1 when the shutdown starts (service.h).
+ * newer than this worker's: main shuts down the same way and exits 2.
+ * systemd hears READY=1 once the threads claim and STOPPING=1 when the
+ * shutdown starts (service.h).
  *
  * Shutdown:
  *   first SIGTERM/SIGINT   phase DRAINING: the producer stops claiming and
@@ -341,8 +342,8 @@ static void worker_drain(struct worker *w, const sigset_t *set)
 
 /* worker_run starts the threads, waits for the first SIGTERM or SIGINT
  * (or the producer's WORKER_SIG_STOP), drains and stops. Returns the
- * process's exit status: 1 when it stopped because the data layout in use
- * is newer than its own, else 0. */
+ * process's exit status: 2 when the data layout in use is newer than its
+ * own (as for a bad configuration: a restart will not help), else 0. */
 static int worker_run(struct worker *w, const sigset_t *signals)
 {
 	const char *err = NULL;
@@ -362,7 +363,8 @@ static int worker_run(struct worker *w, const sigset_t *signals)
 	worker_drain(w, signals);
 	worker_stop_threads(w);
 	log_event(LOG_INFO, "worker stopped", json_pack("{s:s}", "worker_id", w->settings.worker_id));
-	return why == PRODUCER_STOP_SCHEMA ? 1 : 0;
+	/* Read again: a heartbeat during the drain may have seen a newer layout. */
+	return producer_stop_reason(&w->producer) == PRODUCER_STOP_SCHEMA ? 2 : 0;
 }
 
 int main(int argc, char **argv)

@@ -78,7 +78,9 @@ enum producer_stop producer_stop_reason(struct producer *p)
  * schema (from the heartbeat), is newer than this worker's. */
 static void producer_check_schema(struct producer *p, long long schema)
 {
-	if (schema <= JOB_STORE_SCHEMA || producer_stop_reason(p) == PRODUCER_STOP_SCHEMA)
+	/* Once a stop was asked for (idle, or this) the worker is on its way
+	 * out and claims nothing more. */
+	if (schema <= JOB_STORE_SCHEMA || producer_stop_reason(p) != PRODUCER_STOP_NONE)
 		return;
 	log_event(LOG_ERROR, "the data layout in use is newer than this worker's: "
 		  "claiming stops; upgrade this worker",

@@ -31,7 +31,7 @@
  * ({p}:schema_version, see job_store.h). When it is newer than this
  * worker's, jobs may be queued that this worker would misread: the
  * producer logs it, claims nothing more and sends WORKER_SIG_STOP; main
- * shuts down and exits 1. The first heartbeat comes before the first
+ * shuts down and exits 2. The first heartbeat comes before the first
  * claim. A consumer that ends a job in the moment before the phase changes
  * may still claim its next one with the same call (finish_next.lua).
  *

@@ -584,7 +584,8 @@ Test(retries, dead_letters_page_with_a_cursor)
 	freeReplyObject(all);
 
 	const char *bad[] = {"", "abc", "100", "100-xyz", "-0123456789abcdef0123456789abcdef",
-			     "100-0123456789ABCDEF0123456789ABCDEF", "1234567890123456-0123456789abcdef0123456789abcdef"};
+			     "100-0123456789ABCDEF0123456789ABCDEF",
+			     "1234567890123456-0123456789abcdef0123456789abcdef"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		char path[160];
 		snprintf(path, sizeof path, "/v1/dead?before=%s", bad[i]);
@@ -595,4 +596,37 @@ Test(retries, dead_letters_page_with_a_cursor)
 	}
 	for (int i = 0; i < N; i++)
 		free(ids[i]);
+}
+
+/* Within one millisecond the order is the ids' bytes, whatever the
+ * server's locale; a member that is not an id is skipped without ending
+ * the list early. */
+Test(retries, dead_letter_pages_hold_ties_in_byte_order_and_skip_junk)
+{
+	static const char *const fake[] = {"ff000000000000000000000000000000",
+					   "ab000000000000000000000000000000",
+					   "aa000000000000000000000000000000",
+					   "0a000000000000000000000000000000"};
+	char seen[8][JOB_ID_HEX + 1], *cursor = NULL;
+	size_t n = 0, pages = 0;
+
+	/* Real jobs, moved to ids of our choosing. */
+	for (size_t i = 0; i < 4; i++) {
+		char *id = submit_csv("queue=manual", "v\n1\n");
+		freeReplyObject(redis_cmd("LREM jobq:queue:manual 0 %s", id));
+		freeReplyObject(redis_cmd("RENAME jobq:job:%s jobq:job:%s", id, fake[i]));
+		freeReplyObject(redis_cmd("HSET jobq:job:%s status failed id %s", fake[i], fake[i]));
+		freeReplyObject(redis_cmd("ZADD jobq:dead 100 %s", fake[i]));
+		free(id);
+	}
+	freeReplyObject(redis_cmd("ZADD jobq:dead 100 junk"));
+	do {
+		char *next = dead_page(1, cursor, seen, &n);
+		free(cursor);
+		cursor = next;
+		cr_assert_lt(++pages, 12, "the pages do not end");
+	} while (cursor != NULL);
+	cr_assert_eq(n, 4, "%zu listed", n);
+	for (size_t i = 0; i < 4; i++)
+		cr_assert_str_eq(seen[i], fake[i], "entry %zu", i);
 }

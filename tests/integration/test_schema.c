@@ -1,9 +1,10 @@
 /*
  * Integration: the data layout version, {p}:schema_version (job_store.h's
  * JOB_STORE_SCHEMA). jobq-api records it; it refuses to start on data
- * newer than itself and while a live worker is older; a worker reports its
- * own in each heartbeat and stops, claiming nothing, when the version in
- * use is newer than its own.
+ * newer than itself and while a live worker is older, and stops (exit 2)
+ * when the version moves past it while it runs; a worker reports its own
+ * in each heartbeat and stops (exit 2), claiming nothing, when the version
+ * in use is newer than its own.
  */
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -114,7 +115,7 @@ Test(schema, a_worker_of_the_current_version_does_not_hold_the_api_back)
 	harness_stop_worker(w, SIGTERM, 10000);
 }
 
-Test(schema, a_worker_claims_nothing_from_data_newer_than_itself_and_exits_1)
+Test(schema, a_worker_claims_nothing_from_data_newer_than_itself_and_exits_2)
 {
 	const char *const args[] = {"--tasks", harness_sleep_tasks(), "--lease", "3s", NULL};
 	char newer[16];
@@ -122,7 +123,7 @@ Test(schema, a_worker_claims_nothing_from_data_newer_than_itself_and_exits_1)
 
 	snprintf(newer, sizeof newer, "%d", JOB_STORE_SCHEMA + 1);
 	freeReplyObject(redis_cmd("SET jobq:schema_version %s", newer));
-	exited_with(harness_run("jobq-worker", "worker-new", args, 20000), 1, "jobq-worker");
+	exited_with(harness_run("jobq-worker", "worker-new", args, 20000), 2, "jobq-worker");
 	cr_assert(log_has("worker-new", "\"reason\":\"schema\""), "the worker does not say why");
 	/* Read from Redis: the running API would now refuse to serve too. */
 	redisReply *r = redis_cmd("HMGET jobq:job:%s status attempts", id);
@@ -147,5 +148,50 @@ Test(schema, a_running_worker_stops_when_the_version_in_use_moves_past_it)
 		sleep_ms(20);
 	cr_assert(monotonic_ms() < end, "the worker did not stop");
 	harness.worker_pids[w] = 0;
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "status %d, not exit 1", status);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2, "status %d, not exit 2", status);
+}
+
+/* wait_exit waits up to timeout_ms for child pid and returns its wait
+ * status; fails the test if it does not exit. */
+static int wait_exit(pid_t pid, int timeout_ms)
+{
+	long long end = monotonic_ms() + timeout_ms;
+	int status = 0;
+
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		cr_assert(monotonic_ms() < end, "pid %ld did not exit", (long)pid);
+		sleep_ms(20);
+	}
+	return status;
+}
+
+Test(schema, a_running_api_stops_with_2_when_the_version_moves_past_it)
+{
+	char newer[16];
+	int status;
+
+	/* A connection opened before the raise is not refused by itself... */
+	free(submit_csv("", "v\n1\n"));
+	snprintf(newer, sizeof newer, "%d", JOB_STORE_SCHEMA + 1);
+	freeReplyObject(redis_cmd("SET jobq:schema_version %s", newer));
+	/* A thread whose connection is new meanwhile says why it refuses,
+	 * not that Redis is down. */
+	for (int i = 0; i < 8; i++) {
+		struct http_reply r = http_get("/v1/dead");
+		cr_assert(r.status == 200 || (r.status == 503 && strstr(r.body, "layout_refused")),
+			  "%ld %s", r.status, r.body);
+		http_reply_free(&r);
+	}
+	/* ...but main's check, every 5 s, stops the whole process. */
+	status = wait_exit(harness.api_pid, 20000);
+	harness.api_pid = 0;
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2, "status %d, not exit 2", status);
+	cr_assert(log_has("api", "\"reason\":\"layout\""), "the API does not say why it stopped");
+}
+
+Test(schema, a_version_that_is_no_number_stops_the_api_at_start)
+{
+	freeReplyObject(redis_cmd("SET jobq:schema_version two"));
+	exited_with(harness_run("jobq-api", "api2", NULL, 20000), 2, "a second jobq-api");
+	cr_assert(log_has("api2", "not a version number"), "the refusal does not say why");
 }
