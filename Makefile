@@ -65,7 +65,8 @@ LUA_SCRIPTS := queue/scripts/enqueue.lua queue/scripts/claim.lua \
                queue/scripts/cancel.lua \
                queue/scripts/fail.lua queue/scripts/retry.lua \
                queue/scripts/heartbeat.lua queue/scripts/overview.lua \
-               queue/scripts/finish_next.lua
+               queue/scripts/finish_next.lua queue/scripts/schema.lua \
+               queue/scripts/dead_page.lua
 
 API_SRCS := api/main.c api/server.c api/router.c api/reply.c api/upload.c api/submit.c \
             api/handlers.c api/breaker.c api/idem.c api/metrics.c api/exposition.c api/scrape.c \
@@ -97,7 +98,7 @@ INTEGRATION_SRCS := tests/integration/main.c tests/integration/harness.c tests/i
                     tests/integration/test_workers.c tests/integration/test_store.c \
                     tests/integration/test_cancel.c \
                     tests/integration/test_retries.c tests/integration/test_breaker.c \
-                    tests/integration/test_backpressure.c tests/integration/test_registry.c \
+                    tests/integration/test_backpressure.c tests/integration/test_registry.c tests/integration/test_schema.c \
                     tests/integration/test_failures.c tests/integration/test_exec.c \
                     tests/integration/test_idempotency.c tests/integration/test_metrics.c \
                     tests/integration/test_auth.c \

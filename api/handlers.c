@@ -4,6 +4,7 @@
  */
 #include "handlers.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
@@ -448,17 +449,43 @@ static int handlers_dead_limit(struct api_request *req, size_t *limit, struct re
 	return -1;
 }
 
-/* handlers_dead_jobs appends the view of each dead letter in ids that req's
- * caller may see to jobs, at most limit of them; ids whose job has expired
- * are skipped. Returns OK or the store's error. */
+/* handlers_dead_cursor reads ?before= (a cursor a page gave as "next":
+ * "<ms>-<id>") into *after and sets *has. Returns 0, or -1 with *e set to
+ * 400 invalid_cursor. */
+static int handlers_dead_cursor(struct api_request *req, struct job_store_dead_entry *after,
+				bool *has, struct reply_error *e)
+{
+	const char *v = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "before");
+	size_t digits;
+
+	*has = v != NULL;
+	if (v == NULL)
+		return 0;
+	digits = strspn(v, "0123456789");
+	if (digits >= 1 && digits <= 15 && v[digits] == '-' &&
+	    strlen(v + digits + 1) == JOB_ID_HEX &&
+	    strspn(v + digits + 1, "0123456789abcdef") == JOB_ID_HEX) {
+		after->at_ms = (int64_t)strtoll(v, NULL, 10);
+		memcpy(after->id, v + digits + 1, JOB_ID_HEX + 1);
+		return 0;
+	}
+	reply_error_set(e, MHD_HTTP_BAD_REQUEST, "invalid_cursor",
+			"before must be the \"next\" cursor of an earlier page of /v1/dead.");
+	return -1;
+}
+
+/* handlers_dead_jobs appends the view of each of the n dead letters that
+ * req's caller may see to jobs, until jobs holds limit; those whose job
+ * has expired are skipped. *used is how many of the n it went through.
+ * Returns OK or the store's error. */
 static enum job_store_status handlers_dead_jobs(struct api_request *req, struct job_store *st,
-						char (*ids)[JOB_ID_HEX + 1], size_t n,
-						size_t limit, json_t *jobs)
+						const struct job_store_dead_entry *dead, size_t n,
+						size_t limit, json_t *jobs, size_t *used)
 {
 	struct job_record rec;
 
-	for (size_t i = 0; i < n && json_array_size(jobs) < limit; i++) {
-		enum job_store_status s = job_store_fetch(st, ids[i], &rec);
+	for (*used = 0; *used < n && json_array_size(jobs) < limit; (*used)++) {
+		enum job_store_status s = job_store_fetch(st, dead[*used].id, &rec);
 		if (s == JOB_STORE_NOT_FOUND || (s == JOB_STORE_OK && !handlers_may_see(req, &rec)))
 			continue;
 		if (s != JOB_STORE_OK)
@@ -469,42 +496,113 @@ static enum job_store_status handlers_dead_jobs(struct api_request *req, struct 
 	return JOB_STORE_OK;
 }
 
-/* handlers_get_dead answers GET /v1/dead?limit=N: {"jobs":[...]}, the
- * newest dead letters first. A tenant's key sees only its tenant's, found
- * among the newest HANDLERS_DEAD_MAX of all tenants. */
+/* handlers_dead_next returns the page's "next" cursor: the place after the
+ * last of the n dead letters kept that the page went through (used of
+ * them) when it stopped before the end of them; else after the last one
+ * read (last, when more may follow); else JSON null, the end of the list. */
+static json_t *handlers_dead_next(const struct job_store_dead_entry *kept, size_t n, size_t used,
+				  const struct job_store_dead_entry *last, bool more)
+{
+	char cursor[24 + JOB_ID_HEX];
+
+	if (used < n && used > 0)
+		last = &kept[used - 1];
+	else if (!more)
+		last = NULL;
+	if (last == NULL)
+		return json_null();
+	snprintf(cursor, sizeof cursor, "%" PRId64 "-%s", last->at_ms, last->id);
+	return json_string(cursor);
+}
+
+/* A page of GET /v1/dead being made. */
+struct dead_page {
+	struct job_store_dead_entry *read; /* the dead letters read, newest first */
+	struct job_store_dead_entry *kept; /* those the caller may own (= read for all) */
+	size_t want, nread, nkept;
+	bool more;                         /* the read was full: more may follow */
+};
+
+/* handlers_dead_read reads the page's dead letters after *after (NULL: from
+ * the newest) into p and, for a tenant's key, keeps its tenant's. Returns
+ * OK or the store's error. */
+static enum job_store_status handlers_dead_read(struct api_request *req, struct job_store *st,
+						const struct job_store_dead_entry *after,
+						struct dead_page *p)
+{
+	bool tenant = p->kept != p->read;
+	enum job_store_status s = job_store_dead(st, after, p->read, p->want, &p->nread, &p->more);
+
+	p->nkept = p->nread;
+	if (s != JOB_STORE_OK || !tenant)
+		return s;
+	/* A tenant's own among them: one round trip, not one each. */
+	memcpy(p->kept, p->read, p->nread * sizeof *p->read);
+	return job_store_keep_tenant(st, req->tenant, p->kept, &p->nkept);
+}
+
+/* handlers_dead_body makes the page's body, {"jobs":[...],"next":...},
+ * into *body (NULL when out of memory). Returns OK or the store's error. */
+static enum job_store_status handlers_dead_body(struct api_request *req, struct job_store *st,
+						const struct dead_page *p, size_t limit,
+						json_t **body)
+{
+	json_t *jobs = json_array();
+	size_t used = 0;
+	enum job_store_status s = jobs != NULL ? JOB_STORE_OK : JOB_STORE_ENOMEM;
+	const struct job_store_dead_entry *last = p->nread > 0 ? &p->read[p->nread - 1] : NULL;
+
+	if (s == JOB_STORE_OK)
+		s = handlers_dead_jobs(req, st, p->kept, p->nkept, limit, jobs, &used);
+	*body = NULL;
+	if (s == JOB_STORE_OK)
+		*body = json_pack("{s:o, s:o}", "jobs", jobs,
+				  "next", handlers_dead_next(p->kept, p->nkept, used, last, p->more));
+	else
+		json_decref(jobs);
+	return s;
+}
+
+/* handlers_get_dead answers GET /v1/dead?limit=N&before=C: {"jobs":[...],
+ * "next":C'|null}, dead letters newest first, starting after cursor C. A
+ * tenant's key sees only its tenant's, looked for among the next
+ * HANDLERS_DEAD_MAX of all tenants: a page may hold fewer than limit (even
+ * none) while "next" says more may follow. */
 static enum MHD_Result handlers_get_dead(struct api_request *req, const char *upload_data,
 					 size_t *upload_data_size)
 {
 	struct reply_error e = { 0 };
+	struct job_store_dead_entry after;
+	struct dead_page p = { 0 };
 	struct job_store *st;
-	char (*ids)[JOB_ID_HEX + 1] = NULL;
 	enum job_store_status s = JOB_STORE_ENOMEM;
-	json_t *jobs = NULL;
-	size_t limit, scan, n = 0;
+	json_t *body = NULL;
+	size_t limit;
+	bool has_after, tenant;
 	int wait;
 
 	(void)upload_data;
 	if ((wait = handlers_wait(req, upload_data_size)) != 0)
 		return wait > 0 ? MHD_YES : MHD_NO;
-	if (handlers_dead_limit(req, &limit, &e) != 0)
+	if (handlers_dead_limit(req, &limit, &e) != 0 ||
+	    handlers_dead_cursor(req, &after, &has_after, &e) != 0)
 		return reply_send_error(req, &e);
-	scan = req->tenant[0] == '\0' || req->is_operator ? limit : HANDLERS_DEAD_MAX;
+	tenant = req->tenant[0] != '\0' && !req->is_operator;
+	p.want = tenant ? HANDLERS_DEAD_MAX : limit;
 	st = api_server_store(req->server);
-	ids = malloc(scan * sizeof *ids);
-	jobs = json_array();
-	if (st != NULL && ids != NULL && jobs != NULL) {
-		s = job_store_dead(st, ids, scan, &n);
-		/* A tenant's own among the newest: one round trip, not one each. */
-		if (s == JOB_STORE_OK && req->tenant[0] != '\0' && !req->is_operator)
-			s = job_store_keep_tenant(st, req->tenant, ids, &n);
+	p.read = malloc(p.want * sizeof *p.read);
+	p.kept = tenant ? malloc(p.want * sizeof *p.kept) : p.read;
+	if (st != NULL && p.read != NULL && p.kept != NULL) {
+		s = handlers_dead_read(req, st, has_after ? &after : NULL, &p);
 		if (s == JOB_STORE_OK)
-			s = handlers_dead_jobs(req, st, ids, n, limit, jobs);
+			s = handlers_dead_body(req, st, &p, limit, &body);
 	}
-	free(ids);
-	if (s == JOB_STORE_OK)
-		return reply_json(req, MHD_HTTP_OK, json_pack("{s:o}", "jobs", jobs), NULL, 0);
-	json_decref(jobs);
-	if (st != NULL)
+	if (p.kept != p.read)
+		free(p.kept);
+	free(p.read);
+	if (s == JOB_STORE_OK && body != NULL)
+		return reply_json(req, MHD_HTTP_OK, body, NULL, 0);
+	if (st != NULL && s != JOB_STORE_OK)
 		handlers_store_failed(req, st, "dead", s, &e);
 	else
 		reply_error_oom(&e);

@@ -40,6 +40,10 @@
 
 #define MAIN_PROGRAM "jobq-api"
 #define MAIN_GRACE_POLL_MS 100
+/* How often main checks the data layout (main_wait_signal). */
+#define MAIN_LAYOUT_CHECK_MS 5000
+/* main_wait_signal's answer when the data layout stops this API. */
+#define MAIN_STOP_LAYOUT (-1)
 
 /* main_parse_log_level reads debug|info|warn|error into the enum log_level
  * at dst (a config_parse_fn). */
@@ -209,36 +213,52 @@ static void main_block_signals(sigset_t *set)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-/* main_redis_max_bulk returns Redis's proto-max-bulk-len, read with a
- * store opened from cfg (and closed); when Redis refuses CONFIG (renamed,
- * as on managed Redis) or cannot be reached, it logs a warning and returns
- * Redis's default. */
-static uint64_t main_redis_max_bulk(const struct job_store_config *cfg, bool *known)
+/* main_redis_max_bulk returns Redis's proto-max-bulk-len, read with st;
+ * when Redis refuses CONFIG (renamed, as on managed Redis) or cannot be
+ * reached, it logs a warning and returns Redis's default. *known tells
+ * which. */
+static uint64_t main_redis_max_bulk(struct job_store *st, bool *known)
 {
-	const char *err = "out of memory";
-	struct job_store *st = job_store_open(cfg, &err);
 	uint64_t bytes = JOB_STORE_MAX_BULK_DEFAULT;
 
-	*known = st != NULL && job_store_max_bulk(st, &bytes) == JOB_STORE_OK;
-	if (*known) {
-		job_store_close(st);
+	*known = job_store_max_bulk(st, &bytes) == JOB_STORE_OK;
+	if (*known)
 		return bytes;
-	}
 	log_event(LOG_WARN, "Redis's proto-max-bulk-len is unknown: assuming 512 MiB",
-		  json_pack("{s:s}", "error", st != NULL ? job_store_errstr(st) : err));
-	job_store_close(st);
+		  json_pack("{s:s}", "error", job_store_errstr(st)));
 	return JOB_STORE_MAX_BULK_DEFAULT;
 }
 
-/* main_check_max_upload gives the stores Redis's longest string as the
- * enqueue limit and refuses an --max-upload above it: such an upload
- * could only fail when it is enqueued. Returns 0, or -1 with the reason
- * printed. */
-static int main_check_max_upload(struct api_server *srv)
+/* main_claim_layout claims the data layout with st (job_store_claim_layout).
+ * Returns 0, also when Redis cannot be reached (each new connection
+ * claims it then), or -1 with the reason printed when it was refused. */
+static int main_claim_layout(struct job_store *st)
+{
+	enum job_store_status s = job_store_claim_layout(st);
+
+	if (s == JOB_STORE_EREFUSED) {
+		fprintf(stderr, "%s: %s\n", MAIN_PROGRAM, job_store_errstr(st));
+		return -1;
+	}
+	if (s != JOB_STORE_OK)
+		log_event(LOG_WARN, "the data layout could not be checked at start: each "
+			  "connection to Redis checks it",
+			  json_pack("{s:s}", "error", job_store_errstr(st)));
+	return 0;
+}
+
+/* main_check_redis claims the data layout, gives the stores Redis's
+ * longest string as the enqueue limit and refuses an --max-upload above
+ * it: such an upload could only fail when it is enqueued. st is main's
+ * own store. Returns 0, or -1 with the reason printed. */
+static int main_check_redis(struct api_server *srv, struct job_store *st)
 {
 	bool known;
-	uint64_t bulk = main_redis_max_bulk(&srv->store_cfg, &known);
+	uint64_t bulk;
 
+	if (main_claim_layout(st) != 0)
+		return -1;
+	bulk = main_redis_max_bulk(st, &known);
 	srv->store_cfg.max_input = bulk;
 	if (srv->cfg.max_upload <= bulk)
 		return 0;
@@ -251,33 +271,44 @@ static int main_check_max_upload(struct api_server *srv)
 	return -1;
 }
 
+/* main_layout_refused checks the data layout with st now (main's own
+ * store: connections already open are not checked again by themselves)
+ * and tells whether it no longer lets this API run. A request whose new
+ * connection was refused gets 503 layout_refused meanwhile. */
+static bool main_layout_refused(struct job_store *st)
+{
+	return job_store_claim_layout(st) == JOB_STORE_EREFUSED;
+}
+
 /* main_wait_signal waits for SIGTERM or SIGINT and returns it; each SIGHUP
- * on the way reloads the auth file. With --exit-when-idle it returns 0
- * instead once the server has had no connection for that long: it sleeps
- * until the earliest moment that can be (api_server_idle_wait_ms), not on a
- * fixed tick, so a seldom-used API wakes about once per span. */
-static int main_wait_signal(struct api_server *srv, const sigset_t *set)
+ * on the way reloads the auth file. It wakes every MAIN_LAYOUT_CHECK_MS to
+ * check the data layout with st (connections already open are not checked
+ * by themselves) and returns MAIN_STOP_LAYOUT when it no longer lets this
+ * API run. With --exit-when-idle it returns 0 instead once the server has
+ * had no connection for that long: it sleeps until the earliest moment that
+ * can be (api_server_idle_wait_ms) or the next check, not on a short tick. */
+static int main_wait_signal(struct api_server *srv, const sigset_t *set, struct job_store *st)
 {
 	int64_t idle_ms = (int64_t)srv->cfg.exit_when_idle_s * 1000;
-	int sig = 0;
+	int sig;
 
 	for (;;) {
-		if (idle_ms == 0) {
-			if (sigwait(set, &sig) != 0)
-				continue;
-		} else {
-			int64_t wait_ms = api_server_idle_wait_ms(api_server_unused_ms(srv), idle_ms);
-			struct timespec ts = { wait_ms / 1000, (wait_ms % 1000) * 1000000L };
+		int64_t wait_ms = MAIN_LAYOUT_CHECK_MS;
 
-			if (wait_ms == 0)
+		if (idle_ms > 0) {
+			int64_t idle_wait = api_server_idle_wait_ms(api_server_unused_ms(srv), idle_ms);
+			if (idle_wait == 0)
 				return 0;
-			sig = sigtimedwait(set, NULL, &ts);
-			if (sig <= 0)
-				continue;
+			wait_ms = idle_wait < wait_ms ? idle_wait : wait_ms;
 		}
-		if (sig != SIGHUP)
+		struct timespec ts = { wait_ms / 1000, (wait_ms % 1000) * 1000000L };
+		sig = sigtimedwait(set, NULL, &ts);
+		if (sig == SIGHUP)
+			gate_reload(&srv->gate);
+		else if (sig > 0)
 			return sig;
-		gate_reload(&srv->gate);
+		else if (main_layout_refused(st))
+			return MAIN_STOP_LAYOUT;
 	}
 }
 
@@ -311,14 +342,20 @@ static bool main_drain(struct api_server *srv, const sigset_t *set, int grace_s,
 	return true;
 }
 
-/* main_shutdown runs the shutdown sequence after signal sig, or after
- * --exit-when-idle when sig is 0. */
-static void main_shutdown(struct api_server *srv, const sigset_t *set, int sig)
+/* main_shutdown runs the shutdown sequence after signal sig, after
+ * --exit-when-idle when sig is 0, or when the data layout stops this API
+ * (MAIN_STOP_LAYOUT: layout, main's store, says why). */
+static void main_shutdown(struct api_server *srv, const sigset_t *set, int sig,
+			  struct job_store *layout)
 {
 	bool idle;
 
 	service_notify("STOPPING=1\nSTATUS=Shutting down");
-	if (sig == 0)
+	if (sig == MAIN_STOP_LAYOUT)
+		log_event(LOG_ERROR, "shutting down",
+			  json_pack("{s:s, s:s, s:i}", "reason", "layout", "error",
+				    job_store_errstr(layout), "grace_s", srv->cfg.shutdown_grace_s));
+	else if (sig == 0)
 		log_event(LOG_INFO, "shutting down",
 			  json_pack("{s:s, s:i, s:i}", "reason", "idle",
 				    "exit_when_idle_s", srv->cfg.exit_when_idle_s,
@@ -344,7 +381,9 @@ int main(int argc, char **argv)
 	const char *err = NULL;
 	char gate_err[400];
 	char listen_err[160];
+	struct job_store *layout;
 	sigset_t set;
+	int sig;
 
 	/* First of all, so that a SIGTERM during start-up is handled by the
 	 * shutdown path instead of killing a half-started process. */
@@ -376,15 +415,24 @@ int main(int argc, char **argv)
 		api_server_stop(&srv);
 		return 2;
 	}
-	if (main_check_max_upload(&srv) != 0) {
+	layout = job_store_open(&srv.store_cfg, &err); /* the same settings: a layout owner */
+	if (layout == NULL)
+		fprintf(stderr, "%s: %s\n", MAIN_PROGRAM, err);
+	if (layout == NULL || main_check_redis(&srv, layout) != 0) {
+		job_store_close(layout);
 		api_server_stop(&srv);
 		return 2;
 	}
 	if (api_server_start(&srv) != 0) {
+		job_store_close(layout);
 		api_server_stop(&srv);
 		return 1;
 	}
 	service_notify("READY=1\nSTATUS=Serving HTTP on %s", srv.address);
-	main_shutdown(&srv, &set, main_wait_signal(&srv, &set));
-	return 0;
+	sig = main_wait_signal(&srv, &set, layout);
+	main_shutdown(&srv, &set, sig, layout);
+	job_store_close(layout);
+	/* 2, as at start: this binary cannot serve this data, and a restart
+	 * will not help (the systemd unit does not restart on 2). */
+	return sig == MAIN_STOP_LAYOUT ? 2 : 0;
 }

@@ -94,6 +94,12 @@ void reply_error_store(struct reply_error *e, enum job_store_status s)
 	case JOB_STORE_ENOMEM:
 		reply_error_oom(e);
 		break;
+	case JOB_STORE_EREFUSED:
+		reply_error_set(e, MHD_HTTP_SERVICE_UNAVAILABLE, "layout_refused",
+				"This jobq-api does not match the data layout in Redis (see its log) "
+				"and is shutting down.");
+		e->retry_after_s = 1;
+		break;
 	default:
 		reply_error_set(e, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
 				"The job store gave an unexpected answer.");

@@ -74,6 +74,7 @@ int api_server_init(struct api_server *srv, const char **err)
 		.prefix = srv->cfg.prefix,
 		.timeout_ms = (int)srv->cfg.redis_timeout_ms,
 		.max_queue_depth = srv->cfg.max_queue_depth,
+		.schema_owner = true,
 	};
 	srv->daemon = NULL;
 	srv->quiesced_fd = MHD_INVALID_SOCKET;

@@ -34,6 +34,8 @@ enum script_id {
 	SCRIPT_HEARTBEAT,
 	SCRIPT_OVERVIEW,
 	SCRIPT_FINISH_NEXT,
+	SCRIPT_SCHEMA,
+	SCRIPT_DEAD_PAGE,
 	SCRIPT_COUNT
 };
 
@@ -41,6 +43,7 @@ static const char *const script_names[SCRIPT_COUNT] = {
 	"enqueue", "claim", "progress", "renew", "finish", "requeue",
 	"cancel",
 	"fail", "retry", "heartbeat", "overview", "finish_next",
+	"schema", "dead_page",
 };
 
 /* Codes the scripts return; see each script's header. */
@@ -56,6 +59,7 @@ struct job_store {
 	int dead_ttl_s;
 	int64_t max_queue_depth; /* 0: no limit */
 	uint64_t max_input;      /* enqueue.lua's ARGV[3] */
+	bool schema_owner;       /* claim the layout at each connection (schema.lua) */
 	uint64_t replies;        /* replies Redis sent so far (job_store_replies) */
 	char sha[SCRIPT_COUNT][41];
 	char err[256];
@@ -84,6 +88,7 @@ struct job_store *job_store_open(const struct job_store_config *cfg, const char 
 	st->dead_ttl_s = cfg->dead_ttl_s > 0 ? cfg->dead_ttl_s : 30 * 86400;
 	st->max_queue_depth = cfg->max_queue_depth > 0 ? cfg->max_queue_depth : 0;
 	st->max_input = cfg->max_input > 0 ? cfg->max_input : JOB_STORE_MAX_BULK_DEFAULT;
+	st->schema_owner = cfg->schema_owner;
 	return st;
 }
 
@@ -112,6 +117,8 @@ const char *job_store_errstr(const struct job_store *st)
 {
 	return st->err;
 }
+
+
 
 static struct timeval ms_to_timeval(int64_t ms)
 {
@@ -185,8 +192,87 @@ static int store_load_scripts(struct job_store *st)
 	return 0;
 }
 
-/* store_handshake authenticates, selects the database and loads scripts. */
-static int store_handshake(struct job_store *st)
+/* schema_answer returns schema.lua's code in r (0, 1 or 2), or -1 when r
+ * is not one of its answers. */
+static int schema_answer(const redisReply *r)
+{
+	int code;
+
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
+	    r->element[0]->type != REDIS_REPLY_INTEGER)
+		return -1;
+	code = (int)r->element[0]->integer;
+	if (code < 0 || code > 2)
+		return -1;
+	for (size_t i = 1; i < r->elements; i++)
+		if (r->element[i]->type != (code == 2 ? REDIS_REPLY_STRING : REDIS_REPLY_INTEGER))
+			return -1;
+	return code;
+}
+
+/* schema_refusal writes into st->err why schema.lua's answer r, of code
+ * 1 or 2, refuses the layout. */
+static void schema_refusal(struct job_store *st, const redisReply *r)
+{
+	size_t len;
+
+	if (r->element[0]->integer == 1) {
+		snprintf(st->err, sizeof st->err,
+			 "the data under prefix %s has layout version %lld, newer than this "
+			 "binary's %d: run a jobq-api at least as new as the workers",
+			 st->prefix, r->element[1]->integer, JOB_STORE_SCHEMA);
+		return;
+	}
+	len = (size_t)snprintf(st->err, sizeof st->err,
+			       "live workers older than layout version %d would misread the jobs "
+			       "this jobq-api writes; upgrade them first:", JOB_STORE_SCHEMA);
+	for (size_t i = 1; i < r->elements && len < sizeof st->err; i++)
+		len += (size_t)snprintf(st->err + len, sizeof st->err - len, " %s",
+					r->element[i]->str);
+}
+
+/* store_schema_claim runs schema.lua on st's connection. Returns OK;
+ * EREFUSED with st->err saying why (the layout in use is newer than this
+ * binary's, live workers are older, or {p}:schema_version holds no
+ * version: schema.lua's "ERR schema:" error); or EUNAVAILABLE / EPROTO
+ * when the call itself failed (the caller drops the connection). */
+static enum job_store_status store_schema_claim(struct job_store *st)
+{
+	char k_version[KEYS_MAX], k_workers[KEYS_MAX], version[16];
+	const char *argv[] = {"EVALSHA", st->sha[SCRIPT_SCHEMA], "2",
+			      keys_schema_version(k_version, st->prefix),
+			      keys_workers(k_workers, st->prefix), st->prefix, version};
+	enum job_store_status s = JOB_STORE_EREFUSED;
+	redisReply *r;
+	int code;
+
+	snprintf(version, sizeof version, "%d", JOB_STORE_SCHEMA);
+	r = redisCommandArgv(st->ctx, 7, argv, NULL);
+	if (!r) {
+		snprintf(st->err, sizeof st->err, "redis schema: %s", st->ctx->errstr);
+		return JOB_STORE_EUNAVAILABLE;
+	}
+	st->replies++;
+	code = schema_answer(r);
+	if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "ERR schema:", 11) == 0)
+		snprintf(st->err, sizeof st->err, "%s", r->str + 4);
+	else if (code > 0)
+		schema_refusal(st, r);
+	else if (code == 0)
+		s = JOB_STORE_OK;
+	else {
+		snprintf(st->err, sizeof st->err, "redis schema: %s",
+			 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply type");
+		s = JOB_STORE_EPROTO;
+	}
+	freeReplyObject(r);
+	return s;
+}
+
+/* store_handshake authenticates, selects the database, loads scripts and,
+ * for a layout owner, claims the layout. Returns OK, EREFUSED (the
+ * layout) or another error, with st->err set. */
+static enum job_store_status store_handshake(struct job_store *st)
 {
 	if (st->url.password[0]) {
 		const char *with_user[] = {"AUTH", st->url.user, st->url.password};
@@ -194,16 +280,18 @@ static int store_handshake(struct job_store *st)
 		int rc = st->url.user[0] ? store_simple(st, 3, with_user, NULL)
 					 : store_simple(st, 2, without, NULL);
 		if (rc < 0)
-			return -1;
+			return JOB_STORE_EUNAVAILABLE;
 	}
 	if (st->url.db != 0) {
 		char db[16];
 		snprintf(db, sizeof db, "%d", st->url.db);
 		const char *argv[] = {"SELECT", db};
 		if (store_simple(st, 2, argv, NULL) < 0)
-			return -1;
+			return JOB_STORE_EUNAVAILABLE;
 	}
-	return store_load_scripts(st);
+	if (store_load_scripts(st) < 0)
+		return JOB_STORE_EUNAVAILABLE;
+	return st->schema_owner ? store_schema_claim(st) : JOB_STORE_OK;
 }
 
 /* store_connect makes sure st has a live connection. */
@@ -224,11 +312,24 @@ static enum job_store_status store_connect(struct job_store *st)
 		return store_fail(st, "set timeout");
 	if (!st->url.unix_socket)
 		redisEnableKeepAlive(st->ctx);
-	if (store_handshake(st) < 0) {
+	enum job_store_status s = store_handshake(st);
+	if (s != JOB_STORE_OK)
 		store_disconnect(st);
-		return JOB_STORE_EUNAVAILABLE;
-	}
-	return JOB_STORE_OK;
+	return s;
+}
+
+enum job_store_status job_store_claim_layout(struct job_store *st)
+{
+	bool was_connected = st->ctx != NULL;
+	enum job_store_status s = store_connect(st);
+
+	/* A new connection of a layout owner has just claimed it. */
+	if (s != JOB_STORE_OK || (!was_connected && st->schema_owner))
+		return s;
+	s = store_schema_claim(st);
+	if (s == JOB_STORE_EUNAVAILABLE)
+		store_disconnect(st);
+	return s;
 }
 
 /* store_command sends one command and returns its reply, which the caller
@@ -1606,35 +1707,71 @@ enum job_store_status job_store_errors(struct job_store *st, const char *id, jso
 	return s;
 }
 
-enum job_store_status job_store_dead(struct job_store *st, char (*ids)[JOB_ID_HEX + 1],
-				     size_t max, size_t *n)
+/* dead_entry_read fills e from dead_page.lua's pair at page->element[i]
+ * (id, then ms: the script passes over anything else). Returns 0, or -1
+ * when the pair is not that. */
+static int dead_entry_read(const redisReply *page, size_t i, struct job_store_dead_entry *e)
 {
-	char key[KEYS_MAX], stop[24];
-	const char *argv[] = {"ZREVRANGE", keys_dead(key, st->prefix), "0", stop};
+	const redisReply *id = page->element[i], *at = page->element[i + 1];
+	char *end;
+	long long ms;
+
+	if (id->type != REDIS_REPLY_STRING || id->len != JOB_ID_HEX || at->type != REDIS_REPLY_STRING)
+		return -1;
+	ms = strtoll(at->str, &end, 10);
+	if (end == at->str || *end != '\0' || ms < 0)
+		return -1;
+	memcpy(e->id, id->str, JOB_ID_HEX + 1);
+	e->at_ms = (int64_t)ms;
+	return 0;
+}
+
+/* dead_page_valid tells whether r is dead_page.lua's answer {more, {id,
+ * ms, ...}} of at most max pairs. */
+static bool dead_page_valid(const redisReply *r, size_t max)
+{
+	return r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	       r->element[0]->type == REDIS_REPLY_INTEGER &&
+	       r->element[1]->type == REDIS_REPLY_ARRAY && r->element[1]->elements % 2 == 0 &&
+	       r->element[1]->elements / 2 <= max;
+}
+
+enum job_store_status job_store_dead(struct job_store *st, const struct job_store_dead_entry *after,
+				     struct job_store_dead_entry *out, size_t max, size_t *n,
+				     bool *more)
+{
+	char key[KEYS_MAX];
+	struct script_call c;
 	enum job_store_status s;
 	redisReply *r;
 
 	*n = 0;
+	*more = false;
 	if (max == 0)
 		return JOB_STORE_OK;
-	snprintf(stop, sizeof stop, "%zu", max - 1);
-	r = store_read(st, 4, argv, NULL, &s);
+	call_init(&c, 1);
+	call_str(&c, keys_dead(key, st->prefix));
+	call_u64(&c, max);
+	if (after != NULL)
+		call_u64(&c, (uint64_t)after->at_ms);
+	else
+		call_str(&c, "");
+	call_str(&c, after != NULL ? after->id : "");
+	r = store_eval(st, SCRIPT_DEAD_PAGE, &c, &s);
 	if (!r)
 		return s;
-	if (r->type != REDIS_REPLY_ARRAY) {
-		s = store_reply_error(st, r, "ZREVRANGE");
-		freeReplyObject(r);
-		return s;
-	}
-	for (size_t i = 0; i < r->elements && *n < max; i++)
-		if (r->element[i]->type == REDIS_REPLY_STRING && r->element[i]->len == JOB_ID_HEX)
-			memcpy(ids[(*n)++], r->element[i]->str, JOB_ID_HEX + 1);
+	s = dead_page_valid(r, max) ? JOB_STORE_OK
+				    : store_reply_error(st, r, script_names[SCRIPT_DEAD_PAGE]);
+	for (size_t i = 0; s == JOB_STORE_OK && i < r->element[1]->elements; i += 2)
+		if (dead_entry_read(r->element[1], i, &out[(*n)++]) != 0)
+			s = store_reply_error(st, r->element[1]->element[i], "dead_page");
+	*more = s == JOB_STORE_OK && r->element[0]->integer == 1;
 	freeReplyObject(r);
-	return JOB_STORE_OK;
+	return s;
 }
 
 enum job_store_status job_store_keep_tenant(struct job_store *st, const char *tenant,
-					   char (*ids)[JOB_ID_HEX + 1], size_t *n)
+					   struct job_store_dead_entry *entries, size_t *n)
 {
 	char key[KEYS_MAX];
 	size_t kept = 0;
@@ -1644,8 +1781,8 @@ enum job_store_status job_store_keep_tenant(struct job_store *st, const char *te
 		return s;
 	/* One round trip for the whole list: the HGETs are pipelined. */
 	for (size_t i = 0; i < *n; i++)
-		if (redisAppendCommand(st->ctx, "HGET %s tenant", keys_job(key, st->prefix, ids[i])) !=
-		    REDIS_OK)
+		if (redisAppendCommand(st->ctx, "HGET %s tenant",
+				       keys_job(key, st->prefix, entries[i].id)) != REDIS_OK)
 			return store_fail(st, "HGET");
 	for (size_t i = 0; i < *n; i++) {
 		void *reply = NULL;
@@ -1653,7 +1790,7 @@ enum job_store_status job_store_keep_tenant(struct job_store *st, const char *te
 			return store_fail(st, "HGET");
 		redisReply *r = reply;
 		if (r->type == REDIS_REPLY_STRING && strcmp(r->str, tenant) == 0)
-			memmove(ids[kept++], ids[i], sizeof ids[i]);
+			memmove(&entries[kept++], &entries[i], sizeof entries[i]);
 		else if (r->type == REDIS_REPLY_ERROR && s == JOB_STORE_OK)
 			s = store_reply_error(st, r, "HGET");
 		freeReplyObject(r);
@@ -1697,21 +1834,33 @@ enum job_store_status job_store_pending(struct job_store *st, const char *const 
 /* ======================= The worker registry ======================= */
 
 enum job_store_status job_store_heartbeat(struct job_store *st, const struct job_store_worker *w,
-					  int64_t ttl_ms)
+					  int64_t ttl_ms, long long *schema)
 {
-	char k_worker[KEYS_MAX], k_workers[KEYS_MAX];
+	char k_worker[KEYS_MAX], k_workers[KEYS_MAX], k_version[KEYS_MAX];
 	struct script_call c;
+	enum job_store_status s;
+	redisReply *r;
 
-	call_init(&c, 2);
+	call_init(&c, 3);
 	call_str(&c, keys_worker(k_worker, st->prefix, w->id));
 	call_str(&c, keys_workers(k_workers, st->prefix));
+	call_str(&c, keys_schema_version(k_version, st->prefix));
 	call_str(&c, w->id);
 	call_u64(&c, (uint64_t)w->started_at_ms);
 	call_str(&c, w->queues);
 	call_u64(&c, (uint64_t)w->concurrency);
 	call_u64(&c, (uint64_t)job_now_ms());
 	call_u64(&c, (uint64_t)ttl_ms);
-	return store_eval_code(st, SCRIPT_HEARTBEAT, &c);
+	call_u64(&c, JOB_STORE_SCHEMA);
+	r = store_eval(st, SCRIPT_HEARTBEAT, &c, &s);
+	if (!r)
+		return s;
+	s = r->type == REDIS_REPLY_INTEGER ? JOB_STORE_OK
+					   : store_reply_error(st, r, script_names[SCRIPT_HEARTBEAT]);
+	if (s == JOB_STORE_OK)
+		*schema = r->integer;
+	freeReplyObject(r);
+	return s;
 }
 
 enum job_store_status job_store_unregister(struct job_store *st, const char *id)

@@ -47,6 +47,7 @@ enum job_store_status {
 	JOB_STORE_EUNAVAILABLE = -1,   /* Redis unreachable or timed out */
 	JOB_STORE_EPROTO = -2,         /* Redis answered something unexpected */
 	JOB_STORE_ENOMEM = -3,
+	JOB_STORE_EREFUSED = -4,       /* the data layout in use is not this binary's (schema.lua) */
 };
 
 struct job_store_config {
@@ -65,7 +66,21 @@ struct job_store_config {
 	 * proto-max-bulk-len, past which the script's APPEND fails; 0 means
 	 * Redis's default, JOB_STORE_MAX_BULK_DEFAULT. */
 	uint64_t max_input;
+	/* jobq-api: at each new connection, claim the data layout
+	 * (JOB_STORE_SCHEMA, below) before any other call; a refused claim
+	 * fails the connection, and the call that made it, with EREFUSED. */
+	bool schema_owner;
 };
+
+/* The version of the data layout these binaries read and write: the key
+ * schema, the job hash's fields and where inputs and results live. It
+ * goes up with every change an older binary would misread. 1: up to
+ * small inputs and results moving into the job hash; 2: since. The
+ * version in use is {p}:schema_version, which only jobq-api raises, and
+ * only while no live worker reports an older one (schema.lua); a worker
+ * reports its own in each heartbeat and stops claiming when the version
+ * in use is newer (heartbeat.lua). */
+#define JOB_STORE_SCHEMA 2
 
 /* Redis's default proto-max-bulk-len: 512 MiB. */
 #define JOB_STORE_MAX_BULK_DEFAULT (512ULL << 20)
@@ -126,6 +141,14 @@ void job_store_close(struct job_store *st);
 
 /* job_store_errstr returns the sentence for the last failure (owned by st). */
 const char *job_store_errstr(const struct job_store *st);
+
+/* job_store_claim_layout claims the data layout (schema.lua) for st, a
+ * schema_owner store, as each new connection of one does: the version in
+ * use becomes JOB_STORE_SCHEMA unless it is newer or a live worker reports
+ * an older one. Returns OK; EREFUSED (job_store_errstr says why); or the
+ * error of a call that failed. For a check at start and now and then:
+ * connections already open are not checked again by themselves. */
+enum job_store_status job_store_claim_layout(struct job_store *st);
 
 /* job_store_replies returns how many replies (errors included) Redis has
  * sent st so far: proof that Redis answered between two readings. */
@@ -422,10 +445,12 @@ struct job_store_worker {
 /* job_store_heartbeat writes w's entry {p}:worker:{id} (with now as its
  * heartbeat) with a TTL of ttl_ms, and its score in {p}:workers
  * (heartbeat.lua, one round trip). Its running jobs are not in it: they
- * are the ones {p}:running holds under its id (job_store_overview).
- * Returns OK or an error. */
+ * are the ones {p}:running holds under its id (job_store_overview). The
+ * entry says the worker's layout version, JOB_STORE_SCHEMA, and *schema
+ * gets the one in use ({p}:schema_version; 0 when unset), in the same
+ * step. Returns OK or an error. */
 enum job_store_status job_store_heartbeat(struct job_store *st, const struct job_store_worker *w,
-					  int64_t ttl_ms);
+					  int64_t ttl_ms, long long *schema);
 
 /* job_store_unregister deletes worker id's entry and its {p}:workers score
  * (on a clean exit). Returns OK or an error. */
@@ -456,15 +481,27 @@ extern const char job_store_run_bounds[];
  * "<task>|sum_ms": n, ...}} (keys.h). Returns OK, ENOMEM, or an error. */
 enum job_store_status job_store_metrics(struct job_store *st, json_t **out);
 
-/* job_store_dead copies the ids of up to max dead letters, newest first,
- * into ids and sets *n. Returns OK or an error. */
-enum job_store_status job_store_dead(struct job_store *st, char (*ids)[JOB_ID_HEX + 1],
-				     size_t max, size_t *n);
+/* A dead letter: its job's id and its time of death, which together
+ * place it in {p}:dead's order (newest first, then by id descending). */
+struct job_store_dead_entry {
+	char id[JOB_ID_HEX + 1];
+	int64_t at_ms;
+};
 
-/* job_store_keep_tenant keeps, in order, the first *n ids whose job's
- * tenant is tenant, and sets *n to how many; ids of jobs that are gone are
- * dropped. One round trip. Returns OK or an error. */
+/* job_store_dead copies up to max dead letters into out, newest first,
+ * and sets *n: from the newest when after is NULL, else those that come
+ * after *after in that order, whether or not *after is still a dead letter
+ * (dead_page.lua, one round trip; a member of {p}:dead that is no job id,
+ * written by hand, is passed over). *more tells whether max came, so that
+ * more may follow. Returns OK or an error. */
+enum job_store_status job_store_dead(struct job_store *st, const struct job_store_dead_entry *after,
+				     struct job_store_dead_entry *out, size_t max, size_t *n,
+				     bool *more);
+
+/* job_store_keep_tenant keeps, in order, the first *n entries whose job's
+ * tenant is tenant, and sets *n to how many; entries of jobs that are gone
+ * are dropped. One round trip. Returns OK or an error. */
 enum job_store_status job_store_keep_tenant(struct job_store *st, const char *tenant,
-					   char (*ids)[JOB_ID_HEX + 1], size_t *n);
+					   struct job_store_dead_entry *entries, size_t *n);
 
 #endif

@@ -22,6 +22,7 @@ const struct keys_entry keys_schema[] = {
 	{"{p}:cancel", "channel", "pub/sub: ids of running jobs whose cancel was just asked"},
 	{"{p}:worker:{id}", "hash", "a live worker: queues, concurrency, heartbeat (TTL)"},
 	{"{p}:workers", "zset", "ids of workers, scored by last heartbeat (ms); dead ones pruned when listed"},
+	{"{p}:schema_version", "string", "the data layout version of everything under the prefix (jobq-api raises it)"},
 	{"{p}:idem:{tenant}:{key}", "hash", "an Idempotency-Key: the job it made and the submission's fingerprint (24 h TTL)"},
 	{"{p}:metrics:finished", "hash", "jobs ended, by \"<task>|<status>\" (succeeded, failed, cancelled)"},
 	{"{p}:metrics:duration", "hash", "attempt run times by task: \"<task>|<le>\" bucket counts, \"<task>|count\", \"<task>|sum_ms\""},
@@ -113,6 +114,12 @@ char *keys_worker(char *out, const char *prefix, const char *worker_id)
 char *keys_workers(char *out, const char *prefix)
 {
 	snprintf(out, KEYS_MAX, "%s:workers", prefix);
+	return out;
+}
+
+char *keys_schema_version(char *out, const char *prefix)
+{
+	snprintf(out, KEYS_MAX, "%s:schema_version", prefix);
 	return out;
 }
 

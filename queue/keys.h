@@ -21,6 +21,7 @@
  *   {p}:cancel                channel ids of running jobs whose cancel was asked
  *   {p}:worker:{id}           hash    a live worker: queues, concurrency, heartbeat (TTL)
  *   {p}:workers               zset    worker id -> last heartbeat (ms); pruned when listed
+ *   {p}:schema_version        string  the data layout version (JOB_STORE_SCHEMA) in use
  *   {p}:idem:{tenant}:{key}   hash    an Idempotency-Key: job id and fingerprint (24 h TTL)
  *   {p}:metrics:finished      hash    "<task>|<status>" -> jobs ended so (counters)
  *   {p}:metrics:duration      hash    "<task>|<le>", "|count", "|sum_ms" -> attempt run times
@@ -77,6 +78,9 @@ char *keys_errors(char *out, const char *prefix, const char *id);
 /* The worker registry (heartbeat.lua, overview.lua). */
 char *keys_worker(char *out, const char *prefix, const char *worker_id);
 char *keys_workers(char *out, const char *prefix);
+
+/* The data layout version (schema.lua, heartbeat.lua; see job_store.h). */
+char *keys_schema_version(char *out, const char *prefix);
 
 /* Longest idempotency key name: prefix (<= 64) + ":idem:" + tenant (<= 64)
  * + ":" + key (<= 128). */

@@ -9,10 +9,12 @@
  * any thread starts, so only main's sigwait sees them; SIGPIPE is ignored,
  * so a dropped Redis connection is an error return, not a death.
  *
- * --exit-when-idle: the producer sends WORKER_SIG_IDLE to the process when
+ * --exit-when-idle: the producer sends WORKER_SIG_STOP to the process when
  * it has had nothing to do for that long (producer.h); main takes it as it
- * takes a first SIGTERM. systemd hears READY=1 once the threads claim and
- * STOPPING=1 when the shutdown starts (service.h).
+ * takes a first SIGTERM. It sends the same when the data layout in use is
+ * newer than this worker's: main shuts down the same way and exits 2.
+ * systemd hears READY=1 once the threads claim and STOPPING=1 when the
+ * shutdown starts (service.h).
  *
  * Shutdown:
  *   first SIGTERM/SIGINT   phase DRAINING: the producer stops claiming and
@@ -164,7 +166,7 @@ static void worker_block_signals(sigset_t *set)
 	sigaddset(set, SIGTERM);
 	sigaddset(set, SIGINT);
 	sigaddset(set, WORKER_SIG_DRAINED);
-	sigaddset(set, WORKER_SIG_IDLE);
+	sigaddset(set, WORKER_SIG_STOP);
 	pthread_sigmask(SIG_BLOCK, set, NULL);
 	memset(&ignore, 0, sizeof ignore);
 	ignore.sa_handler = SIG_IGN;
@@ -271,26 +273,30 @@ static void worker_log_started(const struct worker *w)
 }
 
 /* worker_wait_signal returns the first SIGTERM or SIGINT, or
- * WORKER_SIG_IDLE when this process's producer sent it. */
+ * WORKER_SIG_STOP when this process's producer sent it. */
 static int worker_wait_signal(const sigset_t *set)
 {
 	siginfo_t info;
 	int sig = 0;
 
-	while (sig != SIGTERM && sig != SIGINT && sig != WORKER_SIG_IDLE) {
+	while (sig != SIGTERM && sig != SIGINT && sig != WORKER_SIG_STOP) {
 		sig = sigwaitinfo(set, &info);
-		if (sig == WORKER_SIG_IDLE && info.si_pid != getpid())
+		if (sig == WORKER_SIG_STOP && info.si_pid != getpid())
 			sig = 0;
 	}
 	return sig;
 }
 
 /* worker_log_stopping tells the log and systemd that the shutdown starts,
- * and why: signal sig, or WORKER_SIG_IDLE for --exit-when-idle. */
-static void worker_log_stopping(const struct worker_settings *s, int sig)
+ * and why: signal sig, or the producer's reason why for WORKER_SIG_STOP. */
+static void worker_log_stopping(const struct worker_settings *s, int sig, enum producer_stop why)
 {
 	service_notify("STOPPING=1\nSTATUS=Shutting down");
-	if (sig == WORKER_SIG_IDLE)
+	if (sig == WORKER_SIG_STOP && why == PRODUCER_STOP_SCHEMA)
+		log_event(LOG_ERROR, "shutting down",
+			  json_pack("{s:s, s:i}", "reason", "schema", "grace_s",
+				    s->shutdown_grace_s));
+	else if (sig == WORKER_SIG_STOP)
 		log_event(LOG_INFO, "shutting down",
 			  json_pack("{s:s, s:i, s:i}", "reason", "idle", "exit_when_idle_s",
 				    s->exit_when_idle_s, "grace_s", s->shutdown_grace_s));
@@ -327,11 +333,14 @@ static void worker_drain(struct worker *w, const sigset_t *set)
 	running_advance(&w->running, RUNNING_INTERRUPTING);
 }
 
-/* worker_run starts the threads, waits for the first SIGTERM or SIGINT,
- * drains and stops. Returns the process's exit status. */
+/* worker_run starts the threads, waits for the first SIGTERM or SIGINT
+ * (or the producer's WORKER_SIG_STOP), drains and stops. Returns the
+ * process's exit status: 2 when the data layout in use is newer than its
+ * own (as for a bad configuration: a restart will not help), else 0. */
 static int worker_run(struct worker *w, const sigset_t *signals)
 {
 	const char *err = NULL;
+	enum producer_stop why;
 	int sig;
 
 	if (worker_start_threads(w, &err) != 0) {
@@ -342,11 +351,13 @@ static int worker_run(struct worker *w, const sigset_t *signals)
 	worker_log_started(w);
 	service_notify("READY=1\nSTATUS=Claiming jobs from %s", w->producer.queues);
 	sig = worker_wait_signal(signals);
-	worker_log_stopping(&w->settings, sig);
+	why = sig == WORKER_SIG_STOP ? producer_stop_reason(&w->producer) : PRODUCER_STOP_NONE;
+	worker_log_stopping(&w->settings, sig, why);
 	worker_drain(w, signals);
 	worker_stop_threads(w);
 	log_event(LOG_INFO, "worker stopped", json_pack("{s:s}", "worker_id", w->settings.worker_id));
-	return 0;
+	/* Read again: a heartbeat during the drain may have seen a newer layout. */
+	return producer_stop_reason(&w->producer) == PRODUCER_STOP_SCHEMA ? 2 : 0;
 }
 
 int main(int argc, char **argv)

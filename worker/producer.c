@@ -59,6 +59,36 @@ static enum job_store_status producer_answered(struct producer *p, enum job_stor
 	return s;
 }
 
+/* producer_ask_stop records why and sends WORKER_SIG_STOP, unless a stop
+ * was asked already. */
+static void producer_ask_stop(struct producer *p, enum producer_stop why)
+{
+	int none = PRODUCER_STOP_NONE;
+
+	if (atomic_compare_exchange_strong(&p->stop, &none, (int)why))
+		kill(getpid(), WORKER_SIG_STOP); /* main's sigwait takes it: blocked everywhere else */
+}
+
+enum producer_stop producer_stop_reason(struct producer *p)
+{
+	return (enum producer_stop)atomic_load(&p->stop);
+}
+
+/* producer_check_schema stops claiming when the layout version in use,
+ * schema (from the heartbeat), is newer than this worker's. */
+static void producer_check_schema(struct producer *p, long long schema)
+{
+	/* Once a stop was asked for (idle, or this) the worker is on its way
+	 * out and claims nothing more. */
+	if (schema <= JOB_STORE_SCHEMA || producer_stop_reason(p) != PRODUCER_STOP_NONE)
+		return;
+	log_event(LOG_ERROR, "the data layout in use is newer than this worker's: "
+		  "claiming stops; upgrade this worker",
+		  json_pack("{s:I, s:i}", "schema_version", (json_int_t)schema,
+			    "worker_schema_version", JOB_STORE_SCHEMA));
+	producer_ask_stop(p, PRODUCER_STOP_SCHEMA);
+}
+
 /* producer_renew renews the leases of every running job in one round trip
  * when lease/3 has passed since the last renewal, then writes the
  * worker's heartbeat. Returns OK (also when
@@ -68,6 +98,7 @@ static enum job_store_status producer_renew(struct producer *p)
 	int64_t now = worker_clock_ms();
 	size_t n;
 	enum job_store_status s;
+	long long schema = 0;
 
 	if (now < p->next_renewal_ms)
 		return JOB_STORE_OK;
@@ -80,9 +111,10 @@ static enum job_store_status producer_renew(struct producer *p)
 		running_apply_renewal(p->running, p->claims, p->answers, n, now);
 	}
 	s = producer_answered(p, job_store_heartbeat(p->store, &p->self,
-						     3 * producer_renewal_interval_ms(p)));
+						     3 * producer_renewal_interval_ms(p), &schema));
 	if (s != JOB_STORE_OK)
 		return s;
+	producer_check_schema(p, schema);
 	p->next_renewal_ms = now + producer_renewal_interval_ms(p);
 	return JOB_STORE_OK;
 }
@@ -139,6 +171,11 @@ static enum job_store_status producer_step(struct producer *p)
 
 	if (st != JOB_STORE_OK)
 		return st;
+	if (producer_stop_reason(p) == PRODUCER_STOP_SCHEMA) {
+		/* Claim nothing; main moves the phase on at once. */
+		running_sleep(p->running, NULL, producer_wait_ms(p));
+		return JOB_STORE_OK;
+	}
 	idle = job_buffer_wait_idle(p->buffer, producer_wait_ms(p));
 	if (idle == 0 || running_phase_now(p->running) != RUNNING_CLAIMING)
 		return JOB_STORE_OK;
@@ -188,7 +225,7 @@ static void producer_check_idle(struct producer *p)
 {
 	int64_t limit_ms = (int64_t)p->settings->exit_when_idle_s * 1000;
 
-	if (limit_ms == 0 || p->idle_told)
+	if (limit_ms == 0 || producer_stop_reason(p) != PRODUCER_STOP_NONE)
 		return;
 	/* A job runs or waits for a consumer (one may have claimed its next
 	 * job itself). */
@@ -200,8 +237,7 @@ static void producer_check_idle(struct producer *p)
 		p->busy_ms = worker_clock_ms();
 		return;
 	}
-	p->idle_told = true;
-	kill(getpid(), WORKER_SIG_IDLE); /* main's sigwait takes it: blocked everywhere else */
+	producer_ask_stop(p, PRODUCER_STOP_IDLE);
 }
 
 static void *producer_main(void *arg)

@@ -24,8 +24,16 @@
  * Idleness (--exit-when-idle): the producer remembers when the worker was
  * last busy — a job running or buffered, a claim that found one, or a
  * Redis call that failed (the queues may hold jobs it cannot see). When
- * that is --exit-when-idle ago, it sends WORKER_SIG_IDLE to its own
+ * that is --exit-when-idle ago, it sends WORKER_SIG_STOP to its own
  * process, once; main then shuts down as on SIGTERM.
+ *
+ * Data layout: each heartbeat also reads the layout version in use
+ * ({p}:schema_version, see job_store.h). When it is newer than this
+ * worker's, jobs may be queued that this worker would misread: the
+ * producer logs it, claims nothing more and sends WORKER_SIG_STOP; main
+ * shuts down and exits 2. The first heartbeat comes before the first
+ * claim. A consumer that ends a job in the moment before the phase changes
+ * may still claim its next one with the same call (finish_next.lua).
  *
  * On shutdown (phase DRAINING) it stops claiming, closes the buffer so that
  * idle consumers exit, and goes on renewing the leases of the jobs still
@@ -43,6 +51,7 @@
 #define JOBQ_PRODUCER_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "backoff.h"
@@ -50,6 +59,13 @@
 #include "job_store.h"
 #include "running.h"
 #include "worker.h"
+
+/* Why the producer asked its process to stop (WORKER_SIG_STOP). */
+enum producer_stop {
+	PRODUCER_STOP_NONE,   /* it did not */
+	PRODUCER_STOP_IDLE,   /* --exit-when-idle is due */
+	PRODUCER_STOP_SCHEMA, /* the data layout in use is newer than this worker's */
+};
 
 struct producer {
 	const struct worker_settings *settings; /* shared, read-only */
@@ -63,7 +79,7 @@ struct producer {
 	struct backoff backoff;
 	bool outage;                            /* Redis calls are failing */
 	int64_t busy_ms;                        /* worker_clock_ms when last not idle */
-	bool idle_told;                         /* WORKER_SIG_IDLE was sent */
+	atomic_int stop;                        /* enum producer_stop: why WORKER_SIG_STOP was sent */
 	struct job_store_worker self;           /* heartbeat: strings point into settings / queues */
 	char queues[CONFIG_LIST_MAX * 66];      /* comma list of settings->queues */
 	pthread_t thread;
@@ -79,5 +95,9 @@ int producer_start(struct producer *p, const struct worker_settings *s,
 /* producer_join waits for the thread to end (after running_advance to
  * DONE) and frees what producer_start made. */
 void producer_join(struct producer *p);
+
+/* producer_stop_reason tells why the producer sent WORKER_SIG_STOP
+ * (PRODUCER_STOP_NONE when it did not). Any thread may ask. */
+enum producer_stop producer_stop_reason(struct producer *p);
 
 #endif

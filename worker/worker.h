@@ -32,9 +32,11 @@
  * every job done" with one sigtimedwait. It is blocked in every thread. */
 #define WORKER_SIG_DRAINED SIGUSR1
 
-/* WORKER_SIG_IDLE is the signal the producer sends its own process when
- * --exit-when-idle is due; main ignores one that another process sent. */
-#define WORKER_SIG_IDLE SIGUSR2
+/* WORKER_SIG_STOP is the signal the producer sends its own process to ask
+ * for a shutdown (producer_stop_reason says why: --exit-when-idle is due,
+ * or the data layout in use is newer than this worker's); main ignores one
+ * that another process sent. */
+#define WORKER_SIG_STOP SIGUSR2
 
 #define WORKER_ID_MAX 128
 

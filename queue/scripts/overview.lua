@@ -10,7 +10,7 @@
 --
 -- Returns a JSON string: {"queues":[{"name","queued","running","scheduled",
 -- "dead"}...],"workers":[{"id","queues","concurrency","running":[ids],
--- "heartbeat_at"}...]}. Queues are sorted by name, workers by id. Empty
+-- "heartbeat_at","schema"}...]}. Queues are sorted by name, workers by id. Empty
 -- arrays come out as {} (cjson); the caller turns them into [].
 --
 -- A worker's "running" is the ids in {p}:running whose job names it as
@@ -86,7 +86,9 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[5], 0, -1)) do
     workers[#workers + 1] = {id = id, queues = split(w.queues),
                              concurrency = tonumber(w.concurrency),
                              running = runs[id] or {},
-                             heartbeat_at = tonumber(w.heartbeat)}
+                             heartbeat_at = tonumber(w.heartbeat),
+                             -- a worker from before heartbeats said it: 1
+                             schema = tonumber(w.schema) or 1}
   end
 end
 table.sort(workers, function(a, b) return a.id < b.id end)

@@ -303,6 +303,33 @@ int harness_start_worker(const char *const *extra_args)
 	return i;
 }
 
+int harness_run(const char *program, const char *name, const char *const *extra_args,
+		int timeout_ms)
+{
+	char exe[300], log[320];
+	const char *api[] = {exe, "--redis-url", harness.redis_url, "--listen", "127.0.0.1:0", NULL};
+	const char *worker[] = {exe, "--redis-url", harness.redis_url, NULL};
+	const char *argv[64];
+	long long end = monotonic_ms() + timeout_ms;
+	int status;
+
+	snprintf(exe, sizeof exe, "%s/%s", bin_dir(), program);
+	log_path(log, sizeof log, name);
+	build_argv(argv, 64, strcmp(program, "jobq-api") == 0 ? api : worker, extra_args);
+	pid_t pid = spawn(argv, log);
+	while (monotonic_ms() < end) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return status;
+		if (read_listen_port(log) > 0) {
+			stop_pid(pid, SIGTERM, 10000);
+			return HARNESS_RUN_READY;
+		}
+		sleep_ms(10);
+	}
+	stop_pid(pid, SIGKILL, 10000);
+	return HARNESS_RUN_TIMEOUT;
+}
+
 int harness_stop_worker(int i, int sig, int timeout_ms)
 {
 	int status = stop_pid(harness.worker_pids[i], sig, timeout_ms);

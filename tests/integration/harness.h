@@ -72,6 +72,17 @@ void harness_start_api_activated(int listen_fd, const char *log_name,
  * returns its index in harness.worker_pids. */
 int harness_start_worker(const char *const *extra_args);
 
+/* harness_run starts bin/<program> ("jobq-api" or "jobq-worker") against
+ * the test's Redis (the API on 127.0.0.1:0) with extra arguments, logging
+ * to <dir>/<name>.log, and waits up to timeout_ms. Returns its exit status
+ * (as from waitpid) when it exits first; HARNESS_RUN_READY when the API
+ * logs "listening" first (it is then stopped with SIGTERM), or
+ * HARNESS_RUN_TIMEOUT (killed). For a program expected to refuse to run. */
+#define HARNESS_RUN_READY (-2)
+#define HARNESS_RUN_TIMEOUT (-1)
+int harness_run(const char *program, const char *name, const char *const *extra_args,
+		int timeout_ms);
+
 /* harness_stop_worker sends sig to worker i and waits for it to exit.
  * Returns its exit status (as from waitpid), or -1 when it did not exit
  * within timeout_ms (then it is killed). */

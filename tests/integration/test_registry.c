@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "job_store.h"
 
 TestSuite(registry, .init = harness_setup_sleep_tasks, .fini = harness_teardown, .timeout = 120);
 
@@ -109,6 +110,7 @@ Test(registry, two_workers_are_listed_with_their_running_job_and_a_killed_one_ex
 			cr_assert_str_eq(json_string_value(json_array_get(json_object_get(w0, "queues"), 0)),
 					 "default");
 			cr_assert_gt(json_integer_value(json_object_get(w0, "heartbeat_at")), 0);
+			cr_assert_eq(json_integer_value(json_object_get(w0, "schema")), JOB_STORE_SCHEMA);
 		}
 		json_decref(o);
 		if (!both)
@@ -167,11 +169,11 @@ Test(registry, a_worker_that_exits_cleanly_leaves_no_entry)
 static void assert_heartbeat_fields(const char *worker_id)
 {
 	static const char *const want[] = {"concurrency", "heartbeat", "id", "queues",
-					   "started_at"};
+					   "schema", "started_at"};
 	redisReply *r = redis_cmd("HKEYS jobq:worker:%s", worker_id);
 	cr_assert_eq(r->type, REDIS_REPLY_ARRAY);
-	cr_assert_eq(r->elements, 5, "the worker's hash has %zu fields", r->elements);
-	for (size_t i = 0; i < 5; i++) {
+	cr_assert_eq(r->elements, 6, "the worker's hash has %zu fields", r->elements);
+	for (size_t i = 0; i < 6; i++) {
 		bool found = false;
 		for (size_t k = 0; k < r->elements; k++)
 			found = found || strcmp(r->element[k]->str, want[i]) == 0;

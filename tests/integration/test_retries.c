@@ -519,3 +519,114 @@ Test(retries, a_retry_after_a_failure_that_won_over_a_cancel_runs_the_job_again)
 	json_decref(job);
 	free(id);
 }
+
+/* dead_page fetches GET /v1/dead?limit=limit (after cursor, when given)
+ * and appends the ids listed to seen (*n of them so far). Returns the
+ * page's "next" cursor (caller frees), or NULL at the end of the list. */
+static char *dead_page(int limit, const char *cursor, char seen[][JOB_ID_HEX + 1], size_t *n)
+{
+	char path[128];
+
+	snprintf(path, sizeof path, "/v1/dead?limit=%d%s%s", limit, cursor ? "&before=" : "",
+		 cursor ? cursor : "");
+	struct http_reply r = http_get(path);
+	cr_assert_eq(r.status, 200, "%s: %s", path, r.body);
+	json_t *body = http_json(&r), *jobs = json_object_get(body, "jobs");
+	http_reply_free(&r);
+	json_t *next = json_object_get(body, "next");
+	cr_assert(json_is_string(next) || json_is_null(next), "no next cursor");
+	cr_assert_leq(json_array_size(jobs), (size_t)limit);
+	for (size_t i = 0; i < json_array_size(jobs); i++)
+		snprintf(seen[(*n)++], JOB_ID_HEX + 1, "%s", str_of(json_array_get(jobs, i), "id"));
+	char *out = json_is_string(next) ? strdup(json_string_value(next)) : NULL;
+	json_decref(body);
+	return out;
+}
+
+/* Pages of dead letters follow one another through every entry, newest
+ * first, ties of the same millisecond included, whatever leaves the list
+ * between two pages; a bad cursor is a 400. */
+Test(retries, dead_letters_page_with_a_cursor)
+{
+	static const int when[] = {300, 100, 200, 100, 400, 100, 300};
+	enum { N = sizeof when / sizeof when[0] };
+	char seen[N][JOB_ID_HEX + 1], *ids[N], *cursor = NULL;
+	size_t n = 0, pages = 0;
+
+	for (int i = 0; i < N; i++) {
+		ids[i] = submit_csv("queue=manual", "v\n1\n");
+		freeReplyObject(redis_cmd("HSET jobq:job:%s status failed", ids[i]));
+		freeReplyObject(redis_cmd("LREM jobq:queue:manual 0 %s", ids[i]));
+		freeReplyObject(redis_cmd("ZADD jobq:dead %d %s", when[i], ids[i]));
+	}
+	do {
+		char *next = dead_page(2, cursor, seen, &n);
+		free(cursor);
+		cursor = next;
+		cr_assert_lt(++pages, 10, "the pages do not end");
+	} while (cursor != NULL);
+	redisReply *all = redis_cmd("ZREVRANGE jobq:dead 0 -1");
+	cr_assert_eq(n, all->elements, "%zu listed of %zu", n, all->elements);
+	for (size_t i = 0; i < n; i++)
+		cr_assert_str_eq(seen[i], all->element[i]->str, "entry %zu out of order", i);
+
+	/* The cursor's own entry is retried (it leaves the list) between two
+	 * pages: the next page starts where it was. */
+	n = 0;
+	cursor = dead_page(3, NULL, seen, &n);
+	cr_assert_not_null(cursor);
+	freeReplyObject(redis_cmd("ZREM jobq:dead %s", seen[2]));
+	free(dead_page(N, cursor, seen, &n));
+	cr_assert_eq(n, all->elements, "%zu listed", n);
+	for (size_t i = 3; i < n; i++)
+		cr_assert_str_eq(seen[i], all->element[i]->str, "entry %zu after a removed cursor", i);
+	free(cursor);
+	freeReplyObject(all);
+
+	const char *bad[] = {"", "abc", "100", "100-xyz", "-0123456789abcdef0123456789abcdef",
+			     "100-0123456789ABCDEF0123456789ABCDEF",
+			     "1234567890123456-0123456789abcdef0123456789abcdef"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char path[160];
+		snprintf(path, sizeof path, "/v1/dead?before=%s", bad[i]);
+		struct http_reply r = http_get(path);
+		cr_expect_eq(r.status, 400, "before=%s answered %ld", bad[i], r.status);
+		cr_expect(strstr(r.body, "invalid_cursor") != NULL, "%s", r.body);
+		http_reply_free(&r);
+	}
+	for (int i = 0; i < N; i++)
+		free(ids[i]);
+}
+
+/* Within one millisecond the order is the ids' bytes, whatever the
+ * server's locale; a member that is not an id is skipped without ending
+ * the list early. */
+Test(retries, dead_letter_pages_hold_ties_in_byte_order_and_skip_junk)
+{
+	static const char *const fake[] = {"ff000000000000000000000000000000",
+					   "ab000000000000000000000000000000",
+					   "aa000000000000000000000000000000",
+					   "0a000000000000000000000000000000"};
+	char seen[8][JOB_ID_HEX + 1], *cursor = NULL;
+	size_t n = 0, pages = 0;
+
+	/* Real jobs, moved to ids of our choosing. */
+	for (size_t i = 0; i < 4; i++) {
+		char *id = submit_csv("queue=manual", "v\n1\n");
+		freeReplyObject(redis_cmd("LREM jobq:queue:manual 0 %s", id));
+		freeReplyObject(redis_cmd("RENAME jobq:job:%s jobq:job:%s", id, fake[i]));
+		freeReplyObject(redis_cmd("HSET jobq:job:%s status failed id %s", fake[i], fake[i]));
+		freeReplyObject(redis_cmd("ZADD jobq:dead 100 %s", fake[i]));
+		free(id);
+	}
+	freeReplyObject(redis_cmd("ZADD jobq:dead 100 junk"));
+	do {
+		char *next = dead_page(1, cursor, seen, &n);
+		free(cursor);
+		cursor = next;
+		cr_assert_lt(++pages, 12, "the pages do not end");
+	} while (cursor != NULL);
+	cr_assert_eq(n, 4, "%zu listed", n);
+	for (size_t i = 0; i < 4; i++)
+		cr_assert_str_eq(seen[i], fake[i], "entry %zu", i);
+}

@@ -1,0 +1,197 @@
+/*
+ * Integration: the data layout version, {p}:schema_version (job_store.h's
+ * JOB_STORE_SCHEMA). jobq-api records it; it refuses to start on data
+ * newer than itself and while a live worker is older, and stops (exit 2)
+ * when the version moves past it while it runs; a worker reports its own
+ * in each heartbeat and stops (exit 2), claiming nothing, when the version
+ * in use is newer than its own.
+ */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "harness.h"
+#include "job_store.h"
+
+TestSuite(schema, .init = harness_setup_sleep_tasks, .fini = harness_teardown, .timeout = 60);
+
+/* assert_version checks that {p}:schema_version holds want. */
+static void assert_version(const char *want)
+{
+	redisReply *r = redis_cmd("GET jobq:schema_version");
+
+	cr_assert_eq(r->type, REDIS_REPLY_STRING, "jobq:schema_version is not set");
+	cr_assert_str_eq(r->str, want);
+	freeReplyObject(r);
+}
+
+/* exited_with asserts that harness_run's status is an exit with code. */
+static void exited_with(int status, int code, const char *who)
+{
+	cr_assert(status >= 0, "%s did not exit (%s)", who,
+		  status == HARNESS_RUN_READY ? "it served" : "timed out");
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == code,
+		  "%s ended with status %d, not exit %d", who, status, code);
+}
+
+/* log_has tells whether <name>.log contains text. */
+static bool log_has(const char *name, const char *text)
+{
+	char path[400], line[4096];
+	bool found = false;
+
+	snprintf(path, sizeof path, "%s/%s.log", harness.dir, name);
+	FILE *f = fopen(path, "r");
+	cr_assert_not_null(f, "no %s", path);
+	while (!found && fgets(line, sizeof line, f))
+		found = strstr(line, text) != NULL;
+	fclose(f);
+	return found;
+}
+
+Test(schema, the_api_records_the_layout_version_it_writes)
+{
+	char want[16];
+
+	snprintf(want, sizeof want, "%d", JOB_STORE_SCHEMA);
+	assert_version(want);
+}
+
+Test(schema, an_api_refuses_to_start_on_data_newer_than_itself)
+{
+	char newer[16];
+
+	snprintf(newer, sizeof newer, "%d", JOB_STORE_SCHEMA + 1);
+	freeReplyObject(redis_cmd("SET jobq:schema_version %s", newer));
+	exited_with(harness_run("jobq-api", "api2", NULL, 20000), 2, "a second jobq-api");
+	cr_assert(log_has("api2", "has layout version"), "the refusal does not say why");
+	assert_version(newer);
+}
+
+Test(schema, an_api_refuses_to_raise_the_version_while_an_older_worker_lives)
+{
+	char want[16];
+
+	/* An older layout in use, and a live worker from before workers
+	 * reported their version (no field schema: version 1). */
+	freeReplyObject(redis_cmd("SET jobq:schema_version 1"));
+	freeReplyObject(redis_cmd("HSET jobq:worker:old-host:1:aa id old-host:1:aa queues default"));
+	freeReplyObject(redis_cmd("ZADD jobq:workers 1 old-host:1:aa"));
+	exited_with(harness_run("jobq-api", "api2", NULL, 20000), 2, "a second jobq-api");
+	cr_assert(log_has("api2", "upgrade them first: old-host:1:aa"),
+		  "the refusal does not name the old worker");
+	assert_version("1");
+
+	/* Once that worker is gone (its entry expired), the API starts and
+	 * raises the version. */
+	freeReplyObject(redis_cmd("DEL jobq:worker:old-host:1:aa"));
+	cr_assert_eq(harness_run("jobq-api", "api3", NULL, 20000), HARNESS_RUN_READY,
+		     "jobq-api did not start once the old worker was gone");
+	snprintf(want, sizeof want, "%d", JOB_STORE_SCHEMA);
+	assert_version(want);
+}
+
+Test(schema, a_worker_of_the_current_version_does_not_hold_the_api_back)
+{
+	const char *const args[] = {"--tasks", harness_sleep_tasks(), NULL};
+	int w = harness_start_worker(args);
+
+	/* Its heartbeat says its version... */
+	for (int i = 0; i < 500 && redis_count_keys("jobq:worker:*") == 0; i++)
+		sleep_ms(10);
+	redisReply *r = redis_cmd("KEYS jobq:worker:*");
+	cr_assert_eq(r->elements, 1);
+	redisReply *v = redis_cmd("HGET %s schema", r->element[0]->str);
+	cr_assert_eq(v->type, REDIS_REPLY_STRING, "the heartbeat has no schema field");
+	cr_assert_eq(atoi(v->str), JOB_STORE_SCHEMA);
+	freeReplyObject(v);
+	freeReplyObject(r);
+	/* ...so an API raising the version to its own is not refused. */
+	freeReplyObject(redis_cmd("SET jobq:schema_version 1"));
+	cr_assert_eq(harness_run("jobq-api", "api2", NULL, 20000), HARNESS_RUN_READY);
+	harness_stop_worker(w, SIGTERM, 10000);
+}
+
+Test(schema, a_worker_claims_nothing_from_data_newer_than_itself_and_exits_2)
+{
+	const char *const args[] = {"--tasks", harness_sleep_tasks(), "--lease", "3s", NULL};
+	char newer[16];
+	char *id = submit_csv("task=sleep3", "v\n1\n");
+
+	snprintf(newer, sizeof newer, "%d", JOB_STORE_SCHEMA + 1);
+	freeReplyObject(redis_cmd("SET jobq:schema_version %s", newer));
+	exited_with(harness_run("jobq-worker", "worker-new", args, 20000), 2, "jobq-worker");
+	cr_assert(log_has("worker-new", "\"reason\":\"schema\""), "the worker does not say why");
+	/* Read from Redis: the running API would now refuse to serve too. */
+	redisReply *r = redis_cmd("HMGET jobq:job:%s status attempts", id);
+	cr_assert_str_eq(r->element[0]->str, "queued");
+	cr_assert(r->element[1]->type == REDIS_REPLY_NIL || strcmp(r->element[1]->str, "0") == 0,
+		  "the worker claimed the job");
+	freeReplyObject(r);
+	free(id);
+}
+
+Test(schema, a_running_worker_stops_when_the_version_in_use_moves_past_it)
+{
+	const char *const args[] = {"--tasks", harness_sleep_tasks(), "--lease", "3s", NULL};
+	int w = harness_start_worker(args), status = 0;
+	char newer[16];
+
+	snprintf(newer, sizeof newer, "%d", JOB_STORE_SCHEMA + 1);
+	freeReplyObject(redis_cmd("SET jobq:schema_version %s", newer));
+	/* Its next heartbeat, within a third of the lease, tells it. */
+	long long end = monotonic_ms() + 15000;
+	while (waitpid(harness.worker_pids[w], &status, WNOHANG) == 0 && monotonic_ms() < end)
+		sleep_ms(20);
+	cr_assert(monotonic_ms() < end, "the worker did not stop");
+	harness.worker_pids[w] = 0;
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2, "status %d, not exit 2", status);
+}
+
+/* wait_exit waits up to timeout_ms for child pid and returns its wait
+ * status; fails the test if it does not exit. */
+static int wait_exit(pid_t pid, int timeout_ms)
+{
+	long long end = monotonic_ms() + timeout_ms;
+	int status = 0;
+
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		cr_assert(monotonic_ms() < end, "pid %ld did not exit", (long)pid);
+		sleep_ms(20);
+	}
+	return status;
+}
+
+Test(schema, a_running_api_stops_with_2_when_the_version_moves_past_it)
+{
+	char newer[16];
+	int status;
+
+	/* A connection opened before the raise is not refused by itself... */
+	free(submit_csv("", "v\n1\n"));
+	snprintf(newer, sizeof newer, "%d", JOB_STORE_SCHEMA + 1);
+	freeReplyObject(redis_cmd("SET jobq:schema_version %s", newer));
+	/* A thread whose connection is new meanwhile says why it refuses,
+	 * not that Redis is down. */
+	for (int i = 0; i < 8; i++) {
+		struct http_reply r = http_get("/v1/dead");
+		cr_assert(r.status == 200 || (r.status == 503 && strstr(r.body, "layout_refused")),
+			  "%ld %s", r.status, r.body);
+		http_reply_free(&r);
+	}
+	/* ...but main's check, every 5 s, stops the whole process. */
+	status = wait_exit(harness.api_pid, 20000);
+	harness.api_pid = 0;
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2, "status %d, not exit 2", status);
+	cr_assert(log_has("api", "\"reason\":\"layout\""), "the API does not say why it stopped");
+}
+
+Test(schema, a_version_that_is_no_number_stops_the_api_at_start)
+{
+	freeReplyObject(redis_cmd("SET jobq:schema_version two"));
+	exited_with(harness_run("jobq-api", "api2", NULL, 20000), 2, "a second jobq-api");
+	cr_assert(log_has("api2", "not a version number"), "the refusal does not say why");
+}
