@@ -102,7 +102,6 @@ struct consumer {
 	struct job_buffer *buffer;              /* shared */
 	struct running *running;                /* shared */
 	struct job_store *store;                /* used only by this consumer's thread */
-	char *input;                            /* CONSUMER_PIECE bytes, this thread's */
 	/* This thread's batch: held[next..nheld) are still to run; ndone of
 	 * held[0..next) succeeded and wait for the report, their results'
 	 * ends in tails[0..tails_used). incoming receives the next batch. */
