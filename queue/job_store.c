@@ -61,6 +61,7 @@ struct job_store {
 	uint64_t max_input;      /* enqueue.lua's ARGV[3] */
 	bool schema_owner;       /* claim the layout at each connection (schema.lua) */
 	uint64_t replies;        /* replies Redis sent so far (job_store_replies) */
+	redisReply *input;       /* the last input read, kept for its bytes (job_store_read_input) */
 	char sha[SCRIPT_COUNT][41];
 	char err[256];
 };
@@ -105,6 +106,8 @@ void job_store_close(struct job_store *st)
 	if (!st)
 		return;
 	store_disconnect(st);
+	if (st->input)
+		freeReplyObject(st->input);
 	free(st);
 }
 
@@ -1058,30 +1061,44 @@ enum job_store_status job_store_fetch(struct job_store *st, const char *id,
 	return s;
 }
 
+/* store_getrange_reply reads cap (above 0) bytes of key from offset. Returns
+ * OK with *reply set to a string reply, which the caller frees with
+ * freeReplyObject, or an error with *reply NULL. */
+static enum job_store_status store_getrange_reply(struct job_store *st, const char *key,
+						  uint64_t offset, size_t cap, redisReply **reply)
+{
+	char from[24], to[24];
+	const char *argv[] = {"GETRANGE", key, from, to};
+	enum job_store_status s;
+
+	snprintf(from, sizeof from, "%" PRIu64, offset);
+	snprintf(to, sizeof to, "%" PRIu64, offset + cap - 1);
+	*reply = store_read(st, 4, argv, NULL, &s);
+	if (*reply == NULL || (*reply)->type == REDIS_REPLY_STRING)
+		return s;
+	s = store_reply_error(st, *reply, "GETRANGE");
+	freeReplyObject(*reply);
+	*reply = NULL;
+	return s;
+}
+
 /* store_getrange copies a byte range of key into buf. */
 static enum job_store_status store_getrange(struct job_store *st, const char *key,
 					    uint64_t offset, char *buf, size_t cap, size_t *n)
 {
+	redisReply *r;
+	enum job_store_status s;
+
 	*n = 0;
 	if (cap == 0)
 		return JOB_STORE_OK;
-	char from[24], to[24];
-	snprintf(from, sizeof from, "%" PRIu64, offset);
-	snprintf(to, sizeof to, "%" PRIu64, offset + cap - 1);
-	const char *argv[] = {"GETRANGE", key, from, to};
-	enum job_store_status s;
-	redisReply *r = store_read(st, 4, argv, NULL, &s);
-	if (!r)
+	s = store_getrange_reply(st, key, offset, cap, &r);
+	if (s != JOB_STORE_OK)
 		return s;
-	if (r->type != REDIS_REPLY_STRING) {
-		s = store_reply_error(st, r, "GETRANGE");
-	} else {
-		*n = r->len < cap ? r->len : cap;
-		memcpy(buf, r->str, *n);
-		s = JOB_STORE_OK;
-	}
+	*n = r->len < cap ? r->len : cap;
+	memcpy(buf, r->str, *n);
 	freeReplyObject(r);
-	return s;
+	return JOB_STORE_OK;
 }
 
 /* read_result_field copies up to cap bytes from offset of the hash field
@@ -1128,12 +1145,30 @@ enum job_store_status job_store_read_result(struct job_store *st, const char *id
 	return store_getrange(st, keys_result(key, st->prefix, id), offset, buf, cap, n);
 }
 
+/* The input is not copied out of its reply, as a result is: a worker reads
+ * every byte of a large input once, and a copy of each piece would cost as
+ * much as the hiredis reader's own. The reply is kept instead, and freed
+ * by the next read. */
 enum job_store_status job_store_read_input(struct job_store *st, const char *id,
-					   uint64_t offset, char *buf, size_t cap,
+					   uint64_t offset, size_t cap, const char **data,
 					   size_t *n)
 {
 	char key[KEYS_MAX];
-	return store_getrange(st, keys_input(key, st->prefix, id), offset, buf, cap, n);
+	enum job_store_status s;
+
+	if (st->input)
+		freeReplyObject(st->input);
+	st->input = NULL;
+	*data = "";
+	*n = 0;
+	if (cap == 0)
+		return JOB_STORE_OK;
+	s = store_getrange_reply(st, keys_input(key, st->prefix, id), offset, cap, &st->input);
+	if (s != JOB_STORE_OK)
+		return s;
+	*data = st->input->str;
+	*n = st->input->len < cap ? st->input->len : cap;
+	return JOB_STORE_OK;
 }
 
 /* ======================= Running ======================= */

@@ -307,10 +307,12 @@ int job_store_claim_with(struct job_store *st, const struct job_store_claim_req 
 enum job_store_status job_store_wait(struct job_store *st, const char *const *queues,
 				     size_t nqueues, double timeout_s);
 
-/* job_store_read_input copies up to cap bytes of id's input starting at
- * offset into buf and sets *n. */
+/* job_store_read_input reads up to cap bytes of id's input starting at
+ * offset: on OK *data points at them and *n says how many (0 past the end,
+ * or when there is no such key). The bytes are st's, not copied: they stay
+ * valid until the next job_store_read_input on st or job_store_close. */
 enum job_store_status job_store_read_input(struct job_store *st, const char *id,
-					   uint64_t offset, char *buf, size_t cap,
+					   uint64_t offset, size_t cap, const char **data,
 					   size_t *n);
 
 /* job_store_progress records rows and bytes done and extends the lease by

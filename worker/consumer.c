@@ -249,19 +249,20 @@ static void run_input_failed(struct job_run *run, enum job_store_status st)
 }
 
 /* run_read_piece reads up to CONSUMER_PIECE bytes of the input key at
- * offset into the consumer's buffer, retrying while Redis is away. GETRANGE
+ * offset, retrying while Redis is away: *piece points at them, in the
+ * store's last reply (valid until the next read). GETRANGE
  * answers "" for a key that is not there, so a read that ends short of the
  * claim's bytes means the input was deleted, expired, or never written
  * where this worker looks: it fails the job input_missing rather than let
  * it succeed on part of its input. Returns true with *n set; otherwise the
  * end says why. */
-static bool run_read_piece(struct job_run *run, uint64_t offset, size_t *n)
+static bool run_read_piece(struct job_run *run, uint64_t offset, const char **piece, size_t *n)
 {
 	enum job_store_status st;
 
 	do
-		st = job_store_read_input(run->c->store, run->claim.id, offset, run->c->input,
-					  CONSUMER_PIECE, n);
+		st = job_store_read_input(run->c->store, run->claim.id, offset, CONSUMER_PIECE,
+					  piece, n);
 	while (run_retry(run, st));
 	if (st != JOB_STORE_OK) {
 		run_input_failed(run, st);
@@ -286,9 +287,10 @@ static bool run_read_input(struct job_run *run)
 	if (run->claim.inlined)
 		return run_feed(run, run->claim.input, (size_t)run->claim.bytes);
 	while (offset < run->claim.bytes) {
+		const char *piece;
 		size_t n = 0;
 
-		if (!run_read_piece(run, offset, &n) || !run_feed(run, run->c->input, n))
+		if (!run_read_piece(run, offset, &piece, &n) || !run_feed(run, piece, n))
 			return false;
 		offset += n;
 	}
@@ -347,10 +349,7 @@ static int run_exec_read(void *ctx, uint64_t offset, const char **buf, size_t *n
 		*n = (size_t)(run->claim.bytes - offset);
 		return 0;
 	}
-	if (!run_read_piece(run, offset, n))
-		return -1;
-	*buf = run->c->input;
-	return 0;
+	return run_read_piece(run, offset, buf, n) ? 0 : -1;
 }
 
 /* run_exec_write is task_exec_io.write: into the result sink. */
@@ -867,7 +866,6 @@ static void *consumer_main(void *arg)
 static void consumer_free(struct consumer *c)
 {
 	job_store_close(c->store);
-	free(c->input);
 	free(c->held);
 	free(c->incoming);
 	free(c->tails);
@@ -881,12 +879,11 @@ int consumer_start(struct consumer *c, const struct worker_settings *s,
 	*c = (struct consumer){.settings = s, .buffer = buffer, .running = running};
 	/* Seeded once (getrandom): a job costs no system call for it. */
 	backoff_init(&c->backoff, 100, 5000);
-	c->input = malloc(CONSUMER_PIECE);
 	c->held = calloc(CONSUMER_BATCH, sizeof *c->held);
 	c->incoming = calloc(CONSUMER_BATCH, sizeof *c->incoming);
 	c->tails = malloc(CONSUMER_TAILS);
 	*err = "out of memory";
-	if (c->input == NULL || c->held == NULL || c->incoming == NULL || c->tails == NULL)
+	if (c->held == NULL || c->incoming == NULL || c->tails == NULL)
 		goto fail;
 	*err = "too many built-in tasks for a batch claim";
 	if (task_builtin_list(c->batch_tasks, sizeof c->batch_tasks) != 0)

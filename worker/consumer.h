@@ -111,7 +111,6 @@ struct consumer {
 	struct job_buffer *buffer;              /* shared */
 	struct running *running;                /* shared */
 	struct job_store *store;                /* used only by this consumer's thread */
-	char *input;                            /* CONSUMER_PIECE bytes, this thread's */
 	/* This thread's batch: held[next..nheld) are still to run; those of
 	 * held[0..next) that are done succeeded and wait for the report, the
 	 * ends of their results that the sink no longer holds in

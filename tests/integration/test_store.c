@@ -158,6 +158,49 @@ Test(store, a_staged_input_is_a_key_that_comes_with_the_claim_and_gets_the_ttl)
 	cr_assert(ttl > 0 && ttl <= 60, "input key TTL %lld", ttl);
 }
 
+/* A worker reads a large input in pieces that point into the store's
+ * last reply instead of being copied: each read gives the bytes at its
+ * offset, the end of the input gives fewer or none, and a missing key
+ * none. */
+Test(store, read_input_gives_each_piece_of_a_staged_input_in_place)
+{
+	struct job_spec s = spec_for("default");
+	const char *piece;
+	size_t n = 99;
+
+	s.bytes = 10;
+	cr_assert_eq(job_store_stage_append(st, s.id, "a\n1\n2\n", 6, true, 60), JOB_STORE_OK);
+	cr_assert_eq(job_store_enqueue(st, &s, "3\n4\n", 4, true), JOB_STORE_OK);
+	cr_assert_eq(job_store_read_input(st, s.id, 0, 4, &piece, &n), JOB_STORE_OK);
+	cr_assert_eq(n, 4);
+	cr_assert_eq(memcmp(piece, "a\n1\n", 4), 0);
+	cr_assert_eq(job_store_read_input(st, s.id, 4, 4, &piece, &n), JOB_STORE_OK);
+	cr_assert_eq(n, 4);
+	cr_assert_eq(memcmp(piece, "2\n3\n", 4), 0);
+	cr_assert_eq(job_store_read_input(st, s.id, 8, 4, &piece, &n), JOB_STORE_OK);
+	cr_assert_eq(n, 2, "the last piece holds %zu bytes", n);
+	cr_assert_eq(memcmp(piece, "4\n", 2), 0);
+	cr_assert_eq(job_store_read_input(st, s.id, 10, 4, &piece, &n), JOB_STORE_OK);
+	cr_assert_eq(n, 0, "a read past the end gave %zu bytes", n);
+	cr_assert_eq(job_store_read_input(st, "0123456789abcdef0123456789abcdef", 0, 4, &piece, &n),
+		     JOB_STORE_OK);
+	cr_assert_eq(n, 0, "a missing input gave %zu bytes", n);
+}
+
+/* A read that finds another type under the input key is an error, and
+ * leaves no bytes behind. */
+Test(store, read_input_of_a_key_of_another_type_is_an_error)
+{
+	const char *piece = NULL;
+	size_t n = 99;
+
+	freeReplyObject(redis_cmd("RPUSH jobq:job:%s:input x", "0123456789abcdef0123456789abcdef"));
+	cr_assert_eq(job_store_read_input(st, "0123456789abcdef0123456789abcdef", 0, 4, &piece, &n),
+		     JOB_STORE_EPROTO);
+	cr_assert_eq(n, 0);
+	cr_assert_str_eq(piece, "");
+}
+
 /* A job enqueued before small inputs moved into the hash has an input key
  * and no input_key field: the claim marks it, so that the end expires it. */
 Test(store, a_job_of_the_old_layout_is_claimed_and_its_input_key_expires)
