@@ -395,9 +395,9 @@ enum job_store_status job_store_ping(struct job_store *st)
 #define SCRIPT_ARGS_MAX 192
 
 /* The largest call is finish_next.lua's: EVALSHA, sha, numkeys, 3 keys and
- * 3 values (9), seven per attempt, then claim.lua's 10 values and one per
+ * 4 values (10), seven per attempt, then claim.lua's 10 values and one per
  * queue. */
-_Static_assert(9 + 7 * JOB_STORE_BATCH_MAX + 10 + CONFIG_LIST_MAX <= SCRIPT_ARGS_MAX,
+_Static_assert(10 + 7 * JOB_STORE_BATCH_MAX + 10 + CONFIG_LIST_MAX <= SCRIPT_ARGS_MAX,
 	       "SCRIPT_ARGS_MAX cannot hold a finish_next.lua call of a full batch");
 
 /* One script call being built. An argument beyond SCRIPT_ARGS_MAX is not
@@ -1498,6 +1498,7 @@ enum job_store_status job_store_finish_batch(struct job_store *st,
 	call_u64(&c, n);
 	call_u64(&c, (uint64_t)ttl_s);
 	call_str(&c, job_store_run_bounds);
+	call_u64(&c, JOB_RESULT_INLINE);
 	for (size_t i = 0; i < n; i++)
 		call_done_argv(&c, &done[i]);
 	call_claim_argv(&c, st, req);

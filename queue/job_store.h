@@ -91,7 +91,7 @@ struct job_store_config {
 #define JOB_CLAIM_INLINE 4096
 
 /* A result of at most this size stored in one piece is the job hash's
- * field result, not a key of its own (RESULT_INLINE in finish_one.lua). */
+ * field result, not a key of its own (finish_next.lua's ARGV[4]). */
 #define JOB_RESULT_INLINE 4096
 
 /* The part of a claimed job a worker needs to run it. */

@@ -46,6 +46,7 @@
 --@include claim_jobs.lua
 
 local fin = {}
-local out = claim_jobs(KEYS[1], ARGV, now_ms(), fin)
+local now, now_s = now_ms()
+local out = claim_jobs(KEYS[1], ARGV, now, now_s, fin)
 tally_flush(fin, ARGV[1] .. ':metrics:finished')
 return out

@@ -48,7 +48,7 @@ local attempts = tonumber(f[3]) or 0
 local delay = tonumber(ARGV[8])
 local dur = {}
 redis.call('ZREM', KEYS[2], ARGV[1])
-observe(dur, f[7] or '', f[8], now, ARGV[11])
+observe(dur, f[7] or '', f[8], now, run_bounds(ARGV[11]))
 tally_flush(dur, KEYS[9])
 redis.call('DEL', KEYS[3])
 redis.call('RPUSH', KEYS[5], cjson.encode({attempt = attempts, code = ARGV[4],

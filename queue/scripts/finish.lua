@@ -34,9 +34,13 @@
 --@include finish_one.lua
 
 local fin, dur = {}, {}
+-- This call stores no result (its tail is empty and not whole): no result
+-- goes into the hash, whatever JOB_RESULT_INLINE is.
+local now, now_s = now_ms()
+local c = finish_call(now, now_s, ARGV[4], ARGV[10], 0)
 local code = finish_one(KEYS[1], { id = ARGV[1], token = ARGV[2], status = ARGV[3],
-  ttl = ARGV[4], result_type = ARGV[5], error_code = ARGV[6], error_message = ARGV[7],
-  rows = ARGV[8], bytes = ARGV[9], tail = '', whole = false }, now_ms(), fin, dur, ARGV[10])
+  result_type = ARGV[5], error_code = ARGV[6], error_message = ARGV[7],
+  rows = ARGV[8], bytes = ARGV[9], tail = '', whole = false }, c, fin, dur)
 if code ~= 2 then
   redis.call('ZREM', KEYS[2], ARGV[1])
   tally_flush(fin, KEYS[3])

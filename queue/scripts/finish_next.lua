@@ -7,11 +7,13 @@
 -- ARGV[1] n, how many attempts to finish (0 is allowed)
 -- ARGV[2] seconds the jobs, their inputs and results are kept
 -- ARGV[3] the run-time bucket bounds, seconds, comma-separated, ascending
--- ARGV[4 .. 3+7n] per attempt, seven values: the job id, the fencing token,
+-- ARGV[4] the largest result kept in the job hash, in bytes
+--         (JOB_RESULT_INLINE; see lib/finish_one.lua)
+-- ARGV[5 .. 4+7n] per attempt, seven values: the job id, the fencing token,
 --         the result's media type, rows done, input bytes done, "1" when
 --         the tail is the whole result (the attempt stored no piece of it)
 --         else "0", and the tail: the end of the result not yet stored
--- ARGV[4+7n ..] claim.lua's ARGV[1..] (its "most jobs" may be 0)
+-- ARGV[5+7n ..] claim.lua's ARGV[1..] (its "most jobs" may be 0)
 --
 -- Returns { codes, claims }: codes has one entry per attempt, as
 -- finish.lua returns (0 done, 2 lost, 3 cancelled instead: its cancel was
@@ -29,23 +31,23 @@
 --@include finish_one.lua
 --@include claim_jobs.lua
 
-local n, ttl, bounds = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local n = tonumber(ARGV[1])
 local ca = {}
-for i = 4 + 7 * n, #ARGV do ca[#ca + 1] = ARGV[i] end
+for i = 5 + 7 * n, #ARGV do ca[#ca + 1] = ARGV[i] end
 local p = ca[1]
-local now = now_ms()
+local now, now_s = now_ms()
+local c = finish_call(now, now_s, ARGV[2], ARGV[3], tonumber(ARGV[4]))
 local fin, dur, codes, done = {}, {}, {}, {}
 for j = 0, n - 1 do
-  local b = 4 + 7 * j
+  local b = 5 + 7 * j
   local id = ARGV[b]
   codes[j + 1] = finish_one(p .. ':job:' .. id, { id = id, token = ARGV[b + 1],
-    status = 'succeeded', ttl = ttl, result_type = ARGV[b + 2], rows = ARGV[b + 3],
-    bytes = ARGV[b + 4], whole = ARGV[b + 5] == '1', tail = ARGV[b + 6] },
-    now, fin, dur, bounds)
+    status = 'succeeded', result_type = ARGV[b + 2], rows = ARGV[b + 3],
+    bytes = ARGV[b + 4], whole = ARGV[b + 5] == '1', tail = ARGV[b + 6] }, c, fin, dur)
   if codes[j + 1] ~= 2 then done[#done + 1] = id end
 end
 if #done > 0 then redis.call('ZREM', KEYS[1], unpack(done)) end
-local claims = claim_jobs(KEYS[1], ca, now, fin)
+local claims = claim_jobs(KEYS[1], ca, now, now_s, fin)
 tally_flush(fin, KEYS[2])
 tally_flush(dur, KEYS[3])
 return { codes, claims }

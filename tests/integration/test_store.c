@@ -1456,6 +1456,40 @@ Test(store, a_later_attempt_that_succeeds_puts_the_ttl_on_the_errors_list)
 	redisReply *r = redis_cmd("TTL jobq:job:%s:errors", s[0].id);
 	cr_assert(r->integer > 0 && r->integer <= 60, "TTL %lld", r->integer);
 	freeReplyObject(r);
+	r = redis_cmd("HMGET jobq:job:%s error_code error_message", s[0].id);
+	cr_assert_str_eq(r->element[0]->str, "", "the earlier attempt's error was kept");
+	cr_assert_str_eq(r->element[1]->str, "");
+	freeReplyObject(r);
+}
+
+/* A first attempt has no earlier error to clear and no errors list, and a
+ * claim leaves finished_at unset, as a queued job has it: a job that
+ * succeeds at once reads with no error and its finish time only. */
+Test(store, a_first_attempt_that_succeeds_writes_no_error_fields)
+{
+	struct job_spec s[1];
+	struct job_claim c[1];
+	struct job_record rec;
+	batch_of(s, 1);
+	*c = claim_one(30000);
+	cr_assert_eq(c->token, 1);
+	redisReply *r = redis_cmd("HEXISTS jobq:job:%s finished_at", s[0].id);
+	cr_assert_eq(r->integer, 0, "a claim wrote finished_at");
+	freeReplyObject(r);
+	cr_assert_eq(job_store_fetch(st, s[0].id, &rec), JOB_STORE_OK);
+	cr_assert_eq(rec.finished_at_ms, 0);
+	struct job_store_done d = done_whole(c, "ok");
+	enum job_store_status code;
+	cr_assert_eq(finish_batch_ok(&d, 1, 0, &code, NULL), 0);
+	cr_assert_eq(code, JOB_STORE_OK);
+	r = redis_cmd("HMGET jobq:job:%s error_code error_message result", s[0].id);
+	cr_assert_eq(r->element[0]->type, REDIS_REPLY_NIL);
+	cr_assert_eq(r->element[1]->type, REDIS_REPLY_NIL);
+	cr_assert_str_eq(r->element[2]->str, "ok");
+	freeReplyObject(r);
+	cr_assert_eq(job_store_fetch(st, s[0].id, &rec), JOB_STORE_OK);
+	cr_assert_str_eq(rec.error_code, "");
+	cr_assert(rec.finished_at_ms > 0);
 }
 
 /* After a mass failure, one housekeeping claim promotes up to 256 due

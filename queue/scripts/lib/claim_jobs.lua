@@ -2,10 +2,11 @@
 -- producer's claims) and finish_next.lua (a consumer's next jobs), which
 -- pull it in with a line "--@include claim_jobs.lua" after observe.lua.
 --
--- claim_jobs(running, a, now, fin) runs claim.lua's transition (see there)
--- at now, with running the key {p}:running and a claim.lua's ARGV; jobs it
--- ends (failed for good, cancelled) are counted in the tally fin, which the
--- caller writes to {p}:metrics:finished. Returns claim.lua's reply.
+-- claim_jobs(running, a, now, now_s, fin) runs claim.lua's transition (see
+-- there) at now (now_ms's number and string), with running the key
+-- {p}:running and a claim.lua's ARGV; jobs it ends (failed for good,
+-- cancelled) are counted in the tally fin, which the caller writes to
+-- {p}:metrics:finished. Returns claim.lua's reply.
 
 -- One housekeeping call (at most every WORKER_HOUSEKEEP_MS per worker
 -- thread) reaps at most CLAIM_REAP_MAX expired leases and promotes at most
@@ -25,7 +26,7 @@ local function claim_cancelled(a, job, task, token, now, fin)
   redis.call('HSET', job, 'status', 'cancelled', 'finished_at', now, 'worker', '',
              'token', (tonumber(token) or 0) + 1, 'error_code', 'cancelled',
              'error_message', 'The job was cancelled while it ran; its worker stopped before it could say so.')
-  tally_add(fin, (task or '') .. '|cancelled', 1)
+  tally_add(fin, task or '', 'cancelled', 1)
   redis.call('EXPIRE', job, ttl)
   redis.call('EXPIRE', job .. ':input', ttl)
   redis.call('EXPIRE', job .. ':errors', ttl)
@@ -38,7 +39,7 @@ local function claim_reap_dead(a, id, job, task, token, now, fin)
   local dead = p .. ':dead'
   redis.call('DEL', job .. ':partial:' .. (token or '0'))
   redis.call('HSET', job, 'status', 'failed', 'finished_at', now, 'retry_at', 0)
-  tally_add(fin, (task or '') .. '|failed', 1)
+  tally_add(fin, task or '', 'failed', 1)
   redis.call('EXPIRE', job, ttl)
   redis.call('EXPIRE', job .. ':input', ttl)
   redis.call('EXPIRE', job .. ':errors', ttl)
@@ -122,20 +123,35 @@ local function claim_promote(p, now)
   end
 end
 
+-- COUNT_UP maps a token or attempts field to the count one above it, and
+-- COUNT_S that count to its string, for the counts jobs have in practice:
+-- a number handed to redis.call costs Redis a printf, a string nothing,
+-- and tonumber of a string costs two strtod.
+local COUNT_UP = { ['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4 }
+local COUNT_S = { '1', '2', '3', '4' }
+
+-- claim_count_up returns the count one above field value s (none: 0), as
+-- the value to write (a string when COUNT_S has it) and as a number.
+local function claim_count_up(s)
+  local n = COUNT_UP[s or '0'] or (tonumber(s) or 0) + 1
+  return COUNT_S[n] or n, n
+end
+
 -- claim_batchable tells whether a job (claim_one's fields f) may join a
--- batch after its first job: its input comes with the claim and its task
--- is one of the comma list a[9] (",profile,ndjson,").
-local function claim_batchable(a, f)
-  return (tonumber(f[5]) or 0) <= tonumber(a[8]) and
+-- batch after its first job: its input comes with the claim (it is the
+-- hash's field input, or a key of at most k.inline bytes) and its task is
+-- one of the comma list a[9] (",profile,ndjson,").
+local function claim_batchable(a, k, f)
+  return (f[11] or (tonumber(f[5]) or 0) <= k.inline) and
          string.find(a[9], ',' .. (f[2] or '') .. ',', 1, true) ~= nil
 end
 
--- claim_one starts popped job id of queue q at now and returns its reply
+-- claim_one starts popped job id of queue q at k.now and returns its reply
 -- entry and whether it must run alone (a batch's first job that could not
 -- join a batch: nothing may be claimed behind it); or nil when it is
 -- dropped or ended here; or false (nothing written) when it may not join
--- the batch out.
-local function claim_one(a, q, id, now, out, leased, fin)
+-- the batch out. k holds what the call's claims share (claim_jobs).
+local function claim_one(a, k, q, id, out, leased, fin)
   local job = a[1] .. ':job:' .. id
   local f = redis.call('HMGET', job, 'status', 'task', 'delimiter', 'header', 'bytes',
                        'request_id', 'timeout', 'cancel_requested', 'token', 'attempts',
@@ -144,31 +160,35 @@ local function claim_one(a, q, id, now, out, leased, fin)
   -- queued is dropped from the queue, not run.
   if f[1] ~= 'queued' then return nil end
   if f[8] == '1' then
-    claim_cancelled(a, job, f[2], f[9], now, fin)
+    claim_cancelled(a, job, f[2], f[9], k.now, fin)
     return nil
   end
-  local alone = a[9] ~= '' and not claim_batchable(a, f)
+  local alone = a[9] ~= '' and not claim_batchable(a, k, f)
   if alone and #out > 0 then return false end
-  local token, attempts = (tonumber(f[9]) or 0) + 1, (tonumber(f[10]) or 0) + 1
-  local timeout = tonumber(f[7] or '0') or 0
+  local token_w, token = claim_count_up(f[9])
+  local attempts_w, attempts = claim_count_up(f[10])
   local deadline = 0
-  if timeout > 0 then deadline = now + timeout * 1000 end
+  if f[7] and f[7] ~= '0' then
+    local timeout = tonumber(f[7]) or 0
+    if timeout > 0 then deadline = k.now + timeout * 1000 end
+  end
   -- A small input is the hash's field input (enqueue.lua) and came with
   -- the HMGET; else it is a key, which a job enqueued before inputs moved
   -- into the hash does not mark yet: input_key tells finish_one.lua so.
+  -- finished_at is not written: only an end sets it, and the one way back
+  -- to queued from an end (retry.lua) sets it to 0 again.
   local input = f[11]
   if input then
-    redis.call('HSET', job, 'status', 'running', 'worker', a[3], 'started_at', now,
-               'finished_at', 0, 'token', token, 'attempts', attempts)
+    redis.call('HSET', job, 'status', 'running', 'worker', a[3], 'started_at', k.now_s,
+               'token', token_w, 'attempts', attempts_w)
   else
-    redis.call('HSET', job, 'status', 'running', 'worker', a[3], 'started_at', now,
-               'finished_at', 0, 'token', token, 'attempts', attempts, 'input_key', 1)
-    local inline = tonumber(a[8])
-    if inline > 0 and (tonumber(f[5]) or 0) <= inline then
+    redis.call('HSET', job, 'status', 'running', 'worker', a[3], 'started_at', k.now_s,
+               'token', token_w, 'attempts', attempts_w, 'input_key', 1)
+    if k.inline > 0 and (tonumber(f[5]) or 0) <= k.inline then
       input = redis.call('GET', job .. ':input')
     end
   end
-  leased[#leased + 1] = now + tonumber(a[2])
+  leased[#leased + 1] = k.lease_until
   leased[#leased + 1] = id
   return { id, token, f[2] or '', q, f[3] or ',', f[4] or '1', f[5] or '0', f[6] or '',
            attempts, deadline, input }, alone
@@ -188,13 +208,13 @@ end
 -- queue's head), or its first job must run alone (the ids popped after it
 -- are back). A long job thus never holds small ones that other consumers
 -- could run while it runs.
-local function claim_pop(a, q, max, now, out, leased, fin)
+local function claim_pop(a, k, q, max, out, leased, fin)
   local qkey = a[1] .. ':queue:' .. q
   while #out < max do
     local ids = redis.call('RPOP', qkey, max - #out)
     if not ids then return true end
     for j, id in ipairs(ids) do
-      local e, alone = claim_one(a, q, id, now, out, leased, fin)
+      local e, alone = claim_one(a, k, q, id, out, leased, fin)
       if e == false then
         claim_unpop(qkey, ids, j)
         return false
@@ -209,15 +229,18 @@ local function claim_pop(a, q, max, now, out, leased, fin)
   return true
 end
 
-local function claim_jobs(running, a, now, fin)
+local function claim_jobs(running, a, now, now_s, fin)
   if a[10] == '1' then
     claim_reap(running, a, now, fin)
     claim_promote(a[1], now)
   end
   local out, leased = {}, {}
   local max = tonumber(a[4])
+  -- Every job claimed here gets the same lease deadline, formatted once.
+  local k = { now = now, now_s = now_s, inline = tonumber(a[8]),
+              lease_until = string.format('%d', now + tonumber(a[2])) }
   for i = 11, #a do
-    if #out >= max or not claim_pop(a, a[i], max, now, out, leased, fin) then break end
+    if #out >= max or not claim_pop(a, k, a[i], max, out, leased, fin) then break end
   end
   if #leased > 0 then redis.call('ZADD', running, unpack(leased)) end
   return out

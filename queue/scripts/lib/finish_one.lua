@@ -3,7 +3,7 @@
 -- "--@include finish_one.lua" after observe.lua.
 --
 -- finish_one ends attempt a.token of the job whose hash is job as a.status
--- (succeeded, failed or cancelled) at now, and returns 0; or 2 when the
+-- (succeeded, failed or cancelled) at c.now, and returns 0; or 2 when the
 -- token is not current or the job is not running (lost: nothing changes
 -- but the attempt's partial result is deleted); or 3 when a.status is
 -- succeeded but the job's cancel was requested (cancel_requested 1): the
@@ -30,81 +30,123 @@
 -- ({p}:metrics:duration), which the caller writes; so is the ZREM from
 -- {p}:running, so that a call ending several attempts does it once.
 --
--- A result sent whole of at most RESULT_INLINE bytes is the hash's field
--- result, which expires with the hash; any other is {p}:job:{id}:result,
+-- A result sent whole of at most c.inline bytes (JOB_RESULT_INLINE, from
+-- the caller) is the hash's field result, which expires with the hash: no
+-- key of its own to SET and expire. Any other is {p}:job:{id}:result,
 -- given the same TTL. Readers look in the hash first when result_bytes is
--- at most RESULT_INLINE (job_store_read_result).
+-- at most JOB_RESULT_INLINE (job_store_read_result).
 --
--- a holds: id, token, status, ttl (seconds the job, its input and result
--- are kept), result_type, error_code, error_message, rows, bytes, tail (the
--- end of the result not yet stored, "" for none) and whole (true when the
--- attempt never stored a piece of its result: tail is all of it, set as the
--- result in one command, with no partial key to rename).
--- A result of at most this many bytes (JOB_RESULT_INLINE) stored whole is
--- the hash's field result: no key of its own to SET and expire.
-local RESULT_INLINE = 4096
+-- a holds the attempt: id, token, status, result_type, error_code,
+-- error_message, rows, bytes, tail (the end of the result not yet stored,
+-- "" for none) and whole (true when the attempt never stored a piece of its
+-- result: tail is all of it, set as the result in one command, with no
+-- partial key to rename). c holds what every attempt of the call shares
+-- (finish_call): the time, the TTL, the bucket bounds and the inline limit,
+-- each converted once per call rather than once per attempt.
+
 -- The error message of a job whose success a cancel overtook: the one the
 -- worker gives a run it stopped (worker/consumer.c).
 local CANCELLED_MESSAGE = 'the job was cancelled'
 
-local function finish_one(job, a, now, fin, dur, bounds)
+-- finish_call returns the c of finish_one for a call at clock now (a
+-- number) and now_s (the same, formatted), with ttl the seconds the jobs,
+-- their inputs and results are kept and bounds the comma list of run-time
+-- bucket bounds, both as the caller's ARGV strings, and inline the largest
+-- result kept in the hash (a number, JOB_RESULT_INLINE). ttl stays a string
+-- for redis.call: a number would be formatted by Redis at every EXPIRE.
+local function finish_call(now, now_s, ttl, bounds, inline)
+  return { now = now, now_s = now_s, ttl = ttl, ttl_n = tonumber(ttl),
+           bounds = run_bounds(bounds), inline = inline }
+end
+
+-- finish_partial names the result attempt a of job (hash key) is writing,
+-- only where it is used: a small job's attempt sends its result whole.
+local function finish_partial(job, a)
+  return job .. ':partial:' .. a.token
+end
+
+-- finish_drop deletes the partial result of attempt a of job, if it wrote
+-- one.
+local function finish_drop(job, a)
+  if not a.whole then redis.call('DEL', finish_partial(job, a)) end
+end
+
+-- finish_result adds the result of succeeded attempt a of job (hash key) to
+-- h, the fields finish_one writes: the whole tail as the field result when
+-- it fits c.inline, else the key {p}:job:{id}:result, from the tail alone
+-- or from the attempt's partial result and the tail.
+local function finish_result(job, a, c, h)
+  local result, size = job .. ':result', #a.tail
+  if a.whole and size <= c.inline then
+    h[#h + 1] = 'result'
+    h[#h + 1] = a.tail
+  elseif a.whole and c.ttl_n > 0 then
+    redis.call('SET', result, a.tail, 'EX', c.ttl)
+  else
+    local partial = finish_partial(job, a)
+    if a.tail ~= '' then redis.call('APPEND', partial, a.tail) end
+    if a.tail ~= '' or redis.call('EXISTS', partial) == 1 then
+      redis.call('RENAME', partial, result)
+      size = redis.call('STRLEN', result)
+    else
+      redis.call('SET', result, '')
+    end
+    redis.call('EXPIRE', result, c.ttl)
+  end
+  h[#h + 1] = 'result_type'
+  h[#h + 1] = a.result_type
+  h[#h + 1] = 'result_bytes'
+  h[#h + 1] = size
+end
+
+local function finish_one(job, a, c, fin, dur)
   local f = redis.call('HMGET', job, 'status', 'token', 'task', 'started_at', 'input_key',
                        'cancel_requested')
-  local partial = job .. ':partial:' .. a.token
   local cancel = a.status == 'succeeded' and f[6] == '1'
   if a.status == 'succeeded' and f[2] == a.token then
     if f[1] == 'succeeded' then return 0 end
     if f[1] == 'cancelled' and cancel then
-      if not a.whole then redis.call('DEL', partial) end
+      finish_drop(job, a)
       return 3
     end
   end
   if f[1] ~= 'running' or f[2] ~= a.token then
-    if not a.whole then redis.call('DEL', partial) end
+    finish_drop(job, a)
     return 2
   end
   if cancel then
     a.status, a.error_code, a.error_message = 'cancelled', 'cancelled', CANCELLED_MESSAGE
   end
   local task = f[3] or ''
-  local ttl = tonumber(a.ttl)
-  tally_add(fin, task .. '|' .. a.status, 1)
-  observe(dur, task, f[4], now, bounds)
-  local h = { 'status', a.status, 'finished_at', now, 'worker', '',
+  tally_add(fin, task, a.status, 1)
+  observe(dur, task, f[4], c.now, c.bounds)
+  local h = { 'status', a.status, 'finished_at', c.now_s, 'worker', '',
               'progress_rows', a.rows, 'progress_bytes', a.bytes }
+  -- Every attempt takes a new token, the first 1 (a retry does not start
+  -- over), and only an earlier attempt's end (fail.lua, the lease reaper)
+  -- sets an error or writes the errors list: the first attempt has
+  -- neither to clear or expire. Tokens are decimal strings without
+  -- leading zeros, from the same counter, so comparing strings will do.
+  local first = a.token == '1'
+  local code, message = a.error_code, a.error_message
   if a.status == 'succeeded' then
-    local result, size = job .. ':result', #a.tail
-    if a.whole and size <= RESULT_INLINE then
-      h[#h + 1] = 'result'
-      h[#h + 1] = a.tail
-    elseif a.whole and ttl > 0 then
-      redis.call('SET', result, a.tail, 'EX', ttl)
-    else
-      if a.tail ~= '' then redis.call('APPEND', partial, a.tail) end
-      if a.tail ~= '' or redis.call('EXISTS', partial) == 1 then
-        redis.call('RENAME', partial, result)
-        size = redis.call('STRLEN', result)
-      else
-        redis.call('SET', result, '')
-      end
-      redis.call('EXPIRE', result, ttl)
-    end
-    -- An earlier attempt's error is history now (kept in the errors list).
-    for _, v in ipairs({ 'result_type', a.result_type, 'result_bytes', size,
-                         'error_code', '', 'error_message', '' }) do h[#h + 1] = v end
+    finish_result(job, a, c, h)
+    -- An earlier attempt's error is history now (kept in the errors list)
+    -- and is cleared; the first attempt has none.
+    code, message = '', ''
+    if first then code = nil end
   else
-    if not a.whole then redis.call('DEL', partial) end
-    for _, v in ipairs({ 'error_code', a.error_code, 'error_message', a.error_message }) do
-      h[#h + 1] = v
-    end
+    finish_drop(job, a)
+  end
+  if code then
+    local n = #h
+    h[n + 1], h[n + 2], h[n + 3], h[n + 4] = 'error_code', code, 'error_message', message
   end
   redis.call('HSET', job, unpack(h))
-  redis.call('EXPIRE', job, ttl)
+  redis.call('EXPIRE', job, c.ttl)
   -- A small input is a field of the hash (enqueue.lua): it has no key.
-  if f[5] == '1' then redis.call('EXPIRE', job .. ':input', ttl) end
-  -- Only an earlier attempt (fail.lua, the lease reaper) writes the errors
-  -- list, and every attempt takes a new token: the first has token 1.
-  if tonumber(a.token) > 1 then redis.call('EXPIRE', job .. ':errors', ttl) end
+  if f[5] == '1' then redis.call('EXPIRE', job .. ':input', c.ttl) end
+  if not first then redis.call('EXPIRE', job .. ':errors', c.ttl) end
   if cancel then return 3 end
   return 0
 end
