@@ -219,26 +219,45 @@ local function write_input(o, input)
   return 1
 end
 
+-- NONE is an empty list of optional fields: unpack(NONE) is nothing.
+local NONE = {}
+
+-- optional_fields answers the job at o's fields that are not always
+-- written: its delimiter unless it is ',' (the readers' default when the
+-- field is absent) and its tenant when it has one (auth is on).
+local function optional_fields(o)
+  local delimiter, tenant = ARGV[o + 10], ARGV[o + 9]
+  if delimiter == ',' and tenant == '' then
+    return NONE
+  end
+  local f = {}
+  if delimiter ~= ',' then
+    f[1], f[2] = 'delimiter', delimiter
+  end
+  if tenant ~= '' then
+    f[#f + 1], f[#f + 2] = 'tenant', tenant
+  end
+  return f
+end
+
 -- write_hash writes the job hash of the job at o, its status aside (the
 -- guard wrote it): with the field input when the input is inlined, else
--- with input_key = 1.
+-- with input_key = 1. Fields that would hold the readers' default are
+-- left out: attempts and token (0 until the first claim, which sets both)
+-- and a delimiter ','. The fields are the call's own arguments, not a
+-- table unpacked: building that table cost Lua more than the HSET.
 local function write_hash(o, job, inlined)
-  local f = {'attempts', 0, 'token', 0,
-             'id', ARGV[o], 'task', ARGV[o + 7], 'queue', ARGV[o + 1],
-             'request_id', ARGV[o + 8], 'delimiter', ARGV[o + 10],
-             'header', ARGV[o + 11], 'rows', ARGV[o + 12],
-             'columns', ARGV[o + 13], 'bytes', ARGV[o + 14],
-             'created_at', ARGV[o + 15], 'max_attempts', ARGV[o + 16],
-             'timeout', ARGV[o + 17]}
-  if ARGV[o + 9] ~= '' then
-    f[#f + 1] = 'tenant'
-    f[#f + 1] = ARGV[o + 9]
-  end
   -- input_key tells finish_one.lua, without reading the input, that there
   -- is a key to give the job's TTL.
-  f[#f + 1] = inlined and 'input' or 'input_key'
-  f[#f + 1] = inlined and ARGV[o + 3] or '1'
-  redis.call('HSET', job, unpack(f))
+  local name, value = 'input_key', '1'
+  if inlined then
+    name, value = 'input', ARGV[o + 3]
+  end
+  redis.call('HSET', job, 'id', ARGV[o], 'task', ARGV[o + 7], 'queue', ARGV[o + 1],
+             'request_id', ARGV[o + 8], 'header', ARGV[o + 11], 'rows', ARGV[o + 12],
+             'columns', ARGV[o + 13], 'bytes', ARGV[o + 14], 'created_at', ARGV[o + 15],
+             'max_attempts', ARGV[o + 16], 'timeout', ARGV[o + 17], name, value,
+             unpack(optional_fields(o)))
 end
 
 -- write_job writes the input and hash of the job at o. Returns 1, or 5

@@ -86,6 +86,37 @@ Test(store, enqueue_makes_hash_input_and_queue_entry_visible_together)
 	freeReplyObject(r);
 }
 
+/* enqueue.lua leaves out the fields whose value is the readers' default
+ * (attempts and token before the first claim, a ',' delimiter); status
+ * reads and the claim still see 0 and ','. Another delimiter is written. */
+Test(store, enqueue_leaves_out_default_fields_and_readers_see_their_defaults)
+{
+	struct job_spec s = spec_for("default"), tab = spec_for("default");
+	struct job_record rec;
+
+	tab.delimiter = '\t';
+	enqueue_small(&s);
+	cr_assert_eq(job_store_enqueue(st, &tab, "a\n1\n", 4, false), JOB_STORE_OK);
+	redisReply *r = redis_cmd("HMGET jobq:job:%s attempts token delimiter", s.id);
+	for (size_t i = 0; i < 3; i++)
+		cr_assert_eq(r->element[i]->type, REDIS_REPLY_NIL, "field %zu was written", i);
+	freeReplyObject(r);
+	r = redis_cmd("HGET jobq:job:%s delimiter", tab.id);
+	cr_assert_str_eq(r->str, "\t");
+	freeReplyObject(r);
+	cr_assert_eq(job_store_fetch(st, s.id, &rec), JOB_STORE_OK);
+	cr_assert_eq(rec.attempts, 0);
+	cr_assert_eq(rec.spec.delimiter, ',');
+	cr_assert_str_eq(rec.spec.id, s.id);
+	struct job_claim c = claim_one(30000);
+	cr_assert_str_eq(c.id, s.id);
+	cr_assert_eq(c.delimiter, ',');
+	cr_assert_eq(c.token, 1);
+	cr_assert_eq(c.attempts, 1);
+	c = claim_one(30000);
+	cr_assert_eq(c.delimiter, '\t');
+}
+
 /* assert_staged_input checks that job id's input is the staged "a\n1\n"
  * plus its tail "2\n", without the staging key's TTL, and that no staging
  * key is left. */
