@@ -706,6 +706,21 @@ Test(store, batch_a_job_past_the_string_limit_gets_its_own_answer_and_the_others
 	freeReplyObject(r);
 }
 
+/* stage_past_a_lowered_limit stages 1 MiB less 2 bytes as job id's upload,
+ * then lowers Redis's proto-max-bulk-len to 1 MiB, past which an APPEND of
+ * its tail fails (the caller sets it back to 512mb). */
+static void stage_past_a_lowered_limit(const char *id)
+{
+	size_t staged = 1024 * 1024 - 2;
+	char *body = malloc(staged);
+
+	cr_assert_not_null(body);
+	memset(body, '1', staged);
+	cr_assert_eq(job_store_stage_append(st, id, body, staged, true, 60), JOB_STORE_OK);
+	free(body);
+	freeReplyObject(redis_cmd("CONFIG SET proto-max-bulk-len 1mb"));
+}
+
 /* The limit the store passes is what jobq-api read at its start; a Redis
  * whose proto-max-bulk-len was lowered since refuses the staged APPEND
  * mid-batch, after the first job was written. That costs the one job. */
@@ -715,14 +730,8 @@ Test(store, batch_an_append_redis_refuses_mid_batch_costs_only_its_job)
 	struct job_spec c = spec_for("default");
 	struct job_store_enqueue_cmd *cmds[3];
 	enum job_store_status out[3];
-	size_t staged = 1024 * 1024 - 2;
-	char *body = malloc(staged);
 
-	cr_assert_not_null(body);
-	memset(body, '1', staged);
-	cr_assert_eq(job_store_stage_append(st, big.id, body, staged, true, 60), JOB_STORE_OK);
-	free(body);
-	freeReplyObject(redis_cmd("CONFIG SET proto-max-bulk-len 1mb"));
+	stage_past_a_lowered_limit(big.id);
 	cmds[0] = job_store_enqueue_cmd_new(st, &a, "a\n1\n", 4, false, NULL);
 	cmds[1] = job_store_enqueue_cmd_new(st, &big, "22222\n", 6, true, NULL);
 	cmds[2] = job_store_enqueue_cmd_new(st, &c, "a\n3\n", 4, false, NULL);
@@ -750,15 +759,9 @@ Test(store, batch_an_append_refused_mid_batch_leaves_its_key_and_its_place_to_th
 	struct job_store_idem k = {"", "k", "h1", 3600, ""}, again = {"", "k", "h1", 3600, ""};
 	struct job_store_enqueue_cmd *cmds[2];
 	enum job_store_status out[2];
-	size_t staged = 1024 * 1024 - 2;
-	char *body = malloc(staged);
 
-	cr_assert_not_null(body);
-	memset(body, '1', staged);
 	open_store_with_limits(1, 0);
-	cr_assert_eq(job_store_stage_append(st, big.id, body, staged, true, 60), JOB_STORE_OK);
-	free(body);
-	freeReplyObject(redis_cmd("CONFIG SET proto-max-bulk-len 1mb"));
+	stage_past_a_lowered_limit(big.id);
 	cmds[0] = job_store_enqueue_cmd_new(st, &big, "22222\n", 6, true, &k);
 	cmds[1] = job_store_enqueue_cmd_new(st, &next, "a\n3\n", 4, false, &again);
 	cr_assert_eq(job_store_enqueue_batch(st, cmds, 2, out), 2, "%s", job_store_errstr(st));
