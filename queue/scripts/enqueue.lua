@@ -64,8 +64,9 @@
 -- staged or longer input is the key {p}:job:{id}:input, read in pieces.
 --
 -- Cost. The per-job work is the staging key's STRLEN (when staged), the
--- hash (HSETNX of its status, then one HSET of the rest, the input field
--- included when it is small) and a large input (SET, or the staging
+-- hash (HSETNX of its status, then one HSET of the rest: 11 fields, the
+-- input or input_key, and the delimiter and tenant when they are not the
+-- readers' default; see write_hash) and a large input (SET, or the staging
 -- APPEND, RENAMENX and PERSIST), plus the record (HMGET, HSET, EXPIRE)
 -- for keyed jobs. The queue-wide work is done once per queue per batch:
 -- LLEN (with a limit, else TYPE) and TYPE of its wake list, one LPUSH of
