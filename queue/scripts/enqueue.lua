@@ -26,29 +26,37 @@
 -- took longer than the staging TTL); 2 when its queue is full (it holds
 -- ARGV[2] > 0 ids, counting the jobs of this batch queued before it);
 -- {3, id} when its record +4 names job id, which still exists (or is an
--- earlier job of this batch), with the same fingerprint (a replay), and
--- {4, id} when with another one (a mismatch); 5 when its id is taken (its
--- hash or input key exists); 6 when its input (staged bytes plus tail)
--- would be longer than ARGV[3]. On 2, 3, 4 and 6 the staging key is deleted. On
--- anything but 1 nothing of that job was written.
+-- earlier job of this batch that was queued), with the same fingerprint
+-- (a replay), and {4, id} when with another one (a mismatch); 5 when its
+-- id is taken (its hash or input key exists); 6 when its input (staged
+-- bytes plus tail) would be longer than ARGV[3], or Redis refused to make
+-- it that long. On 2, 3, 4 and 6 the staging key is deleted. On anything
+-- but 1 nothing of that job was written.
+--
+-- Each job is answered exactly as if it were its own call, in order: a
+-- later job sees the record and the queue depth of an earlier one that was
+-- queued, and only of one that was.
 --
 -- An error reply writes nothing. The script runs in two passes. The first
--- only reads, and checks everything that could make a write fail or change
--- an answer: the records, the staging keys and their lengths, the depths,
--- and the type of every key the second pass writes ({p}:queues, each
--- queue and its wake list; a record or staging key of another type fails
--- its read). A key of the wrong type (put there by hand) answers the whole
--- batch with an error reply naming it, "WRONGTYPE ... enqueue: <key> ...",
--- before any write. The
--- second pass only writes, in this order: each job's hash and input, the
--- queue entries, then the records. So even a write failing against all
--- odds leaves no record naming a job that was not queued.
+-- only reads: each job's record (and whether the job it names exists), its
+-- staging key's length, the depth of its queue, and the type of every key
+-- the second pass may write ({p}:queues, each queue and its wake list; a
+-- record or staging key of another type fails its read). A key of the
+-- wrong type (put there by hand) answers the whole batch with an error
+-- reply naming it, "WRONGTYPE ... enqueue: <key> ...", before any write.
+-- The second pass takes the jobs in order, and answers each from what the
+-- first pass read and what the jobs before it queued, then writes it (its
+-- hash and input) when it is to be queued; only then does it count in its
+-- queue's depth and as its key's job. What a write alone can tell (a taken
+-- id; an APPEND that a lowered proto-max-bulk-len refuses) thus answers
+-- that job and no other. The queue entries follow, then the records: so
+-- even a write failing against all odds leaves no record naming a job that
+-- was not queued.
 --
 -- Transition, per job: (nothing) -> queued. Its input, hash, queue entry
 -- and Idempotency-Key record appear together (the script is atomic) or not
 -- at all. A record whose job has expired or been deleted counts as absent
--- and is replaced. Jobs are answered as if each were its own call, in
--- order: a later job sees an earlier one's record and depth.
+-- and is replaced.
 --
 -- Where the input goes. An input that came whole (not staged) of at most
 -- ARGV[4] bytes is the field "input" of the job hash: no key of its own, so
@@ -56,8 +64,9 @@
 -- staged or longer input is the key {p}:job:{id}:input, read in pieces.
 --
 -- Cost. The per-job work is the staging key's STRLEN (when staged), the
--- hash (HSETNX of its status, then one HSET of the rest, the input field
--- included when it is small) and a large input (SET, or the staging
+-- hash (HSETNX of its status, then one HSET of the rest: 11 fields, the
+-- input or input_key, and the delimiter and tenant when they are not the
+-- readers' default; see write_hash) and a large input (SET, or the staging
 -- APPEND, RENAMENX and PERSIST), plus the record (HMGET, HSET, EXPIRE)
 -- for keyed jobs. The queue-wide work is done once per queue per batch:
 -- LLEN (with a limit, else TYPE) and TYPE of its wake list, one LPUSH of
@@ -72,11 +81,7 @@
 -- of the job is written. A large input is then written with SET NX
 -- (RENAMENX when staged); if that fails (an input key without a hash: a
 -- bug too) the one field just written is deleted again and the answer is
--- 5. For a small job the HSETNX takes the place of the SET NX of its input
--- that used to be the guard: still two calls per job, the first with short
--- arguments. Being a bug, a taken id is not foreseen by the first pass: the
--- job still counted towards its queue's depth and, for a later job of the
--- batch with the same Idempotency-Key, as the job the key names.
+-- 5.
 
 local STRIDE = 18
 local FIRST = 5
@@ -88,11 +93,15 @@ if (#ARGV - FIRST + 1) % STRIDE ~= 0 or max_bytes == nil or max_inline == nil th
   return redis.error_reply('ERR enqueue: arguments are not groups of ' .. STRIDE)
 end
 
-local depth = {}    -- queue name -> ids it holds, this batch's included
-local pushed = {}   -- queue name -> ids to push, in order
-local order = {}    -- queue names in order of first push
-local records = {}  -- record key -> {id, fingerprint} of this batch's job
+-- What the first pass read, kept for the second.
+local known = {}    -- record key -> {id, fingerprint} when it names a live job, else false
+local staged = {}   -- job index -> its staging key's length, false when it is gone
+local depth = {}    -- queue name -> ids it holds, this batch's queued ones included
 local wrong = nil   -- the first key of the wrong type, if any
+-- What the second pass queued.
+local pushed = {}   -- queue name -> ids queued, in order
+local order = {}    -- queue names in order of first push
+local records = {}  -- record key -> {id, fingerprint} of this batch's queued job
 
 -- read runs a reading command on key, and fails the call naming key when
 -- Redis refuses it (a key of the wrong type). Nothing is written yet.
@@ -112,85 +121,73 @@ local function check_type(key, want)
   end
 end
 
--- idem_seen answers a job whose record names a live job, or a job of this
--- batch: {3|4, id}, else nil.
-local function idem_seen(o)
-  local mine = records[ARGV[o + 4]]
-  local id, hash
-  if mine then
-    id, hash = mine[1], mine[2]
+-- look_record reads record key once: known[key] is {id, fingerprint} when
+-- it names a job that still exists, else false.
+local function look_record(key)
+  if known[key] == nil then
+    local rec = read(key, 'HMGET', key, 'job', 'hash')
+    known[key] = false
+    if rec[1] and redis.call('EXISTS', prefix .. ':job:' .. rec[1]) == 1 then
+      known[key] = {rec[1], rec[2]}
+    end
+  end
+  return known[key]
+end
+
+-- look_staging answers the length of the staging key of the job at o,
+-- false when it is gone.
+local function look_staging(o)
+  local key = prefix .. ':staging:' .. ARGV[o]
+  local len = read(key, 'STRLEN', key)
+  if len == 0 and redis.call('EXISTS', key) == 0 then
+    return false
+  end
+  return len
+end
+
+-- look_queue reads queue q's depth and checks the types of q's keys, once.
+local function look_queue(q)
+  if depth[q] ~= nil then
+    return
+  end
+  local key = prefix .. ':queue:' .. q
+  if max_depth > 0 then
+    depth[q] = read(key, 'LLEN', key)
   else
-    local rec = read(ARGV[o + 4], 'HMGET', ARGV[o + 4], 'job', 'hash')
-    if not rec[1] or redis.call('EXISTS', prefix .. ':job:' .. rec[1]) == 0 then
-      return nil
+    check_type(key, 'list')
+    depth[q] = 0
+  end
+  check_type(prefix .. ':wake:' .. q, 'list')
+end
+
+-- input_answer answers 1 when the input of job i at o can be written, 0
+-- when its staging key is gone, 6 when it would be longer than max_bytes.
+local function input_answer(i, o)
+  local len = 0
+  if ARGV[o + 2] == '1' then
+    len = staged[i]
+    if not len then
+      return 0
     end
-    id, hash = rec[1], rec[2]
   end
-  return {hash == ARGV[o + 5] and 3 or 4, id}
+  return len + #ARGV[o + 3] > max_bytes and 6 or 1
 end
 
--- queue_full answers whether queue q already holds max_depth ids. Its
--- first look at q also checks the types of q's keys.
-local function queue_full(q)
-  if depth[q] == nil then
-    local key = prefix .. ':queue:' .. q
-    if max_depth > 0 then
-      depth[q] = read(key, 'LLEN', key)
-    else
-      check_type(key, 'list')
-      depth[q] = 0
-    end
-    check_type(prefix .. ':wake:' .. q, 'list')
+-- look reads what job i at o needs (pass 1), and answers whether it may
+-- be queued: not when its record names a live job or its input cannot be
+-- written, which nothing the batch writes can change.
+local function look(i, o)
+  if ARGV[o + 4] ~= '' and look_record(ARGV[o + 4]) then
+    return false
   end
-  return max_depth > 0 and depth[q] >= max_depth
-end
-
--- input_check answers 1 when the job at o's input can be written, 0 when
--- its staging key is gone, 6 when it would be too long.
-local function input_check(o)
-  local tail = #ARGV[o + 3]
-  if ARGV[o + 2] ~= '1' then
-    return tail > max_bytes and 6 or 1
+  if ARGV[o + 2] == '1' then
+    staged[i] = look_staging(o)
   end
-  local staging = prefix .. ':staging:' .. ARGV[o]
-  local len = read(staging, 'STRLEN', staging)
-  if len == 0 and redis.call('EXISTS', staging) == 0 then
-    return 0
+  if input_answer(i, o) ~= 1 then
+    return false
   end
-  return len + tail > max_bytes and 6 or 1
-end
-
--- plan answers the job at o (pass 1, reads only) and, when it is to be
--- queued, counts it in its queue's depth and pushes and in records.
-local function plan(o)
-  local id, q = ARGV[o], ARGV[o + 1]
-  local keyed = ARGV[o + 4] ~= ''
-  local seen = keyed and idem_seen(o) or nil
-  if seen then
-    return seen
-  end
-  local code = input_check(o)
-  if code ~= 1 then
-    return code
-  end
-  if queue_full(q) then
-    return 2
-  end
-  if pushed[q] == nil then
-    pushed[q] = {}
-    order[#order + 1] = q
-  end
-  pushed[q][#pushed[q] + 1] = id
-  depth[q] = depth[q] + 1
-  if keyed then
-    records[ARGV[o + 4]] = {id, ARGV[o + 5]}
-  end
-  return 1
-end
-
--- inlined tells whether the input of the job at o lives in its hash.
-local function inlined(o)
-  return ARGV[o + 2] ~= '1' and #ARGV[o + 3] <= max_inline
+  look_queue(ARGV[o + 1])
+  return true
 end
 
 -- write_input creates the input key of a job whose input is not inlined.
@@ -201,10 +198,11 @@ end
 -- after earlier jobs were written. Caught, that refusal costs only this
 -- job (its staging key goes), never the batch. Any other error is raised
 -- again as it came (write_job takes the job's guard field back first).
-local function write_input(o, staging, input)
+local function write_input(o, input)
   if ARGV[o + 2] ~= '1' then
     return redis.call('SET', input, ARGV[o + 3], 'NX') and 1 or 5
   end
+  local staging = prefix .. ':staging:' .. ARGV[o]
   if #ARGV[o + 3] > 0 then
     local r = redis.pcall('APPEND', staging, ARGV[o + 3])
     if type(r) == 'table' and r.err then
@@ -222,38 +220,51 @@ local function write_input(o, staging, input)
   return 1
 end
 
--- write_hash writes the job hash of the job at o, its status aside (the
--- guard wrote it): with the field input when the input is inlined, else
--- with input_key = 1.
-local function write_hash(o, job)
-  local f = {'attempts', 0, 'token', 0,
-             'id', ARGV[o], 'task', ARGV[o + 7], 'queue', ARGV[o + 1],
-             'request_id', ARGV[o + 8], 'delimiter', ARGV[o + 10],
-             'header', ARGV[o + 11], 'rows', ARGV[o + 12],
-             'columns', ARGV[o + 13], 'bytes', ARGV[o + 14],
-             'created_at', ARGV[o + 15], 'max_attempts', ARGV[o + 16],
-             'timeout', ARGV[o + 17]}
-  if ARGV[o + 9] ~= '' then
-    f[#f + 1] = 'tenant'
-    f[#f + 1] = ARGV[o + 9]
+-- NONE is an empty list of optional fields: unpack(NONE) is nothing.
+local NONE = {}
+
+-- optional_fields answers the job at o's fields that are not always
+-- written: its delimiter unless it is ',' (the readers' default when the
+-- field is absent) and its tenant when it has one (auth is on).
+local function optional_fields(o)
+  local delimiter, tenant = ARGV[o + 10], ARGV[o + 9]
+  if delimiter == ',' and tenant == '' then
+    return NONE
   end
-  -- input_key tells finish_one.lua, without reading the input, that there
-  -- is a key to give the job's TTL.
-  f[#f + 1] = inlined(o) and 'input' or 'input_key'
-  f[#f + 1] = inlined(o) and ARGV[o + 3] or '1'
-  redis.call('HSET', job, unpack(f))
+  local f = {}
+  if delimiter ~= ',' then
+    f[1], f[2] = 'delimiter', delimiter
+  end
+  if tenant ~= '' then
+    f[#f + 1], f[#f + 2] = 'tenant', tenant
+  end
+  return f
 end
 
--- write_job writes the input and hash of the job at o, planned as answer;
--- a refused staged job's staging key is deleted. Returns the final answer.
-local function write_job(o, answer)
-  local staging = prefix .. ':staging:' .. ARGV[o]
-  if answer ~= 1 then
-    if answer ~= 0 and ARGV[o + 2] == '1' then
-      redis.call('DEL', staging)
-    end
-    return answer
+-- write_hash writes the job hash of the job at o, its status aside (the
+-- guard wrote it): with the field input when the input is inlined, else
+-- with input_key = 1. Fields that would hold the readers' default are
+-- left out: attempts and token (0 until the first claim, which sets both)
+-- and a delimiter ','. The fields are the call's own arguments, not a
+-- table unpacked: building that table cost Lua more than the HSET.
+local function write_hash(o, job, inlined)
+  -- input_key tells finish_one.lua, without reading the input, that there
+  -- is a key to give the job's TTL.
+  local name, value = 'input_key', '1'
+  if inlined then
+    name, value = 'input', ARGV[o + 3]
   end
+  redis.call('HSET', job, 'id', ARGV[o], 'task', ARGV[o + 7], 'queue', ARGV[o + 1],
+             'request_id', ARGV[o + 8], 'header', ARGV[o + 11], 'rows', ARGV[o + 12],
+             'columns', ARGV[o + 13], 'bytes', ARGV[o + 14], 'created_at', ARGV[o + 15],
+             'max_attempts', ARGV[o + 16], 'timeout', ARGV[o + 17], name, value,
+             unpack(optional_fields(o)))
+end
+
+-- write_job writes the input and hash of the job at o. Returns 1, or 5
+-- (id taken) or 6 (Redis refused the staged APPEND) with nothing of the
+-- job written.
+local function write_job(o)
   local job = prefix .. ':job:' .. ARGV[o]
   -- A key of another type under the job's name is a taken id too.
   local taken = redis.pcall('HSETNX', job, 'status', 'queued')
@@ -263,10 +274,11 @@ local function write_job(o, answer)
   if taken ~= 1 then
     return 5
   end
-  if not inlined(o) then
+  local inlined = ARGV[o + 2] ~= '1' and #ARGV[o + 3] <= max_inline
+  if not inlined then
     -- Whatever stops the input (an answer, or an error raised again) takes
     -- the guard's field back: no hash is left without its input.
-    local ok, code = pcall(write_input, o, staging, job .. ':input')
+    local ok, code = pcall(write_input, o, job .. ':input')
     if not ok or code ~= 1 then
       redis.call('DEL', job)
     end
@@ -277,22 +289,57 @@ local function write_job(o, answer)
       return code
     end
   end
-  write_hash(o, job)
+  write_hash(o, job, inlined)
   return 1
 end
 
--- push_queue pushes the ids planned for queue q, unless write_job took
--- them back (answer 5), and wakes q's workers.
-local function push_queue(q, answers, where)
-  local ids = {}
-  for _, id in ipairs(pushed[q]) do
-    if answers[where[id]] == 1 then
-      ids[#ids + 1] = id
+-- answer answers job i at o before any write of its own (pass 2), from
+-- what pass 1 read and what the jobs before it queued: {3|4, id} when its
+-- record names a live job or one of this batch, then 0 or 6 for its
+-- input, 2 when its queue is full, else 1 (to be written).
+local function answer(i, o)
+  local key = ARGV[o + 4]
+  local rec = key ~= '' and (records[key] or known[key])
+  if rec then
+    return {rec[2] == ARGV[o + 5] and 3 or 4, rec[1]}
+  end
+  local code = input_answer(i, o)
+  if code == 1 and max_depth > 0 and depth[ARGV[o + 1]] >= max_depth then
+    return 2
+  end
+  return code
+end
+
+-- enqueue answers and writes job i at o (pass 2); once it is written, the
+-- jobs after it see it in its queue's depth and as its key's job.
+local function enqueue(i, o)
+  local code = answer(i, o)
+  if code ~= 1 then
+    if code ~= 0 and ARGV[o + 2] == '1' then
+      redis.call('DEL', prefix .. ':staging:' .. ARGV[o])
     end
+    return code
   end
-  if #ids == 0 then
-    return
+  code = write_job(o)
+  if code ~= 1 then
+    return code
   end
+  local q = ARGV[o + 1]
+  depth[q] = depth[q] + 1
+  if pushed[q] == nil then
+    pushed[q] = {}
+    order[#order + 1] = q
+  end
+  pushed[q][#pushed[q] + 1] = ARGV[o]
+  if ARGV[o + 4] ~= '' then
+    records[ARGV[o + 4]] = {ARGV[o], ARGV[o + 5]}
+  end
+  return 1
+end
+
+-- push_queue pushes the ids queued on q and wakes q's workers.
+local function push_queue(q)
+  local ids = pushed[q]
   redis.call('LPUSH', prefix .. ':queue:' .. q, unpack(ids))
   redis.call('SADD', prefix .. ':queues', q)
   -- One token per job, capped: a blocked worker needs one to wake, and a
@@ -307,26 +354,27 @@ local function push_queue(q, answers, where)
 end
 
 -- Pass 1: reads only.
-local answers = {}
+local writes = false
 for o = FIRST, #ARGV, STRIDE do
-  answers[#answers + 1] = plan(o)
+  if look((o - FIRST) / STRIDE + 1, o) then
+    writes = true
+  end
 end
-if #order > 0 then
+if writes then
   check_type(prefix .. ':queues', 'set')
 end
 if wrong then
   return redis.error_reply('WRONGTYPE (enqueue: ' .. wrong .. '; nothing was written)')
 end
 
--- Pass 2: writes only, the records last.
-local where = {}    -- job id -> its index in answers
-for i, planned in ipairs(answers) do
-  local o = FIRST + (i - 1) * STRIDE
-  answers[i] = write_job(o, planned)
-  where[ARGV[o]] = i
+-- Pass 2: each job answered and written in turn, then the queue entries,
+-- then the records.
+local answers = {}
+for o = FIRST, #ARGV, STRIDE do
+  answers[#answers + 1] = enqueue(#answers + 1, o)
 end
 for _, q in ipairs(order) do
-  push_queue(q, answers, where)
+  push_queue(q)
 end
 for i = 1, #answers do
   local o = FIRST + (i - 1) * STRIDE

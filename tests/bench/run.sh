@@ -223,7 +223,11 @@ build_tools() {
 		"$root/worker/task_profile.c" "$root/worker/column_stats.c" \
 		"$root/worker/stats_pipe.c" "$root/worker/hll.c" -ljansson -lm &&
 	$cc $cflags $(pkg-config --cflags libmicrohttpd hiredis) -o "$build/ceiling" "$here/ceiling.c" \
-		$(pkg-config --libs libmicrohttpd hiredis) ||
+		$(pkg-config --libs libmicrohttpd hiredis) &&
+	# Not run by the bench: built so that it keeps building (README,
+	# "How the time was cut", measures enqueue.lua with it).
+	$cc $cflags -I"$root/queue" -o "$build/enqueue_cost" "$here/enqueue_cost.c" \
+		"$root/build/libjobq.a" $(pkg-config --libs hiredis jansson) -lm ||
 		die "cannot build the benchmark's helper programs"
 }
 

@@ -87,6 +87,37 @@ Test(store, enqueue_makes_hash_input_and_queue_entry_visible_together)
 	freeReplyObject(r);
 }
 
+/* enqueue.lua leaves out the fields whose value is the readers' default
+ * (attempts and token before the first claim, a ',' delimiter); status
+ * reads and the claim still see 0 and ','. Another delimiter is written. */
+Test(store, enqueue_leaves_out_default_fields_and_readers_see_their_defaults)
+{
+	struct job_spec s = spec_for("default"), tab = spec_for("default");
+	struct job_record rec;
+
+	tab.delimiter = '\t';
+	enqueue_small(&s);
+	cr_assert_eq(job_store_enqueue(st, &tab, "a\n1\n", 4, false), JOB_STORE_OK);
+	redisReply *r = redis_cmd("HMGET jobq:job:%s attempts token delimiter", s.id);
+	for (size_t i = 0; i < 3; i++)
+		cr_assert_eq(r->element[i]->type, REDIS_REPLY_NIL, "field %zu was written", i);
+	freeReplyObject(r);
+	r = redis_cmd("HGET jobq:job:%s delimiter", tab.id);
+	cr_assert_str_eq(r->str, "\t");
+	freeReplyObject(r);
+	cr_assert_eq(job_store_fetch(st, s.id, &rec), JOB_STORE_OK);
+	cr_assert_eq(rec.attempts, 0);
+	cr_assert_eq(rec.spec.delimiter, ',');
+	cr_assert_str_eq(rec.spec.id, s.id);
+	struct job_claim c = claim_one(30000);
+	cr_assert_str_eq(c.id, s.id);
+	cr_assert_eq(c.delimiter, ',');
+	cr_assert_eq(c.token, 1);
+	cr_assert_eq(c.attempts, 1);
+	c = claim_one(30000);
+	cr_assert_eq(c.delimiter, '\t');
+}
+
 /* assert_staged_input checks that job id's input is the staged "a\n1\n"
  * plus its tail "2\n", without the staging key's TTL, and that no staging
  * key is left. */
@@ -646,6 +677,33 @@ Test(store, batch_a_taken_id_is_refused_without_touching_the_other_jobs)
 	freeReplyObject(r);
 }
 
+/* A job refused as it is written (its id taken) was never queued: a later
+ * job of the batch with the same Idempotency-Key is not its replay, and
+ * the depth limit does not count it. Each gets what its own call would. */
+Test(store, batch_a_job_refused_as_taken_is_neither_replayed_nor_counted_by_later_jobs)
+{
+	struct job_spec s[3] = {spec_for("default"), spec_for("default"), spec_for("default")};
+	struct job_store_idem k = {"", "k", "h1", 3600, ""}, again = {"", "k", "h1", 3600, ""};
+	struct job_store_idem *idem[3] = {&k, &again, NULL};
+	enum job_store_status out[3];
+
+	open_store_with_limits(2, 0);
+	freeReplyObject(redis_cmd("HSET jobq:job:%s status succeeded", s[0].id));
+	run_batch(s, idem, 3, out);
+	cr_assert_eq(out[0], JOB_STORE_EPROTO);
+	cr_assert(strstr(batch_err[0], "in use") != NULL, "%s", batch_err[0]);
+	cr_assert_eq(out[1], JOB_STORE_OK, "replayed as %s, a job never queued", again.job_id);
+	cr_assert_eq(out[2], JOB_STORE_OK, "the taken job counted towards the depth");
+	redisReply *r = redis_cmd("HGET jobq:idem:-:k job");
+	cr_assert_str_eq(r->str, s[1].id);
+	freeReplyObject(r);
+	r = queue_ids("default");
+	cr_assert_eq(r->elements, 2);
+	cr_assert_str_eq(r->element[1]->str, s[1].id);
+	cr_assert_str_eq(r->element[0]->str, s[2].id);
+	freeReplyObject(r);
+}
+
 /* count_job_keys returns how many keys of job id exist (hash, input,
  * staging). */
 static long count_job_keys(const char *id)
@@ -692,6 +750,21 @@ Test(store, batch_a_job_past_the_string_limit_gets_its_own_answer_and_the_others
 	freeReplyObject(r);
 }
 
+/* stage_past_a_lowered_limit stages 1 MiB less 2 bytes as job id's upload,
+ * then lowers Redis's proto-max-bulk-len to 1 MiB, past which an APPEND of
+ * its tail fails (the caller sets it back to 512mb). */
+static void stage_past_a_lowered_limit(const char *id)
+{
+	size_t staged = 1024 * 1024 - 2;
+	char *body = malloc(staged);
+
+	cr_assert_not_null(body);
+	memset(body, '1', staged);
+	cr_assert_eq(job_store_stage_append(st, id, body, staged, true, 60), JOB_STORE_OK);
+	free(body);
+	freeReplyObject(redis_cmd("CONFIG SET proto-max-bulk-len 1mb"));
+}
+
 /* The limit the store passes is what jobq-api read at its start; a Redis
  * whose proto-max-bulk-len was lowered since refuses the staged APPEND
  * mid-batch, after the first job was written. That costs the one job. */
@@ -701,14 +774,8 @@ Test(store, batch_an_append_redis_refuses_mid_batch_costs_only_its_job)
 	struct job_spec c = spec_for("default");
 	struct job_store_enqueue_cmd *cmds[3];
 	enum job_store_status out[3];
-	size_t staged = 1024 * 1024 - 2;
-	char *body = malloc(staged);
 
-	cr_assert_not_null(body);
-	memset(body, '1', staged);
-	cr_assert_eq(job_store_stage_append(st, big.id, body, staged, true, 60), JOB_STORE_OK);
-	free(body);
-	freeReplyObject(redis_cmd("CONFIG SET proto-max-bulk-len 1mb"));
+	stage_past_a_lowered_limit(big.id);
 	cmds[0] = job_store_enqueue_cmd_new(st, &a, "a\n1\n", 4, false, NULL);
 	cmds[1] = job_store_enqueue_cmd_new(st, &big, "22222\n", 6, true, NULL);
 	cmds[2] = job_store_enqueue_cmd_new(st, &c, "a\n3\n", 4, false, NULL);
@@ -724,6 +791,37 @@ Test(store, batch_an_append_redis_refuses_mid_batch_costs_only_its_job)
 	cr_assert_eq(r->elements, 2);
 	cr_assert_str_eq(r->element[1]->str, a.id);
 	cr_assert_str_eq(r->element[0]->str, c.id);
+	freeReplyObject(r);
+}
+
+/* The same refusal, of a keyed job: the next job with its key is queued and
+ * recorded (its own call would find no record), and a depth limit of one
+ * still has room for it. */
+Test(store, batch_an_append_refused_mid_batch_leaves_its_key_and_its_place_to_the_next_job)
+{
+	struct job_spec big = spec_for("default"), next = spec_for("default");
+	struct job_store_idem k = {"", "k", "h1", 3600, ""}, again = {"", "k", "h1", 3600, ""};
+	struct job_store_enqueue_cmd *cmds[2];
+	enum job_store_status out[2];
+
+	open_store_with_limits(1, 0);
+	stage_past_a_lowered_limit(big.id);
+	cmds[0] = job_store_enqueue_cmd_new(st, &big, "22222\n", 6, true, &k);
+	cmds[1] = job_store_enqueue_cmd_new(st, &next, "a\n3\n", 4, false, &again);
+	cr_assert_eq(job_store_enqueue_batch(st, cmds, 2, out), 2, "%s", job_store_errstr(st));
+	freeReplyObject(redis_cmd("CONFIG SET proto-max-bulk-len 512mb"));
+	for (int i = 0; i < 2; i++)
+		job_store_enqueue_cmd_free(cmds[i]);
+	cr_assert_eq(out[0], JOB_STORE_TOO_LARGE);
+	cr_assert_eq(out[1], JOB_STORE_OK, "answered %d (%s), not queued", out[1], again.job_id);
+	cr_assert_eq(count_job_keys(big.id), 0, "the refused job left its staging key or more");
+	redisReply *r = redis_cmd("HGET jobq:idem:-:k job");
+	cr_assert_eq(r->type, REDIS_REPLY_STRING, "no record for the queued job");
+	cr_assert_str_eq(r->str, next.id);
+	freeReplyObject(r);
+	r = queue_ids("default");
+	cr_assert_eq(r->elements, 1);
+	cr_assert_str_eq(r->element[0]->str, next.id);
 	freeReplyObject(r);
 }
 
