@@ -369,12 +369,17 @@ static redisReply *store_read(struct job_store *st, int argc, const char **argv,
 	return r;
 }
 
-/* store_reply_error turns an error reply into EPROTO with its text. */
+/* store_reply_error turns an error reply into EPROTO with its text; or
+ * into EREFUSED when a script refused to act on a newer data layout
+ * ("JOBQLAYOUT ...": claim.lua). */
 static enum job_store_status store_reply_error(struct job_store *st, redisReply *r, const char *what)
 {
+	bool layout = r->type == REDIS_REPLY_ERROR && strncmp(r->str, "JOBQLAYOUT ", 11) == 0;
+
 	snprintf(st->err, sizeof st->err, "redis %s: %s", what,
-		 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply type");
-	return JOB_STORE_EPROTO;
+		 r->type == REDIS_REPLY_ERROR ? r->str + (layout ? 11 : 0) : "unexpected reply type");
+	/* A script that refused to act on a newer data layout (claim.lua). */
+	return layout ? JOB_STORE_EREFUSED : JOB_STORE_EPROTO;
 }
 
 enum job_store_status job_store_ping(struct job_store *st)
@@ -395,9 +400,9 @@ enum job_store_status job_store_ping(struct job_store *st)
 #define SCRIPT_ARGS_MAX 192
 
 /* The largest call is finish_next.lua's: EVALSHA, sha, numkeys, 3 keys and
- * 4 values (10), seven per attempt, then claim.lua's 10 values and one per
+ * 4 values (10), seven per attempt, then claim.lua's 11 values and one per
  * queue. */
-_Static_assert(10 + 7 * JOB_STORE_BATCH_MAX + 10 + CONFIG_LIST_MAX <= SCRIPT_ARGS_MAX,
+_Static_assert(10 + 7 * JOB_STORE_BATCH_MAX + 11 + CONFIG_LIST_MAX <= SCRIPT_ARGS_MAX,
 	       "SCRIPT_ARGS_MAX cannot hold a finish_next.lua call of a full batch");
 
 /* One script call being built. An argument beyond SCRIPT_ARGS_MAX is not
@@ -1231,6 +1236,7 @@ static void call_claim_argv(struct script_call *c, struct job_store *st,
 	call_u64(c, JOB_CLAIM_INLINE);
 	call_str(c, req->batch ? req->batch : "");
 	call_str(c, req->housekeep ? "1" : "0");
+	call_u64(c, JOB_STORE_SCHEMA);
 	for (size_t i = 0; i < req->nqueues; i++)
 		call_str(c, req->queues[i]);
 }

@@ -74,19 +74,28 @@ enum producer_stop producer_stop_reason(struct producer *p)
 	return (enum producer_stop)atomic_load(&p->stop);
 }
 
+/* producer_stop_for_layout logs that the data layout in use is newer
+ * than this worker's, with fields (taken), and stops claiming. Once a stop
+ * was asked for (idle, or this) the worker is on its way out already. */
+static void producer_stop_for_layout(struct producer *p, json_t *fields)
+{
+	if (producer_stop_reason(p) != PRODUCER_STOP_NONE) {
+		json_decref(fields);
+		return;
+	}
+	log_event(LOG_ERROR, "the data layout in use is newer than this worker's: "
+		  "claiming stops; upgrade this worker", fields);
+	producer_ask_stop(p, PRODUCER_STOP_SCHEMA);
+}
+
 /* producer_check_schema stops claiming when the layout version in use,
  * schema (from the heartbeat), is newer than this worker's. */
 static void producer_check_schema(struct producer *p, long long schema)
 {
-	/* Once a stop was asked for (idle, or this) the worker is on its way
-	 * out and claims nothing more. */
-	if (schema <= JOB_STORE_SCHEMA || producer_stop_reason(p) != PRODUCER_STOP_NONE)
-		return;
-	log_event(LOG_ERROR, "the data layout in use is newer than this worker's: "
-		  "claiming stops; upgrade this worker",
-		  json_pack("{s:I, s:i}", "schema_version", (json_int_t)schema,
-			    "worker_schema_version", JOB_STORE_SCHEMA));
-	producer_ask_stop(p, PRODUCER_STOP_SCHEMA);
+	if (schema > JOB_STORE_SCHEMA)
+		producer_stop_for_layout(p, json_pack("{s:I, s:i}", "schema_version",
+						      (json_int_t)schema, "worker_schema_version",
+						      JOB_STORE_SCHEMA));
 }
 
 /* producer_renew renews the leases of every running job in one round trip
@@ -149,6 +158,12 @@ static enum job_store_status producer_claim(struct producer *p, size_t want, boo
 	req.housekeep = worker_housekeep_due(&p->housekeep_at, now);
 	int n = job_store_claim_with(p->store, &req, p->claims);
 
+	if (n == JOB_STORE_EREFUSED) { /* claim.lua saw a newer layout: nothing claimed */
+		producer_answered(p, JOB_STORE_OK);
+		producer_stop_for_layout(p, json_pack("{s:s}", "error",
+						      job_store_errstr(p->store)));
+		return JOB_STORE_OK;
+	}
 	if (n < 0)
 		return producer_answered(p, (enum job_store_status)n);
 	producer_answered(p, JOB_STORE_OK);

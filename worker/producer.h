@@ -28,12 +28,11 @@
  * process, once; main then shuts down as on SIGTERM.
  *
  * Data layout: each heartbeat also reads the layout version in use
- * ({p}:schema_version, see job_store.h). When it is newer than this
- * worker's, jobs may be queued that this worker would misread: the
- * producer logs it, claims nothing more and sends WORKER_SIG_STOP; main
- * shuts down and exits 2. The first heartbeat comes before the first
- * claim. A consumer that ends a job in the moment before the phase changes
- * may still claim its next one with the same call (finish_next.lua).
+ * ({p}:schema_version, see job_store.h), and each claim refuses to take
+ * anything under a newer one than this worker's (claim.lua answers
+ * EREFUSED; finish_next.lua claims nothing). Either way jobs may be queued
+ * that this worker would misread: the producer logs it, claims nothing
+ * more and sends WORKER_SIG_STOP; main shuts down and exits 2.
  *
  * On shutdown (phase DRAINING) it stops claiming, closes the buffer so that
  * idle consumers exit, and goes on renewing the leases of the jobs still

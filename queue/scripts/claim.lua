@@ -19,7 +19,13 @@
 -- ARGV[10] "1" to reap expired leases and promote due retries first, "0"
 --         to skip both (each thread of a worker asks for them at most
 --         every WORKER_HOUSEKEEP_MS, worker/worker.h)
--- ARGV[11..] queue names, most preferred first
+-- ARGV[11] the worker's data layout version (JOB_STORE_SCHEMA)
+-- ARGV[12..] queue names, most preferred first
+--
+-- When the layout version in use, {p}:schema_version, is newer than
+-- ARGV[11], nothing is claimed, reaped or promoted, and the answer is an
+-- error "JOBQLAYOUT ...": this worker could misread the jobs (see
+-- schema.lua; the worker stops). finish_next.lua then claims nothing.
 --
 -- Returns an array with one entry per claimed job:
 --   { id, token, task, queue, delimiter, header, bytes, request_id,
@@ -47,6 +53,10 @@
 
 local fin = {}
 local now, now_s = now_ms()
-local out = claim_jobs(KEYS[1], ARGV, now, now_s, fin)
+local out, newer = claim_jobs(KEYS[1], ARGV, now, now_s, fin)
+if newer then
+  return redis.error_reply('JOBQLAYOUT the data layout in use (version ' .. newer ..
+                           ') is newer than this worker\'s (' .. ARGV[11] .. ')')
+end
 tally_flush(fin, ARGV[1] .. ':metrics:finished')
 return out

@@ -47,6 +47,9 @@ for j = 0, n - 1 do
   if codes[j + 1] ~= 2 then done[#done + 1] = id end
 end
 if #done > 0 then redis.call('ZREM', KEYS[1], unpack(done)) end
+-- Under a newer data layout than the worker's, nothing is claimed (the
+-- attempts above still end): the producer's next claim.lua call refuses,
+-- and the worker stops.
 local claims = claim_jobs(KEYS[1], ca, now, now_s, fin)
 tally_flush(fin, KEYS[2])
 tally_flush(dur, KEYS[3])

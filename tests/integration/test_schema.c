@@ -52,6 +52,20 @@ static bool log_has(const char *name, const char *text)
 	return found;
 }
 
+/* wait_exit waits up to timeout_ms for child pid and returns its wait
+ * status; fails the test if it does not exit. */
+static int wait_exit(pid_t pid, int timeout_ms)
+{
+	long long end = monotonic_ms() + timeout_ms;
+	int status = 0;
+
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		cr_assert(monotonic_ms() < end, "pid %ld did not exit", (long)pid);
+		sleep_ms(20);
+	}
+	return status;
+}
+
 Test(schema, the_api_records_the_layout_version_it_writes)
 {
 	char want[16];
@@ -151,20 +165,6 @@ Test(schema, a_running_worker_stops_when_the_version_in_use_moves_past_it)
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2, "status %d, not exit 2", status);
 }
 
-/* wait_exit waits up to timeout_ms for child pid and returns its wait
- * status; fails the test if it does not exit. */
-static int wait_exit(pid_t pid, int timeout_ms)
-{
-	long long end = monotonic_ms() + timeout_ms;
-	int status = 0;
-
-	while (waitpid(pid, &status, WNOHANG) == 0) {
-		cr_assert(monotonic_ms() < end, "pid %ld did not exit", (long)pid);
-		sleep_ms(20);
-	}
-	return status;
-}
-
 Test(schema, a_running_api_stops_with_2_when_the_version_moves_past_it)
 {
 	char newer[16];
@@ -194,4 +194,34 @@ Test(schema, a_version_that_is_no_number_stops_the_api_at_start)
 	freeReplyObject(redis_cmd("SET jobq:schema_version two"));
 	exited_with(harness_run("jobq-api", "api2", NULL, 20000), 2, "a second jobq-api");
 	cr_assert(log_has("api2", "not a version number"), "the refusal does not say why");
+}
+
+/* Not only the heartbeat: a claim itself refuses under a newer layout, so
+ * a worker whose next heartbeat is far off (lease 60 s: every 20 s) still
+ * claims nothing, and stops. */
+Test(schema, a_claim_under_a_newer_layout_takes_nothing_and_stops_the_worker)
+{
+	const char *const args[] = {"--tasks", harness_sleep_tasks(), "--lease", "60s", NULL};
+	int w = harness_start_worker(args), status;
+	char newer[16];
+
+	/* Let its first heartbeat pass, so that only a claim can see it. */
+	for (int i = 0; i < 500 && redis_count_keys("jobq:worker:*") == 0; i++)
+		sleep_ms(10);
+	snprintf(newer, sizeof newer, "%d", JOB_STORE_SCHEMA + 1);
+	freeReplyObject(redis_cmd("SET jobq:schema_version %s", newer));
+	/* Written straight to Redis: the API would refuse it now. */
+	freeReplyObject(redis_cmd("HSET jobq:job:00000000000000000000000000000abc status queued "
+				  "id 00000000000000000000000000000abc task sleep3 queue default "
+				  "bytes 4 input v\\n1\\n"));
+	freeReplyObject(redis_cmd("LPUSH jobq:queue:default 00000000000000000000000000000abc"));
+	freeReplyObject(redis_cmd("RPUSH jobq:wake:default 1"));
+	status = wait_exit(harness.worker_pids[w], 15000);
+	harness.worker_pids[w] = 0;
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2, "status %d, not exit 2", status);
+	redisReply *r = redis_cmd("HGET jobq:job:00000000000000000000000000000abc status");
+	cr_assert_str_eq(r->str, "queued", "the worker claimed the job");
+	freeReplyObject(r);
+	cr_assert(log_has("worker0", "JOBQLAYOUT") || log_has("worker0", "is newer than this worker"),
+		  "the worker does not say why");
 }

@@ -6,7 +6,9 @@
 -- there) at now (now_ms's number and string), with running the key
 -- {p}:running and a claim.lua's ARGV; jobs it ends (failed for good,
 -- cancelled) are counted in the tally fin, which the caller writes to
--- {p}:metrics:finished. Returns claim.lua's reply.
+-- {p}:metrics:finished. Returns claim.lua's reply; or {} and the layout
+-- version in use, having done nothing, when that is newer than the
+-- worker's, a[11].
 
 -- One housekeeping call (at most every WORKER_HOUSEKEEP_MS per worker
 -- thread) reaps at most CLAIM_REAP_MAX expired leases and promotes at most
@@ -230,6 +232,8 @@ local function claim_pop(a, k, q, max, out, leased, fin)
 end
 
 local function claim_jobs(running, a, now, now_s, fin)
+  local layout = tonumber(redis.call('GET', a[1] .. ':schema_version') or '0')
+  if layout and layout > tonumber(a[11]) then return {}, layout end
   if a[10] == '1' then
     claim_reap(running, a, now, fin)
     claim_promote(a[1], now)
@@ -239,7 +243,7 @@ local function claim_jobs(running, a, now, now_s, fin)
   -- Every job claimed here gets the same lease deadline, formatted once.
   local k = { now = now, now_s = now_s, inline = tonumber(a[8]),
               lease_until = string.format('%d', now + tonumber(a[2])) }
-  for i = 11, #a do
+  for i = 12, #a do
     if #out >= max or not claim_pop(a, k, a[i], max, out, leased, fin) then break end
   end
   if #leased > 0 then redis.call('ZADD', running, unpack(leased)) end
