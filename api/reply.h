@@ -65,6 +65,11 @@ void reply_error_detail_u64(struct reply_error *e, const char *key, uint64_t n);
 void reply_error_detail_text(struct reply_error *e, const char *key, const char *text,
 			     size_t len);
 
+/* reply_error_detail_name adds "key": name to e's details: a name the
+ * server made (a Redis key), shown whole. Out of memory turns e into 503
+ * out_of_memory. */
+void reply_error_detail_name(struct reply_error *e, const char *key, const char *name);
+
 /* reply_error_oom makes e 503 out_of_memory. */
 void reply_error_oom(struct reply_error *e);
 

@@ -73,18 +73,43 @@ static int upload_store_failed(struct upload *up, const char *errstr, const char
 	return -1;
 }
 
-/* upload_wrong_type sets *err to 500 internal_error naming key, a key of
- * the wrong type (put there by hand) that failed the enqueue as a whole
- * (errstr: the store's sentence, logged). An operator must remove it;
- * the answer names it as the log does. Returns -1. */
+/* upload_key_is_mine tells whether key, which failed up's enqueue batch,
+ * is one this submission writes: the list of queue names, or its own
+ * queue's list or wake list (the prefix is the same for all). */
+static bool upload_key_is_mine(const struct upload *up, const char *key)
+{
+	const char *colon = strrchr(key, ':');
+	size_t qlen = strlen(up->spec.queue), klen = strlen(key);
+
+	if (colon != NULL && strcmp(colon, ":queues") == 0)
+		return true;
+	if (klen <= qlen || strcmp(key + klen - qlen, up->spec.queue) != 0)
+		return false;
+	klen -= qlen;
+	return (klen > 7 && strncmp(key + klen - 7, ":queue:", 7) == 0) ||
+	       (klen > 6 && strncmp(key + klen - 6, ":wake:", 6) == 0);
+}
+
+/* upload_wrong_type sets *err to 500 internal_error for key, a key of the
+ * wrong type (put there by hand) that failed the enqueue batch as a whole
+ * (errstr: the store's sentence, logged). An operator must remove it. The
+ * answer names it only to a submission that writes it: the batch may hold
+ * other tenants' submissions to other queues. Returns -1. */
 static int upload_wrong_type(struct upload *up, const char *errstr, const char *key,
 			     struct reply_error *err)
 {
 	upload_store_failed(up, errstr, "enqueue", JOB_STORE_EPROTO, err);
+	if (!upload_key_is_mine(up, key)) {
+		reply_error_set(err, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
+				"A key of the wrong type in the job store failed this submission "
+				"with others; nothing was written. An operator must remove it "
+				"(see the log).");
+		return -1;
+	}
 	reply_error_set(err, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
 			"The job store's key %s has the wrong type for jobq; nothing was "
 			"written. An operator must remove or rename it.", key);
-	reply_error_detail_text(err, "key", key, strlen(key));
+	reply_error_detail_name(err, "key", key);
 	return -1;
 }
 

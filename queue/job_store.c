@@ -669,7 +669,8 @@ bool job_store_enqueue_cmd_wrong_key(const struct job_store_enqueue_cmd *cmd, ch
 		return false;
 	key += strlen("enqueue: ");
 	len = strcspn(key, " ;)");
-	if (len == 0 || len >= cap)
+	/* No end found: the sentence was cut short, and so may the key be. */
+	if (len == 0 || len >= cap || key[len] == '\0')
 		return false;
 	memcpy(out, key, len);
 	out[len] = '\0';

@@ -18,8 +18,9 @@
  * Batches. A consumer holds up to CONSUMER_BATCH claimed jobs at once,
  * each registered (so its lease is renewed and its cancel seen) from its
  * claim until it is reported, and runs them one after the other. A job
- * that succeeded is not reported at once: its result's unflushed end is
- * copied aside, and when every held job has run, one script call
+ * that succeeded is not reported at once: its result's unflushed end stays
+ * in the sink when the report follows before another job runs, and is
+ * copied aside when one does; when every held job has run, one script call
  * (job_store_finish_batch, finish_next.lua) stores each result's end,
  * finishes each job, fenced by its own token, and, while the worker is
  * claiming, claims the consumer's next batch: up to CONSUMER_BATCH small

@@ -57,7 +57,9 @@ struct task_output result_sink_output(struct result_sink *s);
 
 
 /* result_sink_pending points *buf at the bytes buffered and not yet
- * appended (owned by s, valid until the next write or flush) and returns
+ * appended (owned by s, valid until the next write, flush or restart:
+ * a restart empties the sink without touching its buffer, but the next
+ * job's writes then reuse it) and returns
  * their length. The consumer stores them with the finish itself
  * (job_store_finish_next) instead of a flush of their own. */
 size_t result_sink_pending(const struct result_sink *s, const char **buf);

@@ -63,6 +63,8 @@ struct task_ops {
 	 * own, also once it gave them back (0: it ran alone); NULL for a task
 	 * that never takes any. The "job finished" log line says it. */
 	unsigned (*threads)(void *self);
+	/* destroy frees the instance. It writes no output: the consumer may
+	 * still hold the job's unflushed result in the sink (consumer.c). */
 	void (*destroy)(void *self);
 };
 

@@ -261,3 +261,24 @@ Test(errors, a_queue_key_of_the_wrong_type_is_500_naming_the_key)
 	cr_assert_eq(redis_count_keys("jobq:job:*"), 0, "a job key was stored");
 	cr_assert_eq(redis_count_keys("jobq:staging:*"), 0, "a staging key was left");
 }
+
+/* The longest queue name (64 bytes) is named whole, and a wake list of the
+ * wrong type too: the key in the body is never cut short into the name of
+ * another, healthy key. */
+Test(errors, a_long_queue_keys_wrong_type_is_named_whole)
+{
+	char q[65], path[128], key[96];
+
+	memset(q, 'q', 64);
+	q[64] = '\0';
+	snprintf(key, sizeof key, "jobq:wake:%s", q);
+	freeReplyObject(redis_cmd("SET %s x", key));
+	snprintf(path, sizeof path, "/v1/jobs?queue=%s", q);
+	struct http_reply r = http_post_csv(path, "a\n1\n");
+	json_t *owner;
+	json_t *err = expect_error(&r, 500, "internal_error", &owner);
+
+	cr_assert_str_eq(json_string_value(json_object_get(err, "key")), key, "%s", r.body);
+	json_decref(owner);
+	http_reply_free(&r);
+}

@@ -27,7 +27,7 @@ static int sink_write(void *ctx, const char *buf, size_t len)
 void profile_run_start(struct profile_run *r, bool header, uint64_t bytes_total)
 {
 	struct task_params params = {.delimiter = ',', .header = header, .bytes_total = bytes_total};
-	struct task_error err;
+	struct task_error err = {0};
 
 	memset(r, 0, sizeof *r);
 	r->out = (struct task_output){sink_write, &r->sink};
@@ -47,7 +47,7 @@ int profile_run_record(struct profile_run *r, size_t n, const char *const *cells
 
 const char *profile_run_finish(struct profile_run *r)
 {
-	struct task_error err;
+	struct task_error err = {0};
 
 	cr_assert_eq(task_profile.finish(r->task, &err), 0, "%s: %s", err.code, err.message);
 	task_profile.destroy(r->task);
