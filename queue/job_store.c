@@ -378,7 +378,6 @@ static enum job_store_status store_reply_error(struct job_store *st, redisReply 
 
 	snprintf(st->err, sizeof st->err, "redis %s: %s", what,
 		 r->type == REDIS_REPLY_ERROR ? r->str + (layout ? 11 : 0) : "unexpected reply type");
-	/* A script that refused to act on a newer data layout (claim.lua). */
 	return layout ? JOB_STORE_EREFUSED : JOB_STORE_EPROTO;
 }
 

@@ -198,7 +198,10 @@ static enum job_store_status producer_step(struct producer *p)
 	if (claimed)
 		p->busy_ms = worker_clock_ms();
 	wait_ms = producer_wait_ms(p);
-	if (st != JOB_STORE_OK || claimed || wait_ms < PRODUCER_BLPOP_MIN_MS)
+	/* Stopping for the layout: no wait that would take a wake-up token a
+	 * newer worker needs. */
+	if (st != JOB_STORE_OK || claimed || wait_ms < PRODUCER_BLPOP_MIN_MS ||
+	    producer_stop_reason(p) == PRODUCER_STOP_SCHEMA)
 		return st;
 	return producer_answered(p, job_store_wait(p->store, s->queue_names, s->queues.len,
 						   wait_ms / 1000.0));

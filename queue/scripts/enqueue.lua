@@ -35,7 +35,11 @@
 --
 -- Each job is answered exactly as if it were its own call, in order: a
 -- later job sees the record and the queue depth of an earlier one that was
--- queued, and only of one that was.
+-- queued, and only of one that was. One exception, with keys put there by
+-- hand only: the type check below covers the queue of every job that may
+-- write one, so a wrong-typed key on the queue of a job that turns out to
+-- replay an earlier job of the batch fails the batch, where that job's own
+-- call would have answered the replay.
 --
 -- An error reply writes nothing. The script runs in two passes. The first
 -- only reads: each job's record (and whether the job it names exists), its
