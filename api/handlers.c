@@ -243,7 +243,8 @@ static enum MHD_Result handlers_readyz(struct api_request *req, const char *uplo
 	if (s == JOB_STORE_OK)
 		return reply_json(req, MHD_HTTP_OK, json_pack("{s:s}", "status", "ready"), NULL, 0);
 	handlers_store_failed(req, st, "ping", s, &e);
-	if (s != JOB_STORE_ENOMEM)
+	/* A refused layout is not an outage: the breaker must not count it. */
+	if (s != JOB_STORE_ENOMEM && s != JOB_STORE_EREFUSED)
 		reply_error_store(&e, JOB_STORE_EUNAVAILABLE);
 	return reply_send_error(req, &e);
 }

@@ -274,10 +274,20 @@ static int main_check_redis(struct api_server *srv, struct job_store *st)
 /* main_layout_refused checks the data layout with st now (main's own
  * store: connections already open are not checked again by themselves)
  * and tells whether it no longer lets this API run. A request whose new
- * connection was refused gets 503 layout_refused meanwhile. */
-static bool main_layout_refused(struct job_store *st)
+ * connection was refused gets 503 layout_refused meanwhile. A check that
+ * could not be made is logged when that starts (*failing) and ends. */
+static bool main_layout_refused(struct job_store *st, bool *failing)
 {
-	return job_store_claim_layout(st) == JOB_STORE_EREFUSED;
+	enum job_store_status s = job_store_claim_layout(st);
+	bool failed = s != JOB_STORE_OK && s != JOB_STORE_EREFUSED;
+
+	if (failed && !*failing)
+		log_event(LOG_WARN, "the data layout cannot be checked; retrying every 5 s",
+			  json_pack("{s:s}", "error", job_store_errstr(st)));
+	else if (!failed && *failing)
+		log_event(LOG_INFO, "the data layout is checked again", NULL);
+	*failing = failed;
+	return s == JOB_STORE_EREFUSED;
 }
 
 /* main_wait_signal waits for SIGTERM or SIGINT and returns it; each SIGHUP
@@ -290,6 +300,7 @@ static bool main_layout_refused(struct job_store *st)
 static int main_wait_signal(struct api_server *srv, const sigset_t *set, struct job_store *st)
 {
 	int64_t idle_ms = (int64_t)srv->cfg.exit_when_idle_s * 1000;
+	bool failing = false;
 	int sig;
 
 	for (;;) {
@@ -307,7 +318,7 @@ static int main_wait_signal(struct api_server *srv, const sigset_t *set, struct 
 			gate_reload(&srv->gate);
 		else if (sig > 0)
 			return sig;
-		else if (main_layout_refused(st))
+		else if (main_layout_refused(st, &failing))
 			return MAIN_STOP_LAYOUT;
 	}
 }

@@ -68,14 +68,14 @@ void reply_error_detail_u64(struct reply_error *e, const char *key, uint64_t n)
 	reply_error_detail(e, key, json_integer(n > INT64_MAX ? INT64_MAX : (json_int_t)n));
 }
 
-/* reply_error_detail_text shows client bytes as printable ASCII so that any
- * input makes a valid JSON string (jansson refuses bytes that are not
- * UTF-8) and a bounded one. */
 void reply_error_detail_name(struct reply_error *e, const char *key, const char *name)
 {
 	reply_error_detail(e, key, json_string(name));
 }
 
+/* reply_error_detail_text shows client bytes as printable ASCII so that any
+ * input makes a valid JSON string (jansson refuses bytes that are not
+ * UTF-8) and a bounded one. */
 void reply_error_detail_text(struct reply_error *e, const char *key, const char *text,
 			     size_t len)
 {

@@ -73,37 +73,20 @@ static int upload_store_failed(struct upload *up, const char *errstr, const char
 	return -1;
 }
 
-/* upload_key_is_mine tells whether key, which failed up's enqueue batch,
- * is one this submission writes: the list of queue names, or its own
- * queue's list or wake list (the prefix is the same for all). */
-static bool upload_key_is_mine(const struct upload *up, const char *key)
-{
-	const char *colon = strrchr(key, ':');
-	size_t qlen = strlen(up->spec.queue), klen = strlen(key);
-
-	if (colon != NULL && strcmp(colon, ":queues") == 0)
-		return true;
-	if (klen <= qlen || strcmp(key + klen - qlen, up->spec.queue) != 0)
-		return false;
-	klen -= qlen;
-	return (klen > 7 && strncmp(key + klen - 7, ":queue:", 7) == 0) ||
-	       (klen > 6 && strncmp(key + klen - 6, ":wake:", 6) == 0);
-}
-
 /* upload_wrong_type sets *err to 500 internal_error for key, a key of the
  * wrong type (put there by hand) that failed the enqueue batch as a whole
- * (errstr: the store's sentence, logged). An operator must remove it. The
- * answer names it only to a submission that writes it: the batch may hold
- * other tenants' submissions to other queues. Returns -1. */
-static int upload_wrong_type(struct upload *up, const char *errstr, const char *key,
-			     struct reply_error *err)
+ * (errstr: the store's sentence, logged; prefix: the store's). An operator
+ * must remove it. The answer names it only to a submission whose enqueue
+ * writes it: the batch may hold other tenants' submissions to other
+ * queues, and a record key holds a tenant's name. Returns -1. */
+static int upload_wrong_type(struct upload *up, const char *errstr, const char *prefix,
+			     const char *key, struct reply_error *err)
 {
 	upload_store_failed(up, errstr, "enqueue", JOB_STORE_EPROTO, err);
-	if (!upload_key_is_mine(up, key)) {
+	if (!keys_enqueue_writes(key, prefix, up->spec.queue)) {
 		reply_error_set(err, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
-				"A key of the wrong type in the job store failed this submission "
-				"with others; nothing was written. An operator must remove it "
-				"(see the log).");
+				"A key of the wrong type in the job store failed this submission; "
+				"nothing was written. An operator must remove it (see the log).");
 		return -1;
 	}
 	reply_error_set(err, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
@@ -345,7 +328,7 @@ static int upload_enqueued(struct upload *up, struct job_store *st, enum job_sto
 		return upload_store_too_large(up, st, errstr, err);
 	}
 	if (s == JOB_STORE_EPROTO && job_store_enqueue_cmd_wrong_key(up->cmd, key, sizeof key))
-		return upload_wrong_type(up, errstr, key, err);
+		return upload_wrong_type(up, errstr, job_store_prefix(st), key, err);
 	if (s != JOB_STORE_OK)
 		return upload_store_failed(up, errstr, "enqueue", s, err);
 	up->committed = true;

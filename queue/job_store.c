@@ -116,12 +116,15 @@ uint64_t job_store_replies(const struct job_store *st)
 	return st->replies;
 }
 
+const char *job_store_prefix(const struct job_store *st)
+{
+	return st->prefix;
+}
+
 const char *job_store_errstr(const struct job_store *st)
 {
 	return st->err;
 }
-
-
 
 static struct timeval ms_to_timeval(int64_t ms)
 {
@@ -236,9 +239,9 @@ static void schema_refusal(struct job_store *st, const redisReply *r)
 
 /* store_schema_claim runs schema.lua on st's connection. Returns OK;
  * EREFUSED with st->err saying why (the layout in use is newer than this
- * binary's, live workers are older, or {p}:schema_version holds no
- * version: schema.lua's "ERR schema:" error); or EUNAVAILABLE / EPROTO
- * when the call itself failed (the caller drops the connection). */
+ * binary's, or live workers are older); or EUNAVAILABLE / EPROTO when the
+ * call itself failed (the caller drops the connection, so that the next
+ * one loads the scripts again: NOSCRIPT after a SCRIPT FLUSH). */
 static enum job_store_status store_schema_claim(struct job_store *st)
 {
 	char k_version[KEYS_MAX], k_workers[KEYS_MAX], version[16];
@@ -257,9 +260,7 @@ static enum job_store_status store_schema_claim(struct job_store *st)
 	}
 	st->replies++;
 	code = schema_answer(r);
-	if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "ERR schema:", 11) == 0)
-		snprintf(st->err, sizeof st->err, "%s", r->str + 4);
-	else if (code > 0)
+	if (code > 0)
 		schema_refusal(st, r);
 	else if (code == 0)
 		s = JOB_STORE_OK;
@@ -330,7 +331,7 @@ enum job_store_status job_store_claim_layout(struct job_store *st)
 	if (s != JOB_STORE_OK || (!was_connected && st->schema_owner))
 		return s;
 	s = store_schema_claim(st);
-	if (s == JOB_STORE_EUNAVAILABLE)
+	if (s != JOB_STORE_OK && s != JOB_STORE_EREFUSED)
 		store_disconnect(st);
 	return s;
 }

@@ -139,6 +139,9 @@ struct job_store *job_store_open(const struct job_store_config *cfg, const char 
 /* job_store_close closes the connection and frees st. NULL is allowed. */
 void job_store_close(struct job_store *st);
 
+/* job_store_prefix returns st's key prefix (owned by st). */
+const char *job_store_prefix(const struct job_store *st);
+
 /* job_store_errstr returns the sentence for the last failure (owned by st). */
 const char *job_store_errstr(const struct job_store *st);
 

@@ -117,6 +117,15 @@ char *keys_workers(char *out, const char *prefix)
 	return out;
 }
 
+bool keys_enqueue_writes(const char *key, const char *prefix, const char *queue)
+{
+	char k[KEYS_MAX];
+
+	return strcmp(key, keys_queues(k, prefix)) == 0 ||
+	       strcmp(key, keys_queue(k, prefix, queue)) == 0 ||
+	       strcmp(key, keys_wake(k, prefix, queue)) == 0;
+}
+
 char *keys_schema_version(char *out, const char *prefix)
 {
 	snprintf(out, KEYS_MAX, "%s:schema_version", prefix);

@@ -40,6 +40,7 @@
 #ifndef JOBQ_KEYS_H
 #define JOBQ_KEYS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Longest key name we build: prefix (<= 64) + ":job:" + id + ":partial:" + token. */
@@ -78,6 +79,11 @@ char *keys_errors(char *out, const char *prefix, const char *id);
 /* The worker registry (heartbeat.lua, overview.lua). */
 char *keys_worker(char *out, const char *prefix, const char *worker_id);
 char *keys_workers(char *out, const char *prefix);
+
+/* keys_enqueue_writes tells whether key is one that enqueue.lua writes for
+ * a job of queue under prefix: {p}:queues, or that queue's list or wake
+ * list (besides the job's own keys and its Idempotency-Key record). */
+bool keys_enqueue_writes(const char *key, const char *prefix, const char *queue);
 
 /* The data layout version (schema.lua, heartbeat.lua; see job_store.h). */
 char *keys_schema_version(char *out, const char *prefix);

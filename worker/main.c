@@ -24,6 +24,7 @@
  *   or grace over, or a    phase INTERRUPTING: every running job stops at
  *   second signal          its next checkpoint and is requeued; then join,
  *                          free, exit 0
+ * (exit 2 instead when the shutdown came from a newer data layout).
  */
 #include <errno.h>
 #include <signal.h>

@@ -23,7 +23,7 @@
 -- ARGV[12..] queue names, most preferred first
 --
 -- When the layout version in use, {p}:schema_version, is newer than
--- ARGV[11] (or is no number), nothing is claimed, reaped or promoted, and
+-- ARGV[11], nothing is claimed, reaped or promoted, and
 -- the answer is an error "JOBQLAYOUT ...": this worker could misread the
 -- jobs (see schema.lua; the worker stops). finish_next.lua then claims
 -- nothing.

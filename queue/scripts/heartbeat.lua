@@ -11,9 +11,8 @@
 -- ARGV[6] TTL of the hash in ms (3 heartbeat intervals)
 -- ARGV[7] the worker's layout version (JOB_STORE_SCHEMA)
 --
--- Returns the layout version in use, KEYS[3] (0 when unset), or an error
--- when KEYS[3] holds something else: the worker then claims nothing, as
--- after any failed heartbeat, until it is mended. A worker
+-- Returns the layout version in use, KEYS[3] (0 when unset or not a
+-- whole number: see schema.lua). A worker
 -- given a newer one than its own stops claiming (worker/producer.c):
 -- jobq-api raised it (schema.lua), so jobs may now be written that this
 -- worker would misread. Writing the worker's own version and reading
@@ -29,9 +28,6 @@ redis.call('HSET', KEYS[1], 'id', ARGV[1], 'started_at', ARGV[2], 'queues', ARGV
            'concurrency', ARGV[4], 'heartbeat', ARGV[5], 'schema', ARGV[7])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
+-- Only digits make a version: anything else counts as unset (schema.lua).
 local v = redis.call('GET', KEYS[3])
-if v and not tonumber(v) then
-  return redis.error_reply('ERR schema: ' .. KEYS[3] .. ' holds "' .. v ..
-                           '", not a version number')
-end
-return tonumber(v or '0')
+return v and string.match(v, '^%d+$') and tonumber(v) or 0

@@ -7,7 +7,8 @@
 -- ARGV[2] the API's layout version (JOB_STORE_SCHEMA)
 --
 -- Returns {0, version} when the API may go on: KEYS[1] already says
--- ARGV[2], or said less (or nothing) and every live worker reports at
+-- ARGV[2], or said less (or nothing, or no version: not digits) and every
+-- live worker reports at
 -- least ARGV[2] in its heartbeat (field schema; a worker from before the
 -- field existed counts as version 1), in which case KEYS[1] is raised to
 -- ARGV[2]. {1, version} when KEYS[1] is newer than ARGV[2]: this API
@@ -23,12 +24,9 @@
 
 local want = tonumber(ARGV[2])
 local have = redis.call('GET', KEYS[1])
-local n = have and tonumber(have)
-if have and not n then
-  return redis.error_reply('ERR schema: ' .. KEYS[1] .. ' holds "' .. have ..
-                           '", not a version number')
-end
-n = n or 0
+-- Only digits make a version; anything else (written by hand) counts as
+-- unset, as heartbeat.lua and claim_jobs.lua count it, and is replaced.
+local n = have and string.match(have, '^%d+$') and tonumber(have) or 0
 if n > want then return {1, n} end
 if n == want then return {0, n} end
 local old = {}

@@ -77,7 +77,8 @@ int harness_start_worker(const char *const *extra_args);
  * to <dir>/<name>.log, and waits up to timeout_ms. Returns its exit status
  * (as from waitpid) when it exits first; HARNESS_RUN_READY when the API
  * logs "listening" first (it is then stopped with SIGTERM), or
- * HARNESS_RUN_TIMEOUT (killed). For a program expected to refuse to run. */
+ * HARNESS_RUN_TIMEOUT (killed). For a program expected to refuse to run.
+ * Give each run a name of its own: "listening" is looked for in the log. */
 #define HARNESS_RUN_READY (-2)
 #define HARNESS_RUN_TIMEOUT (-1)
 int harness_run(const char *program, const char *name, const char *const *extra_args,

@@ -92,3 +92,18 @@ Test(keys, cancel_channel_is_built_from_the_prefix)
 	cr_assert_str_eq(keys_cancel_channel(k, "jobq"), "jobq:cancel");
 	cr_assert_str_eq(keys_cancel_channel(k, "t1"), "t1:cancel");
 }
+
+Test(keys, enqueue_writes_names_only_its_own_queues_keys)
+{
+	cr_assert(keys_enqueue_writes("jobq:queues", "jobq", "default"));
+	cr_assert(keys_enqueue_writes("jobq:queue:default", "jobq", "default"));
+	cr_assert(keys_enqueue_writes("jobq:wake:default", "jobq", "default"));
+	/* Another queue's keys, even one called "queues", and records whose
+	 * Idempotency-Key ends like a queue's key, are not its own. */
+	cr_assert_not(keys_enqueue_writes("jobq:queue:queues", "jobq", "default"));
+	cr_assert_not(keys_enqueue_writes("jobq:wake:queues", "jobq", "default"));
+	cr_assert_not(keys_enqueue_writes("jobq:queue:other", "jobq", "default"));
+	cr_assert_not(keys_enqueue_writes("jobq:idem:acme:x:queue:default", "jobq", "default"));
+	cr_assert_not(keys_enqueue_writes("jobq:idem:acme:x:queues", "jobq", "default"));
+	cr_assert_not(keys_enqueue_writes("other:queues", "jobq", "default"));
+}

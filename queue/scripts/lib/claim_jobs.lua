@@ -8,7 +8,7 @@
 -- cancelled) are counted in the tally fin, which the caller writes to
 -- {p}:metrics:finished. Returns claim.lua's reply; or {} and the layout
 -- version in use ({p}:schema_version), having done nothing, when that is
--- newer than the worker's, a[11], or no number.
+-- newer than the worker's, a[11].
 
 -- One housekeeping call (at most every WORKER_HOUSEKEEP_MS per worker
 -- thread) reaps at most CLAIM_REAP_MAX expired leases and promotes at most
@@ -232,11 +232,9 @@ local function claim_pop(a, k, q, max, out, leased, fin)
 end
 
 local function claim_jobs(running, a, now, now_s, fin)
-  -- A version that is no number (set by hand) is refused too, as
-  -- schema.lua and heartbeat.lua refuse it: nothing here can tell it older.
+  -- Only digits make a version; anything else counts as unset (schema.lua).
   local v = redis.call('GET', a[1] .. ':schema_version')
-  local layout = tonumber(v or '0')
-  if not layout or layout > tonumber(a[11]) then return {}, v end
+  if v and string.match(v, '^%d+$') and tonumber(v) > tonumber(a[11]) then return {}, v end
   if a[10] == '1' then
     claim_reap(running, a, now, fin)
     claim_promote(a[1], now)
