@@ -98,16 +98,13 @@ static void assert_only_before_and_after(const char *before, const char *after)
 	assert_queued(after);
 }
 
-/* Redis refuses the tail enqueue.lua appends: the 413 names the limit
- * Redis has now, as mid-upload. */
-Test(redis_limit, an_input_past_a_lowered_redis_limit_is_413_json_and_stores_nothing)
+/* refused_between submits a job, then rows rows that Redis's lowered limit
+ * refuses (a 413 naming that limit), then another job, and checks that only
+ * the two jobs are stored. */
+static void refused_between(size_t rows)
 {
 	char *before = submit_csv("", "v\n1\n");
-	size_t len;
-	free(harness_csv_rows(ROWS_PAST_LIMIT, &len));
-	cr_assert_lt(len, REDIS_LIMIT + 256 * 1024, "the tail is what passes the limit");
-	cr_assert_eq(assert_refused_413(ROWS_PAST_LIMIT), REDIS_LIMIT,
-		     "the 413 does not name Redis's limit");
+	cr_assert_eq(assert_refused_413(rows), REDIS_LIMIT, "the 413 does not name Redis's limit");
 	char *after = submit_csv("", "v\n2\n");
 	assert_only_before_and_after(before, after);
 	free(before);
@@ -115,17 +112,20 @@ Test(redis_limit, an_input_past_a_lowered_redis_limit_is_413_json_and_stores_not
 	set_redis_limit("512mb");
 }
 
+/* Redis refuses the tail enqueue.lua appends: the 413 names the limit
+ * Redis has now, as mid-upload. */
+Test(redis_limit, an_input_past_a_lowered_redis_limit_is_413_json_and_stores_nothing)
+{
+	size_t len;
+	free(harness_csv_rows(ROWS_PAST_LIMIT, &len));
+	cr_assert_lt(len, REDIS_LIMIT + 256 * 1024, "the tail is what passes the limit");
+	refused_between(ROWS_PAST_LIMIT);
+}
+
 /* Redis refuses the staging key's APPEND while the upload still streams:
  * the answer is 413 too, naming the limit Redis has now, and the staging
  * key is deleted. */
 Test(redis_limit, an_upload_refused_mid_upload_is_413_json_naming_the_limit)
 {
-	char *before = submit_csv("", "v\n1\n");
-	cr_assert_eq(assert_refused_413(ROWS_TWICE_LIMIT), REDIS_LIMIT,
-		     "the 413 does not name Redis's limit");
-	char *after = submit_csv("", "v\n2\n");
-	assert_only_before_and_after(before, after);
-	free(before);
-	free(after);
-	set_redis_limit("512mb");
+	refused_between(ROWS_TWICE_LIMIT);
 }
