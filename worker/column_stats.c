@@ -38,84 +38,6 @@ static const unsigned cell_keeps[] = {
 	[CELL_TEXT] = 0,
 };
 
-/* ---- Owned byte strings --------------------------------------------------- */
-
-/* bytes_reserve makes room for need bytes in b. Returns 0, or -1 when out
- * of memory (b unchanged). Capacity at least doubles when it grows, so a
- * column whose greatest value keeps getting longer reallocates O(log n)
- * times, and stays below twice the longest cell. */
-static int bytes_reserve(struct column_bytes *b, size_t need)
-{
-	if (need <= b->cap)
-		return 0;
-	size_t cap = b->cap * 2 > need ? b->cap * 2 : need;
-	if (cap < 32)
-		cap = 32;
-	char *data = realloc(b->data, cap);
-	if (!data)
-		return -1;
-	b->data = data;
-	b->cap = cap;
-	return 0;
-}
-
-/* bytes_key returns the first eight bytes of the non-empty s as a
- * big-endian number, zero-padded: comparing keys as integers compares
- * those bytes in order. Short strings are read with overlapping loads
- * that stay inside s. */
-static inline uint64_t bytes_key(const char *s, size_t len)
-{
-	const bool little = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
-	uint64_t key;
-
-	if (len >= 8) {
-		memcpy(&key, s, 8);
-		return little ? __builtin_bswap64(key) : key;
-	}
-	if (len >= 4) {
-		uint32_t head, tail;
-		memcpy(&head, s, 4);
-		memcpy(&tail, s + len - 4, 4);
-		if (little) {
-			head = __builtin_bswap32(head);
-			tail = __builtin_bswap32(tail);
-		}
-		return (uint64_t)head << 32 | (uint64_t)tail << (8 * (8 - len));
-	}
-	key = (uint64_t)(unsigned char)s[0] << 56 | (uint64_t)(unsigned char)s[len >> 1] << 48 |
-	      (uint64_t)(unsigned char)s[len - 1] << 40;
-	return key & ~0ull << (8 * (8 - len));
-}
-
-/* bytes_assign makes b a copy of the len bytes at s, whose key is key.
- * Returns 0, or -1 when out of memory (b unchanged). */
-static int bytes_assign(struct column_bytes *b, const char *s, size_t len, uint64_t key)
-{
-	if (bytes_reserve(b, len) != 0)
-		return -1;
-	memcpy(b->data, s, len);
-	b->len = len;
-	b->key = key;
-	return 0;
-}
-
-/* bytes_compare orders the non-empty b against the non-empty s (whose key
- * is key) bytewise, a prefix first: <0, 0, >0. Equal keys mean equal first
- * eight bytes (or a zero-padded prefix), so only then do the lengths or
- * the rest decide. */
-static inline int bytes_compare(const struct column_bytes *b, const char *s, size_t len, uint64_t key)
-{
-	if (b->key != key)
-		return b->key < key ? -1 : 1;
-	if (b->len > 8 && len > 8) {
-		size_t n = b->len < len ? b->len : len;
-		int cmp = memcmp(b->data + 8, s + 8, n - 8);
-		if (cmp != 0)
-			return cmp;
-	}
-	return (b->len > len) - (b->len < len);
-}
-
 /* ---- Eight bytes at a time ----------------------------------------------- */
 
 /* Most cells are a few bytes long, so the scans below test and convert up
@@ -125,7 +47,7 @@ static inline int bytes_compare(const struct column_bytes *b, const char *s, siz
 
 /* word_load returns the first min(len, 8) bytes at s as a word, s[0] in
  * the lowest byte and the bytes past len zero. It reads only inside s:
- * short cells with overlapping loads, as bytes_key does. */
+ * short cells with overlapping loads. */
 static inline uint64_t word_load(const char *s, size_t len)
 {
 	const bool little = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
@@ -183,6 +105,64 @@ static inline uint64_t word_digits_value(uint64_t w, unsigned k)
 	w = ((w & 0x0F * WORD_ONES) * (10 * 256 + 1)) >> 8;
 	w = ((w & 0x00FF00FF00FF00FFull) * (100 * 65536 + 1)) >> 16;
 	return ((w & 0x0000FFFF0000FFFFull) * (10000 * 4294967296ull + 1)) >> 32;
+}
+
+/* ---- Owned byte strings --------------------------------------------------- */
+
+/* bytes_reserve makes room for need bytes in b. Returns 0, or -1 when out
+ * of memory (b unchanged). Capacity at least doubles when it grows, so a
+ * column whose greatest value keeps getting longer reallocates O(log n)
+ * times, and stays below twice the longest cell. */
+static int bytes_reserve(struct column_bytes *b, size_t need)
+{
+	if (need <= b->cap)
+		return 0;
+	size_t cap = b->cap * 2 > need ? b->cap * 2 : need;
+	if (cap < 32)
+		cap = 32;
+	char *data = realloc(b->data, cap);
+	if (!data)
+		return -1;
+	b->data = data;
+	b->cap = cap;
+	return 0;
+}
+
+/* bytes_key returns the first eight bytes of the non-empty s as a
+ * big-endian number, zero-padded: comparing keys as integers compares
+ * those bytes in order. */
+static inline uint64_t bytes_key(const char *s, size_t len)
+{
+	return __builtin_bswap64(word_load(s, len));
+}
+
+/* bytes_assign makes b a copy of the len bytes at s, whose key is key.
+ * Returns 0, or -1 when out of memory (b unchanged). */
+static int bytes_assign(struct column_bytes *b, const char *s, size_t len, uint64_t key)
+{
+	if (bytes_reserve(b, len) != 0)
+		return -1;
+	memcpy(b->data, s, len);
+	b->len = len;
+	b->key = key;
+	return 0;
+}
+
+/* bytes_compare orders the non-empty b against the non-empty s (whose key
+ * is key) bytewise, a prefix first: <0, 0, >0. Equal keys mean equal first
+ * eight bytes (or a zero-padded prefix), so only then do the lengths or
+ * the rest decide. */
+static inline int bytes_compare(const struct column_bytes *b, const char *s, size_t len, uint64_t key)
+{
+	if (b->key != key)
+		return b->key < key ? -1 : 1;
+	if (b->len > 8 && len > 8) {
+		size_t n = b->len < len ? b->len : len;
+		int cmp = memcmp(b->data + 8, s + 8, n - 8);
+		if (cmp != 0)
+			return cmp;
+	}
+	return (b->len > len) - (b->len < len);
 }
 
 /* ---- Numbers -------------------------------------------------------------- */

@@ -110,6 +110,7 @@ static struct stats_pipe *pipe_alloc(struct column_stats *cols, size_t ncols, un
 	p->owner = malloc(ncols > 0 ? ncols : 1);
 	bad = p->owner == NULL;
 	for (size_t c = 0; !bad && c < ncols; c++)
+		/* c % nthreads: pipe_apply walks a part's columns so too. */
 		p->owner[c] = (unsigned char)(c % nthreads);
 	for (size_t i = 0; !bad && i < STATS_PIPE_BATCHES; i++)
 		for (unsigned k = 0; !bad && k < nthreads; k++)

@@ -15,8 +15,8 @@
  * identical whatever n is.
  *
  * Batches go through a bounded ring of STATS_PIPE_BATCHES (the parser
- * waits when all are full, so memory stays bounded: 1.5 MiB whatever n,
- * since a batch's room is split evenly among its parts). A cell longer
+ * waits when all are full, so memory stays bounded: about 1.5 MiB
+ * whatever n, since a batch's room is split evenly among its parts). A cell longer
  * than its part grows the part, but a batch's parts may grow only up to
  * twice a batch's room together, past that only to carry one cell alone,
  * and a grown part shrinks back to its share once its batch has been read:
