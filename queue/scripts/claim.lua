@@ -50,6 +50,8 @@
 -- The transition itself is lib/claim_jobs.lua, shared with finish_next.lua.
 
 --@include observe.lua
+--@include wake.lua
+--@include layout.lua
 --@include claim_jobs.lua
 
 local fin = {}

@@ -87,6 +87,8 @@
 -- bug too) the one field just written is deleted again and the answer is
 -- 5.
 
+--@include wake.lua
+
 local STRIDE = 18
 local FIRST = 5
 local prefix = ARGV[1]
@@ -346,15 +348,7 @@ local function push_queue(q)
   local ids = pushed[q]
   redis.call('LPUSH', prefix .. ':queue:' .. q, unpack(ids))
   redis.call('SADD', prefix .. ':queues', q)
-  -- One token per job, capped: a blocked worker needs one to wake, and a
-  -- long backlog of tokens only causes claims that find nothing.
-  local tokens = {}
-  for i = 1, math.min(#ids, 64) do
-    tokens[i] = '1'
-  end
-  local wake = prefix .. ':wake:' .. q
-  redis.call('RPUSH', wake, unpack(tokens))
-  redis.call('LTRIM', wake, -64, -1)
+  wake(prefix .. ':wake:' .. q, #ids)
 end
 
 -- Pass 1: reads only.

@@ -29,6 +29,8 @@
 
 --@include observe.lua
 --@include finish_one.lua
+--@include wake.lua
+--@include layout.lua
 --@include claim_jobs.lua
 
 local n = tonumber(ARGV[1])

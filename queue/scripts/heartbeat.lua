@@ -24,10 +24,10 @@
 -- written here: overview.lua reads it from {p}:running, which is current,
 -- where a heartbeat's list would lag by up to its interval.
 
+--@include layout.lua
+
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'started_at', ARGV[2], 'queues', ARGV[3],
            'concurrency', ARGV[4], 'heartbeat', ARGV[5], 'schema', ARGV[7])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
--- Only digits make a version: anything else counts as unset (schema.lua).
-local v = redis.call('GET', KEYS[3])
-return v and string.match(v, '^%d+$') and tonumber(v) or 0
+return layout_in_use(KEYS[3])

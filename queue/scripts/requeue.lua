@@ -14,6 +14,8 @@
 -- Transition: running -> queued, at the head of the queue so that another
 -- worker takes it at once.
 
+--@include wake.lua
+
 local f = redis.call('HMGET', KEYS[1], 'status', 'token')
 if f[1] ~= 'running' or f[2] ~= ARGV[2] then
   return 2
@@ -23,6 +25,5 @@ redis.call('DEL', KEYS[4])
 redis.call('HINCRBY', KEYS[1], 'attempts', -1)
 redis.call('HSET', KEYS[1], 'status', 'queued', 'worker', '')
 redis.call('RPUSH', KEYS[3], ARGV[1])
-redis.call('RPUSH', KEYS[5], '1')
-redis.call('LTRIM', KEYS[5], -64, -1)
+wake(KEYS[5], 1)
 return 0

@@ -22,6 +22,8 @@
 -- ran and that then failed (a failure wins, fail.lua) is the user's to
 -- retry, and the flag would have the next claim end it cancelled unrun.
 
+--@include wake.lua
+
 local p = ARGV[1]
 local f = redis.call('HMGET', KEYS[1], 'status', 'queue', 'tenant')
 if not f[1] or (ARGV[3] ~= '' and f[3] ~= ARGV[3]) then
@@ -45,6 +47,5 @@ redis.call('ZREM', KEYS[4], ARGV[2])
 redis.call('ZREM', KEYS[5], ARGV[2])
 redis.call('LPUSH', p .. ':queue:' .. f[2], ARGV[2])
 redis.call('SADD', p .. ':queues', f[2])
-redis.call('RPUSH', p .. ':wake:' .. f[2], '1')
-redis.call('LTRIM', p .. ':wake:' .. f[2], -64, -1)
+wake(p .. ':wake:' .. f[2], 1)
 return { 0, 'queued' }

@@ -22,11 +22,12 @@
 -- A worker whose heartbeat has expired (stalled for a whole lease) is not
 -- seen; it meets the raised version at its next heartbeat.
 
+--@include layout.lua
+
 local want = tonumber(ARGV[2])
-local have = redis.call('GET', KEYS[1])
--- Only digits make a version; anything else (written by hand) counts as
--- unset, as heartbeat.lua and claim_jobs.lua count it, and is replaced.
-local n = have and string.match(have, '^%d+$') and tonumber(have) or 0
+-- A value that is no version (not digits, written by hand) counts as
+-- unset, as everywhere (lib/layout.lua), and is replaced.
+local n = layout_in_use(KEYS[1])
 if n > want then return {1, n} end
 if n == want then return {0, n} end
 local old = {}

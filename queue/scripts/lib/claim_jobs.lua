@@ -1,6 +1,7 @@
 -- lib/claim_jobs.lua — the claim transition, shared by claim.lua (the
 -- producer's claims) and finish_next.lua (a consumer's next jobs), which
--- pull it in with a line "--@include claim_jobs.lua" after observe.lua.
+-- pull it in with a line "--@include claim_jobs.lua" after observe.lua,
+-- wake.lua and layout.lua.
 --
 -- claim_jobs(running, a, now, now_s, fin) runs claim.lua's transition (see
 -- there) at now (now_ms's number and string), with running the key
@@ -114,14 +115,8 @@ local function claim_promote(p, now)
       woken[f[2]] = woken[f[2]] + 1
     end
   end
-  -- One token per job, at most 64 per queue, as enqueue.lua wakes them.
   for _, q in ipairs(order) do
-    local tokens = {}
-    for i = 1, math.min(woken[q], 64) do
-      tokens[i] = '1'
-    end
-    redis.call('RPUSH', p .. ':wake:' .. q, unpack(tokens))
-    redis.call('LTRIM', p .. ':wake:' .. q, -64, -1)
+    wake(p .. ':wake:' .. q, woken[q])
   end
 end
 
@@ -185,7 +180,7 @@ local function claim_one(a, k, q, id, out, leased, fin)
                'token', token_w, 'attempts', attempts_w)
   else
     redis.call('HSET', job, 'status', 'running', 'worker', a[3], 'started_at', k.now_s,
-               'token', token_w, 'attempts', attempts_w, 'input_key', 1)
+               'token', token_w, 'attempts', attempts_w, 'input_key', '1')
     if k.inline > 0 and (tonumber(f[5]) or 0) <= k.inline then
       input = redis.call('GET', job .. ':input')
     end
@@ -232,9 +227,8 @@ local function claim_pop(a, k, q, max, out, leased, fin)
 end
 
 local function claim_jobs(running, a, now, now_s, fin)
-  -- Only digits make a version; anything else counts as unset (schema.lua).
-  local v = redis.call('GET', a[1] .. ':schema_version')
-  if v and string.match(v, '^%d+$') and tonumber(v) > tonumber(a[11]) then return {}, v end
+  local layout = layout_in_use(a[1] .. ':schema_version')
+  if layout > tonumber(a[11]) then return {}, layout end
   if a[10] == '1' then
     claim_reap(running, a, now, fin)
     claim_promote(a[1], now)
