@@ -497,49 +497,43 @@ static enum job_store_status handlers_dead_jobs(struct api_request *req, struct 
 	return JOB_STORE_OK;
 }
 
+/* A page of GET /v1/dead being made. */
+struct dead_page {
+	struct job_store_dead_entry *entries; /* read, newest first; then those the caller may own */
+	size_t want, n;
+	struct job_store_dead_entry last;     /* the last one read, for the cursor */
+	bool more;                            /* the read was full: more may follow */
+};
+
 /* handlers_dead_next returns the page's "next" cursor: the place after the
- * last of the n dead letters kept that the page went through (used of
- * them) when it stopped before the end of them; else after the last one
- * read (last, when more may follow); else JSON null, the end of the list. */
-static json_t *handlers_dead_next(const struct job_store_dead_entry *kept, size_t n, size_t used,
-				  const struct job_store_dead_entry *last, bool more)
+ * last of p's entries that the page went through (used of them) when it
+ * stopped before the end of them; else after the last one read, when more
+ * may follow; else JSON null, the end of the list. */
+static json_t *handlers_dead_next(const struct dead_page *p, size_t used)
 {
+	const struct job_store_dead_entry *at = used < p->n ? &p->entries[used - 1] : &p->last;
 	char cursor[24 + JOB_ID_HEX];
 
-	if (used < n && used > 0)
-		last = &kept[used - 1];
-	else if (!more)
-		last = NULL;
-	if (last == NULL)
+	if (used == p->n && !p->more)
 		return json_null();
-	snprintf(cursor, sizeof cursor, "%" PRId64 "-%s", last->at_ms, last->id);
+	snprintf(cursor, sizeof cursor, "%" PRId64 "-%s", at->at_ms, at->id);
 	return json_string(cursor);
 }
 
-/* A page of GET /v1/dead being made. */
-struct dead_page {
-	struct job_store_dead_entry *read; /* the dead letters read, newest first */
-	struct job_store_dead_entry *kept; /* those the caller may own (= read for all) */
-	size_t want, nread, nkept;
-	bool more;                         /* the read was full: more may follow */
-};
-
 /* handlers_dead_read reads the page's dead letters after *after (NULL: from
- * the newest) into p and, for a tenant's key, keeps its tenant's. Returns
- * OK or the store's error. */
+ * the newest) into p and, for a tenant's key (tenant), keeps its tenant's
+ * in place. Returns OK or the store's error. */
 static enum job_store_status handlers_dead_read(struct api_request *req, struct job_store *st,
-						const struct job_store_dead_entry *after,
+						const struct job_store_dead_entry *after, bool tenant,
 						struct dead_page *p)
 {
-	bool tenant = p->kept != p->read;
-	enum job_store_status s = job_store_dead(st, after, p->read, p->want, &p->nread, &p->more);
+	enum job_store_status s = job_store_dead(st, after, p->entries, p->want, &p->n, &p->more);
 
-	p->nkept = p->nread;
-	if (s != JOB_STORE_OK || !tenant)
+	if (s != JOB_STORE_OK || p->n == 0)
 		return s;
+	p->last = p->entries[p->n - 1];
 	/* A tenant's own among them: one round trip, not one each. */
-	memcpy(p->kept, p->read, p->nread * sizeof *p->read);
-	return job_store_keep_tenant(st, req->tenant, p->kept, &p->nkept);
+	return tenant ? job_store_keep_tenant(st, req->tenant, p->entries, &p->n) : s;
 }
 
 /* handlers_dead_body makes the page's body, {"jobs":[...],"next":...},
@@ -551,14 +545,12 @@ static enum job_store_status handlers_dead_body(struct api_request *req, struct 
 	json_t *jobs = json_array();
 	size_t used = 0;
 	enum job_store_status s = jobs != NULL ? JOB_STORE_OK : JOB_STORE_ENOMEM;
-	const struct job_store_dead_entry *last = p->nread > 0 ? &p->read[p->nread - 1] : NULL;
 
 	if (s == JOB_STORE_OK)
-		s = handlers_dead_jobs(req, st, p->kept, p->nkept, limit, jobs, &used);
+		s = handlers_dead_jobs(req, st, p->entries, p->n, limit, jobs, &used);
 	*body = NULL;
 	if (s == JOB_STORE_OK)
-		*body = json_pack("{s:o, s:o}", "jobs", jobs,
-				  "next", handlers_dead_next(p->kept, p->nkept, used, last, p->more));
+		*body = json_pack("{s:o, s:o}", "jobs", jobs, "next", handlers_dead_next(p, used));
 	else
 		json_decref(jobs);
 	return s;
@@ -591,16 +583,13 @@ static enum MHD_Result handlers_get_dead(struct api_request *req, const char *up
 	tenant = req->tenant[0] != '\0' && !req->is_operator;
 	p.want = tenant ? HANDLERS_DEAD_MAX : limit;
 	st = api_server_store(req->server);
-	p.read = malloc(p.want * sizeof *p.read);
-	p.kept = tenant ? malloc(p.want * sizeof *p.kept) : p.read;
-	if (st != NULL && p.read != NULL && p.kept != NULL) {
-		s = handlers_dead_read(req, st, has_after ? &after : NULL, &p);
+	p.entries = malloc(p.want * sizeof *p.entries);
+	if (st != NULL && p.entries != NULL) {
+		s = handlers_dead_read(req, st, has_after ? &after : NULL, tenant, &p);
 		if (s == JOB_STORE_OK)
 			s = handlers_dead_body(req, st, &p, limit, &body);
 	}
-	if (p.kept != p.read)
-		free(p.kept);
-	free(p.read);
+	free(p.entries);
 	if (s == JOB_STORE_OK && body != NULL)
 		return reply_json(req, MHD_HTTP_OK, body, NULL, 0);
 	if (st != NULL && s != JOB_STORE_OK)
