@@ -98,7 +98,7 @@ INTEGRATION_SRCS := tests/integration/main.c tests/integration/harness.c tests/i
                     tests/integration/test_workers.c tests/integration/test_store.c \
                     tests/integration/test_cancel.c \
                     tests/integration/test_retries.c tests/integration/test_breaker.c \
-                    tests/integration/test_backpressure.c tests/integration/test_registry.c tests/integration/test_schema.c \
+                    tests/integration/test_backpressure.c tests/integration/test_registry.c tests/integration/test_schema.c tests/integration/test_exit_status.c \
                     tests/integration/test_failures.c tests/integration/test_exec.c \
                     tests/integration/test_idempotency.c tests/integration/test_metrics.c \
                     tests/integration/test_auth.c \

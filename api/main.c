@@ -34,6 +34,7 @@
 #include "gate.h"
 #include "job_store.h"
 #include "log.h"
+#include "redis_url.h"
 #include "server.h"
 #include "service.h"
 #include "task_catalog.h"
@@ -44,6 +45,12 @@
 #define MAIN_LAYOUT_CHECK_MS 5000
 /* main_wait_signal's answer when the data layout stops this API. */
 #define MAIN_STOP_LAYOUT (-1)
+/* Exit statuses beside 0. A supervisor restarts on MAIN_EXIT_FAILURE (out
+ * of memory, a socket that cannot be had: it may pass) but not on
+ * MAIN_EXIT_CONFIG (a bad flag, or a data layout this binary cannot serve:
+ * the same binary started again fails again; RestartPreventExitStatus=2). */
+#define MAIN_EXIT_FAILURE 1
+#define MAIN_EXIT_CONFIG 2
 
 /* main_parse_log_level reads debug|info|warn|error into the enum log_level
  * at dst (a config_parse_fn). */
@@ -119,7 +126,7 @@ static void main_options(struct config_option opts[MAIN_OPTION_COUNT], struct ap
 	const struct config_option table[MAIN_OPTION_COUNT] = {
 		{ "redis-url", "JOBQ_REDIS_URL", "URL", "redis://127.0.0.1:6379/0",
 		  "Redis to keep jobs in: redis://[[user]:password@]host[:port][/db] or unix:///path/to/sock[?db=N].",
-		  config_parse_string, cfg->redis_url, false },
+		  redis_url_config_parse, cfg->redis_url, false },
 		{ "listen", "JOBQ_LISTEN", "ADDR:PORT", "127.0.0.1:8080",
 		  "Address to serve HTTP on (numeric IPv4:port or [IPv6]:port); port 0 picks a free port, logged as \"listening\".",
 		  config_parse_listen, &cfg->listen, false },
@@ -213,15 +220,16 @@ static void main_block_signals(sigset_t *set)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-/* main_redis_max_bulk returns Redis's proto-max-bulk-len, read with st;
- * when Redis refuses CONFIG (renamed, as on managed Redis) or cannot be
- * reached, it logs a warning and returns Redis's default. *known tells
- * which. */
-static uint64_t main_redis_max_bulk(struct job_store *st, bool *known)
+/* main_redis_max_bulk returns Redis's proto-max-bulk-len, read with st
+ * unless reachable is false (Redis was just found down: one wait of
+ * --redis-timeout at start is enough); when Redis refuses CONFIG (renamed,
+ * as on managed Redis) or cannot be reached, it logs a warning and returns
+ * Redis's default. *known tells which. */
+static uint64_t main_redis_max_bulk(struct job_store *st, bool reachable, bool *known)
 {
 	uint64_t bytes = JOB_STORE_MAX_BULK_DEFAULT;
 
-	*known = job_store_max_bulk(st, &bytes) == JOB_STORE_OK;
+	*known = reachable && job_store_max_bulk(st, &bytes) == JOB_STORE_OK;
 	if (*known)
 		return bytes;
 	log_event(LOG_WARN, "Redis's proto-max-bulk-len is unknown: assuming 512 MiB",
@@ -231,11 +239,13 @@ static uint64_t main_redis_max_bulk(struct job_store *st, bool *known)
 
 /* main_claim_layout claims the data layout with st (job_store_claim_layout).
  * Returns 0, also when Redis cannot be reached (each new connection
- * claims it then), or -1 with the reason printed when it was refused. */
-static int main_claim_layout(struct job_store *st)
+ * claims it then; *reachable is then false), or -1 with the reason printed
+ * when it was refused. */
+static int main_claim_layout(struct job_store *st, bool *reachable)
 {
 	enum job_store_status s = job_store_claim_layout(st);
 
+	*reachable = s != JOB_STORE_EUNAVAILABLE;
 	if (s == JOB_STORE_EREFUSED) {
 		fprintf(stderr, "%s: %s\n", MAIN_PROGRAM, job_store_errstr(st));
 		return -1;
@@ -253,12 +263,12 @@ static int main_claim_layout(struct job_store *st)
  * own store. Returns 0, or -1 with the reason printed. */
 static int main_check_redis(struct api_server *srv, struct job_store *st)
 {
-	bool known;
+	bool known, reachable;
 	uint64_t bulk;
 
-	if (main_claim_layout(st) != 0)
+	if (main_claim_layout(st, &reachable) != 0)
 		return -1;
-	bulk = main_redis_max_bulk(st, &known);
+	bulk = main_redis_max_bulk(st, reachable, &known);
 	srv->store_cfg.max_input = bulk;
 	if (srv->cfg.max_upload <= bulk)
 		return 0;
@@ -406,7 +416,7 @@ int main(int argc, char **argv)
 	case CONFIG_EXIT:
 		return 0;
 	case CONFIG_ERROR:
-		return 2;
+		return MAIN_EXIT_CONFIG;
 	case CONFIG_OK:
 		break;
 	}
@@ -414,36 +424,38 @@ int main(int argc, char **argv)
 	if (gate_init(&srv.gate, &srv.cfg.gate, gate_err, sizeof gate_err) != 0) {
 		fprintf(stderr, "%s: %s\n", MAIN_PROGRAM, gate_err);
 		gate_destroy(&srv.gate);
-		return 2;
+		return MAIN_EXIT_CONFIG;
 	}
 	if (service_listen_fd(&srv.inherited_fd, listen_err, sizeof listen_err) != 0) {
 		log_event(LOG_ERROR, "socket activation", json_pack("{s:s}", "error", listen_err));
 		gate_destroy(&srv.gate);
-		return 1;
+		return MAIN_EXIT_FAILURE;
 	}
-	if (api_server_init(&srv, &err) != 0) {
-		fprintf(stderr, "%s: %s (--redis-url, JOBQ_REDIS_URL)\n", MAIN_PROGRAM, err);
+	if (api_server_init(&srv, &err) != 0) { /* the URL was checked with the flags */
+		fprintf(stderr, "%s: %s\n", MAIN_PROGRAM, err);
 		api_server_stop(&srv);
-		return 2;
+		return MAIN_EXIT_FAILURE;
 	}
 	layout = job_store_open(&srv.store_cfg, &err); /* the same settings: a layout owner */
-	if (layout == NULL)
-		fprintf(stderr, "%s: %s\n", MAIN_PROGRAM, err);
-	if (layout == NULL || main_check_redis(&srv, layout) != 0) {
+	if (layout == NULL) {
+		fprintf(stderr, "%s: %s\n", MAIN_PROGRAM, err); /* settings checked: out of memory */
+		api_server_stop(&srv);
+		return MAIN_EXIT_FAILURE;
+	}
+	if (main_check_redis(&srv, layout) != 0) {
 		job_store_close(layout);
 		api_server_stop(&srv);
-		return 2;
+		return MAIN_EXIT_CONFIG;
 	}
 	if (api_server_start(&srv) != 0) {
 		job_store_close(layout);
 		api_server_stop(&srv);
-		return 1;
+		return MAIN_EXIT_FAILURE;
 	}
 	service_notify("READY=1\nSTATUS=Serving HTTP on %s", srv.address);
 	sig = main_wait_signal(&srv, &set, layout);
 	main_shutdown(&srv, &set, sig, layout);
 	job_store_close(layout);
-	/* 2, as at start: this binary cannot serve this data, and a restart
-	 * will not help (the systemd unit does not restart on 2). */
-	return sig == MAIN_STOP_LAYOUT ? 2 : 0;
+	/* As at start: this binary cannot serve this data. */
+	return sig == MAIN_STOP_LAYOUT ? MAIN_EXIT_CONFIG : 0;
 }

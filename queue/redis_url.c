@@ -1,6 +1,8 @@
 /* redis_url.c — parsing of redis:// and unix:// URLs (see redis_url.h). */
 #include "redis_url.h"
+#include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -123,4 +125,16 @@ int redis_url_parse(const char *text, struct redis_url *out, const char **err)
 	if (strncmp(text, "unix://", 7) == 0)
 		return parse_unix(text + 7, out, err);
 	return fail(err, "the Redis URL must start with redis:// or unix://");
+}
+
+int redis_url_config_parse(const char *text, void *dst, char *err, size_t errlen)
+{
+	struct redis_url url;
+	const char *why = NULL;
+
+	if (redis_url_parse(text, &url, &why) != 0) {
+		snprintf(err, errlen, "is not a Redis URL: %s", why != NULL ? why : "malformed");
+		return -1;
+	}
+	return config_parse_string(text, dst, err, errlen);
 }

@@ -11,6 +11,7 @@
 #define JOBQ_REDIS_URL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct redis_url {
 	bool unix_socket;
@@ -24,5 +25,11 @@ struct redis_url {
 /* redis_url_parse fills *out from text. Returns 0, or -1 with *err (if not
  * NULL) pointing to a static sentence. */
 int redis_url_parse(const char *text, struct redis_url *out, const char **err);
+
+/* redis_url_config_parse is a config_parse_fn for --redis-url: it copies
+ * text into dst (char[256]) when redis_url_parse accepts it, so that a
+ * malformed URL stops start-up as a bad flag (exit status 2). Returns 0, or
+ * -1 with the reason in err. */
+int redis_url_config_parse(const char *text, void *dst, char *err, size_t errlen);
 
 #endif

@@ -41,6 +41,7 @@
 #include "job_buffer.h"
 #include "log.h"
 #include "producer.h"
+#include "redis_url.h"
 #include "running.h"
 #include "service.h"
 #include "task.h"
@@ -87,7 +88,7 @@ static enum config_result worker_configure(struct worker_settings *s, int argc, 
 	const struct config_option opts[] = {
 		{"redis-url", "JOBQ_REDIS_URL", "URL", "redis://127.0.0.1:6379/0",
 		 "Redis to use: redis://[:password@]host[:port][/db] or unix:///path[?db=N].",
-		 config_parse_string, s->redis_url, false},
+		 redis_url_config_parse, s->redis_url, false},
 		{"prefix", "JOBQ_PREFIX", "PREFIX", "jobq", "Prefix of every Redis key jobq uses.",
 		 config_parse_prefix, s->prefix, false},
 		{"concurrency", "JOBQ_CONCURRENCY", "N", cpus,

@@ -1,5 +1,6 @@
 /* Unit tests: redis_url — which Redis URLs are accepted and what they mean. */
 #include <criterion/criterion.h>
+#include <string.h>
 
 #include "redis_url.h"
 
@@ -60,4 +61,16 @@ Test(redis_url, malformed_urls_are_refused_with_a_reason)
 		cr_expect_eq(redis_url_parse(bad[i], &u, &err), -1, "accepted %s", bad[i]);
 		cr_expect_not_null(err, "no reason for %s", bad[i]);
 	}
+}
+
+Test(redis_url, the_flag_parser_keeps_a_good_url_and_refuses_a_bad_one_with_why)
+{
+	char dst[256] = "", err[200] = "";
+
+	cr_assert_eq(redis_url_config_parse("redis://:pw@127.0.0.1:6380/2", dst, err, sizeof err), 0);
+	cr_assert_str_eq(dst, "redis://:pw@127.0.0.1:6380/2");
+	cr_assert_eq(redis_url_config_parse("http://127.0.0.1:6379", dst, err, sizeof err), -1);
+	cr_assert(strstr(err, "redis:// or unix://") != NULL, "err: %s", err);
+	cr_assert_str_eq(dst, "redis://:pw@127.0.0.1:6380/2", "a refused URL was copied");
+	cr_assert_eq(redis_url_config_parse("redis://h:0", dst, err, sizeof err), -1);
 }
