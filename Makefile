@@ -86,7 +86,7 @@ UNIT_SRCS := tests/unit/test_csv_reader.c tests/unit/test_utf8.c \
              tests/unit/test_backoff.c tests/unit/test_job_buffer.c \
              tests/unit/test_profile.c tests/unit/test_hll.c \
              tests/unit/test_ndjson.c tests/unit/test_breaker.c \
-             tests/unit/test_task_catalog.c tests/unit/test_idem.c tests/unit/test_exposition.c \
+             tests/unit/test_task_catalog.c tests/unit/test_task_exec.c tests/unit/test_idem.c tests/unit/test_exposition.c \
              tests/unit/test_auth.c tests/unit/test_ratelimit.c \
              tests/unit/test_service.c \
              tests/unit/test_edge.c tests/unit/test_options.c \
@@ -165,7 +165,7 @@ $(BIN)/jobq-worker: $(WORKER_OBJS) $(BUILD)/libjobq.a
 
 # Unit tests link the library, the worker's tasks and the API's modules
 # but main (the route table's flags are checked against handlers.c).
-$(BUILD)/tests/unit-tests: $(UNIT_OBJS) $(TASK_OBJS) $(call obj,worker/job_buffer.c) $(API_LIB_OBJS) $(BUILD)/libjobq.a
+$(BUILD)/tests/unit-tests: $(UNIT_OBJS) $(TASK_OBJS) $(call obj,worker/job_buffer.c) $(call obj,worker/task_exec.c) $(API_LIB_OBJS) $(BUILD)/libjobq.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(API_LIBS) $(TEST_LIBS)
 

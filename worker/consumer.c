@@ -405,7 +405,7 @@ static void run_exec(struct job_run *run)
 	struct task_exec_io io = {run, run_exec_read, run_exec_write, run_exec_check};
 	struct task_error err = {.code = ""};
 
-	switch (task_exec_run(run->exec, &io, run->c->settings->kill_grace_s, &err)) {
+	switch (task_exec_run(run->exec, &io, run->c->settings->kill_grace_s, &run->fed, &err)) {
 	case TASK_EXEC_SUCCEEDED:
 		run_complete_output(run);
 		break;

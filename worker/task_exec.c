@@ -372,12 +372,13 @@ static enum task_exec_end exec_loop(struct exec_child *ch, int grace_s, char *bu
 }
 
 enum task_exec_end task_exec_run(const struct task_def *d, const struct task_exec_io *io,
-				 int kill_grace_s, struct task_error *err)
+				 int kill_grace_s, uint64_t *fed, struct task_error *err)
 {
 	struct exec_child ch = {.d = d, .io = io, .in = -1, .out = -1, .errp = -1};
 	enum task_exec_end end;
 	char *buf;
 
+	*fed = 0;
 	buf = malloc(EXEC_READ_CHUNK);
 	if (buf == NULL) {
 		exec_error(err, "out_of_memory", "the worker ran out of memory");
@@ -390,6 +391,7 @@ enum task_exec_end task_exec_run(const struct task_def *d, const struct task_exe
 		return TASK_EXEC_FAILED;
 	}
 	end = exec_loop(&ch, kill_grace_s, buf, err);
+	*fed = ch.fed;
 	free(buf);
 	return end;
 }

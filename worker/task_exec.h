@@ -59,8 +59,10 @@ enum task_exec_end {
 	TASK_EXEC_STOPPED,   /* read or check said stop */
 };
 
-/* task_exec_run runs d to its end as described above. */
+/* task_exec_run runs d to its end as described above and sets *fed to the
+ * input bytes written to the program's stdin, whatever the end (check only
+ * hears of them every TASK_EXEC_TICK_MS). */
 enum task_exec_end task_exec_run(const struct task_def *d, const struct task_exec_io *io,
-				 int kill_grace_s, struct task_error *err);
+				 int kill_grace_s, uint64_t *fed, struct task_error *err);
 
 #endif

@@ -146,6 +146,13 @@ Test(exec, a_program_sorts_the_csv_and_its_stdout_is_the_result)
 	cr_assert(type != NULL && strncmp(type, "text/csv", 8) == 0, "type %s", type);
 	free(type);
 	http_reply_free(&r);
+	/* The program took all of its input: progress says so, not what the
+	 * last checkpoint (every 50 ms) had seen. */
+	json_t *progress = json_object_get(job, "progress");
+	cr_assert_eq(json_integer_value(json_object_get(progress, "bytes")),
+		     json_integer_value(json_object_get(progress, "bytes_total")),
+		     "progress.bytes is not bytes_total at success");
+	cr_assert_eq(json_integer_value(json_object_get(progress, "bytes_total")), 33);
 	json_decref(job);
 	free(id);
 }
