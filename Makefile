@@ -68,7 +68,7 @@ LUA_SCRIPTS := queue/scripts/enqueue.lua queue/scripts/claim.lua \
                queue/scripts/finish_next.lua queue/scripts/schema.lua \
                queue/scripts/dead_page.lua
 
-API_SRCS := api/main.c api/server.c api/router.c api/reply.c api/upload.c api/submit.c \
+API_SRCS := api/main.c api/server.c api/header_deadline.c api/router.c api/reply.c api/upload.c api/submit.c \
             api/handlers.c api/breaker.c api/idem.c api/metrics.c api/exposition.c api/scrape.c \
             api/auth.c api/ratelimit.c api/gate.c api/committer.c \
             api/edge.c api/options.c api/form.c

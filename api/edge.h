@@ -1,7 +1,7 @@
 /*
  * edge — the limits jobq-api puts on clients at its HTTP edge.
  *
- * What one client may cost the server is bounded four ways, each by an
+ * What one client may cost the server is bounded five ways, each by an
  * option (README, "Limits and timeouts"):
  *   - connections in all (--max-connections: libmicrohttpd stops
  *     accepting, so new ones wait in the kernel's backlog) and per client
@@ -9,6 +9,8 @@
  *     it as soon as they are accepted);
  *   - silence (--idle-timeout): a connection that sends nothing for that
  *     long is closed, in the headers, in a body, or between requests;
+ *   - a request's headers as a whole (--header-timeout): header_deadline.h
+ *     keeps that deadline, which libmicrohttpd has not;
  *   - one upload as a whole (--upload-timeout): from the end of a
  *     request's headers, its body must end within the deadline, however
  *     steadily it trickles. At each piece of body the connection's own

@@ -115,7 +115,7 @@ static int main_parse_job_timeout(const char *text, void *dst, char *err, size_t
 }
 
 /* MAIN_OPTION_COUNT is the length of the table main_options fills. */
-#define MAIN_OPTION_COUNT 26
+#define MAIN_OPTION_COUNT 27
 
 /* main_options fills opts with jobq-api's option table, writing into cfg;
  * threads_default (which must outlive opts) gets the CPU count as text. */
@@ -181,6 +181,9 @@ static void main_options(struct config_option opts[MAIN_OPTION_COUNT], struct ap
 		{ "upload-timeout", "JOBQ_UPLOAD_TIMEOUT", "DURATION", "600s",
 		  "A request's body must end within this after its headers, however steadily it trickles; past it the connection is closed and nothing is stored.",
 		  config_parse_seconds, &cfg->upload_timeout_s, false },
+		{ "header-timeout", "JOBQ_HEADER_TIMEOUT", "DURATION", "30s",
+		  "A request's headers must arrive within this, however steadily they trickle (on a kept-alive connection: within --idle-timeout plus this after the last reply); past it the connection is closed. 0 = no limit.",
+		  config_parse_seconds_or_off, &cfg->header_timeout_s, false },
 		{ "tasks", "JOBQ_TASKS", "FILE", NULL,
 		  "JSON file of external programs declared as tasks (see the README); submissions may name them.",
 		  task_catalog_config_parse, NULL, false },

@@ -51,6 +51,7 @@ struct metrics {
 	struct metrics_table rejected;   /* reason */
 	atomic_uint_fast64_t upload_bytes;
 	atomic_uint_fast64_t redis_errors;
+	atomic_uint_fast64_t header_timeouts;
 };
 
 static const char *const metrics_other[METRICS_LABELS_MAX] = { "other", "other", "other" };
@@ -162,6 +163,7 @@ struct metrics *metrics_new(void)
 	}
 	atomic_init(&m->upload_bytes, 0);
 	atomic_init(&m->redis_errors, 0);
+	atomic_init(&m->header_timeouts, 0);
 	return m;
 }
 
@@ -238,6 +240,11 @@ void metrics_redis_error(struct metrics *m)
 	atomic_fetch_add_explicit(&m->redis_errors, 1, memory_order_relaxed);
 }
 
+void metrics_header_timeout(struct metrics *m)
+{
+	atomic_fetch_add_explicit(&m->header_timeouts, 1, memory_order_relaxed);
+}
+
 /* ---- Writing ------------------------------------------------------------ */
 
 /* metrics_labels fills out with s's labels in t. */
@@ -309,4 +316,7 @@ void metrics_write(struct metrics *m, struct expo_buf *b)
 	metrics_write_total(b, "jobq_redis_errors_total",
 			    "Requests of this API process that Redis failed: unreachable, timed out, or an error reply.",
 			    &m->redis_errors);
+	metrics_write_total(b, "jobq_http_header_timeouts_total",
+			    "Connections this API process closed because a request's headers did not arrive within --header-timeout.",
+			    &m->header_timeouts);
 }

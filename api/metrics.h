@@ -66,6 +66,10 @@ void metrics_job_rejected(struct metrics *m, const char *reason);
  * timed out, or an error reply). */
 void metrics_redis_error(struct metrics *m);
 
+/* metrics_header_timeout counts a connection closed because its request
+ * headers did not arrive within --header-timeout. */
+void metrics_header_timeout(struct metrics *m);
+
 /* metrics_write appends every family kept here to b. */
 void metrics_write(struct metrics *m, struct expo_buf *b);
 

@@ -16,6 +16,7 @@
 
 #include "edge.h"
 #include "handlers.h"
+#include "header_deadline.h"
 #include "ids.h"
 #include "reply.h"
 #include "service.h"
@@ -82,6 +83,7 @@ int api_server_init(struct api_server *srv, const char **err)
 	srv->breaker_made = false;
 	srv->metrics = NULL;
 	srv->committer = NULL;
+	srv->headers = NULL;
 	atomic_init(&srv->in_flight, 0);
 	atomic_init(&srv->draining, false);
 	atomic_init(&srv->connections, 0);
@@ -250,6 +252,16 @@ static int server_upload_deadline(struct api_request *req)
 	return -1;
 }
 
+/* server_watch returns conn's header_watch (header_deadline.h), or NULL
+ * when there is none (--header-timeout 0, or no memory for it). */
+static struct header_watch *server_watch(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return info != NULL ? info->socket_context : NULL;
+}
+
 /* server_request_start handles the first call about a request: creates
  * it, routes it and gives the handler its first call. */
 static enum MHD_Result server_request_start(struct api_server *srv, struct MHD_Connection *conn,
@@ -262,6 +274,7 @@ static enum MHD_Result server_request_start(struct api_server *srv, struct MHD_C
 	enum router_result r;
 	enum MHD_Result ret;
 
+	header_deadline_arrived(server_watch(conn));
 	if (req == NULL)
 		return server_reply_oom(srv, conn, method);
 	server_request_init(req, srv, conn, method);
@@ -447,25 +460,47 @@ static void server_completed(void *cls, struct MHD_Connection *conn, void **con_
 	server_breaker_report(req);
 	if (req->timeout_shortened && conn != NULL)
 		edge_restore_timeout(conn, srv->cfg.idle_timeout_s);
+	if (conn != NULL)
+		header_deadline_rearm(srv->headers, server_watch(conn));
 	if (req->ctx_free != NULL)
 		req->ctx_free(req, toe);
 	free(req);
 	atomic_fetch_sub(&srv->in_flight, 1);
 }
 
+/* server_watch_open gives conn a header_watch as its socket context
+ * when --header-timeout is on. */
+static void server_watch_open(struct api_server *srv, struct MHD_Connection *conn,
+			      void **socket_context)
+{
+	const union MHD_ConnectionInfo *fd, *addr;
+
+	if (srv->headers == NULL)
+		return;
+	fd = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	addr = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (fd != NULL)
+		*socket_context = header_deadline_open(srv->headers, fd->connect_fd,
+						       addr != NULL ? addr->client_addr : NULL);
+}
+
 /* server_connection is libmicrohttpd's connection callback: it counts
- * open connections for api_server_unused_ms. The time is written before
- * the count drops, so a reader that sees no connection sees its end. */
+ * open connections for api_server_unused_ms and keeps their header
+ * watches. The time is written before the count drops, so a reader that
+ * sees no connection sees its end. libmicrohttpd calls it about a closed
+ * connection before it closes the socket, as header_deadline needs. */
 static void server_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 			      enum MHD_ConnectionNotificationCode toe)
 {
 	struct api_server *srv = cls;
 
-	(void)conn, (void)socket_context;
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		server_watch_open(srv, conn, socket_context);
 		atomic_fetch_add(&srv->connections, 1);
 		return;
 	}
+	header_deadline_close(srv->headers, *socket_context);
+	*socket_context = NULL;
 	atomic_store(&srv->last_open_ms, server_now_ns() / 1000000);
 	atomic_fetch_sub(&srv->connections, 1);
 }
@@ -616,6 +651,14 @@ int api_server_start(struct api_server *srv)
 		log_event(LOG_ERROR, "the committer could not start", json_pack("{s:s}", "error", err));
 		return -1;
 	}
+	if (srv->cfg.header_timeout_s > 0) {
+		srv->headers = header_deadline_start(srv->cfg.header_timeout_s,
+						     srv->cfg.idle_timeout_s, srv->metrics);
+		if (srv->headers == NULL) {
+			log_event(LOG_ERROR, "the header deadline's thread could not start", NULL);
+			return -1;
+		}
+	}
 	srv->daemon = MHD_start_daemon(flags, (uint16_t)srv->cfg.listen.port, NULL, NULL,
 				       server_access, srv,
 				       /* First, so that no option's complaint bypasses it. */
@@ -701,6 +744,8 @@ void api_server_stop(struct api_server *srv)
 	srv->daemon = NULL;
 	committer_free(srv->committer);
 	srv->committer = NULL;
+	header_deadline_stop(srv->headers); /* after the daemon: no connection is left */
+	srv->headers = NULL;
 	/* MHD_quiesce_daemon hands the listen socket over; it may be closed only
 	 * once no daemon thread can use it any more. */
 	if (srv->quiesced_fd != MHD_INVALID_SOCKET)

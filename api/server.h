@@ -104,6 +104,7 @@ struct api_config {
 	int max_per_ip;           /* connections from one client address; 0: no limit */
 	int idle_timeout_s;       /* a connection silent this long is closed */
 	int upload_timeout_s;     /* one request's body must end within this */
+	int header_timeout_s;     /* a request's headers must arrive within this; 0: no limit */
 	enum log_level log_level;
 };
 
@@ -126,6 +127,7 @@ struct api_server {
 	struct metrics *metrics;           /* shared: lock-free counters (metrics.h) */
 	struct gate gate;                  /* shared: keys and buckets, each guarded (gate.h) */
 	struct committer *committer;       /* shared: thread-safe (committer.h); NULL before start */
+	struct header_deadline *headers;   /* shared: thread-safe (header_deadline.h); NULL when off */
 };
 
 /* One HTTP request, from the access handler's first call to completion. */

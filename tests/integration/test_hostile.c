@@ -91,6 +91,87 @@ Test(hostile, slowloris_headers_are_cut_off_by_the_idle_timeout)
 	assert_healthz_ok();
 }
 
+/* trickle_until_closed sends text one byte every gap_ms until the server
+ * closes fd or the text runs out; returns true when it closed. */
+static bool trickle_until_closed(int fd, const char *text, int gap_ms)
+{
+	for (const char *p = text; *p; p++) {
+		if (!raw_send_some(fd, p, 1) || peer_closed(fd, gap_ms))
+			return true;
+	}
+	return false;
+}
+
+/* header_timeouts returns jobq_http_header_timeouts_total from /metrics. */
+static long header_timeouts(void)
+{
+	struct http_reply r = http_get("/metrics");
+	const char *name = "\njobq_http_header_timeouts_total ";
+	char *at = r.body != NULL ? strstr(r.body, name) : NULL;
+	long n;
+
+	cr_assert_eq(r.status, 200);
+	cr_assert_not_null(at, "no jobq_http_header_timeouts_total in /metrics");
+	n = strtol(at + strlen(name), NULL, 10);
+	http_reply_free(&r);
+	return n;
+}
+
+/* Forty header bytes, one every 500 ms: each well inside the idle timeout,
+ * 20 s in all (the bound of the test). */
+static const char slow_head[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: 0123456789012345";
+
+/* Header bytes trickled just inside the idle timeout: --header-timeout
+ * cuts the connection off without a reply, and says so in the log and in
+ * /metrics. */
+Test(hostile, slowloris_headers_inside_the_idle_timeout_are_cut_at_the_header_deadline)
+{
+	const char *args[] = {"--idle-timeout", "2", "--header-timeout", "2", NULL};
+	harness_start_api(args);
+	int fd = raw_connect();
+
+	cr_assert(trickle_until_closed(fd, slow_head, 500),
+		  "headers trickled for 20 s were not cut off");
+	close(fd);
+	cr_assert(harness_log_wait("api", "did not arrive in time", 5000), "no log line");
+	cr_assert_eq(header_timeouts(), 1);
+	assert_healthz_ok();
+}
+
+/* The same after one whole request on a kept-alive connection: the next
+ * request's headers are due within the idle timeout plus the header
+ * timeout after the reply. */
+Test(hostile, slowloris_headers_of_a_kept_alive_connection_are_cut_too)
+{
+	const char *args[] = {"--idle-timeout", "2", "--header-timeout", "1", NULL};
+	harness_start_api(args);
+	int fd = raw_connect();
+
+	raw_send_text(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+	cr_assert_eq(raw_read_reply(fd, 10000), 200);
+	cr_assert(trickle_until_closed(fd, slow_head, 500),
+		  "the next request's headers trickled for 20 s were not cut off");
+	close(fd);
+	cr_assert(harness_log_wait("api", "\"kept_alive\":true", 5000), "no log line");
+}
+
+/* A client may wait for most of the idle timeout between two requests,
+ * longer than the header timeout, and is served. */
+Test(hostile, a_kept_alive_client_may_wait_past_the_header_timeout_between_requests)
+{
+	const char *args[] = {"--idle-timeout", "4", "--header-timeout", "1", NULL};
+	harness_start_api(args);
+	int fd = raw_connect();
+
+	raw_send_text(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+	cr_assert_eq(raw_read_reply(fd, 10000), 200);
+	sleep_ms(2000);
+	raw_send_text(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+	cr_assert_eq(raw_read_reply(fd, 10000), 200, "the second request was not served");
+	close(fd);
+	cr_assert_eq(header_timeouts(), 0);
+}
+
 /* A body trickled faster than the idle timeout is cut off by
  * --upload-timeout: no reply, no job, no staging key (more than the
  * 256 KiB buffer was sent first, so one existed). */
