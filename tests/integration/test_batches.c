@@ -375,7 +375,13 @@ static char *held_cancel_round(unsigned round, char **status)
  * the job waits for its turn. A cancel that comes after the job ran is
  * not the case under test: the round is played again, three times at
  * most. (Freezing the worker while the cancel is sent would widen the
- * window, but a TSan build of the worker then missed the message.) */
+ * window, but then the message and the reply of the claim wait in two
+ * sockets, and at SIGCONT the cancel listener may read the message before
+ * the consumer has read the claim and held the batch: an id the worker
+ * does not hold is ignored, so the job runs, and it ends cancelled only
+ * at its finish, which reads the flag (finish_one.lua). That is the
+ * README's "a message that came before the worker held the job"; a slow
+ * TSan build hit it. This test is about a job that never runs.) */
 Test(batches, a_held_job_cancelled_before_its_turn_ends_cancelled_and_the_others_succeed)
 {
 	char *status = NULL, *id = NULL;
