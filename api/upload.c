@@ -74,11 +74,13 @@ static int upload_store_failed(struct upload *up, const char *errstr, const char
 }
 
 /* upload_wrong_type sets *err to 500 internal_error for key, a key of the
- * wrong type (put there by hand) that failed the enqueue batch as a whole
- * (errstr: the store's sentence, logged; prefix: the store's). An operator
- * must remove it. The answer names it only to a submission whose enqueue
- * writes it: the batch may hold other tenants' submissions to other
- * queues, and a record key holds a tenant's name. Returns -1. */
+ * wrong type (put there by hand; errstr: the store's sentence, logged;
+ * prefix: the store's) that failed this submission: its queue's list or
+ * wake list, or a key that failed the enqueue batch as a whole
+ * ({p}:queues, an Idempotency-Key record, a staging key). An operator must
+ * remove it. The answer names it only to a submission whose enqueue writes
+ * it: the batch may hold other tenants' submissions, and a record key
+ * holds a tenant's name. Returns -1. */
 static int upload_wrong_type(struct upload *up, const char *errstr, const char *prefix,
 			     const char *key, struct reply_error *err)
 {

@@ -683,10 +683,21 @@ void job_store_enqueue_cmd_free(struct job_store_enqueue_cmd *cmd)
 }
 
 /* enqueue_seen reads the {code, id} answer of a replay or mismatch into
- * cmd's idem. Returns REPLAYED, MISMATCH, or EPROTO for anything else. */
+ * cmd's idem, or the {7, why} of a queue key of the wrong type into
+ * cmd->err, worded as the batch-wide refusal is (so that
+ * job_store_enqueue_cmd_wrong_key finds the key). Returns REPLAYED,
+ * MISMATCH, or EPROTO for anything else. */
 static enum job_store_status enqueue_seen(struct job_store_enqueue_cmd *cmd, const redisReply *r)
 {
 	struct job_store_idem *idem = cmd->idem;
+
+	if (r->elements == 2 && r->element[0]->type == REDIS_REPLY_INTEGER &&
+	    r->element[0]->integer == 7 && r->element[1]->type == REDIS_REPLY_STRING) {
+		snprintf(cmd->err, sizeof cmd->err,
+			 "WRONGTYPE (enqueue: %s; nothing of this job was written)",
+			 r->element[1]->str);
+		return JOB_STORE_EPROTO;
+	}
 
 	if (idem != NULL && r->elements == 2 && r->element[0]->type == REDIS_REPLY_INTEGER &&
 	    r->element[1]->type == REDIS_REPLY_STRING && r->element[1]->len == JOB_ID_HEX &&

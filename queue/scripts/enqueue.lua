@@ -30,24 +30,26 @@
 -- (a replay), and {4, id} when with another one (a mismatch); 5 when its
 -- id is taken (its hash or input key exists); 6 when its input (staged
 -- bytes plus tail) would be longer than ARGV[3], or Redis refused to make
--- it that long. On 2, 3, 4 and 6 the staging key is deleted. On anything
--- but 1 nothing of that job was written.
+-- it that long; {7, why} when its queue's list or wake list is a key of
+-- another type (put there by hand), why saying which ("<key> is a string,
+-- not a list"). On 2, 3, 4, 6 and 7 the staging key is deleted. On
+-- anything but 1 nothing of that job was written.
 --
 -- Each job is answered exactly as if it were its own call, in order: a
 -- later job sees the record and the queue depth of an earlier one that was
--- queued, and only of one that was. One exception, with keys put there by
--- hand only: the type check below covers the queue of every job that may
--- write one, so a wrong-typed key on the queue of a job that turns out to
--- replay an earlier job of the batch fails the batch, where that job's own
--- call would have answered the replay.
+-- queued, and only of one that was. So a queue key of the wrong type fails
+-- the jobs of that queue only: the batch holds other tenants' submissions
+-- to other queues, which it must not take down with it.
 --
 -- An error reply writes nothing. The script runs in two passes. The first
 -- only reads: each job's record (and whether the job it names exists), its
 -- staging key's length, the depth of its queue, and the type of every key
 -- the second pass may write ({p}:queues, each queue and its wake list; a
--- record or staging key of another type fails its read). A key of the
--- wrong type (put there by hand) answers the whole batch with an error
--- reply naming it, "WRONGTYPE ... enqueue: <key> ...", before any write.
+-- record or staging key of another type fails its read). A queue's key of
+-- the wrong type answers that queue's jobs 7; {p}:queues of the wrong type,
+-- or a record or staging key of another type, answers the whole batch with
+-- an error reply naming it, "WRONGTYPE ... enqueue: <key> ...", before any
+-- write.
 -- The second pass takes the jobs in order, and answers each from what the
 -- first pass read and what the jobs before it queued, then writes it (its
 -- hash and input) when it is to be queued; only then does it count in its
@@ -103,7 +105,8 @@ end
 local known = {}    -- record key -> {id, fingerprint} when it names a live job, else false
 local staged = {}   -- job index -> its staging key's length, false when it is gone
 local depth = {}    -- queue name -> ids it holds, this batch's queued ones included
-local wrong = nil   -- the first key of the wrong type, if any
+local wrong = nil   -- {p}:queues when it is of the wrong type: why
+local bad = {}      -- queue name -> why its list or wake list cannot be written
 -- What the second pass queued.
 local pushed = {}   -- queue name -> ids queued, in order
 local order = {}    -- queue names in order of first push
@@ -119,12 +122,14 @@ local function read(key, ...)
   return r
 end
 
--- check_type notes key in wrong unless it is absent or of type want.
-local function check_type(key, want)
+-- type_problem answers why key cannot be written as a want, or nil when
+-- it is absent or of that type.
+local function type_problem(key, want)
   local t = redis.call('TYPE', key)['ok']
-  if wrong == nil and t ~= 'none' and t ~= want then
-    wrong = key .. ' is a ' .. t .. ', not a ' .. want
+  if t ~= 'none' and t ~= want then
+    return key .. ' is a ' .. t .. ', not a ' .. want
   end
+  return nil
 end
 
 -- look_record reads record key once: known[key] is {id, fingerprint} when
@@ -151,19 +156,28 @@ local function look_staging(o)
   return len
 end
 
--- look_queue reads queue q's depth and checks the types of q's keys, once.
+-- look_queue reads queue q's depth and checks the types of q's keys, once:
+-- bad[q] says why when one of them is of another type.
 local function look_queue(q)
   if depth[q] ~= nil then
     return
   end
   local key = prefix .. ':queue:' .. q
+  depth[q] = 0
   if max_depth > 0 then
-    depth[q] = read(key, 'LLEN', key)
+    local n = redis.pcall('LLEN', key)
+    if type(n) == 'number' then
+      depth[q] = n
+    else
+      bad[q] = type_problem(key, 'list')
+      if not bad[q] then
+        error(n) -- not a type: raised as it came
+      end
+    end
   else
-    check_type(key, 'list')
-    depth[q] = 0
+    bad[q] = type_problem(key, 'list')
   end
-  check_type(prefix .. ':wake:' .. q, 'list')
+  bad[q] = bad[q] or type_problem(prefix .. ':wake:' .. q, 'list')
 end
 
 -- input_answer answers 1 when the input of job i at o can be written, 0
@@ -180,8 +194,9 @@ local function input_answer(i, o)
 end
 
 -- look reads what job i at o needs (pass 1), and answers whether it may
--- be queued: not when its record names a live job or its input cannot be
--- written, which nothing the batch writes can change.
+-- be queued: not when its record names a live job, its input cannot be
+-- written or its queue's keys are of the wrong type, which nothing the
+-- batch writes can change.
 local function look(i, o)
   if ARGV[o + 4] ~= '' and look_record(ARGV[o + 4]) then
     return false
@@ -193,7 +208,7 @@ local function look(i, o)
     return false
   end
   look_queue(ARGV[o + 1])
-  return true
+  return not bad[ARGV[o + 1]]
 end
 
 -- write_input creates the input key of a job whose input is not inlined.
@@ -302,7 +317,8 @@ end
 -- answer answers job i at o before any write of its own (pass 2), from
 -- what pass 1 read and what the jobs before it queued: {3|4, id} when its
 -- record names a live job or one of this batch, then 0 or 6 for its
--- input, 2 when its queue is full, else 1 (to be written).
+-- input, {7, why} when its queue's keys are of the wrong type, 2 when its
+-- queue is full, else 1 (to be written).
 local function answer(i, o)
   local key = ARGV[o + 4]
   local rec = key ~= '' and (records[key] or known[key])
@@ -310,6 +326,9 @@ local function answer(i, o)
     return {rec[2] == ARGV[o + 5] and 3 or 4, rec[1]}
   end
   local code = input_answer(i, o)
+  if code == 1 and bad[ARGV[o + 1]] then
+    return {7, bad[ARGV[o + 1]]}
+  end
   if code == 1 and max_depth > 0 and depth[ARGV[o + 1]] >= max_depth then
     return 2
   end
@@ -359,7 +378,7 @@ for o = FIRST, #ARGV, STRIDE do
   end
 end
 if writes then
-  check_type(prefix .. ':queues', 'set')
+  wrong = type_problem(prefix .. ':queues', 'set')
 end
 if wrong then
   return redis.error_reply('WRONGTYPE (enqueue: ' .. wrong .. '; nothing was written)')

@@ -242,9 +242,9 @@ Test(errors, one_character_multipart_boundary_is_400_not_503)
 	assert_nothing_stored();
 }
 
-/* A queue key of the wrong type (put there by hand) fails the enqueue as
- * a whole: 500, with the key named in the body as in the log, so that
- * whoever reads the answer knows what an operator must fix. */
+/* A queue key of the wrong type (put there by hand) fails the submissions
+ * to that queue: 500, with the key named in the body as in the log, so
+ * that whoever reads the answer knows what an operator must fix. */
 Test(errors, a_queue_key_of_the_wrong_type_is_500_naming_the_key)
 {
 	freeReplyObject(redis_cmd("SET jobq:queue:other x"));

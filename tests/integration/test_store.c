@@ -858,8 +858,9 @@ static char batch_wrong_key[3][KEYS_MAX];
 
 /* run_wrong_type_batch sends a batch of three: a keyed job on default, a
  * staged one on default and one on other, with each job's sentence into
- * batch_err and the key it names into batch_wrong_key. */
-static void run_wrong_type_batch(struct job_spec *s, enum job_store_status *out)
+ * batch_err and the key it names into batch_wrong_key. answered is how
+ * many jobs Redis must answer one by one (0: the call failed whole). */
+static void run_wrong_type_batch(struct job_spec *s, enum job_store_status *out, size_t answered)
 {
 	struct job_store_idem k = {"", "k", "h1", 3600, ""};
 	struct job_store_enqueue_cmd *cmds[3];
@@ -868,7 +869,7 @@ static void run_wrong_type_batch(struct job_spec *s, enum job_store_status *out)
 	cmds[0] = job_store_enqueue_cmd_new(st, &s[0], "a\n1\n", 4, false, &k);
 	cmds[1] = job_store_enqueue_cmd_new(st, &s[1], "2\n", 2, true, NULL);
 	cmds[2] = job_store_enqueue_cmd_new(st, &s[2], "a\n1\n", 4, false, NULL);
-	cr_assert_eq(job_store_enqueue_batch(st, cmds, 3, out), 0, "a job got its own answer");
+	cr_assert_eq(job_store_enqueue_batch(st, cmds, 3, out), answered);
 	for (int i = 0; i < 3; i++) {
 		snprintf(batch_err[i], sizeof batch_err[i], "%s",
 			 job_store_enqueue_cmd_errstr(cmds[i]));
@@ -887,7 +888,7 @@ static void assert_wrong_type_writes_nothing(const char *key)
 	enum job_store_status out[3];
 
 	freeReplyObject(redis_cmd("SET %s planted-by-hand", key));
-	run_wrong_type_batch(s, out);
+	run_wrong_type_batch(s, out, 0);
 	for (size_t i = 0; i < 3; i++) {
 		cr_assert_eq(out[i], JOB_STORE_EPROTO, "job %zu: %d", i, out[i]);
 		cr_assert(strstr(batch_err[i], key) != NULL, "%s", batch_err[i]);
@@ -901,20 +902,48 @@ static void assert_wrong_type_writes_nothing(const char *key)
 	cr_assert_eq(redis_count_keys("jobq:queues"), strcmp(key, "jobq:queues") == 0);
 }
 
-Test(store, batch_a_queue_key_of_the_wrong_type_writes_nothing)
+/* assert_wrong_queue_fails_its_jobs_only puts a string at key, one of
+ * queue other's keys, sends run_wrong_type_batch's batch and checks that
+ * only the job on other failed, with the key named and nothing of it
+ * written, while the two jobs on default were queued as usual. */
+static void assert_wrong_queue_fails_its_jobs_only(const char *key)
 {
-	assert_wrong_type_writes_nothing("jobq:queue:other");
+	struct job_spec s[3] = {spec_for("default"), spec_for("default"), spec_for("other")};
+	enum job_store_status out[3];
+	redisReply *r;
+
+	freeReplyObject(redis_cmd("SET %s planted-by-hand", key));
+	run_wrong_type_batch(s, out, 3);
+	cr_assert_eq(out[0], JOB_STORE_OK, "%s", batch_err[0]);
+	cr_assert_eq(out[1], JOB_STORE_OK, "%s", batch_err[1]);
+	cr_assert_eq(out[2], JOB_STORE_EPROTO, "job 2: %d", out[2]);
+	cr_assert(strstr(batch_err[2], key) != NULL, "%s", batch_err[2]);
+	cr_assert_str_eq(batch_wrong_key[2], key, "%s", batch_err[2]);
+	cr_assert_str_eq(batch_wrong_key[0], "");
+	cr_assert_eq(count_job_keys(s[2].id), 0, "the refused job left keys");
+	r = redis_cmd("LLEN jobq:queue:default");
+	cr_assert_eq(r->integer, 2, "the jobs of the healthy queue were not queued");
+	freeReplyObject(r);
+	cr_assert_eq(redis_count_keys("jobq:idem:*"), 1);
+	r = redis_cmd("TYPE %s", key);
+	cr_assert_str_eq(r->str, "string", "the key put there by hand was touched");
+	freeReplyObject(r);
 }
 
-Test(store, batch_a_queue_key_of_the_wrong_type_writes_nothing_with_a_depth_limit)
+Test(store, batch_a_queue_key_of_the_wrong_type_fails_that_queues_jobs_only)
+{
+	assert_wrong_queue_fails_its_jobs_only("jobq:queue:other");
+}
+
+Test(store, batch_a_queue_key_of_the_wrong_type_fails_that_queues_jobs_only_with_a_depth_limit)
 {
 	open_store_with_limits(100, 0);
-	assert_wrong_type_writes_nothing("jobq:queue:other");
+	assert_wrong_queue_fails_its_jobs_only("jobq:queue:other");
 }
 
-Test(store, batch_a_wake_list_of_the_wrong_type_writes_nothing)
+Test(store, batch_a_wake_list_of_the_wrong_type_fails_that_queues_jobs_only)
 {
-	assert_wrong_type_writes_nothing("jobq:wake:other");
+	assert_wrong_queue_fails_its_jobs_only("jobq:wake:other");
 }
 
 Test(store, batch_the_queue_set_of_the_wrong_type_writes_nothing)
