@@ -301,14 +301,15 @@ int auth_keys_init(struct auth_keys *k, const char *path, char *err, size_t errl
 	if (path == NULL || path[0] == '\0')
 		return 0;
 	snprintf(k->path, sizeof k->path, "%s", path);
+	errno = 0; /* malloc sets ENOMEM; nothing else here does */
 	k->table = auth_table_load(k->path, err, errlen);
 	if (k->table == NULL)
-		return -1;
+		return errno == ENOMEM ? AUTH_ERESOURCE : -1;
 	if (pthread_rwlock_init(&k->lock, NULL) != 0) {
 		snprintf(err, errlen, "the auth table's lock could not be made");
 		auth_table_free(k->table);
 		k->table = NULL;
-		return -1;
+		return AUTH_ERESOURCE;
 	}
 	k->lock_made = true;
 	return 0;

@@ -82,8 +82,13 @@ struct auth_keys {
 	bool lock_made;
 };
 
-/* auth_keys_init loads path into k ("" or NULL: auth off). Returns 0, or -1
- * with a sentence in err (k then needs no destroy). */
+/* auth_keys_init's answer when what failed may pass: memory (malloc's
+ * ENOMEM while the file was read or parsed) or the lock. */
+#define AUTH_ERESOURCE (-2)
+
+/* auth_keys_init loads path into k ("" or NULL: auth off). Returns 0, or
+ * with a sentence in err (k then needs no destroy) -1 when the file is
+ * missing, unreadable or malformed, or AUTH_ERESOURCE. */
 int auth_keys_init(struct auth_keys *k, const char *path, char *err, size_t errlen);
 
 /* auth_keys_enabled returns true when k was made with a file. */

@@ -27,16 +27,18 @@ _Static_assert(sizeof ((struct api_request *)0)->tenant == AUTH_TENANT_MAX + 1,
 int gate_init(struct gate *g, const struct gate_config *cfg, char *err, size_t errlen)
 {
 	char why[300];
+	int rc;
 
 	memset(g, 0, sizeof *g);
-	if (auth_keys_init(&g->keys, cfg->auth_file, why, sizeof why) != 0) {
+	rc = auth_keys_init(&g->keys, cfg->auth_file, why, sizeof why);
+	if (rc != 0) {
 		snprintf(err, errlen, "%s (--auth-file, JOBQ_AUTH_FILE)", why);
-		return -1;
+		return rc == AUTH_ERESOURCE ? GATE_ERESOURCE : -1;
 	}
 	g->keys_made = true;
 	if (ratelimit_init(&g->limits, cfg->limits, NULL, NULL) != 0) {
 		snprintf(err, errlen, "out of memory for the rate limit buckets");
-		return -1;
+		return GATE_ERESOURCE;
 	}
 	g->limits_made = true;
 	log_event(LOG_INFO, "gate",

@@ -49,9 +49,13 @@ struct gate {
 	bool keys_made, limits_made;
 };
 
+/* gate_init's answer when what failed may pass (out of memory). */
+#define GATE_ERESOURCE (-2)
+
 /* gate_init loads the auth file and makes the buckets, and logs a "gate"
- * line (auth on or off, how many keys, the rates). Returns 0, or -1 with a
- * sentence in err (never naming a token). Undo with gate_destroy. */
+ * line (auth on or off, how many keys, the rates). Returns 0, or with a
+ * sentence in err (never naming a token) -1 for a bad auth file or
+ * GATE_ERESOURCE. Undo with gate_destroy. */
 int gate_init(struct gate *g, const struct gate_config *cfg, char *err, size_t errlen);
 
 /* gate_admit runs the checks above for req (routed). Returns 0 to go on, or

@@ -63,10 +63,25 @@ static void header_client(const struct sockaddr *addr, char out[INET6_ADDRSTRLEN
 			  INET6_ADDRSTRLEN);
 }
 
+/* Connections cut in one sweep whose log lines are written after the
+ * registry's lock is let go; any more are counted in one line. */
+#define HEADER_CUT_LOGGED 16
+
+/* What a sweep cut, to be logged outside the lock. */
+struct header_cuts {
+	size_t n;
+	struct {
+		char client[INET6_ADDRSTRLEN];
+		bool kept_alive;
+	} cut[HEADER_CUT_LOGGED];
+};
+
 /* header_cut shuts down w's socket if it is still past its deadline at
- * now; the caller holds the registry's lock. The exchange makes a
- * request whose headers arrived meanwhile (due_ms 0) win. */
-static void header_cut(struct header_deadline *hd, struct header_watch *w, int64_t now)
+ * now, noting it in cuts; the caller holds the registry's lock. The
+ * exchange makes a request whose headers arrived meanwhile (due_ms 0)
+ * win. */
+static void header_cut(struct header_deadline *hd, struct header_watch *w, int64_t now,
+		       struct header_cuts *cuts)
 {
 	int_fast64_t due = atomic_load_explicit(&w->due_ms, memory_order_relaxed);
 
@@ -76,10 +91,27 @@ static void header_cut(struct header_deadline *hd, struct header_watch *w, int64
 		return;
 	shutdown(w->fd, SHUT_RDWR);
 	metrics_header_timeout(hd->metrics);
-	log_event(LOG_WARN, "connection closed: its request headers did not arrive in time",
-		  json_pack("{s:s, s:I, s:b}", "client", w->client, "header_timeout_s",
-			    (json_int_t)(hd->timeout_ms / 1000),
-			    "kept_alive", atomic_load(&w->kept_alive)));
+	if (cuts->n < HEADER_CUT_LOGGED) {
+		memcpy(cuts->cut[cuts->n].client, w->client, sizeof w->client);
+		cuts->cut[cuts->n].kept_alive = atomic_load(&w->kept_alive);
+	}
+	cuts->n++;
+}
+
+/* header_log_cuts logs what one sweep cut. */
+static void header_log_cuts(const struct header_deadline *hd, const struct header_cuts *cuts)
+{
+	json_int_t timeout_s = (json_int_t)(hd->timeout_ms / 1000);
+
+	for (size_t i = 0; i < cuts->n && i < HEADER_CUT_LOGGED; i++)
+		log_event(LOG_WARN, "connection closed: its request headers did not arrive in time",
+			  json_pack("{s:s, s:I, s:b}", "client", cuts->cut[i].client,
+				    "header_timeout_s", timeout_s, "kept_alive",
+				    cuts->cut[i].kept_alive));
+	if (cuts->n > HEADER_CUT_LOGGED)
+		log_event(LOG_WARN, "more connections closed: their request headers did not arrive in time",
+			  json_pack("{s:I, s:I}", "connections", (json_int_t)(cuts->n - HEADER_CUT_LOGGED),
+				    "header_timeout_s", timeout_s));
 }
 
 static void *header_sweep(void *arg)
@@ -89,10 +121,16 @@ static void *header_sweep(void *arg)
 
 	pthread_mutex_lock(&hd->lock);
 	while (!hd->stopping) {
+		struct header_cuts cuts = {.n = 0};
 		int64_t now = header_now_ms();
 
 		for (struct header_watch *w = hd->watches; w != NULL; w = w->next)
-			header_cut(hd, w, now);
+			header_cut(hd, w, now, &cuts);
+		if (cuts.n > 0) { /* logging may block: not under the lock */
+			pthread_mutex_unlock(&hd->lock);
+			header_log_cuts(hd, &cuts);
+			pthread_mutex_lock(&hd->lock);
+		}
 		clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_sec += hd->sweep_ms / 1000;
 		until.tv_nsec += (hd->sweep_ms % 1000) * 1000000L;
@@ -100,7 +138,8 @@ static void *header_sweep(void *arg)
 			until.tv_sec++;
 			until.tv_nsec -= 1000000000L;
 		}
-		pthread_cond_timedwait(&hd->wake, &hd->lock, &until);
+		if (!hd->stopping)
+			pthread_cond_timedwait(&hd->wake, &hd->lock, &until);
 	}
 	pthread_mutex_unlock(&hd->lock);
 	return NULL;

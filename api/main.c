@@ -260,28 +260,43 @@ static int main_claim_layout(struct job_store *st, bool *reachable)
 	return 0;
 }
 
+/* main_layout_exit is the exit status for a data layout that st (main's
+ * store) was refused: only a layout newer than this binary's never passes. */
+static int main_layout_exit(const struct job_store *st)
+{
+	return job_store_layout_newer(st) ? MAIN_EXIT_CONFIG : MAIN_EXIT_FAILURE;
+}
+
 /* main_check_redis claims the data layout, gives the stores Redis's
  * longest string as the enqueue limit and refuses an --max-upload above
- * it: such an upload could only fail when it is enqueued. st is main's
- * own store. Returns 0, or -1 with the reason printed. */
+ * it, when Redis could say: such an upload could only fail when it is
+ * enqueued. st is main's own store. Returns 0, or the exit status with the
+ * reason printed. */
 static int main_check_redis(struct api_server *srv, struct job_store *st)
 {
 	bool known, reachable;
 	uint64_t bulk;
 
 	if (main_claim_layout(st, &reachable) != 0)
-		return -1;
+		return main_layout_exit(st);
 	bulk = main_redis_max_bulk(st, reachable, &known);
 	srv->store_cfg.max_input = bulk;
 	if (srv->cfg.max_upload <= bulk)
 		return 0;
+	if (!known) { /* Redis's default was assumed: no reason to stop */
+		log_event(LOG_WARN, "--max-upload is above Redis's default longest string, assumed "
+			  "as Redis could not be asked: longer uploads get 413 until a restart "
+			  "reads the real one",
+			  json_pack("{s:I, s:I}", "max_upload", (json_int_t)srv->cfg.max_upload,
+				    "assumed_proto_max_bulk_len", (json_int_t)bulk));
+		return 0;
+	}
 	fprintf(stderr,
 		"%s: --max-upload (%" PRIu64 " bytes) is larger than Redis's proto-max-bulk-len "
-		"(%" PRIu64 " bytes%s), the longest string Redis stores: lower --max-upload or "
+		"(%" PRIu64 " bytes), the longest string Redis stores: lower --max-upload or "
 		"raise proto-max-bulk-len\n",
-		MAIN_PROGRAM, srv->cfg.max_upload, bulk,
-		known ? "" : ", Redis's default, assumed: CONFIG GET was refused or Redis was down");
-	return -1;
+		MAIN_PROGRAM, srv->cfg.max_upload, bulk);
+	return MAIN_EXIT_CONFIG;
 }
 
 /* main_layout_refused checks the data layout with st now (main's own
@@ -407,7 +422,7 @@ int main(int argc, char **argv)
 	char listen_err[160];
 	struct job_store *layout;
 	sigset_t set;
-	int sig;
+	int sig, rc;
 
 	/* First of all, so that a SIGTERM during start-up is handled by the
 	 * shutdown path instead of killing a half-started process. */
@@ -424,15 +439,16 @@ int main(int argc, char **argv)
 		break;
 	}
 	log_init("api", srv.cfg.log_level);
-	if (gate_init(&srv.gate, &srv.cfg.gate, gate_err, sizeof gate_err) != 0) {
+	rc = gate_init(&srv.gate, &srv.cfg.gate, gate_err, sizeof gate_err);
+	if (rc != 0) {
 		fprintf(stderr, "%s: %s\n", MAIN_PROGRAM, gate_err);
 		gate_destroy(&srv.gate);
-		return MAIN_EXIT_CONFIG;
+		return rc == GATE_ERESOURCE ? MAIN_EXIT_FAILURE : MAIN_EXIT_CONFIG;
 	}
 	if (service_listen_fd(&srv.inherited_fd, listen_err, sizeof listen_err) != 0) {
 		log_event(LOG_ERROR, "socket activation", json_pack("{s:s}", "error", listen_err));
 		gate_destroy(&srv.gate);
-		return MAIN_EXIT_FAILURE;
+		return MAIN_EXIT_CONFIG; /* the socket unit's: the same sockets come again */
 	}
 	if (api_server_init(&srv, &err) != 0) { /* the URL was checked with the flags */
 		fprintf(stderr, "%s: %s\n", MAIN_PROGRAM, err);
@@ -445,10 +461,11 @@ int main(int argc, char **argv)
 		api_server_stop(&srv);
 		return MAIN_EXIT_FAILURE;
 	}
-	if (main_check_redis(&srv, layout) != 0) {
+	rc = main_check_redis(&srv, layout);
+	if (rc != 0) {
 		job_store_close(layout);
 		api_server_stop(&srv);
-		return MAIN_EXIT_CONFIG;
+		return rc;
 	}
 	if (api_server_start(&srv) != 0) {
 		job_store_close(layout);
@@ -458,7 +475,8 @@ int main(int argc, char **argv)
 	service_notify("READY=1\nSTATUS=Serving HTTP on %s", srv.address);
 	sig = main_wait_signal(&srv, &set, layout);
 	main_shutdown(&srv, &set, sig, layout);
+	/* As at start: this binary cannot serve this data, or not yet. */
+	rc = sig == MAIN_STOP_LAYOUT ? main_layout_exit(layout) : 0;
 	job_store_close(layout);
-	/* As at start: this binary cannot serve this data. */
-	return sig == MAIN_STOP_LAYOUT ? MAIN_EXIT_CONFIG : 0;
+	return rc;
 }

@@ -452,6 +452,10 @@ static void server_completed(void *cls, struct MHD_Connection *conn, void **con_
 	struct api_server *srv = cls;
 	struct api_request *req = *con_cls;
 
+	/* Also after a reply made without a request (out of memory): the
+	 * connection may stay open for another. */
+	if (conn != NULL)
+		header_deadline_rearm(srv->headers, server_watch(conn));
 	if (req == NULL)
 		return;
 	*con_cls = NULL;
@@ -460,8 +464,6 @@ static void server_completed(void *cls, struct MHD_Connection *conn, void **con_
 	server_breaker_report(req);
 	if (req->timeout_shortened && conn != NULL)
 		edge_restore_timeout(conn, srv->cfg.idle_timeout_s);
-	if (conn != NULL)
-		header_deadline_rearm(srv->headers, server_watch(conn));
 	if (req->ctx_free != NULL)
 		req->ctx_free(req, toe);
 	free(req);

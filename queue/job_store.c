@@ -60,6 +60,7 @@ struct job_store {
 	int64_t max_queue_depth; /* 0: no limit */
 	uint64_t max_input;      /* enqueue.lua's ARGV[3] */
 	bool schema_owner;       /* claim the layout at each connection (schema.lua) */
+	bool layout_newer;       /* the last refusal: the data is newer, not its readers older */
 	uint64_t replies;        /* replies Redis sent so far (job_store_replies) */
 	redisReply *input;       /* the last input read, kept for its bytes (job_store_read_input) */
 	char sha[SCRIPT_COUNT][41];
@@ -222,7 +223,8 @@ static void schema_refusal(struct job_store *st, const redisReply *r)
 {
 	size_t len;
 
-	if (r->element[0]->integer == 1) {
+	st->layout_newer = r->element[0]->integer == 1;
+	if (st->layout_newer) {
 		snprintf(st->err, sizeof st->err,
 			 "the data under prefix %s has layout version %lld, newer than this "
 			 "binary's %d: run a jobq-api at least as new as the workers",
@@ -320,6 +322,11 @@ static enum job_store_status store_connect(struct job_store *st)
 	if (s != JOB_STORE_OK)
 		store_disconnect(st);
 	return s;
+}
+
+bool job_store_layout_newer(const struct job_store *st)
+{
+	return st->layout_newer;
 }
 
 enum job_store_status job_store_claim_layout(struct job_store *st)

@@ -153,6 +153,12 @@ const char *job_store_errstr(const struct job_store *st);
  * connections already open are not checked again by themselves. */
 enum job_store_status job_store_claim_layout(struct job_store *st);
 
+/* job_store_layout_newer tells why st's last EREFUSED from schema.lua
+ * came: true when the data's layout is newer than this binary's (running
+ * it again will not help), false when live workers are older than it
+ * (that passes once they are upgraded, or their entries expire). */
+bool job_store_layout_newer(const struct job_store *st);
+
 /* job_store_replies returns how many replies (errors included) Redis has
  * sent st so far: proof that Redis answered between two readings. */
 uint64_t job_store_replies(const struct job_store *st);

@@ -92,3 +92,30 @@ Test(exit_status, a_redis_that_does_not_answer_at_start_is_waited_for_once)
 		     "jobq-api connected more than once at start (each connection waits --redis-timeout)");
 	close(fd);
 }
+
+/* Redis's longest string cannot be read while Redis is down, and its
+ * default is only assumed: an --max-upload above it is no reason to exit
+ * 2, which a supervisor would not restart once Redis is back. */
+Test(exit_status, a_max_upload_above_the_assumed_redis_limit_does_not_stop_the_start)
+{
+	char url[64];
+	int port, fd = silent_listener(&port);
+	const char *args[] = {"--redis-url", url, "--redis-timeout", "300ms", "--max-upload", "1G",
+			      NULL};
+
+	snprintf(url, sizeof url, "redis://127.0.0.1:%d", port);
+	cr_assert_eq(harness_run("jobq-api", "assumed", args, 20000), HARNESS_RUN_READY,
+		     "jobq-api did not serve");
+	cr_assert(harness_log_has("assumed", "longer uploads get 413"), "no warning");
+	close(fd);
+}
+
+/* Told by Redis, the same --max-upload is a bad setting: exit 2. */
+Test(exit_status, a_max_upload_above_what_redis_says_exits_2)
+{
+	const char *args[] = {"--max-upload", "1G", NULL};
+
+	freeReplyObject(redis_cmd("CONFIG SET proto-max-bulk-len 536870912"));
+	exited_with(harness_run("jobq-api", "toolarge", args, 20000), 2, "jobq-api");
+	cr_assert(harness_log_has("toolarge", "proto-max-bulk-len"), "the message does not say why");
+}

@@ -1,10 +1,20 @@
 /* Unit tests: task_exec — what task_exec_run tells its caller about the
  * input it fed a real program (/bin/cat, /bin/sh). */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "task_exec.h"
+
+/* The worker ignores SIGPIPE (a program may exit before it read all of
+ * its stdin); so must the process that runs task_exec_run here. */
+static void ignore_sigpipe(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+}
+
+TestSuite(task_exec, .init = ignore_sigpipe);
 
 /* A job's input in memory, read in pieces as the worker reads Redis. */
 struct exec_fixture {
