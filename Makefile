@@ -56,7 +56,7 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo unkn
 
 QUEUE_SRCS := queue/csv_reader.c queue/utf8.c queue/csv_check.c queue/job.c \
               queue/ids.c queue/keys.c queue/config.c queue/log.c \
-              queue/flatjson.c \
+              queue/flatjson.c queue/resp.c \
               queue/redis_url.c queue/job_store.c queue/backoff.c \
               queue/task_catalog.c queue/service.c
 LUA_SCRIPTS := queue/scripts/enqueue.lua queue/scripts/claim.lua \
@@ -91,6 +91,7 @@ UNIT_SRCS := tests/unit/test_csv_reader.c tests/unit/test_utf8.c \
              tests/unit/test_service.c \
              tests/unit/test_edge.c tests/unit/test_options.c \
              tests/unit/test_task.c tests/unit/test_flatjson.c tests/unit/test_log.c \
+             tests/unit/test_resp.c \
              tests/unit/test_routes.c tests/unit/test_idle_wait.c \
              tests/unit/test_profile_threads.c tests/unit/profile_run.c
 INTEGRATION_SRCS := tests/integration/main.c tests/integration/harness.c tests/integration/test_submit.c \

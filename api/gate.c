@@ -120,21 +120,26 @@ static void gate_client_ip(struct api_request *req, char out[INET6_ADDRSTRLEN])
 
 /* gate_rate takes req's token: from its tenant's bucket, or, with no
  * tenant (auth off, or a key that failed), from its address's ("ip:..."; a
- * tenant name has no ':'). Returns 0, or -1 with *e replaced by 429. */
+ * tenant name has no ':'). Returns 0, or -1 with *e replaced by 429. With
+ * no limit for the request's class nothing is taken, and the address is not
+ * written out (inet_ntop and the "ip:" were 3 % of a submission's
+ * instructions). */
 static int gate_rate(struct gate *g, struct api_request *req, struct reply_error *e)
 {
 	bool submit = (req->matched->flags & ROUTE_SUBMIT) != 0;
+	enum ratelimit_class cls = submit ? RATELIMIT_SUBMIT : RATELIMIT_READ;
 	char ip[INET6_ADDRSTRLEN], addr[INET6_ADDRSTRLEN + 3];
 	const char *client = req->tenant;
 	int retry_after_s = 1;
 
+	if (!ratelimit_limited(&g->limits, cls))
+		return 0;
 	if (client[0] == '\0') {
 		gate_client_ip(req, ip);
 		snprintf(addr, sizeof addr, "ip:%s", ip);
 		client = addr;
 	}
-	if (ratelimit_take(&g->limits, submit ? RATELIMIT_SUBMIT : RATELIMIT_READ, client,
-			   &retry_after_s))
+	if (ratelimit_take(&g->limits, cls, client, &retry_after_s))
 		return 0;
 	reply_error_set(e, MHD_HTTP_TOO_MANY_REQUESTS, "rate_limited",
 			"Too many %s requests; try again in %d s.", submit ? "submit" : "read",

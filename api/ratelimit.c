@@ -111,7 +111,7 @@ bool ratelimit_take(struct ratelimit *rl, enum ratelimit_class cls, const char *
 	int64_t now;
 	bool ok;
 
-	if (lim->rate <= 0 || rl->stripes == NULL)
+	if (!ratelimit_limited(rl, cls))
 		return true;
 	snprintf(name, sizeof name, "%c:%.*s", cls == RATELIMIT_SUBMIT ? 's' : 'r',
 		 RATELIMIT_NAME_MAX - 2, client);
@@ -123,6 +123,11 @@ bool ratelimit_take(struct ratelimit *rl, enum ratelimit_class cls, const char *
 	ok = ratelimit_bucket_take(&slot->bucket, lim->rate, lim->burst, now, retry_after_s);
 	pthread_mutex_unlock(&st->lock);
 	return ok;
+}
+
+bool ratelimit_limited(const struct ratelimit *rl, enum ratelimit_class cls)
+{
+	return rl->limits[cls].rate > 0 && rl->stripes != NULL;
 }
 
 void ratelimit_destroy(struct ratelimit *rl)

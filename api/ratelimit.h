@@ -87,6 +87,10 @@ int ratelimit_init(struct ratelimit *rl, const struct ratelimit_limit limits[RAT
 bool ratelimit_take(struct ratelimit *rl, enum ratelimit_class cls, const char *client,
 		    int *retry_after_s);
 
+/* ratelimit_limited returns whether class cls has a limit, i.e. whether
+ * ratelimit_take can refuse it; a caller may then skip naming the client. */
+bool ratelimit_limited(const struct ratelimit *rl, enum ratelimit_class cls);
+
 void ratelimit_destroy(struct ratelimit *rl);
 
 #endif

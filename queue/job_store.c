@@ -19,6 +19,7 @@
 #include "config.h" /* CONFIG_LIST_MAX: the most queues a claim names */
 #include "keys.h"
 #include "redis_url.h"
+#include "resp.h"
 #include "scripts.h"
 
 enum script_id {
@@ -343,6 +344,28 @@ enum job_store_status job_store_claim_layout(struct job_store *st)
 	return s;
 }
 
+/* store_roundtrip sends one command and returns its reply (caller frees),
+ * NULL after an I/O error or when out of memory. With lens, the command is
+ * formatted by resp_command (hiredis's own formatting costs an sdscatfmt per
+ * argument); without, argv holds strings and hiredis formats them. */
+static redisReply *store_roundtrip(redisContext *ctx, int argc, const char **argv,
+				   const size_t *lens)
+{
+	redisReply *r = NULL;
+	size_t len;
+	char *cmd;
+
+	if (lens == NULL)
+		return redisCommandArgv(ctx, argc, argv, NULL);
+	cmd = resp_command(argc, argv, lens, &len);
+	if (cmd == NULL)
+		return NULL;
+	if (redisAppendFormattedCommand(ctx, cmd, len) == REDIS_OK)
+		(void)redisGetReply(ctx, (void **)&r);
+	free(cmd);
+	return r;
+}
+
 /* store_command sends one command and returns its reply, which the caller
  * frees with freeReplyObject; NULL after an I/O error (connection dropped,
  * *status set) — an error reply is returned like any other. */
@@ -352,7 +375,7 @@ static redisReply *store_command(struct job_store *st, int argc, const char **ar
 	*status = store_connect(st);
 	if (*status != JOB_STORE_OK)
 		return NULL;
-	redisReply *r = redisCommandArgv(st->ctx, argc, argv, lens);
+	redisReply *r = store_roundtrip(st->ctx, argc, argv, lens);
 	if (!r) {
 		*status = store_fail(st, argv[0]);
 		return NULL;
@@ -420,7 +443,7 @@ struct script_call {
 	const char *argv[SCRIPT_ARGS_MAX];
 	size_t lens[SCRIPT_ARGS_MAX];
 	char numkeys[8];
-	char numbers[SCRIPT_ARGS_MAX][24]; /* storage for arguments that are numbers */
+	char numbers[SCRIPT_ARGS_MAX][RESP_U64_MAX]; /* storage for arguments that are numbers */
 	int nnumbers;
 };
 
@@ -460,8 +483,8 @@ static void call_u64(struct script_call *c, uint64_t v)
 		return;
 	}
 	char *buf = c->numbers[c->nnumbers++];
-	snprintf(buf, 24, "%" PRIu64, v);
-	call_str(c, buf);
+
+	call_bytes(c, buf, resp_u64(buf, v));
 }
 
 /* store_eval_argv runs script id with argv (argv[1] is set here to its
@@ -583,7 +606,7 @@ struct job_store_enqueue_cmd {
 	int argc;
 	struct job_spec spec;
 	char delimiter[1];
-	char numbers[7][24];         /* storage for the arguments that are numbers */
+	char numbers[7][RESP_U64_MAX]; /* storage for the arguments that are numbers */
 	int nnumbers;
 	char idem_key[KEYS_IDEM_MAX];
 	struct job_store_idem *idem; /* borrowed, NULL without a key; its job_id is written */
@@ -607,8 +630,8 @@ static void cmd_str(struct job_store_enqueue_cmd *cmd, const char *s)
 static void cmd_u64(struct job_store_enqueue_cmd *cmd, uint64_t v)
 {
 	char *buf = cmd->numbers[cmd->nnumbers++];
-	snprintf(buf, sizeof cmd->numbers[0], "%" PRIu64, v);
-	cmd_str(cmd, buf);
+
+	cmd_bytes(cmd, buf, resp_u64(buf, v));
 }
 
 /* cmd_spec_fields appends the job hash's values, +7 to +17 of the group. */

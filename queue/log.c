@@ -253,17 +253,22 @@ static void log_flat_id(struct flatjson *j, const char *name, const char *value)
 }
 
 /* log_flat_shadowed returns whether a field called name is left out: the
- * line has a standard member of that name (log_merge's rule). */
+ * line has a standard member of that name (log_merge's rule). Dispatched on
+ * the first byte: an access line has a dozen fields, and six strcmps each
+ * were a tenth of the line's cost. */
 static bool log_flat_shadowed(const char *name, const char *request_id, const char *job_id)
 {
-	static const char *const always[] = {"time", "level", "component", "msg"};
-
-	for (size_t i = 0; i < sizeof always / sizeof always[0]; i++)
-		if (strcmp(name, always[i]) == 0)
-			return true;
-	if (request_id != NULL && request_id[0] != '\0' && strcmp(name, "request_id") == 0)
-		return true;
-	return job_id != NULL && job_id[0] != '\0' && strcmp(name, "job_id") == 0;
+	switch (name[0]) {
+	case 't': return strcmp(name, "time") == 0;
+	case 'l': return strcmp(name, "level") == 0;
+	case 'c': return strcmp(name, "component") == 0;
+	case 'm': return strcmp(name, "msg") == 0;
+	case 'r':
+		return request_id != NULL && request_id[0] != '\0' &&
+		       strcmp(name, "request_id") == 0;
+	case 'j': return job_id != NULL && job_id[0] != '\0' && strcmp(name, "job_id") == 0;
+	default: return false;
+	}
 }
 
 const char log_null[] = "null";

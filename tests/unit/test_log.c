@@ -120,6 +120,25 @@ Test(log, escapes_and_shadowed_names_are_the_same_flat)
 			 f, 4);
 }
 
+/* Every standard member shadows a field of its name; names that only
+ * start like one (or are one with an empty id) do not. */
+Test(log, every_standard_name_is_shadowed_the_same_flat)
+{
+	const struct log_field f[] = {{"time", "t", 0}, {"level", "l", 0},
+				      {"component", "c", 0}, {"request_id", "r", 0},
+				      {"job_id", "kept: empty job id", 0}, {"times", NULL, 1},
+				      {"lev", NULL, 2}, {"jobs", NULL, 3}, {"rows", NULL, 4},
+				      {"", "empty name", 0}};
+
+	log_init("api", LOG_INFO);
+	expect_same_line(LOG_INFO, "m", "req-9", "",
+			 json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:s}",
+				   "time", "t", "level", "l", "component", "c", "request_id", "r",
+				   "job_id", "kept: empty job id", "times", 1, "lev", 2, "jobs", 3,
+				   "rows", 4, "", "empty name"),
+			 f, 10);
+}
+
 Test(log, text_not_utf8_drops_the_line_the_same_way)
 {
 	const struct log_field f[] = {{"task", "bad \xff", 0}};

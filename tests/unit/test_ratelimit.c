@@ -114,6 +114,20 @@ Test(ratelimit, unlimited_everywhere_keeps_no_table)
 	ratelimit_destroy(&rl);
 }
 
+Test(ratelimit, limited_tells_which_classes_can_be_refused)
+{
+	struct ratelimit rl;
+
+	table_with(&rl, 1, 2);
+	cr_assert(ratelimit_limited(&rl, RATELIMIT_SUBMIT));
+	cr_assert_not(ratelimit_limited(&rl, RATELIMIT_READ));
+	ratelimit_destroy(&rl);
+	table_with(&rl, 0, 0);
+	cr_assert_not(ratelimit_limited(&rl, RATELIMIT_SUBMIT));
+	cr_assert_not(ratelimit_limited(&rl, RATELIMIT_READ));
+	ratelimit_destroy(&rl);
+}
+
 Test(ratelimit, many_clients_evict_the_least_recent_and_memory_stays_fixed)
 {
 	const int clients = RATELIMIT_STRIPES * RATELIMIT_SLOTS * 4;
