@@ -427,12 +427,12 @@ enum job_store_status job_store_ping(struct job_store *st)
 /* ======================= Script calls ======================= */
 
 /* Arguments of one EVALSHA call: "EVALSHA sha numkeys keys... args...". */
-#define SCRIPT_ARGS_MAX 192
+#define SCRIPT_ARGS_MAX 200
 
 /* The largest call is finish_next.lua's: EVALSHA, sha, numkeys, 3 keys and
- * 4 values (10), seven per attempt, then claim.lua's 11 values and one per
+ * 4 values (10), nine per attempt, then claim.lua's 11 values and one per
  * queue. */
-_Static_assert(10 + 7 * JOB_STORE_BATCH_MAX + 11 + CONFIG_LIST_MAX <= SCRIPT_ARGS_MAX,
+_Static_assert(10 + 9 * JOB_STORE_BATCH_MAX + 11 + CONFIG_LIST_MAX <= SCRIPT_ARGS_MAX,
 	       "SCRIPT_ARGS_MAX cannot hold a finish_next.lua call of a full batch");
 
 /* One script call being built. An argument beyond SCRIPT_ARGS_MAX is not
@@ -1220,47 +1220,51 @@ enum job_store_status job_store_read_input(struct job_store *st, const char *id,
 
 /* ======================= Running ======================= */
 
-/* claim_from_reply fills *c from one entry of claim.lua's reply. */
-static int claim_from_reply(const redisReply *e, struct job_claim *c)
+/* CLAIM_VALUES is how many values claim.lua's reply has per job. */
+#define CLAIM_VALUES 11
+
+/* claim_from_reply fills *c from e[0..CLAIM_VALUES-1], one job's values in
+ * claim.lua's flat reply. Returns 0, or -1 when they are not a claim. */
+static int claim_from_reply(redisReply *const *e, struct job_claim *c)
 {
-	if (e->type != REDIS_REPLY_ARRAY || e->elements != 11)
-		return -1;
-	for (size_t i = 0; i < 10; i++)
-		if (e->element[i]->type != REDIS_REPLY_STRING && e->element[i]->type != REDIS_REPLY_INTEGER)
+	for (size_t i = 0; i < CLAIM_VALUES - 1; i++)
+		if (e[i]->type != REDIS_REPLY_STRING && e[i]->type != REDIS_REPLY_INTEGER)
 			return -1;
 	memset(c, 0, offsetof(struct job_claim, input));
-	COPY_FIELD(c->id, e->element[0]->str);
-	c->token = (uint64_t)e->element[1]->integer;
-	COPY_FIELD(c->task, e->element[2]->str);
-	COPY_FIELD(c->queue, e->element[3]->str);
-	c->delimiter = e->element[4]->len ? (unsigned char)e->element[4]->str[0] : ',';
-	c->header = strcmp(e->element[5]->str, "1") == 0;
-	c->bytes = parse_u64(e->element[6]->str);
-	COPY_FIELD(c->request_id, e->element[7]->str);
-	c->attempts = (int)e->element[8]->integer;
-	c->deadline_ms = e->element[9]->integer;
+	COPY_FIELD(c->id, e[0]->str);
+	c->token = (uint64_t)e[1]->integer;
+	COPY_FIELD(c->task, e[2]->str);
+	COPY_FIELD(c->queue, e[3]->str);
+	c->delimiter = e[4]->len ? (unsigned char)e[4]->str[0] : ',';
+	c->header = strcmp(e[5]->str, "1") == 0;
+	c->bytes = parse_u64(e[6]->str);
+	COPY_FIELD(c->request_id, e[7]->str);
+	c->attempts = (int)e[8]->integer;
+	c->deadline_ms = e[9]->integer;
 	/* An input that changed size since the enqueue (it cannot) or that
 	 * is gone is read from its key instead, and the worker fails the job
 	 * input_missing when that key holds fewer than bytes. */
-	c->inlined = e->element[10]->type == REDIS_REPLY_STRING &&
-		     e->element[10]->len == c->bytes && c->bytes <= sizeof c->input;
+	c->inlined = e[10]->type == REDIS_REPLY_STRING && e[10]->len == c->bytes &&
+		     c->bytes <= sizeof c->input;
 	if (c->inlined)
-		memcpy(c->input, e->element[10]->str, e->element[10]->len);
+		memcpy(c->input, e[10]->str, e[10]->len);
 	return 0;
 }
 
 /* claims_from_reply fills out with up to max claims from claim.lua's reply
- * r. Returns how many, or EPROTO when r is not an array. */
+ * r (CLAIM_VALUES values per job). Returns how many, or EPROTO when r is
+ * not an array of whole claims. */
 static int claims_from_reply(struct job_store *st, const redisReply *r, struct job_claim *out,
 			     int max)
 {
 	int n = 0;
+	int64_t now = job_now_ms();
 
-	if (r->type != REDIS_REPLY_ARRAY)
+	if (r->type != REDIS_REPLY_ARRAY || r->elements % CLAIM_VALUES != 0)
 		return store_reply_error(st, (redisReply *)r, "claim");
-	for (size_t i = 0; i < r->elements && n < max; i++)
-		if (claim_from_reply(r->element[i], &out[n]) == 0)
-			n++;
+	for (size_t i = 0; i < r->elements && n < max; i += CLAIM_VALUES)
+		if (claim_from_reply(r->element + i, &out[n]) == 0)
+			out[n++].claimed_ms = now;
 	return n;
 }
 
@@ -1512,9 +1516,12 @@ static enum job_store_status finish_next_reply(struct job_store *st, redisReply 
 	return JOB_STORE_OK;
 }
 
-/* call_done_argv appends finish_next.lua's seven values for attempt d. */
-static void call_done_argv(struct script_call *c, const struct job_store_done *d)
+/* call_done_argv appends finish_next.lua's nine values for attempt d,
+ * whose run time ends at now (job_now_ms). */
+static void call_done_argv(struct script_call *c, const struct job_store_done *d, int64_t now)
 {
+	int64_t run_ms = now - d->claim->claimed_ms;
+
 	call_str(c, d->claim->id);
 	call_u64(c, d->claim->token);
 	call_str(c, d->result_type ? d->result_type : "");
@@ -1522,6 +1529,8 @@ static void call_done_argv(struct script_call *c, const struct job_store_done *d
 	call_u64(c, d->bytes);
 	call_str(c, d->whole ? "1" : "0");
 	call_bytes(c, d->tail_len > 0 ? d->tail : "", d->tail_len);
+	call_str(c, d->claim->task);
+	call_u64(c, run_ms > 0 ? (uint64_t)run_ms : 0);
 }
 
 enum job_store_status job_store_finish_batch(struct job_store *st,
@@ -1547,8 +1556,9 @@ enum job_store_status job_store_finish_batch(struct job_store *st,
 	call_u64(&c, (uint64_t)ttl_s);
 	call_str(&c, job_store_run_bounds);
 	call_u64(&c, JOB_RESULT_INLINE);
+	int64_t now = job_now_ms();
 	for (size_t i = 0; i < n; i++)
-		call_done_argv(&c, &done[i]);
+		call_done_argv(&c, &done[i], now);
 	call_claim_argv(&c, st, req);
 	redisReply *r = store_eval(st, SCRIPT_FINISH_NEXT, &c, &s);
 	if (!r)

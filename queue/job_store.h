@@ -106,6 +106,9 @@ struct job_claim {
 	uint64_t bytes;        /* input size */
 	int attempts;          /* including this one */
 	int64_t deadline_ms;   /* job timeout as wall-clock time, 0 = none */
+	/* job_now_ms when the claim's reply came: a success reported by
+	 * job_store_finish_batch gives its run time from it. */
+	int64_t claimed_ms;
 	bool inlined;          /* input holds the whole input (bytes of it) */
 	char input[JOB_CLAIM_INLINE];
 };

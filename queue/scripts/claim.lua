@@ -28,9 +28,11 @@
 -- jobs (see schema.lua; the worker stops). finish_next.lua then claims
 -- nothing.
 --
--- Returns an array with one entry per claimed job:
---   { id, token, task, queue, delimiter, header, bytes, request_id,
---     attempts, deadline_ms, input }
+-- Returns a flat array of eleven values per claimed job, one job after
+-- the other (no array per job: Redis converts each table a script returns
+-- by probing it for seven special fields first):
+--   id, token, task, queue, delimiter, header, bytes, request_id,
+--   attempts, deadline_ms, input
 -- deadline_ms is the job's timeout as a wall-clock time, 0 for none. input
 -- is the whole input when it is the job hash's field input (enqueue.lua
 -- puts an input there when it came whole and had at most JOB_CLAIM_INLINE

@@ -1296,6 +1296,30 @@ Test(store, several_attempts_are_finished_in_one_call_and_counted_once_each)
 	cr_assert_eq(redis_count_keys("jobq:job:*:partial:*"), 0);
 }
 
+/* A batch's success is counted under the task its claim named, with the
+ * run time the worker measured from its claim (claimed_ms): finish_next.lua
+ * reads neither task nor started_at from the hash. */
+Test(store, a_batch_success_counts_the_claims_task_and_run_time)
+{
+	struct job_spec s[1];
+	struct job_claim c[1];
+	batch_of(s, 1);
+	int64_t before = job_now_ms();
+	cr_assert_eq(job_store_claim(st, "test:1:abc", default_queue, 1, 30000, c, 1), 1);
+	cr_assert(c[0].claimed_ms >= before && c[0].claimed_ms <= job_now_ms());
+	redisReply *r = redis_cmd("HDEL jobq:job:%s task started_at", s[0].id);
+	freeReplyObject(r);
+	c[0].claimed_ms -= 1500; /* as if it had run for 1.5 s */
+	struct job_store_done d[1] = {done_whole(&c[0], "r0")};
+	enum job_store_status codes[1];
+	cr_assert_eq(finish_batch_ok(d, 1, 0, codes, NULL), 0);
+	cr_assert_eq(codes[0], JOB_STORE_OK);
+	cr_assert_eq(hget_int("jobq:metrics:finished", "profile|succeeded"), 1);
+	cr_assert_eq(hget_int("jobq:metrics:duration", "profile|count"), 1);
+	long long ms = hget_int("jobq:metrics:duration", "profile|sum_ms");
+	cr_assert(ms >= 1500 && ms < 1500 + 10000, "sum_ms %lld", ms);
+}
+
 /* One attempt in the batch lost its job to another attempt: only it is
  * refused; the others finish and the next batch is claimed all the same. */
 Test(store, one_stale_token_in_a_batch_does_not_spoil_the_others)

@@ -134,20 +134,31 @@ local function claim_count_up(s)
   return COUNT_S[n] or n, n
 end
 
+-- claim_batch_tasks returns the set of tasks (task -> true) of the comma
+-- list list (",profile,ndjson,"), parsed once per call rather than
+-- searched with a concatenated pattern per job.
+local function claim_batch_tasks(list)
+  local set = {}
+  for t in string.gmatch(list, '[^,]+') do set[t] = true end
+  return set
+end
+
 -- claim_batchable tells whether a job (claim_one's fields f) may join a
 -- batch after its first job: its input comes with the claim (it is the
 -- hash's field input, or a key of at most k.inline bytes) and its task is
--- one of the comma list a[9] (",profile,ndjson,").
-local function claim_batchable(a, k, f)
-  return (f[11] or (tonumber(f[5]) or 0) <= k.inline) and
-         string.find(a[9], ',' .. (f[2] or '') .. ',', 1, true) ~= nil
+-- one of the call's batch tasks (k.batch).
+local function claim_batchable(k, f)
+  return (f[11] or (tonumber(f[5]) or 0) <= k.inline) and k.batch[f[2] or ''] ~= nil
 end
 
--- claim_one starts popped job id of queue q at k.now and returns its reply
--- entry and whether it must run alone (a batch's first job that could not
--- join a batch: nothing may be claimed behind it); or nil when it is
--- dropped or ended here; or false (nothing written) when it may not join
--- the batch out. k holds what the call's claims share (claim_jobs).
+-- claim_one starts popped job id of queue q at k.now, appends its reply
+-- entry (claim.lua's eleven values) to out and counts it in k.n, and
+-- returns true and whether it must run alone (a batch's first job that
+-- could not join a batch: nothing may be claimed behind it); or nil when it
+-- is dropped or ended here; or false (nothing written) when it may not
+-- join the batch out. k holds what the call's claims share (claim_jobs).
+-- The entries are flat, not a table each: Redis converts every table a
+-- script returns by probing it for seven special fields first.
 local function claim_one(a, k, q, id, out, leased, fin)
   local job = a[1] .. ':job:' .. id
   local f = redis.call('HMGET', job, 'status', 'task', 'delimiter', 'header', 'bytes',
@@ -160,8 +171,8 @@ local function claim_one(a, k, q, id, out, leased, fin)
     claim_cancelled(a, job, f[2], f[9], k.now, fin)
     return nil
   end
-  local alone = a[9] ~= '' and not claim_batchable(a, k, f)
-  if alone and #out > 0 then return false end
+  local alone = k.batch ~= nil and not claim_batchable(k, f)
+  if alone and k.n > 0 then return false end
   local token_w, token = claim_count_up(f[9])
   local attempts_w, attempts = claim_count_up(f[10])
   local deadline = 0
@@ -187,8 +198,14 @@ local function claim_one(a, k, q, id, out, leased, fin)
   end
   leased[#leased + 1] = k.lease_until
   leased[#leased + 1] = id
-  return { id, token, f[2] or '', q, f[3] or ',', f[4] or '1', f[5] or '0', f[6] or '',
-           attempts, deadline, input }, alone
+  local o = #out
+  out[o + 1], out[o + 2], out[o + 3], out[o + 4] = id, token, f[2] or '', q
+  out[o + 5], out[o + 6], out[o + 7], out[o + 8] = f[3] or ',', f[4] or '1', f[5] or '0', f[6] or ''
+  -- An input not returned is false (HMGET's and GET's nil), never a Lua
+  -- nil, which would end the reply there.
+  out[o + 9], out[o + 10], out[o + 11] = attempts, deadline, input
+  k.n = k.n + 1
+  return true, alone
 end
 
 -- claim_unpop puts ids[from..] back at the head of queue qkey, in order.
@@ -199,7 +216,7 @@ local function claim_unpop(qkey, ids, from)
   redis.call('RPUSH', qkey, unpack(back))
 end
 
--- claim_pop claims from queue q into out until out holds max entries or
+-- claim_pop claims from queue q into out until k.n is max or
 -- the queue is empty. Returns false when the batch ends here: a job could
 -- not join it (that job and the ids popped after it are back at the
 -- queue's head), or its first job must run alone (the ids popped after it
@@ -207,8 +224,8 @@ end
 -- could run while it runs.
 local function claim_pop(a, k, q, max, out, leased, fin)
   local qkey = a[1] .. ':queue:' .. q
-  while #out < max do
-    local ids = redis.call('RPOP', qkey, max - #out)
+  while k.n < max do
+    local ids = redis.call('RPOP', qkey, max - k.n)
     if not ids then return true end
     for j, id in ipairs(ids) do
       local e, alone = claim_one(a, k, q, id, out, leased, fin)
@@ -216,7 +233,6 @@ local function claim_pop(a, k, q, max, out, leased, fin)
         claim_unpop(qkey, ids, j)
         return false
       end
-      if e then out[#out + 1] = e end
       if alone then
         claim_unpop(qkey, ids, j + 1)
         return false
@@ -236,10 +252,11 @@ local function claim_jobs(running, a, now, now_s, fin)
   local out, leased = {}, {}
   local max = tonumber(a[4])
   -- Every job claimed here gets the same lease deadline, formatted once.
-  local k = { now = now, now_s = now_s, inline = tonumber(a[8]),
+  local k = { now = now, now_s = now_s, inline = tonumber(a[8]), n = 0,
               lease_until = string.format('%d', now + tonumber(a[2])) }
+  if a[9] ~= '' then k.batch = claim_batch_tasks(a[9]) end
   for i = 12, #a do
-    if #out >= max or not claim_pop(a, k, a[i], max, out, leased, fin) then break end
+    if k.n >= max or not claim_pop(a, k, a[i], max, out, leased, fin) then break end
   end
   if #leased > 0 then redis.call('ZADD', running, unpack(leased)) end
   return out

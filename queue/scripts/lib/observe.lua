@@ -41,12 +41,11 @@ local function run_bounds(list)
   return out
 end
 
--- observe adds an attempt's run time (claim to now, in ms) to its task's
+-- observe_ms adds an attempt's run time, ms (a number), to its task's
 -- buckets in the duration tally dur (for {p}:metrics:duration): fields
 -- "<task>|<le>" (not cumulative; le is the first of the bounds (run_bounds)
 -- not below the run time, else +Inf), "<task>|count" and "<task>|sum_ms".
-local function observe(dur, task, started, now, bounds)
-  local ms = math.max(0, now - (tonumber(started) or now))
+local function observe_ms(dur, task, ms, bounds)
   local le = '+Inf'
   for _, b in ipairs(bounds) do
     if ms <= b[1] then le = b[2] break end
@@ -54,6 +53,12 @@ local function observe(dur, task, started, now, bounds)
   tally_add(dur, task, le, 1)
   tally_add(dur, task, 'count', 1)
   tally_add(dur, task, 'sum_ms', ms)
+end
+
+-- observe is observe_ms of the run time from started (the job's
+-- started_at, a string) to now (ms).
+local function observe(dur, task, started, now, bounds)
+  observe_ms(dur, task, math.max(0, now - (tonumber(started) or now)), bounds)
 end
 
 -- now_ms is Redis's clock in ms, as a number and as the string a script
