@@ -127,7 +127,7 @@ static void main_options(struct config_option opts[MAIN_OPTION_COUNT], struct ap
 		  "Prefix of every Redis key; the worker must use the same.",
 		  config_parse_prefix, cfg->prefix, false },
 		{ "max-upload", "JOBQ_MAX_UPLOAD", "SIZE", "256M",
-		  "Largest CSV upload accepted (bytes, or with K, M, G); larger ones get 413. At most Redis's proto-max-bulk-len, checked at start.",
+		  "Largest CSV upload accepted (bytes, or with K, M, G); larger ones get 413.",
 		  config_parse_size, &cfg->max_upload, false },
 		{ "max-field", "JOBQ_MAX_FIELD", "SIZE", "1M",
 		  "Longest CSV field accepted; a longer one gets 422 field_too_large.",
@@ -248,26 +248,30 @@ static int main_claim_layout(struct job_store *st)
 }
 
 /* main_check_redis claims the data layout, gives the stores Redis's
- * longest string as the enqueue limit and refuses an --max-upload above
- * it: such an upload could only fail when it is enqueued. st is main's
- * own store. Returns 0, or -1 with the reason printed. */
+ * longest string as the enqueue limit of one piece and refuses a Redis
+ * whose longest string is shorter than the longest one this API writes: a
+ * piece of input (JOB_INPUT_PIECE), or a whole upload when --max-upload is
+ * smaller. Such an upload could only fail while it is staged or enqueued.
+ * st is main's own store. Returns 0, or -1 with the reason printed. */
 static int main_check_redis(struct api_server *srv, struct job_store *st)
 {
 	bool known;
-	uint64_t bulk;
+	uint64_t bulk, longest;
 
 	if (main_claim_layout(st) != 0)
 		return -1;
 	bulk = main_redis_max_bulk(st, &known);
 	srv->store_cfg.max_input = bulk;
-	if (srv->cfg.max_upload <= bulk)
+	longest = srv->cfg.max_upload < JOB_INPUT_PIECE ? srv->cfg.max_upload : JOB_INPUT_PIECE;
+	if (longest <= bulk)
 		return 0;
 	fprintf(stderr,
-		"%s: --max-upload (%" PRIu64 " bytes) is larger than Redis's proto-max-bulk-len "
-		"(%" PRIu64 " bytes%s), the longest string Redis stores: lower --max-upload or "
-		"raise proto-max-bulk-len\n",
-		MAIN_PROGRAM, srv->cfg.max_upload, bulk,
-		known ? "" : ", Redis's default, assumed: CONFIG GET was refused or Redis was down");
+		"%s: Redis's proto-max-bulk-len (%" PRIu64 " bytes%s), the longest string Redis "
+		"stores, is shorter than a piece of input (%" PRIu64 " bytes, or --max-upload "
+		"when smaller): raise proto-max-bulk-len to at least 4mb\n",
+		MAIN_PROGRAM, bulk,
+		known ? "" : ", Redis's default, assumed: CONFIG GET was refused or Redis was down",
+		longest);
 	return -1;
 }
 

@@ -250,7 +250,7 @@ Test(cancel, a_queued_staged_job_s_input_key_gets_the_result_ttl)
 	snprintf(key, sizeof key, "jobq:job:%s", id);
 	cr_assert_eq(redis_int("HEXISTS %s input", key), 0, "a staged input is in the hash");
 	json_decref(cancel_job(id, 200));
-	snprintf(key, sizeof key, "jobq:job:%s:input", id);
+	snprintf(key, sizeof key, "jobq:job:%s:input:0", id);
 	long long ttl = redis_int("TTL %s", key);
 	cr_assert(ttl > 0 && ttl <= RESULT_TTL_S, "input TTL %lld, not within --result-ttl", ttl);
 	free(id);
