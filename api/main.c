@@ -139,7 +139,7 @@ static void main_options(struct config_option opts[MAIN_OPTION_COUNT], struct ap
 		  "HTTP threads, each with its own Redis connection (default: the number of CPUs).",
 		  config_parse_positive_int, &cfg->threads, false },
 		{ "staging-ttl", "JOBQ_STAGING_TTL", "DURATION", "1h",
-		  "TTL of a half-received upload's staging key; an upload must finish within it.",
+		  "TTL of each staging piece of a half-received upload; an upload must finish within it.",
 		  config_parse_seconds, &cfg->staging_ttl_s, false },
 		{ "shutdown-grace", "JOBQ_SHUTDOWN_GRACE", "DURATION", "30s",
 		  "On SIGTERM or SIGINT, how long requests in flight may take to finish.",

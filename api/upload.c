@@ -4,7 +4,7 @@
  *
  * The buffer is flushed lazily: only when it is full and another byte
  * arrives. An upload of exactly UPLOAD_BUFFER_SIZE bytes therefore still
- * goes to Redis in one enqueue call, with no staging key.
+ * goes to Redis in one enqueue call, with no staging piece.
  */
 #include "upload.h"
 
@@ -122,7 +122,7 @@ static int upload_problem(struct upload *up, struct reply_error *err)
  * would pass Redis's longest string (proto-max-bulk-len), a limit below
  * --max-upload only when the API could not read it at start or Redis's was
  * lowered since. limit is that limit in bytes when known, else 0. The
- * caller sees to the staging key. Returns -1. */
+ * caller sees to the staging pieces. Returns -1. */
 static int upload_redis_too_large(struct upload *up, const char *errstr, uint64_t limit,
 				  struct reply_error *err)
 {
@@ -145,7 +145,7 @@ static int upload_redis_too_large(struct upload *up, const char *errstr, uint64_
  * store's sentence) because the string would pass its proto-max-bulk-len,
  * lowered since the API started: 413 naming the limit Redis has now, read
  * from st (once, on this rare path; unnamed when Redis does not say or st
- * is NULL). The caller sees to the staging key. Returns -1. */
+ * is NULL). The caller sees to the staging pieces. Returns -1. */
 static int upload_store_too_large(struct upload *up, struct job_store *st, const char *why,
 				  struct reply_error *err)
 {

@@ -35,7 +35,7 @@
 
 enum job_store_status {
 	JOB_STORE_OK = 0,
-	JOB_STORE_NOT_FOUND = 1,       /* no such job (or staging key expired) */
+	JOB_STORE_NOT_FOUND = 1,       /* no such job (or a staging piece expired) */
 	JOB_STORE_LOST = 2,            /* our token is no longer current */
 	JOB_STORE_CANCEL = 3,          /* the job has a cancel request */
 	JOB_STORE_CONFLICT = 4,        /* the job is not in the state asked for */

@@ -81,11 +81,11 @@
 -- input or input_key and input_pieces, and the delimiter and tenant when
 -- they are not the readers' default; see write_hash) and a large input
 -- (SET, or per staging piece RENAMENX and PERSIST, and the tail's APPEND
--- or SET), plus the record (HMGET, HSET, EXPIRE) for keyed jobs. The queue-wide work is done once per queue per batch:
--- LLEN (with a limit, else TYPE) and TYPE of its wake list, one LPUSH of
--- all the ids (LPUSH a b pushes a then b, so the order is that of single
--- pushes), SADD of the name, and the wake-up tokens; and one TYPE of
--- {p}:queues per batch.
+-- or SET), plus the record (HMGET, HSET, EXPIRE) for keyed jobs. The
+-- queue-wide work is done once per queue per batch: LLEN (with a limit,
+-- else TYPE) and TYPE of its wake list, one LPUSH of all the ids (LPUSH a
+-- b pushes a then b, so the order is that of single pushes), SADD of the
+-- name, and the wake-up tokens; and one TYPE of {p}:queues per batch.
 --
 -- The id guard. Ids are 128 random bits, so a taken id is a bug, not bad
 -- luck; but it must never overwrite the job that has it. The job's first
@@ -322,10 +322,11 @@ end
 
 -- write_hash writes the job hash of the job at o, its status aside (the
 -- guard wrote it): with the field input when the input is inlined, else
--- with input_key = 1 and input_pieces. Fields that would hold the readers' default are
--- left out: attempts and token (0 until the first claim, which sets both)
--- and a delimiter ','. The fields are the call's own arguments, not a
--- table unpacked: building that table cost Lua more than the HSET.
+-- with input_key = 1 and input_pieces. Fields that would hold the
+-- readers' default are left out: attempts and token (0 until the first
+-- claim, which sets both) and a delimiter ','. The fields are the call's
+-- own arguments, not a table unpacked: building that table cost Lua more
+-- than the HSET.
 local function write_hash(o, job, inlined, pieces)
   -- input_key tells finish_one.lua, without reading the input, that there
   -- is a key to give the job's TTL.

@@ -2,8 +2,9 @@
  * Integration: inputs kept in pieces of 4 MiB (data layout 3). An upload
  * of several pieces runs byte for byte (an external `cat` gives it back
  * whole), the pieces are where the key schema says with the job's TTL once
- * it ends, a cancel (queued, running, or reaped after its worker died)
- * gives every piece the TTL, an upload cut off or refused leaves no piece,
+ * it ends, a cancel (queued, running, or reaped after its worker died), a
+ * failure for good (or a lease that ran out) gives every piece the TTL and
+ * a retry takes it away, an upload cut off or refused leaves no piece,
  * and a job of layout 2 (its input one key) written by hand is still run
  * and expired.
  */
@@ -64,15 +65,6 @@ static void start_worker(void)
 	harness_start_worker(args);
 }
 
-static long long redis_ll(const char *fmt, const char *id)
-{
-	redisReply *r = redis_cmd(fmt, id);
-	cr_assert(r->type == REDIS_REPLY_INTEGER, "%s: not an integer reply", fmt);
-	long long v = r->integer;
-	freeReplyObject(r);
-	return v;
-}
-
 /* csv_of makes a CSV of exactly len bytes: lines of 16 bytes, a header
  * "v" first and a last line cut to fit (len >= 32). Caller frees. */
 static char *csv_of(size_t len)
@@ -106,13 +98,13 @@ static void assert_pieces(const char *id, size_t len, long long ttl_min, long lo
 	for (size_t i = 0; i <= n; i++) {
 		size_t want = i == n ? 0 : (i + 1 < n ? PIECE : len - i * PIECE);
 		snprintf(key, sizeof key, "jobq:job:%s:input:%zu", id, i);
-		cr_assert_eq(redis_ll("STRLEN %s", key), (long long)want, "%s", key);
+		cr_assert_eq(redis_integer("STRLEN %s", key), (long long)want, "%s", key);
 		if (i == n)
 			break;
-		long long ttl = redis_ll("TTL %s", key);
+		long long ttl = redis_integer("TTL %s", key);
 		cr_assert(ttl >= ttl_min && ttl <= ttl_max, "%s: TTL %lld", key, ttl);
 	}
-	cr_assert_eq(redis_ll("EXISTS jobq:job:%s:input", id), 0, "a one-key input too");
+	cr_assert_eq(redis_integer("EXISTS jobq:job:%s:input", id), 0, "a one-key input too");
 	cr_assert_eq(redis_count_keys("jobq:staging:*"), 0, "a staging piece was left");
 }
 
@@ -237,6 +229,57 @@ Test(pieces, a_cancelled_job_whose_worker_died_gives_every_piece_the_ttl)
 	free(id), free(csv);
 }
 
+/* retry sends POST /v1/jobs/{id}/retry and checks its status code. */
+static void retry(const char *id, long want)
+{
+	char path[128];
+	snprintf(path, sizeof path, "/v1/jobs/%s/retry", id);
+	struct http_reply r = http_request("POST", path, NULL, NULL, 0, NULL);
+	cr_assert_eq(r.status, want, "retry answered %ld: %s", r.status, r.body);
+	http_reply_free(&r);
+}
+
+/* A job that fails for good gives every piece the TTL (fail.lua); a retry
+ * takes it away from every one; once one piece is gone a retry is 410. */
+Test(pieces, a_failed_job_s_pieces_expire_and_a_retry_keeps_them_all)
+{
+	char *csv;
+	size_t len = 2 * PIECE + 100;
+	char *id = submit_len("profile", len, &csv);
+	struct job_claim c = claim_it(30000);
+	bool scheduled = true;
+	cr_assert_eq(job_store_fail(st, &c, "boom", "it broke", 0, 0, -1, RESULT_TTL_S, &scheduled),
+		     JOB_STORE_OK, "%s", job_store_errstr(st));
+	cr_assert_not(scheduled);
+	assert_pieces(id, len, 1, RESULT_TTL_S);
+	retry(id, 202);
+	assert_pieces(id, len, -1, -1);
+	c = claim_it(30000);
+	cr_assert_eq(job_store_fail(st, &c, "boom", "it broke", 0, 0, -1, RESULT_TTL_S, &scheduled),
+		     JOB_STORE_OK, "%s", job_store_errstr(st));
+	freeReplyObject(redis_cmd("DEL jobq:job:%s:input:1", id));
+	retry(id, 410);
+	free(id), free(csv);
+}
+
+/* A job whose lease ran out on its last attempt is failed for good by the
+ * next claim's reaper, and every piece gets the TTL. */
+Test(pieces, a_job_reaped_for_good_gives_every_piece_the_ttl)
+{
+	char *csv;
+	size_t len = PIECE + 100;
+	char *id = submit_len("profile&max_attempts=1", len, &csv);
+	struct job_claim c = claim_it(200);
+	cr_assert_str_eq(c.id, id);
+	sleep_ms(400);
+	const char *queues[] = {"default"};
+	struct job_claim none;
+	cr_assert_eq(job_store_claim(st, "test:2:abc", queues, 1, 30000, &none, 1), 0);
+	json_decref(wait_for_status(id, "failed", 5000));
+	assert_pieces(id, len, 1, RESULT_TTL_S);
+	free(id), free(csv);
+}
+
 Test(pieces, an_upload_cut_off_after_two_pieces_leaves_no_piece)
 {
 	size_t len = 3 * PIECE;
@@ -318,7 +361,7 @@ Test(pieces, a_job_of_layout_2_is_run_and_its_input_key_expires)
 	cr_assert_eq(r.len, len, "the result has %zu bytes, the input %zu", r.len, len);
 	cr_assert(memcmp(r.body, csv, len) == 0, "the result is not the input");
 	http_reply_free(&r);
-	long long ttl = redis_ll("TTL %s", key);
+	long long ttl = redis_integer("TTL %s", key);
 	cr_assert(ttl > 0 && ttl <= RESULT_TTL_S, "the one key's TTL is %lld", ttl);
 	free(csv);
 }
