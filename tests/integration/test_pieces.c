@@ -163,14 +163,20 @@ Test(pieces, a_profile_of_several_pieces_counts_every_row)
 	free(id), free(csv);
 }
 
-/* cancel sends DELETE for id and checks its status code. */
-static void cancel(const char *id, long want)
+/* job_request sends method to /v1/jobs/{id}{suffix} without a body and
+ * checks its status code. */
+static void job_request(const char *method, const char *id, const char *suffix, long want)
 {
 	char path[128];
-	snprintf(path, sizeof path, "/v1/jobs/%s", id);
-	struct http_reply r = http_request("DELETE", path, NULL, NULL, 0, NULL);
-	cr_assert_eq(r.status, want, "DELETE answered %ld: %s", r.status, r.body);
+	snprintf(path, sizeof path, "/v1/jobs/%s%s", id, suffix);
+	struct http_reply r = http_request(method, path, NULL, NULL, 0, NULL);
+	cr_assert_eq(r.status, want, "%s %s answered %ld: %s", method, path, r.status, r.body);
 	http_reply_free(&r);
+}
+
+static void cancel(const char *id, long want)
+{
+	job_request("DELETE", id, "", want);
 }
 
 Test(pieces, a_queued_job_cancelled_gives_every_piece_the_ttl)
@@ -210,33 +216,33 @@ Test(pieces, a_running_job_cancelled_gives_every_piece_the_ttl_when_it_ends)
 	free(id), free(csv);
 }
 
-/* A worker that dies with a job whose cancel was asked: the next claim's
- * reaper ends it cancelled, and every piece gets the TTL. */
-Test(pieces, a_cancelled_job_whose_worker_died_gives_every_piece_the_ttl)
+/* reaped claims a job of PIECE + 100 bytes submitted with query under a
+ * lease of 200 ms (cancelling it when cancelled), lets the lease run out,
+ * and checks that the next claim's reaper ends it in status end and gives
+ * every piece the TTL. */
+static void reaped(const char *query, bool cancelled, const char *end)
 {
 	char *csv;
 	size_t len = PIECE + 100;
-	char *id = submit_len("profile", len, &csv);
-	struct job_claim c = claim_it(200);
-	cr_assert_str_eq(c.id, id);
-	cancel(id, 202);
-	sleep_ms(400);
+	char *id = submit_len(query, len, &csv);
+	struct job_claim c = claim_it(200), none;
 	const char *queues[] = {"default"};
-	struct job_claim none;
+
+	cr_assert_str_eq(c.id, id);
+	if (cancelled)
+		cancel(id, 202);
+	sleep_ms(400);
 	cr_assert_eq(job_store_claim(st, "test:2:abc", queues, 1, 30000, &none, 1), 0);
-	json_decref(wait_for_status(id, "cancelled", 5000));
+	json_decref(wait_for_status(id, end, 5000));
 	assert_pieces(id, len, 1, RESULT_TTL_S);
 	free(id), free(csv);
 }
 
-/* retry sends POST /v1/jobs/{id}/retry and checks its status code. */
-static void retry(const char *id, long want)
+/* A worker that dies with a job whose cancel was asked: the next claim's
+ * reaper ends it cancelled. */
+Test(pieces, a_cancelled_job_whose_worker_died_gives_every_piece_the_ttl)
 {
-	char path[128];
-	snprintf(path, sizeof path, "/v1/jobs/%s/retry", id);
-	struct http_reply r = http_request("POST", path, NULL, NULL, 0, NULL);
-	cr_assert_eq(r.status, want, "retry answered %ld: %s", r.status, r.body);
-	http_reply_free(&r);
+	reaped("profile", true, "cancelled");
 }
 
 /* A job that fails for good gives every piece the TTL (fail.lua); a retry
@@ -252,32 +258,21 @@ Test(pieces, a_failed_job_s_pieces_expire_and_a_retry_keeps_them_all)
 		     JOB_STORE_OK, "%s", job_store_errstr(st));
 	cr_assert_not(scheduled);
 	assert_pieces(id, len, 1, RESULT_TTL_S);
-	retry(id, 202);
+	job_request("POST", id, "/retry", 202);
 	assert_pieces(id, len, -1, -1);
 	c = claim_it(30000);
 	cr_assert_eq(job_store_fail(st, &c, "boom", "it broke", 0, 0, -1, RESULT_TTL_S, &scheduled),
 		     JOB_STORE_OK, "%s", job_store_errstr(st));
 	freeReplyObject(redis_cmd("DEL jobq:job:%s:input:1", id));
-	retry(id, 410);
+	job_request("POST", id, "/retry", 410);
 	free(id), free(csv);
 }
 
 /* A job whose lease ran out on its last attempt is failed for good by the
- * next claim's reaper, and every piece gets the TTL. */
+ * next claim's reaper. */
 Test(pieces, a_job_reaped_for_good_gives_every_piece_the_ttl)
 {
-	char *csv;
-	size_t len = PIECE + 100;
-	char *id = submit_len("profile&max_attempts=1", len, &csv);
-	struct job_claim c = claim_it(200);
-	cr_assert_str_eq(c.id, id);
-	sleep_ms(400);
-	const char *queues[] = {"default"};
-	struct job_claim none;
-	cr_assert_eq(job_store_claim(st, "test:2:abc", queues, 1, 30000, &none, 1), 0);
-	json_decref(wait_for_status(id, "failed", 5000));
-	assert_pieces(id, len, 1, RESULT_TTL_S);
-	free(id), free(csv);
+	reaped("profile&max_attempts=1", false, "failed");
 }
 
 Test(pieces, an_upload_cut_off_after_two_pieces_leaves_no_piece)
