@@ -106,7 +106,7 @@ INTEGRATION_SRCS := tests/integration/main.c tests/integration/harness.c tests/i
                     tests/integration/test_systemd.c tests/integration/test_group_commit.c \
                     tests/integration/test_hostile.c tests/integration/test_redis_limit.c \
                     tests/integration/test_batches.c tests/integration/test_profile_cap.c \
-                    tests/integration/test_mhd_errors.c
+                    tests/integration/test_mhd_errors.c tests/integration/test_pieces.c
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 

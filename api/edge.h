@@ -18,7 +18,7 @@
  *     the deadline, so a client gone quiet is cut off at the deadline too;
  *     a piece that arrives after it closes the connection without a reply
  *     (the reply could not be sent before the body ends anyway, submit.h).
- *     The request's completion then discards the upload: no staging key,
+ *     The request's completion then discards the upload: no staging piece,
  *     no job.
  *
  * Escapes: the path and the query arrive %-escaped. edge_unescape decodes

@@ -134,7 +134,7 @@ static void main_options(struct config_option opts[MAIN_OPTION_COUNT], struct ap
 		  "Prefix of every Redis key; the worker must use the same.",
 		  config_parse_prefix, cfg->prefix, false },
 		{ "max-upload", "JOBQ_MAX_UPLOAD", "SIZE", "256M",
-		  "Largest CSV upload accepted (bytes, or with K, M, G); larger ones get 413. At most Redis's proto-max-bulk-len, checked at start.",
+		  "Largest CSV upload accepted (bytes, or with K, M, G); larger ones get 413.",
 		  config_parse_size, &cfg->max_upload, false },
 		{ "max-field", "JOBQ_MAX_FIELD", "SIZE", "1M",
 		  "Longest CSV field accepted; a longer one gets 422 field_too_large.",
@@ -146,7 +146,7 @@ static void main_options(struct config_option opts[MAIN_OPTION_COUNT], struct ap
 		  "HTTP threads, each with its own Redis connection (default: the number of CPUs).",
 		  config_parse_positive_int, &cfg->threads, false },
 		{ "staging-ttl", "JOBQ_STAGING_TTL", "DURATION", "1h",
-		  "TTL of a half-received upload's staging key; an upload must finish within it.",
+		  "TTL of each staging piece of a half-received upload; an upload must finish within it.",
 		  config_parse_seconds, &cfg->staging_ttl_s, false },
 		{ "shutdown-grace", "JOBQ_SHUTDOWN_GRACE", "DURATION", "30s",
 		  "On SIGTERM or SIGINT, how long requests in flight may take to finish.",
@@ -227,13 +227,12 @@ static void main_block_signals(sigset_t *set)
  * unless reachable is false (Redis was just found down: one wait of
  * --redis-timeout at start is enough); when Redis refuses CONFIG (renamed,
  * as on managed Redis) or cannot be reached, it logs a warning and returns
- * Redis's default. *known tells which. */
-static uint64_t main_redis_max_bulk(struct job_store *st, bool reachable, bool *known)
+ * Redis's default. */
+static uint64_t main_redis_max_bulk(struct job_store *st, bool reachable)
 {
 	uint64_t bytes = JOB_STORE_MAX_BULK_DEFAULT;
 
-	*known = reachable && job_store_max_bulk(st, &bytes) == JOB_STORE_OK;
-	if (*known)
+	if (reachable && job_store_max_bulk(st, &bytes) == JOB_STORE_OK)
 		return bytes;
 	log_event(LOG_WARN, "Redis's proto-max-bulk-len is unknown: assuming 512 MiB",
 		  json_pack("{s:s}", "error", job_store_errstr(st)));
@@ -268,34 +267,30 @@ static int main_layout_exit(const struct job_store *st)
 }
 
 /* main_check_redis claims the data layout, gives the stores Redis's
- * longest string as the enqueue limit and refuses an --max-upload above
- * it, when Redis could say: such an upload could only fail when it is
- * enqueued. st is main's own store. Returns 0, or the exit status with the
- * reason printed. */
+ * longest string as the enqueue limit of one piece and refuses a Redis
+ * whose longest string is shorter than the longest one this API writes: a
+ * piece of input (JOB_INPUT_PIECE), or a whole upload when --max-upload is
+ * smaller. Such an upload could only fail while it is staged or enqueued.
+ * While Redis cannot be asked its default is assumed, which is longer.
+ * st is main's own store. Returns 0, or the exit status with the reason
+ * printed. */
 static int main_check_redis(struct api_server *srv, struct job_store *st)
 {
-	bool known, reachable;
-	uint64_t bulk;
+	bool reachable;
+	uint64_t bulk, longest;
 
 	if (main_claim_layout(st, &reachable) != 0)
 		return main_layout_exit(st);
-	bulk = main_redis_max_bulk(st, reachable, &known);
+	bulk = main_redis_max_bulk(st, reachable);
 	srv->store_cfg.max_input = bulk;
-	if (srv->cfg.max_upload <= bulk)
+	longest = srv->cfg.max_upload < JOB_INPUT_PIECE ? srv->cfg.max_upload : JOB_INPUT_PIECE;
+	if (longest <= bulk)
 		return 0;
-	if (!known) { /* Redis's default was assumed: no reason to stop */
-		log_event(LOG_WARN, "--max-upload is above Redis's default longest string, assumed "
-			  "as Redis could not be asked: longer uploads get 413 until a restart "
-			  "reads the real one",
-			  json_pack("{s:I, s:I}", "max_upload", (json_int_t)srv->cfg.max_upload,
-				    "assumed_proto_max_bulk_len", (json_int_t)bulk));
-		return 0;
-	}
 	fprintf(stderr,
-		"%s: --max-upload (%" PRIu64 " bytes) is larger than Redis's proto-max-bulk-len "
-		"(%" PRIu64 " bytes), the longest string Redis stores: lower --max-upload or "
-		"raise proto-max-bulk-len\n",
-		MAIN_PROGRAM, srv->cfg.max_upload, bulk);
+		"%s: Redis's proto-max-bulk-len (%" PRIu64 " bytes), the longest string Redis "
+		"stores, is shorter than a piece of input (%" PRIu64 " bytes, or --max-upload "
+		"when smaller): raise proto-max-bulk-len to at least 4mb\n",
+		MAIN_PROGRAM, bulk, longest);
 	return MAIN_EXIT_CONFIG;
 }
 

@@ -91,7 +91,7 @@ struct api_config {
 	uint64_t max_field;       /* longest CSV field, in bytes */
 	int result_ttl_s;         /* how long a job cancelled while queued is kept */
 	int threads;              /* libmicrohttpd polling threads */
-	int staging_ttl_s;        /* TTL of a half-received upload's staging key */
+	int staging_ttl_s;        /* TTL of each staging piece of a half-received upload */
 	int shutdown_grace_s;     /* how long requests in flight may finish */
 	int max_attempts;         /* a job's attempts when the submission names none */
 	int job_timeout_s;        /* a job's timeout when the submission names none */

@@ -340,7 +340,7 @@ static enum MHD_Result submit_start(struct api_request *req)
 
 /* ---- Body and end ------------------------------------------------------- */
 
-/* submit_reject gives up the upload: the staging key is discarded now, and
+/* submit_reject gives up the upload: the staging pieces are discarded now, and
  * the body from here on is only counted and dropped. */
 static void submit_reject(struct submit *s)
 {

@@ -18,7 +18,7 @@
  *     reads no body, and closes the connection after the reply.
  *   - What the body decides (a CSV problem, a bad form, 413 for a body
  *     without Content-Length, Redis down) is a rejection: the upload is
- *     aborted at once (staging key discarded, nothing stored) and the rest
+ *     aborted at once (staging pieces discarded, nothing stored) and the rest
  *     of the body is read and dropped. The reply goes out when the body
  *     ends. A client that sends more than --max-upload bytes after the
  *     rejection is cut off: the connection is closed without a reply.

@@ -4,7 +4,7 @@
  *
  * The buffer is flushed lazily: only when it is full and another byte
  * arrives. An upload of exactly UPLOAD_BUFFER_SIZE bytes therefore still
- * goes to Redis in one enqueue call, with no staging key.
+ * goes to Redis in one enqueue call, with no staging piece.
  */
 #include "upload.h"
 
@@ -29,7 +29,9 @@ struct upload {
 	size_t buf_len;           /* bytes in buf not yet staged */
 	struct job_store_enqueue_cmd *cmd; /* owned; made by upload_commit_prepare */
 	uint64_t bytes;           /* bytes fed so far */
-	bool staged;              /* a staging key may exist */
+	bool staged;              /* a staging piece may exist */
+	uint64_t staged_bytes;    /* bytes staged, the tail not counted */
+	uint64_t staged_end;      /* staged_bytes, or past them while a flush is under way */
 	bool committed;
 	struct idem_hash *idem;   /* owned; NULL without an Idempotency-Key */
 	char idem_tenant[65];
@@ -122,7 +124,7 @@ static int upload_problem(struct upload *up, struct reply_error *err)
  * would pass Redis's longest string (proto-max-bulk-len), a limit below
  * --max-upload only when the API could not read it at start or Redis's was
  * lowered since. limit is that limit in bytes when known, else 0. The
- * caller sees to the staging key. Returns -1. */
+ * caller sees to the staging pieces. Returns -1. */
 static int upload_redis_too_large(struct upload *up, const char *errstr, uint64_t limit,
 				  struct reply_error *err)
 {
@@ -145,7 +147,7 @@ static int upload_redis_too_large(struct upload *up, const char *errstr, uint64_
  * store's sentence) because the string would pass its proto-max-bulk-len,
  * lowered since the API started: 413 naming the limit Redis has now, read
  * from st (once, on this rare path; unnamed when Redis does not say or st
- * is NULL). The caller sees to the staging key. Returns -1. */
+ * is NULL). The caller sees to the staging pieces. Returns -1. */
 static int upload_store_too_large(struct upload *up, struct job_store *st, const char *why,
 				  struct reply_error *err)
 {
@@ -158,22 +160,23 @@ static int upload_store_too_large(struct upload *up, struct job_store *st, const
 	return upload_redis_too_large(up, errstr, limit, err);
 }
 
-/* upload_flush appends the buffer to the staging key (creating it the first
- * time) and empties the buffer. Returns 0, or -1 with *err set. */
+/* upload_flush appends the buffer to the staging pieces (creating each the
+ * first time) and empties the buffer. Returns 0, or -1 with *err set. */
 static int upload_flush(struct upload *up, struct job_store *st, struct reply_error *err)
 {
-	bool first = !up->staged;
 	enum job_store_status s;
 
 	/* Set before the call: a SET that timed out may still have landed, and
-	 * upload_abort should then try to delete it. */
+	 * upload_abort should then try to delete its piece. */
 	up->staged = true;
-	s = job_store_stage_append(st, up->spec.id, up->buf, up->buf_len, first,
+	up->staged_end = up->staged_bytes + up->buf_len;
+	s = job_store_stage_append(st, up->spec.id, up->staged_bytes, up->buf, up->buf_len,
 				   up->lim.staging_ttl_s);
-	if (s == JOB_STORE_TOO_LARGE) /* staged: upload_abort deletes the key */
+	if (s == JOB_STORE_TOO_LARGE) /* staged: upload_abort deletes the pieces */
 		return upload_store_too_large(up, st, job_store_errstr(st), err);
 	if (s != JOB_STORE_OK)
 		return upload_store_failed(up, job_store_errstr(st), "stage_append", s, err);
+	up->staged_bytes += up->buf_len;
 	up->buf_len = 0;
 	return 0;
 }
@@ -291,14 +294,13 @@ static void upload_fill_spec(struct upload *up)
 }
 
 /* upload_queue_full sets *err to 503 queue_full with Retry-After: the
- * enqueue script found the queue at its limit and stored nothing (it
- * deleted the staging key). Returns -1. */
+ * enqueue script found the queue at its limit and stored nothing (the
+ * staging pieces are discarded by upload_commit_result). Returns -1. */
 static int upload_queue_full(struct upload *up, struct reply_error *err)
 {
 	log_job(LOG_WARN, "queue full: submission refused", up->spec.request_id, up->spec.id,
 		json_pack("{s:s, s:I}", "queue", up->spec.queue,
 			  "max_queue_depth", (json_int_t)up->lim.max_queue_depth));
-	up->staged = false;
 	reply_error_set(err, MHD_HTTP_SERVICE_UNAVAILABLE, "queue_full",
 			"The queue %s holds %" PRId64 " jobs, its limit; try again later.",
 			up->spec.queue, up->lim.max_queue_depth);
@@ -325,26 +327,23 @@ static int upload_enqueued(struct upload *up, struct job_store *st, enum job_sto
 	}
 	if (s == JOB_STORE_FULL)
 		return upload_queue_full(up, err);
-	if (s == JOB_STORE_TOO_LARGE) {
-		up->staged = false; /* the enqueue script deleted the staging key */
+	if (s == JOB_STORE_TOO_LARGE)
 		return upload_store_too_large(up, st, errstr, err);
-	}
 	if (s == JOB_STORE_EPROTO && job_store_enqueue_cmd_wrong_key(up->cmd, key, sizeof key))
 		return upload_wrong_type(up, errstr, job_store_prefix(st), key, err);
 	if (s != JOB_STORE_OK)
 		return upload_store_failed(up, errstr, "enqueue", s, err);
 	up->committed = true;
-	up->staged = false; /* the enqueue script renamed the staging key */
+	up->staged = false; /* the enqueue script renamed the staging pieces */
 	return 0;
 }
 
-/* upload_seen takes a replay or mismatch (s) of the job idem names; the
- * script has deleted the staging key. Returns 1 for a replay (the spec's
- * id becomes the job's), or -1 with *err set to 422 idempotency_mismatch. */
+/* upload_seen takes a replay or mismatch (s) of the job idem names.
+ * Returns 1 for a replay (the spec's id becomes the job's), or -1 with
+ * *err set to 422 idempotency_mismatch. */
 static int upload_seen(struct upload *up, const struct job_store_idem *idem,
 		       enum job_store_status s, struct reply_error *err)
 {
-	up->staged = false;
 	if (s == JOB_STORE_REPLAYED) {
 		memcpy(up->spec.id, idem->job_id, sizeof up->spec.id);
 		up->committed = true;
@@ -411,7 +410,7 @@ int upload_commit_prepare(struct upload *up, struct job_store *st,
 	if (r != 0)
 		return r;
 	job_store_enqueue_cmd_free(up->cmd);
-	up->cmd = job_store_enqueue_cmd_new(st, &up->spec, up->buf, up->buf_len, up->staged,
+	up->cmd = job_store_enqueue_cmd_new(st, &up->spec, up->buf, up->buf_len, up->staged_bytes,
 					    up->idem != NULL ? &up->idem_rec : NULL);
 	if (up->cmd == NULL) {
 		reply_error_oom(err);
@@ -421,9 +420,16 @@ int upload_commit_prepare(struct upload *up, struct job_store *st,
 	return 0;
 }
 
+static void upload_discard(struct upload *up, struct job_store *st);
+
 int upload_commit_result(struct upload *up, struct job_store *st, enum job_store_status s,
 			 const char *errstr, struct reply_error *err)
 {
+	/* A job not queued leaves its staging pieces to us (enqueue.lua):
+	 * deleted now, one command a piece, replay or not, and before a
+	 * replay makes the spec's id the key's job's. */
+	if (s != JOB_STORE_OK)
+		upload_discard(up, st);
 	if (s == JOB_STORE_REPLAYED || s == JOB_STORE_MISMATCH)
 		return upload_seen(up, &up->idem_rec, s, err);
 	return upload_enqueued(up, st, s, errstr, err);
@@ -442,17 +448,26 @@ const struct job_spec *upload_spec(const struct upload *up)
 	return &up->spec;
 }
 
-void upload_abort(struct upload *up, struct job_store *st)
+/* upload_discard deletes every staging piece the upload may have written,
+ * best effort (their TTL is the durable fallback), and forgets them. */
+static void upload_discard(struct upload *up, struct job_store *st)
 {
 	enum job_store_status s;
 
-	if (up == NULL || up->committed || !up->staged || st == NULL)
+	if (!up->staged || st == NULL)
 		return;
 	up->staged = false;
-	s = job_store_discard_staging(st, up->spec.id);
+	s = job_store_discard_staging(st, up->spec.id, job_store_staging_pieces(up->staged_end));
 	if (s != JOB_STORE_OK)
-		log_job(LOG_INFO, "staging key left to its TTL", up->spec.request_id, up->spec.id,
+		log_job(LOG_INFO, "staging pieces left to their TTL", up->spec.request_id, up->spec.id,
 			json_pack("{s:s}", "error", job_store_errstr(st)));
+}
+
+void upload_abort(struct upload *up, struct job_store *st)
+{
+	if (up == NULL || up->committed)
+		return;
+	upload_discard(up, st);
 }
 
 void upload_free(struct upload *up)

@@ -4,8 +4,9 @@
  * Bytes are checked by csv_check as they arrive and are never held whole.
  * The first UPLOAD_BUFFER_SIZE bytes (256 KiB) stay in a buffer; when the
  * buffer is full and more bytes come, its content is appended to the job's
- * staging key in Redis (the first append creates the key with the staging
- * TTL) and the buffer is refilled. At the end, the job's enqueue command
+ * staging pieces in Redis (JOB_INPUT_PIECE bytes each, a multiple of the
+ * buffer's size, so that a flush fills one piece; a piece's first bytes
+ * create it with the staging TTL) and the buffer is refilled. At the end, the job's enqueue command
  * (job_store_enqueue_cmd) takes what is left in the buffer and makes the
  * job visible atomically, so an upload that fits the buffer costs no round
  * trip of its own (the committer sends it with others, committer.h) and a
@@ -29,8 +30,11 @@
  *           (the key's job; nothing stored)
  *       \--any -1 from feed or commit--> failed --upload_abort--> aborted
  *
- * After a failure the caller aborts: upload_abort deletes the staging key,
- * best effort; the key's TTL (--staging-ttl) is the durable fallback.
+ * After a failure the caller aborts: upload_abort deletes the staging
+ * pieces, best effort, one command each; their TTL (--staging-ttl) is the
+ * durable fallback. A commit that queues nothing (a refusal or a replay)
+ * deletes them the same way in upload_commit_result: enqueue.lua leaves
+ * them, so that no script frees a whole large upload at once.
  *
  * The job_store is passed to each call rather than kept: it belongs to the
  * calling thread (server.h), and an upload is driven only by the thread
@@ -52,6 +56,11 @@
 
 #define UPLOAD_BUFFER_SIZE (256 * 1024)
 
+/* A flush fills part of one staging piece, never two (job_store_stage_append
+ * would split it, at a round trip's cost). */
+_Static_assert(JOB_INPUT_PIECE % UPLOAD_BUFFER_SIZE == 0,
+	       "a staging piece holds a whole number of upload buffers");
+
 /* The buffer's first size; it doubles as bytes come, up to the above. */
 #define UPLOAD_BUFFER_MIN (4 * 1024)
 
@@ -62,7 +71,7 @@
 struct upload_limits {
 	uint64_t max_upload;  /* most CSV bytes (--max-upload) */
 	size_t max_field;     /* longest field (--max-field) */
-	int staging_ttl_s;    /* TTL of the staging key (--staging-ttl) */
+	int staging_ttl_s;    /* TTL of each staging piece (--staging-ttl) */
 	int64_t max_queue_depth; /* the store's backpressure limit, for the 503 (0: none) */
 };
 
@@ -110,7 +119,8 @@ int upload_commit_prepare(struct upload *up, struct job_store *st,
  * store (NULL allowed): a 413 reads Redis's limit with it. Returns 0 (the
  * job is queued), 1 (a replay: the key names a job with the same
  * fingerprint; upload_spec's id is that job's, nothing was stored), or -1
- * with *err set and the failure logged: 422 idempotency_mismatch, 408
+ * with *err set and the failure logged; unless 0, the staging pieces are
+ * deleted (with st, best effort) before it returns: 422 idempotency_mismatch, 408
  * staging_expired, 413 payload_too_large, 503 queue_full or unavailable,
  * 500 internal_error. */
 int upload_commit_result(struct upload *up, struct job_store *st, enum job_store_status s,
@@ -126,7 +136,7 @@ int upload_commit_wait(struct upload *up, struct job_store *st, struct reply_err
 const struct job_spec *upload_spec(const struct upload *up);
 
 /* upload_abort gives up an upload that was not committed: deletes its
- * staging key if one was written, best effort (st may be NULL when the
+ * staging pieces if any were written, best effort (st may be NULL when the
  * thread has no store; then the TTL alone cleans up). Harmless after a
  * commit or a previous abort. */
 void upload_abort(struct upload *up, struct job_store *st);

@@ -567,26 +567,48 @@ static enum job_store_status stage_error(struct job_store *st, redisReply *r, co
 	return JOB_STORE_TOO_LARGE;
 }
 
-enum job_store_status job_store_stage_append(struct job_store *st, const char *id,
-					     const char *buf, size_t len, bool first,
-					     int ttl_s)
+/* stage_piece writes len bytes into staging piece n of id, at byte at of
+ * the piece: SET with the TTL at 0 (the piece's first bytes), else APPEND. */
+static enum job_store_status stage_piece(struct job_store *st, const char *id, uint64_t n,
+					 uint64_t at, const char *buf, size_t len, int ttl_s)
 {
 	char key[KEYS_MAX], ttl[16];
-	keys_staging(key, st->prefix, id);
+	keys_staging_piece(key, st->prefix, id, n);
 	snprintf(ttl, sizeof ttl, "%d", ttl_s);
 	const char *set_argv[] = {"SET", key, buf, "EX", ttl};
 	size_t set_lens[] = {3, strlen(key), len, 2, strlen(ttl)};
 	const char *append_argv[] = {"APPEND", key, buf};
 	size_t append_lens[] = {6, strlen(key), len};
 	enum job_store_status s;
-	redisReply *r = first ? store_command(st, 5, set_argv, set_lens, &s)
-			      : store_command(st, 3, append_argv, append_lens, &s);
+	redisReply *r = at == 0 ? store_command(st, 5, set_argv, set_lens, &s)
+				: store_command(st, 3, append_argv, append_lens, &s);
 	if (!r)
 		return s;
-	s = r->type == REDIS_REPLY_ERROR ? stage_error(st, r, first ? "SET" : "APPEND")
+	s = r->type == REDIS_REPLY_ERROR ? stage_error(st, r, at == 0 ? "SET" : "APPEND")
 					 : JOB_STORE_OK;
 	freeReplyObject(r);
 	return s;
+}
+
+enum job_store_status job_store_stage_append(struct job_store *st, const char *id,
+					     uint64_t offset, const char *buf, size_t len,
+					     int ttl_s)
+{
+	while (len > 0) {
+		uint64_t at = offset % JOB_INPUT_PIECE;
+		size_t n = JOB_INPUT_PIECE - at < len ? (size_t)(JOB_INPUT_PIECE - at) : len;
+		enum job_store_status s = stage_piece(st, id, offset / JOB_INPUT_PIECE, at, buf, n,
+						      ttl_s);
+		if (s != JOB_STORE_OK)
+			return s;
+		offset += n, buf += n, len -= n;
+	}
+	return JOB_STORE_OK;
+}
+
+uint64_t job_store_staging_pieces(uint64_t staged)
+{
+	return (staged + JOB_INPUT_PIECE - 1) / JOB_INPUT_PIECE;
 }
 
 /* Arguments of one job in enqueue.lua's ARGV: a group of this many. */
@@ -655,7 +677,7 @@ static void cmd_spec_fields(struct job_store_enqueue_cmd *cmd)
 struct job_store_enqueue_cmd *job_store_enqueue_cmd_new(const struct job_store *st,
 							const struct job_spec *spec,
 							const char *tail, size_t tail_len,
-							bool staged, struct job_store_idem *idem)
+							uint64_t staged, struct job_store_idem *idem)
 {
 	struct job_store_enqueue_cmd *cmd = malloc(sizeof *cmd);
 
@@ -672,7 +694,7 @@ struct job_store_enqueue_cmd *job_store_enqueue_cmd_new(const struct job_store *
 		keys_idem(cmd->idem_key, st->prefix, idem->tenant, idem->key);
 	cmd_str(cmd, cmd->spec.id);
 	cmd_str(cmd, cmd->spec.queue);
-	cmd_str(cmd, staged ? "1" : "0");
+	cmd_u64(cmd, staged);
 	cmd_bytes(cmd, tail_len ? tail : "", tail_len);
 	cmd_str(cmd, cmd->idem_key);
 	cmd_str(cmd, idem != NULL ? idem->hash : "");
@@ -766,8 +788,8 @@ static enum job_store_status enqueue_status(const struct job_store *st,
 		snprintf(e, cap, "redis enqueue: job id already in use");
 		return JOB_STORE_EPROTO;
 	case 6:
-		snprintf(e, cap, "the input would be longer than Redis's longest string "
-			 "(proto-max-bulk-len, %" PRIu64 " bytes when jobq-api started)",
+		snprintf(e, cap, "a piece of the input would be longer than Redis's longest "
+			 "string (proto-max-bulk-len, %" PRIu64 " bytes when jobq-api started)",
 			 st->max_input);
 		return JOB_STORE_TOO_LARGE;
 	default:
@@ -785,13 +807,13 @@ static const char enqueue_inline[] = ENQUEUE_INLINE_ARG(JOB_CLAIM_INLINE);
 
 /* enqueue_argv makes the argument vector of one enqueue.lua call of the n
  * jobs (EVALSHA, SHA1 left for store_eval_argv, no keys, prefix, the three
- * limits, then each job's group) in *argv and *lens, one allocation the caller
+ * limits, the piece size, then each job's group) in *argv and *lens, one allocation the caller
  * frees with free(*argv). Returns the count, or 0 when out of memory. */
 static int enqueue_argv(const struct job_store *st, struct job_store_enqueue_cmd *const *cmds,
-			size_t n, const char *depth, const char *bytes, const char ***argv,
-			size_t **lens)
+			size_t n, const char *depth, const char *bytes, const char *piece,
+			const char ***argv, size_t **lens)
 {
-	size_t argc = 7 + n * ENQUEUE_STRIDE, k = 7;
+	size_t argc = 8 + n * ENQUEUE_STRIDE, k = 8;
 	void *mem = malloc(argc * (sizeof **argv + sizeof **lens));
 
 	if (mem == NULL)
@@ -804,6 +826,7 @@ static int enqueue_argv(const struct job_store *st, struct job_store_enqueue_cmd
 	(*argv)[4] = depth, (*lens)[4] = strlen(depth);
 	(*argv)[5] = bytes, (*lens)[5] = strlen(bytes);
 	(*argv)[6] = enqueue_inline, (*lens)[6] = sizeof enqueue_inline - 1;
+	(*argv)[7] = piece, (*lens)[7] = strlen(piece);
 	for (size_t i = 0; i < n; i++) {
 		memcpy(*argv + k, cmds[i]->argv, ENQUEUE_STRIDE * sizeof **argv);
 		memcpy(*lens + k, cmds[i]->lens, ENQUEUE_STRIDE * sizeof **lens);
@@ -821,14 +844,15 @@ static size_t enqueue_call(struct job_store *st, struct job_store_enqueue_cmd *c
 {
 	const char **argv = NULL;
 	size_t *lens = NULL;
-	char depth[24], bytes[24];
+	char depth[24], bytes[24], piece[24];
 	enum job_store_status s = JOB_STORE_ENOMEM;
 	redisReply *r = NULL;
 	int argc;
 
 	snprintf(depth, sizeof depth, "%" PRId64, st->max_queue_depth);
 	snprintf(bytes, sizeof bytes, "%" PRIu64, st->max_input);
-	argc = enqueue_argv(st, cmds, n, depth, bytes, &argv, &lens);
+	snprintf(piece, sizeof piece, "%llu", (unsigned long long)JOB_INPUT_PIECE);
+	argc = enqueue_argv(st, cmds, n, depth, bytes, piece, &argv, &lens);
 	if (argc == 0)
 		snprintf(st->err, sizeof st->err, "redis enqueue: out of memory");
 	else
@@ -862,7 +886,7 @@ size_t job_store_enqueue_batch(struct job_store *st, struct job_store_enqueue_cm
 }
 
 enum job_store_status job_store_enqueue_idem(struct job_store *st, const struct job_spec *spec,
-					     const char *tail, size_t tail_len, bool staged,
+					     const char *tail, size_t tail_len, uint64_t staged,
 					     struct job_store_idem *idem)
 {
 	struct job_store_enqueue_cmd *cmd = job_store_enqueue_cmd_new(st, spec, tail, tail_len,
@@ -881,7 +905,7 @@ enum job_store_status job_store_enqueue_idem(struct job_store *st, const struct 
 }
 
 enum job_store_status job_store_enqueue(struct job_store *st, const struct job_spec *spec,
-					const char *tail, size_t tail_len, bool staged)
+					const char *tail, size_t tail_len, uint64_t staged)
 {
 	return job_store_enqueue_idem(st, spec, tail, tail_len, staged, NULL);
 }
@@ -932,15 +956,22 @@ enum job_store_status job_store_idem_lookup(struct job_store *st, const char *te
 	return s;
 }
 
-enum job_store_status job_store_discard_staging(struct job_store *st, const char *id)
+enum job_store_status job_store_discard_staging(struct job_store *st, const char *id,
+						uint64_t pieces)
 {
 	char key[KEYS_MAX];
-	const char *argv[] = {"UNLINK", keys_staging(key, st->prefix, id)};
-	enum job_store_status s;
-	redisReply *r = store_command(st, 2, argv, NULL, &s);
-	if (!r)
-		return s;
-	freeReplyObject(r);
+	const char *argv[] = {"UNLINK", key};
+
+	for (uint64_t n = 0; n < pieces; n++) {
+		enum job_store_status s;
+		redisReply *r;
+
+		keys_staging_piece(key, st->prefix, id, n);
+		r = store_command(st, 2, argv, NULL, &s);
+		if (!r)
+			return s;
+		freeReplyObject(r);
+	}
 	return JOB_STORE_OK;
 }
 
@@ -1192,15 +1223,13 @@ enum job_store_status job_store_read_result(struct job_store *st, const char *id
 	return store_getrange(st, keys_result(key, st->prefix, id), offset, buf, cap, n);
 }
 
-/* The input is not copied out of its reply, as a result is: a worker reads
- * every byte of a large input once, and a copy of each piece would cost as
- * much as the hiredis reader's own. The reply is kept instead, and freed
- * by the next read. */
-enum job_store_status job_store_read_input(struct job_store *st, const char *id,
-					   uint64_t offset, size_t cap, const char **data,
-					   size_t *n)
+/* input_getrange reads up to cap bytes at offset of key into st->input
+ * (freeing the last one read) and points *data, *n at them; at "" and 0
+ * when the read fails. */
+static enum job_store_status input_getrange(struct job_store *st, const char *key,
+					    uint64_t offset, size_t cap, const char **data,
+					    size_t *n)
 {
-	char key[KEYS_MAX];
 	enum job_store_status s;
 
 	if (st->input)
@@ -1208,14 +1237,38 @@ enum job_store_status job_store_read_input(struct job_store *st, const char *id,
 	st->input = NULL;
 	*data = "";
 	*n = 0;
-	if (cap == 0)
-		return JOB_STORE_OK;
-	s = store_getrange_reply(st, keys_input(key, st->prefix, id), offset, cap, &st->input);
+	s = store_getrange_reply(st, key, offset, cap, &st->input);
 	if (s != JOB_STORE_OK)
 		return s;
 	*data = st->input->str;
 	*n = st->input->len < cap ? st->input->len : cap;
 	return JOB_STORE_OK;
+}
+
+/* The input is not copied out of its reply, as a result is: a worker reads
+ * every byte of a large input once, and a copy of each piece would cost as
+ * much as the hiredis reader's own. The reply is kept instead, and freed
+ * by the next read. The piece is read first: a job of layout 2 costs one
+ * more round trip a read, to a key that is not there. */
+enum job_store_status job_store_read_input(struct job_store *st, const char *id,
+					   uint64_t offset, size_t cap, const char **data,
+					   size_t *n)
+{
+	char key[KEYS_MAX];
+	uint64_t at = offset % JOB_INPUT_PIECE;
+	enum job_store_status s;
+
+	*data = "";
+	*n = 0;
+	if (cap == 0)
+		return JOB_STORE_OK;
+	if (cap > JOB_INPUT_PIECE - at)
+		cap = (size_t)(JOB_INPUT_PIECE - at);
+	s = input_getrange(st, keys_input_piece(key, st->prefix, id, offset / JOB_INPUT_PIECE),
+			   at, cap, data, n);
+	if (s != JOB_STORE_OK || *n > 0)
+		return s;
+	return input_getrange(st, keys_input(key, st->prefix, id), offset, cap, data, n);
 }
 
 /* ======================= Running ======================= */

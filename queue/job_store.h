@@ -35,7 +35,7 @@
 
 enum job_store_status {
 	JOB_STORE_OK = 0,
-	JOB_STORE_NOT_FOUND = 1,       /* no such job (or staging key expired) */
+	JOB_STORE_NOT_FOUND = 1,       /* no such job (or a staging piece expired) */
 	JOB_STORE_LOST = 2,            /* our token is no longer current */
 	JOB_STORE_CANCEL = 3,          /* the job has a cancel request */
 	JOB_STORE_CONFLICT = 4,        /* the job is not in the state asked for */
@@ -62,9 +62,9 @@ struct job_store_config {
 	/* Backpressure (API): job_store_enqueue refuses a job when its queue
 	 * already holds this many ids; 0 means no limit. */
 	int64_t max_queue_depth;
-	/* Most bytes a job's input may have (enqueue): Redis's
-	 * proto-max-bulk-len, past which the script's APPEND fails; 0 means
-	 * Redis's default, JOB_STORE_MAX_BULK_DEFAULT. */
+	/* Most bytes of one string enqueue writes (one piece of an input):
+	 * Redis's proto-max-bulk-len, past which the script's APPEND fails; 0
+	 * means Redis's default, JOB_STORE_MAX_BULK_DEFAULT. */
 	uint64_t max_input;
 	/* jobq-api: at each new connection, claim the data layout
 	 * (JOB_STORE_SCHEMA, below) before any other call; a refused claim
@@ -75,12 +75,24 @@ struct job_store_config {
 /* The version of the data layout these binaries read and write: the key
  * schema, the job hash's fields and where inputs and results live. It
  * goes up with every change an older binary would misread. 1: up to
- * small inputs and results moving into the job hash; 2: since. The
+ * small inputs and results moving into the job hash; 2: since, up to
+ * inputs kept in pieces of JOB_INPUT_PIECE bytes; 3: since. The
  * version in use is {p}:schema_version, which only jobq-api raises, and
  * only while no live worker reports an older one (schema.lua); a worker
  * reports its own in each heartbeat and stops claiming when the version
  * in use is newer (heartbeat.lua). */
-#define JOB_STORE_SCHEMA 2
+#define JOB_STORE_SCHEMA 3
+
+/* An input that is not kept in the job hash is strings of this many bytes
+ * (the last one shorter): {p}:job:{id}:input:{n} holds bytes
+ * [n * JOB_INPUT_PIECE, (n + 1) * JOB_INPUT_PIECE), and so does its staging
+ * piece {p}:staging:{id}:{n} while it streams in. Redis copies a string
+ * into fresh memory as it grows and frees it in one go on its main
+ * thread: 4 MiB bounds what one command costs (README, Performance). A
+ * multiple of every read size that reads pieces (the worker's
+ * CONSUMER_PIECE) and of the API's staging buffer, so that no read or
+ * flush spans two pieces; enqueue.lua's ARGV[5]. */
+#define JOB_INPUT_PIECE (4ULL << 20)
 
 /* Redis's default proto-max-bulk-len: 512 MiB. */
 #define JOB_STORE_MAX_BULK_DEFAULT (512ULL << 20)
@@ -171,25 +183,33 @@ enum job_store_status job_store_ping(struct job_store *st);
 
 /* ---- Submission (API) ------------------------------------------------ */
 
-/* job_store_stage_append adds len bytes to the staging key of id. The first
- * call (first=true) creates it with a TTL of ttl_s seconds; later calls
- * append and keep that TTL. Returns OK; TOO_LARGE when Redis refused to
- * make the string longer than its proto-max-bulk-len (the key is as it
- * was: the caller deletes it); or an error. */
+/* job_store_stage_append writes len bytes of id's upload that start at
+ * byte offset (the bytes staged so far) into its staging pieces
+ * ({p}:staging:{id}:{n}, JOB_INPUT_PIECE bytes each), splitting them where a
+ * piece ends: a piece's first bytes create it with a TTL of ttl_s seconds,
+ * later ones are appended and keep it. Returns OK; TOO_LARGE when Redis
+ * refused to make a piece longer than its proto-max-bulk-len (the piece is
+ * as it was: the caller discards the upload); or an error. */
 enum job_store_status job_store_stage_append(struct job_store *st, const char *id,
-					     const char *buf, size_t len, bool first,
+					     uint64_t offset, const char *buf, size_t len,
 					     int ttl_s);
 
-/* job_store_enqueue makes the job visible, atomically: the staged input plus
- * tail (which may be empty) become its input key, the hash is written, and
- * its id is pushed on its queue. With staged=false there is no staging key
- * and tail is the whole input (a small upload in one round trip). Returns
- * OK, NOT_FOUND when the staging key has expired, FULL when the queue
- * already holds the config's max_queue_depth ids (checked in the same
- * script; the staging key is deleted), or an error; on any failure nothing
- * is visible. */
+/* job_store_staging_pieces answers how many staging pieces an upload of
+ * staged bytes may have written (a piece begun by a write that failed
+ * counts): what job_store_discard_staging must delete. */
+uint64_t job_store_staging_pieces(uint64_t staged);
+
+/* job_store_enqueue makes the job visible, atomically: the staged input
+ * (staged bytes, 0 for none) plus tail (which may be empty) become its
+ * input pieces, the hash is written, and its id is pushed on its queue.
+ * With staged = 0 tail is the whole input (a small upload in one round
+ * trip). Returns OK, NOT_FOUND when a staging piece has expired (or holds
+ * fewer bytes than staged says), FULL when the queue already holds the
+ * config's max_queue_depth ids (checked in the same script), or an error;
+ * on any failure nothing is visible, and the staging pieces are left for
+ * the caller to discard (job_store_discard_staging). */
 enum job_store_status job_store_enqueue(struct job_store *st, const struct job_spec *spec,
-					const char *tail, size_t tail_len, bool staged);
+					const char *tail, size_t tail_len, uint64_t staged);
 
 /* An Idempotency-Key checked and recorded by job_store_enqueue_idem
  * (strings borrowed; see api/idem.h). */
@@ -204,11 +224,11 @@ struct job_store_idem {
 /* job_store_enqueue_idem is job_store_enqueue that, when idem is not NULL,
  * first looks the key up in the same script: when it names a job that
  * still exists it returns REPLAYED (same fingerprint) or MISMATCH (another
- * one) with that job's id in idem->job_id, deleting the staging key and
- * queueing nothing; otherwise the job is queued and the key recorded (job
+ * one) with that job's id in idem->job_id, queueing nothing (the staging
+ * pieces are left to the caller); otherwise the job is queued and the key recorded (job
  * id and fingerprint, for idem->ttl_s) in the same step. */
 enum job_store_status job_store_enqueue_idem(struct job_store *st, const struct job_spec *spec,
-					     const char *tail, size_t tail_len, bool staged,
+					     const char *tail, size_t tail_len, uint64_t staged,
 					     struct job_store_idem *idem);
 
 /* job_store_idem_lookup reads the record of Idempotency-Key key of tenant
@@ -239,7 +259,7 @@ struct job_store_enqueue_cmd;
 struct job_store_enqueue_cmd *job_store_enqueue_cmd_new(const struct job_store *st,
 							const struct job_spec *spec,
 							const char *tail, size_t tail_len,
-							bool staged, struct job_store_idem *idem);
+							uint64_t staged, struct job_store_idem *idem);
 
 /* job_store_enqueue_cmd_errstr returns the sentence for cmd's failure in
  * its last job_store_enqueue_batch, "" when it had none (owned by cmd):
@@ -277,9 +297,12 @@ size_t job_store_enqueue_batch(struct job_store *st, struct job_store_enqueue_cm
  * forbidden, as on managed Redis) or answers oddly, or EUNAVAILABLE. */
 enum job_store_status job_store_max_bulk(struct job_store *st, uint64_t *bytes);
 
-/* job_store_discard_staging deletes the staging key of id. Best effort: the
- * key's TTL removes it anyway. */
-enum job_store_status job_store_discard_staging(struct job_store *st, const char *id);
+/* job_store_discard_staging deletes the first pieces staging pieces of
+ * id (job_store_staging_pieces), one command each, so that no command frees
+ * more than JOB_INPUT_PIECE bytes on Redis's main thread. Best effort: the
+ * pieces' TTL removes them anyway. */
+enum job_store_status job_store_discard_staging(struct job_store *st, const char *id,
+						uint64_t pieces);
 
 /* ---- Reading (API) ----------------------------------------------------- */
 
@@ -320,9 +343,15 @@ enum job_store_status job_store_wait(struct job_store *st, const char *const *qu
 				     size_t nqueues, double timeout_s);
 
 /* job_store_read_input reads up to cap bytes of id's input starting at
- * offset: on OK *data points at them and *n says how many (0 past the end,
- * or when there is no such key). The bytes are st's, not copied: they stay
- * valid until the next job_store_read_input on st or job_store_close. */
+ * offset, never past the end of the piece that holds offset (a read at an
+ * offset that is a multiple of cap, cap a divisor of JOB_INPUT_PIECE, is
+ * never cut short by it): on OK *data points at them and *n says how many
+ * (0 past the end, or when there is no such key). The input is looked for
+ * in its pieces ({p}:job:{id}:input:{n}, layout 3) and, when the piece is
+ * empty, in the one key of layout 2 ({p}:job:{id}:input): a job of either
+ * layout reads the same, and a piece layout's input is never empty. The
+ * bytes are st's, not copied: they stay valid until the next
+ * job_store_read_input on st or job_store_close. */
 enum job_store_status job_store_read_input(struct job_store *st, const char *id,
 					   uint64_t offset, size_t cap, const char **data,
 					   size_t *n);

@@ -8,10 +8,11 @@
 const struct keys_entry keys_schema[] = {
 	{"{p}:job:{id}", "hash", "the job record: status, task, queue, times, progress, error; "
 				 "a small input (field input)"},
-	{"{p}:job:{id}:input", "string", "an input not kept in the hash: any staged upload, or one of more than 4 KiB; byte for byte"},
+	{"{p}:job:{id}:input:{n}", "string", "piece n (4 MiB each, the last shorter) of an input not kept in the hash: any staged upload, or one of more than 4 KiB; byte for byte"},
+	{"{p}:job:{id}:input", "string", "such an input in one string: a job enqueued before data layout 3"},
 	{"{p}:job:{id}:result", "string", "the result of a succeeded job, unless small (field result)"},
 	{"{p}:job:{id}:partial:{token}", "string", "a result still being written by attempt {token}"},
-	{"{p}:staging:{id}", "string", "an upload still streaming in; expires by itself"},
+	{"{p}:staging:{id}:{n}", "string", "piece n of an upload still streaming in; expires by itself"},
 	{"{p}:queue:{name}", "list", "ids of jobs waiting on queue {name}, oldest at the right"},
 	{"{p}:queues", "set", "every queue name that ever had a job"},
 	{"{p}:running", "zset", "ids of running jobs, scored by lease deadline (ms since epoch)"},
@@ -47,9 +48,15 @@ char *keys_result(char *out, const char *prefix, const char *id)
 	return out;
 }
 
-char *keys_staging(char *out, const char *prefix, const char *id)
+char *keys_input_piece(char *out, const char *prefix, const char *id, unsigned long long n)
 {
-	snprintf(out, KEYS_MAX, "%s:staging:%s", prefix, id);
+	snprintf(out, KEYS_MAX, "%s:job:%s:input:%llu", prefix, id, n);
+	return out;
+}
+
+char *keys_staging_piece(char *out, const char *prefix, const char *id, unsigned long long n)
+{
+	snprintf(out, KEYS_MAX, "%s:staging:%s:%llu", prefix, id, n);
 	return out;
 }
 

@@ -6,11 +6,13 @@
  * README's key table is checked against keys_schema by a test.
  *
  *   {p}:job:{id}              hash    the job record; a small input is its field input
- *   {p}:job:{id}:input        string  a staged or large upload (> JOB_CLAIM_INLINE), byte for byte
+ *   {p}:job:{id}:input:{n}    string  piece n of an input not kept in the hash (> JOB_CLAIM_INLINE):
+ *                                     bytes [n, n + 1) * JOB_INPUT_PIECE, byte for byte
+ *   {p}:job:{id}:input        string  such an input whole, as layout 2 kept it (jobs enqueued before 3)
  *   {p}:job:{id}:result       string  the result of a succeeded job, unless it is the
  *                                     hash's field result (JOB_RESULT_INLINE, stored whole)
  *   {p}:job:{id}:partial:{token} string result being written by that attempt
- *   {p}:staging:{id}          string  an upload still streaming (TTL)
+ *   {p}:staging:{id}:{n}      string  piece n of an upload still streaming (TTL)
  *   {p}:queue:{name}          list    ids waiting, oldest at the right
  *   {p}:queues                set     every queue name ever used
  *   {p}:running               zset    id -> lease deadline (ms since epoch)
@@ -28,14 +30,19 @@
  *
  * Where the input lives: an upload that came whole (not staged) of at most
  * JOB_CLAIM_INLINE bytes is the job hash's field "input", so a small job is
- * one key; any other is {p}:job:{id}:input, and the hash says so with the
- * field input_key = 1 (enqueue.lua, or the claim for a job enqueued before
- * inputs moved into the hash), which tells the scripts that end a job that
- * there is a key to give its TTL.
+ * one key; any other is in pieces {p}:job:{id}:input:{n} of JOB_INPUT_PIECE
+ * bytes (the last shorter), and the hash says so with the fields
+ * input_key = 1 and input_pieces = their count (enqueue.lua). A job
+ * enqueued before layout 3 has its input in the one key {p}:job:{id}:input
+ * and no input_pieces (input_key = 1, or set by the claim for a job from
+ * before inputs moved into the hash). input_key tells the scripts that
+ * end a job that there are keys to give its TTL; input_pieces which
+ * (lib/input.lua).
  *
- * Ownership of the staging key: the API thread that receives the upload
- * writes it; the enqueue script renames it to the input key; its TTL removes
- * it if the API dies before either.
+ * Ownership of the staging pieces: the API thread that receives the upload
+ * writes them; the enqueue script renames them to the input pieces, or
+ * leaves them when it refuses the job, and that API thread deletes them
+ * (one command a piece); their TTL removes them if the API dies first.
  */
 #ifndef JOBQ_KEYS_H
 #define JOBQ_KEYS_H
@@ -61,7 +68,8 @@ extern const size_t keys_schema_len;
 char *keys_job(char *out, const char *prefix, const char *id);
 char *keys_input(char *out, const char *prefix, const char *id);
 char *keys_result(char *out, const char *prefix, const char *id);
-char *keys_staging(char *out, const char *prefix, const char *id);
+char *keys_input_piece(char *out, const char *prefix, const char *id, unsigned long long n);
+char *keys_staging_piece(char *out, const char *prefix, const char *id, unsigned long long n);
 char *keys_queue(char *out, const char *prefix, const char *queue);
 char *keys_wake(char *out, const char *prefix, const char *queue);
 char *keys_running(char *out, const char *prefix);

@@ -77,11 +77,14 @@ refused() { # refused VAR=VALUE FLAG: the API exits non-zero naming FLAG
 	printf '%s' "$out" | grep -q -- "$2"
 }
 check "a bad value is refused at start-up naming the flag" refused JOBQ_MAX_UPLOAD=12X --max-upload
-# This Redis keeps the default proto-max-bulk-len, 512 MiB: no job's input
-# could be longer, so a larger --max-upload is refused naming both.
-check "--max-upload above Redis's proto-max-bulk-len is refused at start-up" sh -c \
-	"! out=\$(JOBQ_MAX_UPLOAD=600M '$bin/jobq-api' 2>&1) &&
-	 printf '%s' \"\$out\" | grep -q -- '--max-upload (629145600 bytes).*proto-max-bulk-len (536870912 bytes)'"
+# A Redis whose longest string (proto-max-bulk-len, lowered here to 1 MiB,
+# its least) is shorter than a 4 MiB piece of input is refused at start-up,
+# naming both; --max-upload is no longer bounded by it.
+check "a proto-max-bulk-len shorter than a piece of input is refused at start-up" sh -c \
+	"redis-cli -p $rport CONFIG SET proto-max-bulk-len 1mb >/dev/null &&
+	 ! out=\$(JOBQ_MAX_UPLOAD=600M '$bin/jobq-api' 2>&1);
+	 redis-cli -p $rport CONFIG SET proto-max-bulk-len 512mb >/dev/null;
+	 printf '%s' \"\$out\" | grep -q -- 'proto-max-bulk-len (1048576 bytes).*piece of input (4194304 bytes'"
 
 echo "smoke: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

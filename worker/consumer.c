@@ -248,8 +248,9 @@ static void run_input_failed(struct job_run *run, enum job_store_status st)
 			   job_store_errstr(run->c->store));
 }
 
-/* run_read_piece reads up to CONSUMER_PIECE bytes of the input key at
- * offset, retrying while Redis is away: *piece points at them, in the
+/* run_read_piece reads up to CONSUMER_PIECE bytes of the input at offset
+ * (from the Redis piece that holds them, or a layout 2 job's one key:
+ * job_store_read_input), retrying while Redis is away: *piece points at them, in the
  * store's last reply (valid until the next read). GETRANGE
  * answers "" for a key that is not there, so a read that ends short of the
  * claim's bytes means the input was deleted, expired, or never written

@@ -78,6 +78,12 @@
 #include "worker.h"
 
 #define CONSUMER_PIECE (1024 * 1024) /* input bytes per Redis read */
+
+/* Reads start at multiples of CONSUMER_PIECE, so none spans two of the
+ * input's pieces in Redis (job_store_read_input would cut it short, which
+ * run_read_piece takes for a missing input). */
+_Static_assert(JOB_INPUT_PIECE % CONSUMER_PIECE == 0,
+	       "an input piece holds a whole number of reads");
 #define CONSUMER_SLICE (64 * 1024)   /* input bytes between checkpoints */
 #define CONSUMER_PROGRESS_MS 250     /* between progress writes */
 #define CONSUMER_BATCH JOB_STORE_BATCH_MAX /* jobs a consumer holds at once */

@@ -2,7 +2,7 @@
 -- asking its worker to stop.
 --
 -- KEYS[1] {p}:job:{id}
--- KEYS[2] {p}:job:{id}:input
+-- KEYS[2] {p}:job:{id}:input, the name its input's keys derive from (lib/input.lua)
 -- KEYS[3] {p}:scheduled       zset of jobs waiting for a later retry (may not exist)
 -- ARGV[1] the prefix {p}
 -- ARGV[2] the job id
@@ -33,9 +33,10 @@
 --     wake-up. Asking again publishes again.
 
 --@include observe.lua
+--@include input.lua
 
 local p, id = ARGV[1], ARGV[2]
-local f = redis.call('HMGET', KEYS[1], 'status', 'queue', 'task', 'tenant')
+local f = redis.call('HMGET', KEYS[1], 'status', 'queue', 'task', 'tenant', 'input_pieces')
 local status = f[1]
 if not status or (ARGV[6] ~= '' and f[4] ~= ARGV[6]) then
   return { 5, {} }
@@ -60,7 +61,7 @@ elseif status == 'queued' or redis.call('ZSCORE', KEYS[3], id) then
   redis.call('HSET', KEYS[1], 'status', 'cancelled', 'finished_at', now, 'worker', '',
              'error_code', 'cancelled', 'error_message', ARGV[4])
   redis.call('EXPIRE', KEYS[1], ttl)
-  redis.call('EXPIRE', KEYS[2], ttl)
+  input_each(KEYS[2], f[5], 'EXPIRE', ttl)
   -- A job waiting for a retry has an error history: it expires with it.
   redis.call('EXPIRE', KEYS[1] .. ':errors', ttl)
   code = 0

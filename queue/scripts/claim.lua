@@ -54,6 +54,7 @@
 --@include observe.lua
 --@include wake.lua
 --@include layout.lua
+--@include input.lua
 --@include claim_jobs.lua
 
 local fin = {}

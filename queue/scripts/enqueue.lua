@@ -5,14 +5,15 @@
 -- only known per job), as claim.lua does; jobq needs one Redis, not Cluster.
 -- ARGV[1] the prefix {p}
 -- ARGV[2] most ids a queue may hold before a new one: "0" for no limit
--- ARGV[3] most bytes a job's input may have: Redis's proto-max-bulk-len,
+-- ARGV[3] most bytes of one piece of input: Redis's proto-max-bulk-len,
 --         past which APPEND fails (the API reads it at start)
 -- ARGV[4] most bytes of an input kept in the job hash (JOB_CLAIM_INLINE)
--- ARGV[5..] one group of 18 arguments per job, in submission order:
+-- ARGV[5] bytes of one piece of input (JOB_INPUT_PIECE)
+-- ARGV[6..] one group of 18 arguments per job, in submission order:
 --   +0  the job id
 --   +1  the queue name
---   +2  "1" when the input was staged in {p}:staging:{id}, "0" when +3 is
---       all of it
+--   +2  the bytes of the input staged in the pieces {p}:staging:{id}:{n}
+--       (ARGV[5] bytes each, the last shorter), "0" when +3 is all of it
 --   +3  the tail of the input (bytes not staged yet)
 --   +4  the Idempotency-Key's record {p}:idem:{tenant}:{key}, "" for none
 --   +5  the submission's fingerprint (SHA-256 hex), "" without +4
@@ -22,18 +23,22 @@
 --   +15 created_at, +16 max_attempts, +17 timeout: the job hash's fields
 --
 -- Returns an array with one answer per job, in the same order: 1 when the
--- job is queued; 0 when its staging key is gone (it expired: the upload
--- took longer than the staging TTL); 2 when its queue is full (it holds
--- ARGV[2] > 0 ids, counting the jobs of this batch queued before it);
+-- job is queued; 0 when its staging pieces hold fewer bytes than +2 says
+-- (one expired: the upload took longer than the staging TTL); 2 when its
+-- queue is full (it holds ARGV[2] > 0 ids, counting the jobs of this batch
+-- queued before it);
 -- {3, id} when its record +4 names job id, which still exists (or is an
 -- earlier job of this batch that was queued), with the same fingerprint
 -- (a replay), and {4, id} when with another one (a mismatch); 5 when its
--- id is taken (its hash or input key exists); 6 when its input (staged
--- bytes plus tail) would be longer than ARGV[3], or Redis refused to make
--- it that long; {7, why} when its queue's list or wake list is a key of
--- another type (put there by hand), why saying which ("<key> is a string,
--- not a list"). On 2, 3, 4, 6 and 7 the staging key is deleted. On
--- anything but 1 nothing of that job was written.
+-- id is taken (its hash or an input piece exists); 6 when a piece of its
+-- input (staged bytes plus tail) would be longer than ARGV[3], or Redis
+-- refused to make it that long; {7, why} when its queue's list or wake
+-- list is a key of another type (put there by hand), why saying which
+-- ("<key> is a string, not a list"). On anything but 1 nothing of that job
+-- was written, and its staging pieces are left as they were: the API
+-- deletes them one command at a time (job_store_discard_staging), because
+-- one script freeing a whole large upload would hold Redis as long as one
+-- command freeing one large string did (README, Performance).
 --
 -- Each job is answered exactly as if it were its own call, in order: a
 -- later job sees the record and the queue depth of an earlier one that was
@@ -43,13 +48,13 @@
 --
 -- An error reply writes nothing. The script runs in two passes. The first
 -- only reads: each job's record (and whether the job it names exists), its
--- staging key's length, the depth of its queue, and the type of every key
+-- staging pieces' lengths, the depth of its queue, and the type of every key
 -- the second pass may write ({p}:queues, each queue and its wake list; a
--- record or staging key of another type fails its read). A queue's key of
--- the wrong type answers that queue's jobs 7; {p}:queues of the wrong type,
--- or a record or staging key of another type, answers the whole batch with
--- an error reply naming it, "WRONGTYPE ... enqueue: <key> ...", before any
--- write.
+-- record or staging piece of another type fails its read). A queue's key
+-- of the wrong type answers that queue's jobs 7; {p}:queues of the wrong
+-- type, or a record or staging piece of another type, answers the whole
+-- batch with an error reply naming it, "WRONGTYPE ... enqueue: <key> ...",
+-- before any write.
 -- The second pass takes the jobs in order, and answers each from what the
 -- first pass read and what the jobs before it queued, then writes it (its
 -- hash and input) when it is to be queued; only then does it count in its
@@ -67,43 +72,49 @@
 -- Where the input goes. An input that came whole (not staged) of at most
 -- ARGV[4] bytes is the field "input" of the job hash: no key of its own, so
 -- no SET here, no GET at the claim and no EXPIRE when the job ends. A
--- staged or longer input is the key {p}:job:{id}:input, read in pieces.
+-- staged or longer input is the pieces {p}:job:{id}:input:{n} of ARGV[5]
+-- bytes (the staging pieces renamed, the tail appended to the last one or
+-- set as new ones), and the hash says input_key = 1 and input_pieces =
+-- their count (lib/input.lua). No command here copies or frees more than
+-- one piece.
 --
--- Cost. The per-job work is the staging key's STRLEN (when staged), the
+-- Cost. The per-job work is each staging piece's STRLEN (when staged), the
 -- hash (HSETNX of its status, then one HSET of the rest: 11 fields, the
--- input or input_key, and the delimiter and tenant when they are not the
--- readers' default; see write_hash) and a large input (SET, or the staging
--- APPEND, RENAMENX and PERSIST), plus the record (HMGET, HSET, EXPIRE)
--- for keyed jobs. The queue-wide work is done once per queue per batch:
--- LLEN (with a limit, else TYPE) and TYPE of its wake list, one LPUSH of
--- all the ids (LPUSH a b pushes a then b, so the order is that of single
--- pushes), SADD of the name, and the wake-up tokens; and one TYPE of
--- {p}:queues per batch.
+-- input or input_key and input_pieces, and the delimiter and tenant when
+-- they are not the readers' default; see write_hash) and a large input
+-- (SET, or per staging piece RENAMENX and PERSIST, and the tail's APPEND
+-- or SET), plus the record (HMGET, HSET, EXPIRE) for keyed jobs. The
+-- queue-wide work is done once per queue per batch: LLEN (with a limit,
+-- else TYPE) and TYPE of its wake list, one LPUSH of all the ids (LPUSH a
+-- b pushes a then b, so the order is that of single pushes), SADD of the
+-- name, and the wake-up tokens; and one TYPE of {p}:queues per batch.
 --
 -- The id guard. Ids are 128 random bits, so a taken id is a bug, not bad
 -- luck; but it must never overwrite the job that has it. The job's first
 -- write is HSETNX of the hash's status field: every job hash has one, so
 -- it fails on any taken id, whatever its input's layout, before anything
 -- of the job is written. A large input is then written with SET NX
--- (RENAMENX when staged); if that fails (an input key without a hash: a
--- bug too) the one field just written is deleted again and the answer is
--- 5.
+-- (RENAMENX when staged); if that fails (an input piece without a hash: a
+-- bug too) the pieces moved are moved back, the one field just written is
+-- deleted again and the answer is 5.
 
 --@include wake.lua
 
 local STRIDE = 18
-local FIRST = 5
+local FIRST = 6
 local prefix = ARGV[1]
 local max_depth = tonumber(ARGV[2])
 local max_bytes = tonumber(ARGV[3])
 local max_inline = tonumber(ARGV[4])
-if (#ARGV - FIRST + 1) % STRIDE ~= 0 or max_bytes == nil or max_inline == nil then
+local piece = tonumber(ARGV[5])
+if (#ARGV - FIRST + 1) % STRIDE ~= 0 or max_bytes == nil or max_inline == nil or
+   piece == nil or piece < 1 then
   return redis.error_reply('ERR enqueue: arguments are not groups of ' .. STRIDE)
 end
 
 -- What the first pass read, kept for the second.
 local known = {}    -- record key -> {id, fingerprint} when it names a live job, else false
-local staged = {}   -- job index -> its staging key's length, false when it is gone
+local staged = {}   -- job index -> its staged bytes, false when a piece is gone
 local depth = {}    -- queue name -> ids it holds, this batch's queued ones included
 local wrong = nil   -- {p}:queues when it is of the wrong type: why
 local bad = {}      -- queue name -> why its list or wake list cannot be written
@@ -145,15 +156,31 @@ local function look_record(key)
   return known[key]
 end
 
--- look_staging answers the length of the staging key of the job at o,
--- false when it is gone.
+-- pieces_of answers how many pieces hold n bytes.
+local function pieces_of(n)
+  return math.floor((n + piece - 1) / piece)
+end
+
+-- staged_of answers the bytes the job at o staged (0: none).
+local function staged_of(o)
+  return tonumber(ARGV[o + 2]) or 0
+end
+
+-- staging_piece answers the name of staging piece n of the job at o.
+local function staging_piece(o, n)
+  return prefix .. ':staging:' .. ARGV[o] .. ':' .. n
+end
+
+-- look_staging answers the bytes staged by the job at o, false when its
+-- pieces hold fewer than the API staged (one expired: the first does
+-- first, having been written first).
 local function look_staging(o)
-  local key = prefix .. ':staging:' .. ARGV[o]
-  local len = read(key, 'STRLEN', key)
-  if len == 0 and redis.call('EXISTS', key) == 0 then
-    return false
+  local want, have = staged_of(o), 0
+  for n = 0, pieces_of(want) - 1 do
+    local key = staging_piece(o, n)
+    have = have + read(key, 'STRLEN', key)
   end
-  return len
+  return have == want and have
 end
 
 -- look_queue reads queue q's depth and checks the types of q's keys, once:
@@ -181,16 +208,17 @@ local function look_queue(q)
 end
 
 -- input_answer answers 1 when the input of job i at o can be written, 0
--- when its staging key is gone, 6 when it would be longer than max_bytes.
+-- when a staging piece is gone, 6 when a piece would be longer than
+-- max_bytes (pieces fill in order: the longest is the first).
 local function input_answer(i, o)
   local len = 0
-  if ARGV[o + 2] == '1' then
+  if staged_of(o) > 0 then
     len = staged[i]
     if not len then
       return 0
     end
   end
-  return len + #ARGV[o + 3] > max_bytes and 6 or 1
+  return math.min(piece, len + #ARGV[o + 3]) > max_bytes and 6 or 1
 end
 
 -- look reads what job i at o needs (pass 1), and answers whether it may
@@ -201,7 +229,7 @@ local function look(i, o)
   if ARGV[o + 4] ~= '' and look_record(ARGV[o + 4]) then
     return false
   end
-  if ARGV[o + 2] == '1' then
+  if staged_of(o) > 0 then
     staged[i] = look_staging(o)
   end
   if input_answer(i, o) ~= 1 then
@@ -211,34 +239,75 @@ local function look(i, o)
   return not bad[ARGV[o + 1]]
 end
 
--- write_input creates the input key of a job whose input is not inlined.
--- Returns 1, or 5 (id taken) or 6 (too large) with nothing of the input
--- written. The first pass already refused a staged input over max_bytes,
--- but that is the limit jobq-api read at its start: a Redis whose
--- proto-max-bulk-len was lowered since refuses the APPEND here, mid-batch,
--- after earlier jobs were written. Caught, that refusal costs only this
--- job (its staging key goes), never the batch. Any other error is raised
--- again as it came (write_job takes the job's guard field back first).
-local function write_input(o, input)
-  if ARGV[o + 2] ~= '1' then
-    return redis.call('SET', input, ARGV[o + 3], 'NX') and 1 or 5
+-- unstage moves the first k input pieces (input .. ':' .. n) of the job
+-- at o back to its staging pieces, which still have their TTL.
+local function unstage(o, input, k)
+  for n = 0, k - 1 do
+    redis.call('RENAME', input .. ':' .. n, staging_piece(o, n))
   end
-  local staging = prefix .. ':staging:' .. ARGV[o]
-  if #ARGV[o + 3] > 0 then
-    local r = redis.pcall('APPEND', staging, ARGV[o + 3])
-    if type(r) == 'table' and r.err then
-      if not string.find(r.err, 'maximum allowed size', 1, true) then
-        error(r)
-      end
-      redis.call('DEL', staging)
-      return 6
+end
+
+-- write_tail writes the tail of the job at o into the pieces of input from
+-- byte pos of the input on: APPEND to a piece begun, SET NX of a new one
+-- (its name added to made). A tail of one piece (every tail the API sends:
+-- at most its 256 KiB buffer, which divides a piece) is written as it
+-- came, not copied. Returns true; false when a SET NX found the piece
+-- taken; or the error reply Redis gave.
+local function write_tail(o, input, pos, made)
+  local tail, from = ARGV[o + 3], 1
+  while from <= #tail do
+    local at = pos % piece
+    local n = (pos - at) / piece
+    local len = math.min(piece - at, #tail - from + 1)
+    local chunk = tail
+    if len < #tail then
+      chunk = string.sub(tail, from, from + len - 1)
+    end
+    local key, r = input .. ':' .. n, nil
+    if at == 0 then
+      r = redis.pcall('SET', key, chunk, 'NX')
+      if r and not r.err then made[#made + 1] = key end
+    else
+      r = redis.pcall('APPEND', key, chunk)
+    end
+    if type(r) == 'table' and r.err then return r end
+    if not r then return false end
+    from, pos = from + len, pos + len
+  end
+  return true
+end
+
+-- write_input creates the input pieces of a job whose input is not
+-- inlined: the staging pieces renamed, then the tail. Returns 1 and the
+-- count of pieces; or 5 (id taken) or 6 (too large) with nothing of the
+-- input written (the staging pieces back where they were). The first pass
+-- already refused a staged input over max_bytes, but that is the limit
+-- jobq-api read at its start: a Redis whose proto-max-bulk-len was lowered
+-- since refuses the tail's APPEND here, mid-batch, after earlier jobs were
+-- written. Caught, that refusal costs only this job, never the batch. Any
+-- other error is raised again as it came (write_job takes the job's guard
+-- field back first).
+local function write_input(o, input)
+  local bytes, made = staged_of(o), {}
+  local k = pieces_of(bytes)
+  for n = 0, k - 1 do
+    if redis.call('RENAMENX', staging_piece(o, n), input .. ':' .. n) == 0 then
+      unstage(o, input, n)
+      return 5
     end
   end
-  if redis.call('RENAMENX', staging, input) == 0 then
-    return 5
+  local r = write_tail(o, input, bytes, made)
+  if r ~= true then
+    if #made > 0 then redis.call('DEL', unpack(made)) end
+    unstage(o, input, k)
+    if r == false then return 5 end
+    if not string.find(r.err, 'maximum allowed size', 1, true) then error(r) end
+    return 6
   end
-  redis.call('PERSIST', input)
-  return 1
+  for n = 0, k - 1 do
+    redis.call('PERSIST', input .. ':' .. n)
+  end
+  return 1, pieces_of(bytes + #ARGV[o + 3])
 end
 
 -- NONE is an empty list of optional fields: unpack(NONE) is nothing.
@@ -246,15 +315,19 @@ local NONE = {}
 
 -- optional_fields answers the job at o's fields that are not always
 -- written: its delimiter unless it is ',' (the readers' default when the
--- field is absent) and its tenant when it has one (auth is on).
-local function optional_fields(o)
+-- field is absent), its tenant when it has one (auth is on), and the count
+-- of its input's pieces when it has any.
+local function optional_fields(o, pieces)
   local delimiter, tenant = ARGV[o + 10], ARGV[o + 9]
-  if delimiter == ',' and tenant == '' then
+  if delimiter == ',' and tenant == '' and not pieces then
     return NONE
   end
   local f = {}
+  if pieces then
+    f[1], f[2] = 'input_pieces', pieces
+  end
   if delimiter ~= ',' then
-    f[1], f[2] = 'delimiter', delimiter
+    f[#f + 1], f[#f + 2] = 'delimiter', delimiter
   end
   if tenant ~= '' then
     f[#f + 1], f[#f + 2] = 'tenant', tenant
@@ -264,11 +337,12 @@ end
 
 -- write_hash writes the job hash of the job at o, its status aside (the
 -- guard wrote it): with the field input when the input is inlined, else
--- with input_key = 1. Fields that would hold the readers' default are
--- left out: attempts and token (0 until the first claim, which sets both)
--- and a delimiter ','. The fields are the call's own arguments, not a
--- table unpacked: building that table cost Lua more than the HSET.
-local function write_hash(o, job, inlined)
+-- with input_key = 1 and input_pieces. Fields that would hold the
+-- readers' default are left out: attempts and token (0 until the first
+-- claim, which sets both) and a delimiter ','. The fields are the call's
+-- own arguments, not a table unpacked: building that table cost Lua more
+-- than the HSET.
+local function write_hash(o, job, inlined, pieces)
   -- input_key tells finish_one.lua, without reading the input, that there
   -- is a key to give the job's TTL.
   local name, value = 'input_key', '1'
@@ -279,7 +353,7 @@ local function write_hash(o, job, inlined)
              'request_id', ARGV[o + 8], 'header', ARGV[o + 11], 'rows', ARGV[o + 12],
              'columns', ARGV[o + 13], 'bytes', ARGV[o + 14], 'created_at', ARGV[o + 15],
              'max_attempts', ARGV[o + 16], 'timeout', ARGV[o + 17], name, value,
-             unpack(optional_fields(o)))
+             unpack(optional_fields(o, pieces)))
 end
 
 -- write_job writes the input and hash of the job at o. Returns 1, or 5
@@ -295,11 +369,13 @@ local function write_job(o)
   if taken ~= 1 then
     return 5
   end
-  local inlined = ARGV[o + 2] ~= '1' and #ARGV[o + 3] <= max_inline
+  local inlined = staged_of(o) == 0 and #ARGV[o + 3] <= max_inline
+  local pieces = nil
   if not inlined then
     -- Whatever stops the input (an answer, or an error raised again) takes
     -- the guard's field back: no hash is left without its input.
-    local ok, code = pcall(write_input, o, job .. ':input')
+    local ok, code
+    ok, code, pieces = pcall(write_input, o, job .. ':input')
     if not ok or code ~= 1 then
       redis.call('DEL', job)
     end
@@ -310,7 +386,7 @@ local function write_job(o)
       return code
     end
   end
-  write_hash(o, job, inlined)
+  write_hash(o, job, inlined, pieces)
   return 1
 end
 
@@ -340,9 +416,6 @@ end
 local function enqueue(i, o)
   local code = answer(i, o)
   if code ~= 1 then
-    if code ~= 0 and ARGV[o + 2] == '1' then
-      redis.call('DEL', prefix .. ':staging:' .. ARGV[o])
-    end
     return code
   end
   code = write_job(o)

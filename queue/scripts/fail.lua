@@ -4,7 +4,7 @@
 -- KEYS[1] {p}:job:{id}
 -- KEYS[2] {p}:running
 -- KEYS[3] {p}:job:{id}:partial:{token}  the result this attempt wrote
--- KEYS[4] {p}:job:{id}:input
+-- KEYS[4] {p}:job:{id}:input, the name its input's keys derive from (lib/input.lua)
 -- KEYS[5] {p}:job:{id}:errors
 -- KEYS[6] {p}:scheduled
 -- KEYS[7] {p}:dead
@@ -36,9 +36,10 @@
 -- and a failure for good as a job ended "failed".
 
 --@include observe.lua
+--@include input.lua
 
 local f = redis.call('HMGET', KEYS[1], 'status', 'token', 'attempts', 'max_attempts',
-                     'worker', 'cancel_requested', 'task', 'started_at')
+                     'worker', 'cancel_requested', 'task', 'started_at', 'input_pieces')
 if f[1] ~= 'running' or f[2] ~= ARGV[2] then
   redis.call('DEL', KEYS[3])
   return 2
@@ -65,7 +66,7 @@ local ttl = tonumber(ARGV[3])
 redis.call('HINCRBY', KEYS[8], (f[7] or '') .. '|failed', 1)
 redis.call('HSET', KEYS[1], 'status', 'failed', 'finished_at', now, 'retry_at', 0, unpack(h))
 redis.call('EXPIRE', KEYS[1], ttl)
-redis.call('EXPIRE', KEYS[4], ttl)
+input_each(KEYS[4], f[9], 'EXPIRE', ttl)
 redis.call('EXPIRE', KEYS[5], ttl)
 -- The dead letters are capped here, by age and then by count; the job keys
 -- of the ones dropped are left to their own TTL.

@@ -31,6 +31,7 @@
 -- attempt's partial result, the result and the input keys from KEYS[1].
 
 --@include observe.lua
+--@include input.lua
 --@include finish_one.lua
 
 local fin, dur = {}, {}

@@ -31,6 +31,7 @@
 -- batch cheaper than n calls.
 
 --@include observe.lua
+--@include input.lua
 --@include finish_one.lua
 --@include wake.lua
 --@include layout.lua

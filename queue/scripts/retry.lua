@@ -1,7 +1,7 @@
 -- retry.lua — gives a failed job a new life: POST /v1/jobs/{id}/retry.
 --
 -- KEYS[1] {p}:job:{id}
--- KEYS[2] {p}:job:{id}:input
+-- KEYS[2] {p}:job:{id}:input, the name its input's keys derive from (lib/input.lua)
 -- KEYS[3] {p}:job:{id}:errors
 -- KEYS[4] {p}:dead
 -- KEYS[5] {p}:scheduled
@@ -23,9 +23,10 @@
 -- retry, and the flag would have the next claim end it cancelled unrun.
 
 --@include wake.lua
+--@include input.lua
 
 local p = ARGV[1]
-local f = redis.call('HMGET', KEYS[1], 'status', 'queue', 'tenant')
+local f = redis.call('HMGET', KEYS[1], 'status', 'queue', 'tenant', 'input', 'input_pieces')
 if not f[1] or (ARGV[3] ~= '' and f[3] ~= ARGV[3]) then
   return { 1, '' }
 end
@@ -33,12 +34,13 @@ if f[1] ~= 'failed' then
   return { 4, f[1] }
 end
 -- A small input is the hash's field input (enqueue.lua), kept as long as
--- the hash; a larger one is KEYS[2].
-if redis.call('HEXISTS', KEYS[1], 'input') == 0 and redis.call('EXISTS', KEYS[2]) == 0 then
+-- the hash; a larger one is KEYS[2] or its pieces, every one of which must
+-- still be there.
+if not f[4] and not input_present(KEYS[2], f[5]) then
   return { 5, f[1] }
 end
 redis.call('PERSIST', KEYS[1])
-redis.call('PERSIST', KEYS[2])
+if not f[4] then input_each(KEYS[2], f[5], 'PERSIST') end
 redis.call('PERSIST', KEYS[3])
 redis.call('HSET', KEYS[1], 'status', 'queued', 'attempts', 0, 'error_code', '',
            'error_message', '', 'retry_at', 0, 'started_at', 0, 'finished_at', 0,

@@ -82,7 +82,7 @@ static int ec_batch(struct job_store *st, const char *body, size_t len, size_t f
 		specs[made] = ec_spec(len);
 		snprintf(keys[made], sizeof keys[made], "k%zu", first + made);
 		idem[made] = (struct job_store_idem){"", keys[made], specs[made].id, 86400, ""};
-		cmds[made] = job_store_enqueue_cmd_new(st, &specs[made], body, len, false,
+		cmds[made] = job_store_enqueue_cmd_new(st, &specs[made], body, len, 0,
 						       keyed ? &idem[made] : NULL);
 		if (cmds[made] == NULL)
 			break;

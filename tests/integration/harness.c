@@ -650,6 +650,15 @@ redisReply *redis_cmd(const char *fmt, ...)
 	return r;
 }
 
+long long redis_integer(const char *fmt, const char *arg)
+{
+	redisReply *r = redis_cmd(fmt, arg);
+	cr_assert(r->type == REDIS_REPLY_INTEGER, "%s: not an integer reply", fmt);
+	long long v = r->integer;
+	freeReplyObject(r);
+	return v;
+}
+
 long redis_count_keys(const char *pattern)
 {
 	long count = 0;

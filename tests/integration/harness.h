@@ -166,6 +166,10 @@ json_t *wait_for_status(const char *id, const char *want, int timeout_ms);
  * frees the reply. */
 redisReply *redis_cmd(const char *fmt, ...);
 
+/* redis_integer sends fmt with arg and returns its integer reply,
+ * asserting that it is one. */
+long long redis_integer(const char *fmt, const char *arg);
+
 /* redis_count_keys returns how many keys match pattern (via SCAN). */
 long redis_count_keys(const char *pattern);
 

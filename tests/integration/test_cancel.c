@@ -141,15 +141,6 @@ static const char *error_field(json_t *body, const char *field)
 	return json_string_value(json_object_get(json_object_get(body, "error"), field));
 }
 
-static long long redis_int(const char *fmt, const char *arg)
-{
-	redisReply *r = redis_cmd(fmt, arg);
-	cr_assert(r->type == REDIS_REPLY_INTEGER, "%s: not an integer reply", fmt);
-	long long v = r->integer;
-	freeReplyObject(r);
-	return v;
-}
-
 /* wait_subscribed waits until a worker listens on jobq:cancel. */
 static void wait_subscribed(void)
 {
@@ -248,10 +239,10 @@ Test(cancel, a_queued_staged_job_s_input_key_gets_the_result_ttl)
 	free(csv);
 	char key[128];
 	snprintf(key, sizeof key, "jobq:job:%s", id);
-	cr_assert_eq(redis_int("HEXISTS %s input", key), 0, "a staged input is in the hash");
+	cr_assert_eq(redis_integer("HEXISTS %s input", key), 0, "a staged input is in the hash");
 	json_decref(cancel_job(id, 200));
-	snprintf(key, sizeof key, "jobq:job:%s:input", id);
-	long long ttl = redis_int("TTL %s", key);
+	snprintf(key, sizeof key, "jobq:job:%s:input:0", id);
+	long long ttl = redis_integer("TTL %s", key);
 	cr_assert(ttl > 0 && ttl <= RESULT_TTL_S, "input TTL %lld, not within --result-ttl", ttl);
 	free(id);
 }
@@ -264,15 +255,15 @@ Test(cancel, queued_job_is_cancelled_at_once_and_never_runs)
 	cr_assert_str_eq(error_field(job, "code"), "cancelled");
 	cr_assert(json_is_string(json_object_get(job, "finished_at")), "no finished_at");
 	json_decref(job);
-	cr_assert_eq(redis_int("LLEN jobq:queue:%s", "default"), 0, "the id is still queued");
+	cr_assert_eq(redis_integer("LLEN jobq:queue:%s", "default"), 0, "the id is still queued");
 	char key[128];
 	snprintf(key, sizeof key, "jobq:job:%s", id);
-	long long ttl = redis_int("TTL %s", key);
+	long long ttl = redis_integer("TTL %s", key);
 	cr_assert(ttl > 0 && ttl <= RESULT_TTL_S, "job TTL %lld, not within --result-ttl", ttl);
 	/* A small input is a field of the hash: it has the hash's TTL. */
-	cr_assert_eq(redis_int("HEXISTS %s input", key), 1, "the small input is not in the hash");
+	cr_assert_eq(redis_integer("HEXISTS %s input", key), 1, "the small input is not in the hash");
 	snprintf(key, sizeof key, "jobq:job:%s:input", id);
-	cr_assert_eq(redis_int("EXISTS %s", key), 0, "a small input has a key of its own");
+	cr_assert_eq(redis_integer("EXISTS %s", key), 0, "a small input has a key of its own");
 
 	/* A worker that comes later runs the next job, not the cancelled one. */
 	harness_start_worker(NULL);

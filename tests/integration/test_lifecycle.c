@@ -325,7 +325,7 @@ static json_t *run_with_input_cut(const char *task, size_t rows, long keep)
 	char *csv = harness_csv_rows(rows, &len);
 	snprintf(query, sizeof query, "task=%s", task);
 	char *id = submit_csv(query, csv);
-	snprintf(key, sizeof key, "jobq:job:%s:input", id);
+	snprintf(key, sizeof key, "jobq:job:%s:input:0", id);
 	redisReply *r = keep < 0 ? redis_cmd("DEL %s", key) : redis_cmd("SET %s %b", key, csv, (size_t)keep);
 	cr_assert(keep < 0 ? r->integer == 1 : r->type == REDIS_REPLY_STATUS, "the input key of %s was not there", id);
 	freeReplyObject(r);

@@ -326,7 +326,7 @@ Test(retries, retry_of_a_failed_job_whose_input_expired_is_410)
 	struct job_claim c = claim_one(30000);
 	cr_assert_not(fail_now(st, &c, 0));
 	char key[128];
-	snprintf(key, sizeof key, "jobq:job:%s:input", id);
+	snprintf(key, sizeof key, "jobq:job:%s:input:0", id);
 	long long ttl = redis_int("TTL %s", key);
 	cr_assert(ttl > 0, "the failed job's input key has no TTL (%lld)", ttl);
 	freeReplyObject(redis_cmd("DEL %s", key));

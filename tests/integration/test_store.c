@@ -61,7 +61,7 @@ static struct job_claim claim_one(int lease_ms)
 
 static void enqueue_small(struct job_spec *s)
 {
-	cr_assert_eq(job_store_enqueue(st, s, "a\n1\n", 4, false), JOB_STORE_OK, "%s",
+	cr_assert_eq(job_store_enqueue(st, s, "a\n1\n", 4, 0), JOB_STORE_OK, "%s",
 		     job_store_errstr(st));
 }
 
@@ -97,7 +97,7 @@ Test(store, enqueue_leaves_out_default_fields_and_readers_see_their_defaults)
 
 	tab.delimiter = '\t';
 	enqueue_small(&s);
-	cr_assert_eq(job_store_enqueue(st, &tab, "a\n1\n", 4, false), JOB_STORE_OK);
+	cr_assert_eq(job_store_enqueue(st, &tab, "a\n1\n", 4, 0), JOB_STORE_OK);
 	redisReply *r = redis_cmd("HMGET jobq:job:%s attempts token delimiter", s.id);
 	for (size_t i = 0; i < 3; i++)
 		cr_assert_eq(r->element[i]->type, REDIS_REPLY_NIL, "field %zu was written", i);
@@ -123,25 +123,40 @@ Test(store, enqueue_leaves_out_default_fields_and_readers_see_their_defaults)
  * key is left. */
 static void assert_staged_input(const char *id)
 {
-	redisReply *r = redis_cmd("GET jobq:job:%s:input", id);
+	redisReply *r = redis_cmd("GET jobq:job:%s:input:0", id);
 	cr_assert_str_eq(r->str, "a\n1\n2\n");
 	freeReplyObject(r);
-	r = redis_cmd("TTL jobq:job:%s:input", id);
+	r = redis_cmd("TTL jobq:job:%s:input:0", id);
 	cr_assert_eq(r->integer, -1, "the input kept the staging TTL");
 	freeReplyObject(r);
-	r = redis_cmd("HMGET jobq:job:%s input input_key", id);
+	r = redis_cmd("HMGET jobq:job:%s input input_key input_pieces", id);
 	cr_assert_eq(r->element[0]->type, REDIS_REPLY_NIL, "a staged input is in the hash too");
 	cr_assert_str_eq(r->element[1]->str, "1", "the hash does not say its input is a key");
+	cr_assert_str_eq(r->element[2]->str, "1", "the hash does not count its input's pieces");
 	freeReplyObject(r);
 	cr_assert_eq(redis_count_keys("jobq:staging:*"), 0);
+}
+
+/* assert_staging_left_then_discarded checks that a job enqueue.lua
+ * refused left its one staging piece as the API wrote it (the API deletes
+ * it, one command a piece, not the script), and that
+ * job_store_discard_staging then deletes it. */
+static void assert_staging_left_then_discarded(const char *id)
+{
+	char pattern[80];
+
+	snprintf(pattern, sizeof pattern, "jobq:staging:%.*s:*", JOB_ID_HEX, id);
+	cr_assert_eq(redis_count_keys(pattern), 1, "the staging piece is not as the API left it");
+	cr_assert_eq(job_store_discard_staging(st, id, 1), JOB_STORE_OK);
+	cr_assert_eq(redis_count_keys("jobq:staging:*"), 0, "a staging piece was left");
 }
 
 Test(store, staged_upload_is_renamed_into_the_input)
 {
 	struct job_spec s = spec_for("default");
-	cr_assert_eq(job_store_stage_append(st, s.id, "a\n", 2, true, 60), JOB_STORE_OK);
-	cr_assert_eq(job_store_stage_append(st, s.id, "1\n", 2, false, 60), JOB_STORE_OK);
-	cr_assert_eq(job_store_enqueue(st, &s, "2\n", 2, true), JOB_STORE_OK);
+	cr_assert_eq(job_store_stage_append(st, s.id, 0, "a\n", 2, 60), JOB_STORE_OK);
+	cr_assert_eq(job_store_stage_append(st, s.id, 2, "1\n", 2, 60), JOB_STORE_OK);
+	cr_assert_eq(job_store_enqueue(st, &s, "2\n", 2, 4), JOB_STORE_OK);
 	assert_staged_input(s.id);
 }
 
@@ -173,8 +188,8 @@ Test(store, a_staged_input_is_a_key_that_comes_with_the_claim_and_gets_the_ttl)
 {
 	struct job_spec s = spec_for("default");
 	s.bytes = 6;
-	cr_assert_eq(job_store_stage_append(st, s.id, "a\n1\n", 4, true, 60), JOB_STORE_OK);
-	cr_assert_eq(job_store_enqueue(st, &s, "2\n", 2, true), JOB_STORE_OK);
+	cr_assert_eq(job_store_stage_append(st, s.id, 0, "a\n1\n", 4, 60), JOB_STORE_OK);
+	cr_assert_eq(job_store_enqueue(st, &s, "2\n", 2, 4), JOB_STORE_OK);
 	struct job_claim c = claim_one(30000);
 	cr_assert(c.inlined, "a small staged input did not come with the claim");
 	cr_assert_eq(memcmp(c.input, "a\n1\n2\n", 6), 0);
@@ -185,7 +200,7 @@ Test(store, a_staged_input_is_a_key_that_comes_with_the_claim_and_gets_the_ttl)
 	cr_assert_eq(job_store_finish_batch(st, &d, 1, 60, &none, &code, NULL, &claimed),
 		     JOB_STORE_OK);
 	cr_assert_eq(code, JOB_STORE_OK);
-	long long ttl = ttl_of("TTL jobq:job:%s:input", s.id);
+	long long ttl = ttl_of("TTL jobq:job:%s:input:0", s.id);
 	cr_assert(ttl > 0 && ttl <= 60, "input key TTL %lld", ttl);
 }
 
@@ -200,8 +215,8 @@ Test(store, read_input_gives_each_piece_of_a_staged_input_in_place)
 	size_t n = 99;
 
 	s.bytes = 10;
-	cr_assert_eq(job_store_stage_append(st, s.id, "a\n1\n2\n", 6, true, 60), JOB_STORE_OK);
-	cr_assert_eq(job_store_enqueue(st, &s, "3\n4\n", 4, true), JOB_STORE_OK);
+	cr_assert_eq(job_store_stage_append(st, s.id, 0, "a\n1\n2\n", 6, 60), JOB_STORE_OK);
+	cr_assert_eq(job_store_enqueue(st, &s, "3\n4\n", 4, 6), JOB_STORE_OK);
 	cr_assert_eq(job_store_read_input(st, s.id, 0, 4, &piece, &n), JOB_STORE_OK);
 	cr_assert_eq(n, 4);
 	cr_assert_eq(memcmp(piece, "a\n1\n", 4), 0);
@@ -237,8 +252,8 @@ Test(store, read_input_of_a_key_of_another_type_is_an_error)
 Test(store, a_job_of_the_old_layout_is_claimed_and_its_input_key_expires)
 {
 	struct job_spec s = spec_for("default");
-	cr_assert_eq(job_store_stage_append(st, s.id, "a\n1\n", 4, true, 60), JOB_STORE_OK);
-	cr_assert_eq(job_store_enqueue(st, &s, "", 0, true), JOB_STORE_OK);
+	cr_assert_eq(job_store_stage_append(st, s.id, 0, "a\n1\n", 4, 60), JOB_STORE_OK);
+	cr_assert_eq(job_store_enqueue(st, &s, "", 0, 4), JOB_STORE_OK);
 	freeReplyObject(redis_cmd("HDEL jobq:job:%s input_key", s.id));
 	struct job_claim c = claim_one(30000);
 	cr_assert(c.inlined);
@@ -246,14 +261,14 @@ Test(store, a_job_of_the_old_layout_is_claimed_and_its_input_key_expires)
 	cr_assert_str_eq(r->str, "1", "the claim did not mark the input key");
 	freeReplyObject(r);
 	cr_assert_eq(job_store_finish(st, &c, JOB_FAILED, NULL, "x", "y", 0, 0, 60), JOB_STORE_OK);
-	long long ttl = ttl_of("TTL jobq:job:%s:input", s.id);
+	long long ttl = ttl_of("TTL jobq:job:%s:input:0", s.id);
 	cr_assert(ttl > 0 && ttl <= 60, "input key TTL %lld", ttl);
 }
 
 Test(store, expired_staging_key_enqueues_nothing)
 {
 	struct job_spec s = spec_for("default");
-	cr_assert_eq(job_store_enqueue(st, &s, "x", 1, true), JOB_STORE_NOT_FOUND);
+	cr_assert_eq(job_store_enqueue(st, &s, "x", 1, 2), JOB_STORE_NOT_FOUND);
 	cr_assert_eq(redis_count_keys("jobq:*"), 0);
 }
 
@@ -429,14 +444,14 @@ Test(store, enqueue_with_a_recorded_idempotency_key_replays_or_mismatches)
 	struct job_spec a = spec_for("default"), b = spec_for("default"), c = spec_for("default");
 	struct job_store_idem idem = {"", "k", "h1", 3600, ""};
 
-	cr_assert_eq(job_store_enqueue_idem(st, &a, "a\n1\n", 4, false, &idem), JOB_STORE_OK);
-	cr_assert_eq(job_store_stage_append(st, b.id, "a\n", 2, true, 60), JOB_STORE_OK);
-	cr_assert_eq(job_store_enqueue_idem(st, &b, "1\n", 2, true, &idem), JOB_STORE_REPLAYED);
+	cr_assert_eq(job_store_enqueue_idem(st, &a, "a\n1\n", 4, 0, &idem), JOB_STORE_OK);
+	cr_assert_eq(job_store_stage_append(st, b.id, 0, "a\n", 2, 60), JOB_STORE_OK);
+	cr_assert_eq(job_store_enqueue_idem(st, &b, "1\n", 2, 2, &idem), JOB_STORE_REPLAYED);
 	cr_assert_str_eq(idem.job_id, a.id);
-	cr_assert_eq(redis_count_keys("jobq:staging:*"), 0, "the replay kept its staged bytes");
+	assert_staging_left_then_discarded(b.id);
 
 	idem.hash = "h2";
-	cr_assert_eq(job_store_enqueue_idem(st, &c, "a\n2\n", 4, false, &idem), JOB_STORE_MISMATCH);
+	cr_assert_eq(job_store_enqueue_idem(st, &c, "a\n2\n", 4, 0, &idem), JOB_STORE_MISMATCH);
 	cr_assert_str_eq(idem.job_id, a.id);
 	cr_assert_eq(redis_count_keys("jobq:job:????????????????????????????????"), 1);
 	redisReply *r = redis_cmd("LLEN jobq:queue:default");
@@ -456,12 +471,12 @@ Test(store, an_idempotency_key_whose_job_is_gone_is_replaced)
 	char id[JOB_ID_HEX + 1], hash[8];
 
 	cr_assert_eq(job_store_idem_lookup(st, "acme", "k", id, hash, sizeof hash), JOB_STORE_NOT_FOUND);
-	cr_assert_eq(job_store_enqueue_idem(st, &a, "a\n1\n", 4, false, &idem), JOB_STORE_OK);
+	cr_assert_eq(job_store_enqueue_idem(st, &a, "a\n1\n", 4, 0, &idem), JOB_STORE_OK);
 	freeReplyObject(redis_cmd("DEL jobq:job:%s", a.id));
 	cr_assert_eq(job_store_idem_lookup(st, "acme", "k", id, hash, sizeof hash), JOB_STORE_NOT_FOUND);
 
 	idem.hash = "h2";
-	cr_assert_eq(job_store_enqueue_idem(st, &b, "a\n1\n", 4, false, &idem), JOB_STORE_OK);
+	cr_assert_eq(job_store_enqueue_idem(st, &b, "a\n1\n", 4, 0, &idem), JOB_STORE_OK);
 	redisReply *r = redis_cmd("HGET jobq:idem:acme:k job");
 	cr_assert_str_eq(r->str, b.id);
 	freeReplyObject(r);
@@ -503,7 +518,7 @@ static void run_batch(struct job_spec *specs, struct job_store_idem **idem, size
 
 	cr_assert(n <= 16);
 	for (size_t i = 0; i < n; i++) {
-		cmds[i] = job_store_enqueue_cmd_new(st, &specs[i], "a\n1\n", 4, false,
+		cmds[i] = job_store_enqueue_cmd_new(st, &specs[i], "a\n1\n", 4, 0,
 						    idem != NULL ? idem[i] : NULL);
 		cr_assert_not_null(cmds[i]);
 	}
@@ -559,7 +574,7 @@ Test(store, batch_the_depth_limit_refuses_exactly_the_jobs_beyond_it)
 	struct job_spec first = spec_for("default");
 
 	open_store_with_limits(3, 0);
-	cr_assert_eq(job_store_enqueue(st, &first, "a\n1\n", 4, false), JOB_STORE_OK);
+	cr_assert_eq(job_store_enqueue(st, &first, "a\n1\n", 4, 0), JOB_STORE_OK);
 	run_batch(s, NULL, 5, out);
 	cr_assert_eq(out[0], JOB_STORE_OK);
 	cr_assert_eq(out[1], JOB_STORE_OK);
@@ -605,10 +620,10 @@ Test(store, batch_a_staged_job_and_an_expired_one_in_a_batch_each_get_their_answ
 	struct job_store_enqueue_cmd *cmds[3];
 	enum job_store_status out[3];
 
-	cr_assert_eq(job_store_stage_append(st, staged.id, "a\n1\n", 4, true, 60), JOB_STORE_OK);
-	cmds[0] = job_store_enqueue_cmd_new(st, &small, "a\n1\n", 4, false, NULL);
-	cmds[1] = job_store_enqueue_cmd_new(st, &staged, "2\n", 2, true, NULL);
-	cmds[2] = job_store_enqueue_cmd_new(st, &expired, "3\n", 2, true, NULL);
+	cr_assert_eq(job_store_stage_append(st, staged.id, 0, "a\n1\n", 4, 60), JOB_STORE_OK);
+	cmds[0] = job_store_enqueue_cmd_new(st, &small, "a\n1\n", 4, 0, NULL);
+	cmds[1] = job_store_enqueue_cmd_new(st, &staged, "2\n", 2, 4, NULL);
+	cmds[2] = job_store_enqueue_cmd_new(st, &expired, "3\n", 2, 2, NULL);
 	cr_assert_eq(job_store_enqueue_batch(st, cmds, 3, out), 3);
 	for (int i = 0; i < 3; i++)
 		job_store_enqueue_cmd_free(cmds[i]);
@@ -633,9 +648,9 @@ Test(store, a_large_input_whose_key_is_taken_leaves_no_hash)
 	char big[JOB_CLAIM_INLINE + 2];
 	memset(big, 'x', sizeof big - 1);
 	big[sizeof big - 1] = '\0';
-	freeReplyObject(redis_cmd("SET jobq:job:%s:input old", s.id));
-	cr_assert_eq(job_store_enqueue(st, &s, big, strlen(big), false), JOB_STORE_EPROTO);
-	redisReply *r = redis_cmd("GET jobq:job:%s:input", s.id);
+	freeReplyObject(redis_cmd("SET jobq:job:%s:input:0 old", s.id));
+	cr_assert_eq(job_store_enqueue(st, &s, big, strlen(big), 0), JOB_STORE_EPROTO);
+	redisReply *r = redis_cmd("GET jobq:job:%s:input:0", s.id);
 	cr_assert_str_eq(r->str, "old");
 	freeReplyObject(r);
 	r = redis_cmd("EXISTS jobq:job:%s", s.id);
@@ -645,12 +660,12 @@ Test(store, a_large_input_whose_key_is_taken_leaves_no_hash)
 
 	/* The same input under a free id is a key, marked in the hash. */
 	struct job_spec ok = spec_for("default");
-	cr_assert_eq(job_store_enqueue(st, &ok, big, strlen(big), false), JOB_STORE_OK);
+	cr_assert_eq(job_store_enqueue(st, &ok, big, strlen(big), 0), JOB_STORE_OK);
 	r = redis_cmd("HMGET jobq:job:%s input input_key", ok.id);
 	cr_assert_eq(r->element[0]->type, REDIS_REPLY_NIL);
 	cr_assert_str_eq(r->element[1]->str, "1");
 	freeReplyObject(r);
-	r = redis_cmd("STRLEN jobq:job:%s:input", ok.id);
+	r = redis_cmd("STRLEN jobq:job:%s:input:0", ok.id);
 	cr_assert_eq(r->integer, (long long)strlen(big));
 	freeReplyObject(r);
 }
@@ -710,7 +725,7 @@ static long count_job_keys(const char *id)
 {
 	char pattern[80];
 
-	snprintf(pattern, sizeof pattern, "jobq:*:%.*s*", JOB_ID_HEX, id);
+	snprintf(pattern, sizeof pattern, "jobq:job:%.*s*", JOB_ID_HEX, id);
 	return redis_count_keys(pattern);
 }
 
@@ -725,11 +740,11 @@ Test(store, batch_a_job_past_the_string_limit_gets_its_own_answer_and_the_others
 	open_store_with_limits(0, 8);
 	/* 4 staged bytes plus a 6-byte tail: 10, past 8, as an APPEND past
 	 * proto-max-bulk-len would fail. */
-	cr_assert_eq(job_store_stage_append(st, big.id, "a\n1\n", 4, true, 60), JOB_STORE_OK);
-	cmds[0] = job_store_enqueue_cmd_new(st, &a, "a\n1\n", 4, false, NULL);
-	cmds[1] = job_store_enqueue_cmd_new(st, &big, "22222\n", 6, true, &k);
-	cmds[2] = job_store_enqueue_cmd_new(st, &big_plain, "a\n123456\n", 9, false, NULL);
-	cmds[3] = job_store_enqueue_cmd_new(st, &c, "a\n3\n", 4, false, NULL);
+	cr_assert_eq(job_store_stage_append(st, big.id, 0, "a\n1\n", 4, 60), JOB_STORE_OK);
+	cmds[0] = job_store_enqueue_cmd_new(st, &a, "a\n1\n", 4, 0, NULL);
+	cmds[1] = job_store_enqueue_cmd_new(st, &big, "22222\n", 6, 4, &k);
+	cmds[2] = job_store_enqueue_cmd_new(st, &big_plain, "a\n123456\n", 9, 0, NULL);
+	cmds[3] = job_store_enqueue_cmd_new(st, &c, "a\n3\n", 4, 0, NULL);
 	cr_assert_eq(job_store_enqueue_batch(st, cmds, 4, out), 4);
 	cr_assert_eq(out[0], JOB_STORE_OK);
 	cr_assert_eq(out[1], JOB_STORE_TOO_LARGE);
@@ -740,7 +755,8 @@ Test(store, batch_a_job_past_the_string_limit_gets_its_own_answer_and_the_others
 	cr_assert_str_eq(job_store_enqueue_cmd_errstr(cmds[3]), "");
 	for (int i = 0; i < 4; i++)
 		job_store_enqueue_cmd_free(cmds[i]);
-	cr_assert_eq(count_job_keys(big.id), 0, "the refused job left its staging key or more");
+	cr_assert_eq(count_job_keys(big.id), 0, "the refused job left a key");
+	assert_staging_left_then_discarded(big.id);
 	cr_assert_eq(count_job_keys(big_plain.id), 0);
 	cr_assert_eq(redis_count_keys("jobq:idem:*"), 0, "a record names a job never queued");
 	redisReply *r = queue_ids("default");
@@ -749,6 +765,9 @@ Test(store, batch_a_job_past_the_string_limit_gets_its_own_answer_and_the_others
 	cr_assert_str_eq(r->element[0]->str, c.id);
 	freeReplyObject(r);
 }
+
+/* The bytes stage_past_a_lowered_limit stages. */
+#define STAGED_PAST ((uint64_t)1024 * 1024 - 2)
 
 /* stage_past_a_lowered_limit stages 1 MiB less 2 bytes as job id's upload,
  * then lowers Redis's proto-max-bulk-len to 1 MiB, past which an APPEND of
@@ -760,7 +779,7 @@ static void stage_past_a_lowered_limit(const char *id)
 
 	cr_assert_not_null(body);
 	memset(body, '1', staged);
-	cr_assert_eq(job_store_stage_append(st, id, body, staged, true, 60), JOB_STORE_OK);
+	cr_assert_eq(job_store_stage_append(st, id, 0, body, staged, 60), JOB_STORE_OK);
 	free(body);
 	freeReplyObject(redis_cmd("CONFIG SET proto-max-bulk-len 1mb"));
 }
@@ -776,9 +795,9 @@ Test(store, batch_an_append_redis_refuses_mid_batch_costs_only_its_job)
 	enum job_store_status out[3];
 
 	stage_past_a_lowered_limit(big.id);
-	cmds[0] = job_store_enqueue_cmd_new(st, &a, "a\n1\n", 4, false, NULL);
-	cmds[1] = job_store_enqueue_cmd_new(st, &big, "22222\n", 6, true, NULL);
-	cmds[2] = job_store_enqueue_cmd_new(st, &c, "a\n3\n", 4, false, NULL);
+	cmds[0] = job_store_enqueue_cmd_new(st, &a, "a\n1\n", 4, 0, NULL);
+	cmds[1] = job_store_enqueue_cmd_new(st, &big, "22222\n", 6, STAGED_PAST, NULL);
+	cmds[2] = job_store_enqueue_cmd_new(st, &c, "a\n3\n", 4, 0, NULL);
 	cr_assert_eq(job_store_enqueue_batch(st, cmds, 3, out), 3, "%s", job_store_errstr(st));
 	freeReplyObject(redis_cmd("CONFIG SET proto-max-bulk-len 512mb"));
 	cr_assert_eq(out[0], JOB_STORE_OK);
@@ -786,7 +805,8 @@ Test(store, batch_an_append_redis_refuses_mid_batch_costs_only_its_job)
 	cr_assert_eq(out[2], JOB_STORE_OK);
 	for (int i = 0; i < 3; i++)
 		job_store_enqueue_cmd_free(cmds[i]);
-	cr_assert_eq(count_job_keys(big.id), 0, "the refused job left its staging key or more");
+	cr_assert_eq(count_job_keys(big.id), 0, "the refused job left a key");
+	assert_staging_left_then_discarded(big.id);
 	redisReply *r = queue_ids("default");
 	cr_assert_eq(r->elements, 2);
 	cr_assert_str_eq(r->element[1]->str, a.id);
@@ -806,15 +826,16 @@ Test(store, batch_an_append_refused_mid_batch_leaves_its_key_and_its_place_to_th
 
 	open_store_with_limits(1, 0);
 	stage_past_a_lowered_limit(big.id);
-	cmds[0] = job_store_enqueue_cmd_new(st, &big, "22222\n", 6, true, &k);
-	cmds[1] = job_store_enqueue_cmd_new(st, &next, "a\n3\n", 4, false, &again);
+	cmds[0] = job_store_enqueue_cmd_new(st, &big, "22222\n", 6, STAGED_PAST, &k);
+	cmds[1] = job_store_enqueue_cmd_new(st, &next, "a\n3\n", 4, 0, &again);
 	cr_assert_eq(job_store_enqueue_batch(st, cmds, 2, out), 2, "%s", job_store_errstr(st));
 	freeReplyObject(redis_cmd("CONFIG SET proto-max-bulk-len 512mb"));
 	for (int i = 0; i < 2; i++)
 		job_store_enqueue_cmd_free(cmds[i]);
 	cr_assert_eq(out[0], JOB_STORE_TOO_LARGE);
 	cr_assert_eq(out[1], JOB_STORE_OK, "answered %d (%s), not queued", out[1], again.job_id);
-	cr_assert_eq(count_job_keys(big.id), 0, "the refused job left its staging key or more");
+	cr_assert_eq(count_job_keys(big.id), 0, "the refused job left a key");
+	assert_staging_left_then_discarded(big.id);
 	redisReply *r = redis_cmd("HGET jobq:idem:-:k job");
 	cr_assert_eq(r->type, REDIS_REPLY_STRING, "no record for the queued job");
 	cr_assert_str_eq(r->str, next.id);
@@ -836,10 +857,10 @@ Test(store, batch_an_append_refused_for_memory_fails_the_batch_and_keeps_the_upl
 	struct job_store_enqueue_cmd *cmd;
 	enum job_store_status out[1];
 
-	cr_assert_eq(job_store_stage_append(st, big.id, "a\n1\n", 4, true, 60), JOB_STORE_OK);
+	cr_assert_eq(job_store_stage_append(st, big.id, 0, "a\n1\n", 4, 60), JOB_STORE_OK);
 	freeReplyObject(redis_cmd("CONFIG SET maxmemory-policy noeviction"));
 	freeReplyObject(redis_cmd("CONFIG SET maxmemory 1"));
-	cmd = job_store_enqueue_cmd_new(st, &big, "2\n", 2, true, NULL);
+	cmd = job_store_enqueue_cmd_new(st, &big, "2\n", 2, 4, NULL);
 	cr_assert_not_null(cmd);
 	size_t answered = job_store_enqueue_batch(st, &cmd, 1, out);
 	freeReplyObject(redis_cmd("CONFIG SET maxmemory 0"));
@@ -849,7 +870,8 @@ Test(store, batch_an_append_refused_for_memory_fails_the_batch_and_keeps_the_upl
 		  strstr(job_store_errstr(st), "OOM") != NULL, "%s / %s",
 		  job_store_enqueue_cmd_errstr(cmd), job_store_errstr(st));
 	job_store_enqueue_cmd_free(cmd);
-	cr_assert_eq(count_job_keys(big.id), 1, "the staged upload was lost or a job written");
+	cr_assert_eq(count_job_keys(big.id), 0, "a job was written");
+	assert_staging_left_then_discarded(big.id);
 }
 
 /* The key of the wrong type each job of run_wrong_type_batch was told of
@@ -865,10 +887,10 @@ static void run_wrong_type_batch(struct job_spec *s, enum job_store_status *out,
 	struct job_store_idem k = {"", "k", "h1", 3600, ""};
 	struct job_store_enqueue_cmd *cmds[3];
 
-	cr_assert_eq(job_store_stage_append(st, s[1].id, "a\n1\n", 4, true, 60), JOB_STORE_OK);
-	cmds[0] = job_store_enqueue_cmd_new(st, &s[0], "a\n1\n", 4, false, &k);
-	cmds[1] = job_store_enqueue_cmd_new(st, &s[1], "2\n", 2, true, NULL);
-	cmds[2] = job_store_enqueue_cmd_new(st, &s[2], "a\n1\n", 4, false, NULL);
+	cr_assert_eq(job_store_stage_append(st, s[1].id, 0, "a\n1\n", 4, 60), JOB_STORE_OK);
+	cmds[0] = job_store_enqueue_cmd_new(st, &s[0], "a\n1\n", 4, 0, &k);
+	cmds[1] = job_store_enqueue_cmd_new(st, &s[1], "2\n", 2, 4, NULL);
+	cmds[2] = job_store_enqueue_cmd_new(st, &s[2], "a\n1\n", 4, 0, NULL);
 	cr_assert_eq(job_store_enqueue_batch(st, cmds, 3, out), answered);
 	for (int i = 0; i < 3; i++) {
 		snprintf(batch_err[i], sizeof batch_err[i], "%s",
@@ -893,8 +915,9 @@ static void assert_wrong_type_writes_nothing(const char *key)
 		cr_assert_eq(out[i], JOB_STORE_EPROTO, "job %zu: %d", i, out[i]);
 		cr_assert(strstr(batch_err[i], key) != NULL, "%s", batch_err[i]);
 		cr_assert_str_eq(batch_wrong_key[i], key, "%s", batch_err[i]);
-		cr_assert_eq(count_job_keys(s[i].id), i == 1 ? 1 : 0, "job %zu left keys", i);
+		cr_assert_eq(count_job_keys(s[i].id), 0, "job %zu left keys", i);
 	}
+	cr_assert_eq(redis_count_keys("jobq:staging:*"), 1, "the staged job's piece is gone");
 	cr_assert_eq(redis_count_keys("jobq:idem:*"), strcmp(key, "jobq:idem:-:k") == 0,
 		     "a record names a job never queued");
 	cr_assert_eq(redis_count_keys("jobq:queue:default"), 0);
@@ -965,7 +988,7 @@ Test(store, batch_more_jobs_than_one_script_call_takes_are_all_answered)
 
 	for (int i = 0; i < N; i++) {
 		s[i] = spec_for("default");
-		cmds[i] = job_store_enqueue_cmd_new(st, &s[i], "a\n1\n", 4, false, NULL);
+		cmds[i] = job_store_enqueue_cmd_new(st, &s[i], "a\n1\n", 4, 0, NULL);
 		cr_assert_not_null(cmds[i]);
 	}
 	cr_assert_eq(job_store_enqueue_batch(st, cmds, N, out), N);
@@ -990,7 +1013,7 @@ static struct job_claim two_small_jobs(struct job_spec *first, struct job_spec *
 	*first = spec_for("default");
 	*second = spec_for("default");
 	enqueue_small(first);
-	cr_assert_eq(job_store_enqueue(st, second, "a\n2\n", 4, false), JOB_STORE_OK);
+	cr_assert_eq(job_store_enqueue(st, second, "a\n2\n", 4, 0), JOB_STORE_OK);
 	return claim_one(30000);
 }
 
@@ -1040,7 +1063,7 @@ Test(store, a_large_input_is_left_to_be_read_in_pieces)
 	cr_assert_not_null(body);
 	memset(body, 'x', JOB_CLAIM_INLINE + 1);
 	s.bytes = JOB_CLAIM_INLINE + 1;
-	cr_assert_eq(job_store_enqueue(st, &s, body, JOB_CLAIM_INLINE + 1, false), JOB_STORE_OK);
+	cr_assert_eq(job_store_enqueue(st, &s, body, JOB_CLAIM_INLINE + 1, 0), JOB_STORE_OK);
 	free(body);
 	struct job_claim c = claim_one(30000);
 	cr_assert_not(c.inlined);
@@ -1122,7 +1145,7 @@ static void batch_of(struct job_spec *specs, int n)
 		char body[8];
 		specs[i] = spec_for("default");
 		snprintf(body, sizeof body, "a\n%d\n", i % 10);
-		cr_assert_eq(job_store_enqueue(st, &specs[i], body, 4, false), JOB_STORE_OK);
+		cr_assert_eq(job_store_enqueue(st, &specs[i], body, 4, 0), JOB_STORE_OK);
 	}
 }
 
@@ -1481,7 +1504,7 @@ Test(store, a_batch_claim_stops_before_a_job_that_is_not_small)
 	batch_of(s, 1);
 	s[1] = spec_for("default");
 	snprintf(s[1].task, sizeof s[1].task, "sleepy"); /* not a built-in task */
-	cr_assert_eq(job_store_enqueue(st, &s[1], "a\n1\n", 4, false), JOB_STORE_OK);
+	cr_assert_eq(job_store_enqueue(st, &s[1], "a\n1\n", 4, 0), JOB_STORE_OK);
 	batch_of(&s[2], 2);
 	cr_assert_eq(finish_batch_ok(NULL, 0, 4, NULL, c), 1);
 	cr_assert_str_eq(c[0].id, s[0].id);
@@ -1516,7 +1539,7 @@ Test(store, a_batch_whose_first_job_is_large_claims_it_alone)
 	input[big - 1] = '\n';
 	s[0] = spec_for("default");
 	s[0].bytes = big;
-	cr_assert_eq(job_store_enqueue(st, &s[0], input, big, false), JOB_STORE_OK);
+	cr_assert_eq(job_store_enqueue(st, &s[0], input, big, 0), JOB_STORE_OK);
 	free(input);
 	batch_of(&s[1], 2);
 	cr_assert_eq(finish_batch_ok(NULL, 0, 4, NULL, c), 1);

@@ -121,7 +121,7 @@ Test(submit, raw_csv_is_accepted_profiled_and_the_result_matches)
 	redisReply *rr = redis_cmd("HGET jobq:job:%s request_id", id);
 	cr_assert_str_eq(rr->str, "test-req-42");
 	freeReplyObject(rr);
-	rr = redis_cmd("STRLEN jobq:job:%s:input", id);
+	rr = redis_cmd("STRLEN jobq:job:%s:input:0", id);
 	cr_assert_eq(rr->integer, (long long)strlen(csv));
 	freeReplyObject(rr);
 	rr = redis_cmd("TTL jobq:job:%s", id);

@@ -13,7 +13,8 @@ Test(keys, names_are_built_from_the_prefix)
 	cr_assert_str_eq(keys_job(k, "jobq", id), "jobq:job:0123456789abcdef0123456789abcdef");
 	cr_assert_str_eq(keys_input(k, "jobq", id), "jobq:job:0123456789abcdef0123456789abcdef:input");
 	cr_assert_str_eq(keys_result(k, "t1", id), "t1:job:0123456789abcdef0123456789abcdef:result");
-	cr_assert_str_eq(keys_staging(k, "jobq", id), "jobq:staging:0123456789abcdef0123456789abcdef");
+	cr_assert_str_eq(keys_staging_piece(k, "jobq", id, 0), "jobq:staging:0123456789abcdef0123456789abcdef:0");
+	cr_assert_str_eq(keys_input_piece(k, "jobq", id, 12), "jobq:job:0123456789abcdef0123456789abcdef:input:12");
 	cr_assert_str_eq(keys_queue(k, "jobq", "default"), "jobq:queue:default");
 	cr_assert_str_eq(keys_wake(k, "jobq", "fast"), "jobq:wake:fast");
 	cr_assert_str_eq(keys_running(k, "jobq"), "jobq:running");

@@ -1,7 +1,7 @@
 -- lib/claim_jobs.lua — the claim transition, shared by claim.lua (the
 -- producer's claims) and finish_next.lua (a consumer's next jobs), which
 -- pull it in with a line "--@include claim_jobs.lua" after observe.lua,
--- wake.lua and layout.lua.
+-- wake.lua, layout.lua and input.lua.
 --
 -- claim_jobs(running, a, now, now_s, fin) runs claim.lua's transition (see
 -- there) at now (now_ms's number and string), with running the key
@@ -31,7 +31,7 @@ local function claim_cancelled(a, job, task, token, now, fin)
              'error_message', 'The job was cancelled while it ran; its worker stopped before it could say so.')
   tally_add(fin, task or '', 'cancelled', 1)
   redis.call('EXPIRE', job, ttl)
-  redis.call('EXPIRE', job .. ':input', ttl)
+  input_expire(job, ttl)
   redis.call('EXPIRE', job .. ':errors', ttl)
 end
 
@@ -44,7 +44,7 @@ local function claim_reap_dead(a, id, job, task, token, now, fin)
   redis.call('HSET', job, 'status', 'failed', 'finished_at', now, 'retry_at', 0)
   tally_add(fin, task or '', 'failed', 1)
   redis.call('EXPIRE', job, ttl)
-  redis.call('EXPIRE', job .. ':input', ttl)
+  input_expire(job, ttl)
   redis.call('EXPIRE', job .. ':errors', ttl)
   redis.call('ZADD', dead, now, id)
   redis.call('ZREMRANGEBYSCORE', dead, '-inf', now - tonumber(a[7]) * 1000)
@@ -193,7 +193,9 @@ local function claim_one(a, k, q, id, out, leased, fin)
     redis.call('HSET', job, 'status', 'running', 'worker', a[3], 'started_at', k.now_s,
                'token', token_w, 'attempts', attempts_w, 'input_key', '1')
     if k.inline > 0 and (tonumber(f[5]) or 0) <= k.inline then
-      input = redis.call('GET', job .. ':input')
+      -- A small input not in the hash (staged, or from an older layout)
+      -- is one piece (layout 3) or the one key (layout 2).
+      input = redis.call('GET', job .. ':input:0') or redis.call('GET', job .. ':input')
     end
   end
   leased[#leased + 1] = k.lease_until

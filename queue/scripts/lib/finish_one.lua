@@ -184,7 +184,7 @@ local function finish_one(job, a, c, fin, dur)
   end
   redis.call('EXPIRE', job, c.ttl)
   -- A small input is a field of the hash (enqueue.lua): it has no key.
-  if f[4] == '1' then redis.call('EXPIRE', job .. ':input', c.ttl) end
+  if f[4] == '1' then input_expire(job, c.ttl) end
   if not first then redis.call('EXPIRE', job .. ':errors', c.ttl) end
   if cancel then return 3 end
   return 0

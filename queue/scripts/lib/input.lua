@@ -1,0 +1,43 @@
+-- lib/input.lua — the keys of a job's input, for the scripts that give
+-- them the job's TTL, take it away or check them: finish_one.lua and
+-- claim_jobs.lua (finish, finish_next, claim), cancel, fail and retry,
+-- which pull it in with a line "--@include input.lua" (before
+-- finish_one.lua and claim_jobs.lua).
+--
+-- A job's input is, as its hash says (enqueue.lua writes it):
+--   field input                 the input itself (small, came whole): no key
+--   input_key 1, input_pieces N the keys {input}:0 .. {input}:N-1, where
+--                               {input} is {p}:job:{id}:input (layout 3)
+--   input_key 1, or neither     the one key {input} (layout 2 and before)
+-- Every function takes {input}, the name of layout 2's key, and the hash's
+-- input_pieces (false or nil for none). Each piece is one command: none
+-- frees or copies more than one piece on Redis's main thread.
+
+-- input_keys answers the names of the input's keys.
+local function input_keys(input, pieces)
+  local n = tonumber(pieces)
+  if not n then return { input } end
+  local keys = {}
+  for i = 0, n - 1 do keys[i + 1] = input .. ':' .. i end
+  return keys
+end
+
+-- input_each runs command cmd with the further arguments on each of the
+-- input's keys.
+local function input_each(input, pieces, cmd, ...)
+  for _, key in ipairs(input_keys(input, pieces)) do
+    redis.call(cmd, key, ...)
+  end
+end
+
+-- input_expire gives every key of the input of job (its hash key) ttl
+-- seconds; the hash is read for input_pieces.
+local function input_expire(job, ttl)
+  input_each(job .. ':input', redis.call('HGET', job, 'input_pieces'), 'EXPIRE', ttl)
+end
+
+-- input_present tells whether every key of the input is there.
+local function input_present(input, pieces)
+  local keys = input_keys(input, pieces)
+  return redis.call('EXISTS', unpack(keys)) == #keys
+end
