@@ -618,6 +618,10 @@ uint64_t job_store_staging_pieces(uint64_t staged)
  * queue's ids and how long one call holds Redis. */
 #define ENQUEUE_CALL_MAX 256
 
+/* The arguments of a job's group that are numbers (cmd_u64): the bytes
+ * staged, the record's TTL and the six of cmd_spec_fields. */
+#define ENQUEUE_NUMBERS 8
+
 /* One job's enqueue, ready to send (job_store.h, "Group commit"): its
  * group of enqueue.lua's ARGV, pointing into the command itself (its copy
  * of the spec, its numbers, its record's name), into the borrowed tail and
@@ -628,7 +632,7 @@ struct job_store_enqueue_cmd {
 	int argc;
 	struct job_spec spec;
 	char delimiter[1];
-	char numbers[7][RESP_U64_MAX]; /* storage for the arguments that are numbers */
+	char numbers[ENQUEUE_NUMBERS][RESP_U64_MAX]; /* storage for the arguments that are numbers */
 	int nnumbers;
 	char idem_key[KEYS_IDEM_MAX];
 	struct job_store_idem *idem; /* borrowed, NULL without a key; its job_id is written */
@@ -651,7 +655,13 @@ static void cmd_str(struct job_store_enqueue_cmd *cmd, const char *s)
 
 static void cmd_u64(struct job_store_enqueue_cmd *cmd, uint64_t v)
 {
-	char *buf = cmd->numbers[cmd->nnumbers++];
+	char *buf;
+
+	/* A number more than ENQUEUE_NUMBERS counts would write over the
+	 * record's name that follows (it did once): stop at once instead. */
+	if (cmd->nnumbers >= ENQUEUE_NUMBERS)
+		abort();
+	buf = cmd->numbers[cmd->nnumbers++];
 
 	cmd_bytes(cmd, buf, resp_u64(buf, v));
 }

@@ -213,7 +213,13 @@ def cancel_once(base, prefix, port, wpid, task, body):
     done = poll(lambda: state() == "cancelled" and not worker_children(wpid), 30)
     ms = (time.perf_counter() - t0) * 1000
     # Keep Redis small over many large inputs: the cancelled input is done.
-    subprocess.run(["redis-cli", "-p", port, "DEL", "%s:job:%s:input" % (prefix, job["id"])],
+    # It is pieces {input}:0.. (layout 3), as many as the hash says.
+    key = "%s:job:%s" % (prefix, job["id"])
+    got = subprocess.run(["redis-cli", "-p", port, "HGET", key, "input_pieces"],
+                         capture_output=True, text=True, check=False).stdout.strip()
+    pieces = int(got) if got.isdigit() else 0
+    subprocess.run(["redis-cli", "-p", port, "DEL", key + ":input"] +
+                   ["%s:input:%d" % (key, i) for i in range(pieces)],
                    stdout=subprocess.DEVNULL, check=False)
     return ms if done else "not cancelled within 30 s (%s)" % state()
 

@@ -264,6 +264,8 @@ Test(cancel, queued_job_is_cancelled_at_once_and_never_runs)
 	cr_assert_eq(redis_integer("HEXISTS %s input", key), 1, "the small input is not in the hash");
 	snprintf(key, sizeof key, "jobq:job:%s:input", id);
 	cr_assert_eq(redis_integer("EXISTS %s", key), 0, "a small input has a key of its own");
+	snprintf(key, sizeof key, "jobq:job:%s:input:0", id);
+	cr_assert_eq(redis_integer("EXISTS %s", key), 0, "a small input has a piece of its own");
 
 	/* A worker that comes later runs the next job, not the cancelled one. */
 	harness_start_worker(NULL);

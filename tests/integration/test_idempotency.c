@@ -154,6 +154,33 @@ Test(idempotency, a_large_replay_stages_nothing)
 	free(csv);
 }
 
+/* The record is {p}:idem:{tenant}:{key} whatever the job's numbers: a
+ * four-digit timeout once overflowed the command's number storage into
+ * the record's name (a NUL for its first byte), so that a replay missed
+ * the record at the start and staged its upload again. */
+Test(idempotency, the_record_is_named_by_its_key_whatever_the_jobs_options)
+{
+	size_t len;
+	char *csv = harness_csv_rows(40000, &len); /* 640 KB: more than the first buffer */
+	const char *path = "/v1/jobs?timeout=86400&max_attempts=10";
+	struct http_reply r = post_keyed(path, "numbers", csv, len);
+	cr_assert_eq(r.status, 202, "%ld: %s", r.status, r.body);
+	char *id = job_id_of(&r);
+	http_reply_free(&r);
+
+	char *rec = recorded_job("numbers");
+	cr_assert(rec && strcmp(rec, id) == 0, "jobq:idem:-:numbers names %s, not %s", rec, id);
+	cr_assert_eq(redis_count_keys("jobq:idem:*"), 1);
+	long long before = write_calls();
+	r = post_keyed(path, "numbers", csv, len);
+	free(expect_replay(&r, id));
+	http_reply_free(&r);
+	cr_assert_eq(write_calls(), before, "the replay staged its upload again");
+	free(rec);
+	free(id);
+	free(csv);
+}
+
 Test(idempotency, replay_after_the_job_succeeded_returns_it_succeeded)
 {
 	char *id = submit_keyed("retry-after-done");

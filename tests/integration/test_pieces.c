@@ -360,3 +360,19 @@ Test(pieces, a_job_of_layout_2_is_run_and_its_input_key_expires)
 	cr_assert(ttl > 0 && ttl <= RESULT_TTL_S, "the one key's TTL is %lld", ttl);
 	free(csv);
 }
+
+/* A retry checks every piece is there; an input of more pieces than Lua
+ * unpacks at once (8000: over 31 GiB) is checked too, not an error. */
+Test(pieces, a_retry_of_a_job_of_9000_pieces_checks_them_all)
+{
+	const char *id = "fedcba9876543210fedcba9876543210";
+	char now[24];
+
+	snprintf(now, sizeof now, "%lld", (long long)job_now_ms());
+	freeReplyObject(redis_cmd("HSET jobq:job:%s status failed id %s task cat queue default "
+				  "request_id r header 1 rows 1 columns 1 bytes 37748736000 "
+				  "created_at %s finished_at %s max_attempts 1 timeout 0 "
+				  "input_key 1 input_pieces 9000 attempts 1 token 1",
+				  id, id, now, now));
+	job_request("POST", id, "/retry", 410); /* no piece is there */
+}

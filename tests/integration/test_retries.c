@@ -296,6 +296,7 @@ Test(retries, retry_endpoint_brings_a_failed_job_back_and_refuses_the_others)
 	/* Its small input is a field of the hash, which lives on. */
 	cr_assert_eq(redis_int("HEXISTS jobq:job:%s input", id), 1);
 	cr_assert_eq(redis_int("EXISTS jobq:job:%s:input", id), 0);
+	cr_assert_eq(redis_int("EXISTS jobq:job:%s:input:0", id), 0);
 
 	/* It runs again, to success, with a new token. */
 	harness_start_worker(NULL);

@@ -80,7 +80,7 @@ Test(store, enqueue_makes_hash_input_and_queue_entry_visible_together)
 	r = redis_cmd("HEXISTS jobq:job:%s input_key", s.id);
 	cr_assert_eq(r->integer, 0);
 	freeReplyObject(r);
-	cr_assert_eq(redis_count_keys("jobq:job:*:input"), 0);
+	cr_assert_eq(redis_count_keys("jobq:job:*:input*"), 0);
 	r = redis_cmd("LRANGE jobq:queue:default 0 -1");
 	cr_assert_eq(r->elements, 1);
 	cr_assert_str_eq(r->element[0]->str, s.id);
@@ -182,6 +182,7 @@ Test(store, a_small_input_comes_with_the_claim_from_the_hash_and_expires_with_it
 	long long ttl = ttl_of("TTL jobq:job:%s", s.id);
 	cr_assert(ttl > 0 && ttl <= 60, "hash TTL %lld", ttl);
 	cr_assert_eq(ttl_of("TTL jobq:job:%s:input", s.id), -2, "a small input has a key");
+	cr_assert_eq(ttl_of("TTL jobq:job:%s:input:0", s.id), -2, "a small input has a piece");
 }
 
 Test(store, a_staged_input_is_a_key_that_comes_with_the_claim_and_gets_the_ttl)
