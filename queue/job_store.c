@@ -344,42 +344,50 @@ enum job_store_status job_store_claim_layout(struct job_store *st)
 	return s;
 }
 
-/* store_roundtrip sends one command and returns its reply (caller frees),
- * NULL after an I/O error or when out of memory. With lens, the command is
- * formatted by resp_command (hiredis's own formatting costs an sdscatfmt per
+/* store_roundtrip sends one command on st's connection and returns its
+ * reply (caller frees), or NULL with *status set: ENOMEM when the command
+ * could not be formatted (the connection is kept), else what store_fail
+ * says after an I/O error. With lens, the command is formatted by
+ * resp_command (hiredis's own formatting costs an sdscatfmt per
  * argument); without, argv holds strings and hiredis formats them. */
-static redisReply *store_roundtrip(redisContext *ctx, int argc, const char **argv,
-				   const size_t *lens)
+static redisReply *store_roundtrip(struct job_store *st, int argc, const char **argv,
+				   const size_t *lens, enum job_store_status *status)
 {
 	redisReply *r = NULL;
 	size_t len;
 	char *cmd;
 
-	if (lens == NULL)
-		return redisCommandArgv(ctx, argc, argv, NULL);
-	cmd = resp_command(argc, argv, lens, &len);
-	if (cmd == NULL)
-		return NULL;
-	if (redisAppendFormattedCommand(ctx, cmd, len) == REDIS_OK)
-		(void)redisGetReply(ctx, (void **)&r);
-	free(cmd);
+	if (lens == NULL) {
+		r = redisCommandArgv(st->ctx, argc, argv, NULL);
+	} else {
+		cmd = resp_command(argc, argv, lens, &len);
+		if (cmd == NULL) {
+			snprintf(st->err, sizeof st->err, "redis %s: out of memory", argv[0]);
+			*status = JOB_STORE_ENOMEM;
+			return NULL;
+		}
+		if (redisAppendFormattedCommand(st->ctx, cmd, len) == REDIS_OK)
+			(void)redisGetReply(st->ctx, (void **)&r);
+		free(cmd);
+	}
+	if (r == NULL)
+		*status = store_fail(st, argv[0]);
 	return r;
 }
 
 /* store_command sends one command and returns its reply, which the caller
  * frees with freeReplyObject; NULL after an I/O error (connection dropped,
- * *status set) — an error reply is returned like any other. */
+ * *status set) or when out of memory — an error reply is returned like any
+ * other. */
 static redisReply *store_command(struct job_store *st, int argc, const char **argv,
 				 const size_t *lens, enum job_store_status *status)
 {
 	*status = store_connect(st);
 	if (*status != JOB_STORE_OK)
 		return NULL;
-	redisReply *r = store_roundtrip(st->ctx, argc, argv, lens);
-	if (!r) {
-		*status = store_fail(st, argv[0]);
+	redisReply *r = store_roundtrip(st, argc, argv, lens, status);
+	if (!r)
 		return NULL;
-	}
 	st->replies++;
 	return r;
 }
