@@ -289,8 +289,8 @@ static int main_check_redis(struct api_server *srv, struct job_store *st)
 	fprintf(stderr,
 		"%s: Redis's proto-max-bulk-len (%" PRIu64 " bytes), the longest string Redis "
 		"stores, is shorter than a piece of input (%" PRIu64 " bytes, or --max-upload "
-		"when smaller): raise proto-max-bulk-len to at least 4mb\n",
-		MAIN_PROGRAM, bulk, longest);
+		"when smaller): raise proto-max-bulk-len to at least %" PRIu64 " bytes\n",
+		MAIN_PROGRAM, bulk, longest, longest);
 	return MAIN_EXIT_CONFIG;
 }
 

@@ -114,8 +114,11 @@ Test(exit_status, a_large_max_upload_starts_while_redis_is_down)
  * is a bad setting: exit 2. */
 Test(exit_status, a_redis_whose_longest_string_is_below_a_piece_exits_2)
 {
+	int status;
+
 	freeReplyObject(redis_cmd("CONFIG SET proto-max-bulk-len 1mb"));
-	exited_with(harness_run("jobq-api", "toolarge", NULL, 20000), 2, "jobq-api");
+	status = harness_run("jobq-api", "toolarge", NULL, 20000);
 	freeReplyObject(redis_cmd("CONFIG SET proto-max-bulk-len 512mb"));
+	exited_with(status, 2, "jobq-api");
 	cr_assert(harness_log_has("toolarge", "proto-max-bulk-len"), "the message does not say why");
 }
