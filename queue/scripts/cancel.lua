@@ -61,7 +61,7 @@ elseif status == 'queued' or redis.call('ZSCORE', KEYS[3], id) then
   redis.call('HSET', KEYS[1], 'status', 'cancelled', 'finished_at', now, 'worker', '',
              'error_code', 'cancelled', 'error_message', ARGV[4])
   redis.call('EXPIRE', KEYS[1], ttl)
-  input_each(KEYS[2], f[5], 'EXPIRE', ttl)
+  input_give_ttl(KEYS[2], f[5], ttl)
   -- A job waiting for a retry has an error history: it expires with it.
   redis.call('EXPIRE', KEYS[1] .. ':errors', ttl)
   code = 0

@@ -66,7 +66,7 @@ local ttl = tonumber(ARGV[3])
 redis.call('HINCRBY', KEYS[8], (f[7] or '') .. '|failed', 1)
 redis.call('HSET', KEYS[1], 'status', 'failed', 'finished_at', now, 'retry_at', 0, unpack(h))
 redis.call('EXPIRE', KEYS[1], ttl)
-input_each(KEYS[4], f[9], 'EXPIRE', ttl)
+input_give_ttl(KEYS[4], f[9], ttl)
 redis.call('EXPIRE', KEYS[5], ttl)
 -- The dead letters are capped here, by age and then by count; the job keys
 -- of the ones dropped are left to their own TTL.

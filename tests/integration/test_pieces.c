@@ -376,3 +376,34 @@ Test(pieces, a_retry_of_a_job_of_9000_pieces_checks_them_all)
 				  id, id, now, now));
 	job_request("POST", id, "/retry", 410); /* no piece is there */
 }
+
+/* A large input's pieces do not all expire in the same second: past the
+ * first 16, each 16 a second later, so that Redis's expire cycle never
+ * frees a whole large input in one pass (README, Performance). */
+Test(pieces, the_pieces_of_a_large_input_expire_16_a_second)
+{
+	const char *id = "00112233445566778899aabbccddeeff";
+	char now[24];
+	long long first;
+
+	snprintf(now, sizeof now, "%lld", (long long)job_now_ms());
+	freeReplyObject(redis_cmd("HSET jobq:job:%s status queued id %s task profile queue default "
+				  "request_id r header 1 rows 1 columns 1 bytes 80 created_at %s "
+				  "max_attempts 1 timeout 0 input_key 1 input_pieces 40",
+				  id, id, now));
+	for (int i = 0; i < 40; i++)
+		freeReplyObject(redis_cmd("SET jobq:job:%s:input:%d a\n", id, i));
+	freeReplyObject(redis_cmd("LPUSH jobq:queue:default %s", id));
+	cancel(id, 200);
+	redisReply *r = redis_cmd("PTTL jobq:job:%s:input:0", id);
+	first = r->integer;
+	freeReplyObject(r);
+	cr_assert(first > 0 && first <= RESULT_TTL_S * 1000LL, "piece 0's PTTL is %lld", first);
+	for (int i = 1; i < 40; i++) {
+		r = redis_cmd("PTTL jobq:job:%s:input:%d", id, i);
+		long long later = r->integer - first, want = (i / 16) * 1000LL;
+		freeReplyObject(r);
+		cr_assert(later > want - 500 && later < want + 500,
+			  "piece %d ends %lld ms after piece 0, not about %lld", i, later, want);
+	}
+}
