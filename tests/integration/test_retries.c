@@ -544,6 +544,22 @@ static char *dead_page(int limit, const char *cursor, char seen[][JOB_ID_HEX + 1
 	return out;
 }
 
+/* dead_walk follows the pages of limit dead letters from the newest to
+ * the end, appending every id to seen (*n of them); fails the test past
+ * max_pages pages. */
+static void dead_walk(int limit, size_t max_pages, char seen[][JOB_ID_HEX + 1], size_t *n)
+{
+	char *cursor = NULL;
+	size_t pages = 0;
+
+	do {
+		char *next = dead_page(limit, cursor, seen, n);
+		free(cursor);
+		cursor = next;
+		cr_assert_lt(++pages, max_pages, "the pages do not end");
+	} while (cursor != NULL);
+}
+
 /* Pages of dead letters follow one another through every entry, newest
  * first, ties of the same millisecond included, whatever leaves the list
  * between two pages; a bad cursor is a 400. */
@@ -551,8 +567,8 @@ Test(retries, dead_letters_page_with_a_cursor)
 {
 	static const int when[] = {300, 100, 200, 100, 400, 100, 300};
 	enum { N = sizeof when / sizeof when[0] };
-	char seen[N][JOB_ID_HEX + 1], *ids[N], *cursor = NULL;
-	size_t n = 0, pages = 0;
+	char seen[N][JOB_ID_HEX + 1], *ids[N], *cursor;
+	size_t n = 0;
 
 	for (int i = 0; i < N; i++) {
 		ids[i] = submit_csv("queue=manual", "v\n1\n");
@@ -560,12 +576,7 @@ Test(retries, dead_letters_page_with_a_cursor)
 		freeReplyObject(redis_cmd("LREM jobq:queue:manual 0 %s", ids[i]));
 		freeReplyObject(redis_cmd("ZADD jobq:dead %d %s", when[i], ids[i]));
 	}
-	do {
-		char *next = dead_page(2, cursor, seen, &n);
-		free(cursor);
-		cursor = next;
-		cr_assert_lt(++pages, 10, "the pages do not end");
-	} while (cursor != NULL);
+	dead_walk(2, 10, seen, &n);
 	redisReply *all = redis_cmd("ZREVRANGE jobq:dead 0 -1");
 	cr_assert_eq(n, all->elements, "%zu listed of %zu", n, all->elements);
 	for (size_t i = 0; i < n; i++)
@@ -608,8 +619,8 @@ Test(retries, dead_letter_pages_hold_ties_in_byte_order_and_skip_junk)
 					   "ab000000000000000000000000000000",
 					   "aa000000000000000000000000000000",
 					   "0a000000000000000000000000000000"};
-	char seen[8][JOB_ID_HEX + 1], *cursor = NULL;
-	size_t n = 0, pages = 0;
+	char seen[8][JOB_ID_HEX + 1];
+	size_t n = 0;
 
 	/* Real jobs, moved to ids of our choosing. */
 	for (size_t i = 0; i < 4; i++) {
@@ -621,12 +632,7 @@ Test(retries, dead_letter_pages_hold_ties_in_byte_order_and_skip_junk)
 		free(id);
 	}
 	freeReplyObject(redis_cmd("ZADD jobq:dead 100 junk"));
-	do {
-		char *next = dead_page(1, cursor, seen, &n);
-		free(cursor);
-		cursor = next;
-		cr_assert_lt(++pages, 12, "the pages do not end");
-	} while (cursor != NULL);
+	dead_walk(1, 12, seen, &n);
 	cr_assert_eq(n, 4, "%zu listed", n);
 	for (size_t i = 0; i < 4; i++)
 		cr_assert_str_eq(seen[i], fake[i], "entry %zu", i);
