@@ -647,13 +647,16 @@ struct job_store_enqueue_cmd {
 	char err[256];               /* this job's failure in its last batch, "" if none */
 };
 
-/* cmd_bytes appends an argument of n bytes (borrowed until the call). */
+/* cmd_bytes appends an argument of n bytes (borrowed until the call); one
+ * past the group's ENQUEUE_STRIDE marks the command as no whole group. */
 static void cmd_bytes(struct job_store_enqueue_cmd *cmd, const char *s, size_t n)
 {
-	if (cmd->argc < ENQUEUE_STRIDE) {
-		cmd->argv[cmd->argc] = s;
-		cmd->lens[cmd->argc++] = n;
+	if (cmd->argc >= ENQUEUE_STRIDE) {
+		cmd->argc = ENQUEUE_STRIDE + 1;
+		return;
 	}
+	cmd->argv[cmd->argc] = s;
+	cmd->lens[cmd->argc++] = n;
 }
 
 static void cmd_str(struct job_store_enqueue_cmd *cmd, const char *s)
@@ -661,16 +664,18 @@ static void cmd_str(struct job_store_enqueue_cmd *cmd, const char *s)
 	cmd_bytes(cmd, s, strlen(s));
 }
 
+/* cmd_u64 appends a number. One more than ENQUEUE_NUMBERS would write
+ * over the record's name that follows (it did once): it is dropped, and
+ * job_store_enqueue_cmd_new refuses the command, as call_u64 does. */
 static void cmd_u64(struct job_store_enqueue_cmd *cmd, uint64_t v)
 {
 	char *buf;
 
-	/* A number more than ENQUEUE_NUMBERS counts would write over the
-	 * record's name that follows (it did once): stop at once instead. */
-	if (cmd->nnumbers >= ENQUEUE_NUMBERS)
-		abort();
+	if (cmd->nnumbers >= ENQUEUE_NUMBERS) {
+		cmd->argc = ENQUEUE_STRIDE + 1; /* no whole group */
+		return;
+	}
 	buf = cmd->numbers[cmd->nnumbers++];
-
 	cmd_bytes(cmd, buf, resp_u64(buf, v));
 }
 
@@ -718,6 +723,10 @@ struct job_store_enqueue_cmd *job_store_enqueue_cmd_new(const struct job_store *
 	cmd_str(cmd, idem != NULL ? idem->hash : "");
 	cmd_u64(cmd, idem != NULL ? (uint64_t)idem->ttl_s : 0);
 	cmd_spec_fields(cmd);
+	if (cmd->argc != ENQUEUE_STRIDE) { /* a bug: refused as out of memory is (503) */
+		free(cmd);
+		return NULL;
+	}
 	return cmd;
 }
 

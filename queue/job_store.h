@@ -255,7 +255,8 @@ struct job_store_enqueue_cmd;
  * max_queue_depth; it does not touch Redis. tail and idem (with its
  * strings) are borrowed: they must outlive the command, and idem->job_id
  * is written when the command's reply is read. Returns the command (free
- * with job_store_enqueue_cmd_free), or NULL when out of memory. */
+ * with job_store_enqueue_cmd_free), or NULL when out of memory (or when its
+ * arguments do not make exactly one group: a bug, answered the same way). */
 struct job_store_enqueue_cmd *job_store_enqueue_cmd_new(const struct job_store *st,
 							const struct job_spec *spec,
 							const char *tail, size_t tail_len,
