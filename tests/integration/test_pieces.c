@@ -362,11 +362,13 @@ Test(pieces, a_job_of_layout_2_is_run_and_its_input_key_expires)
 }
 
 /* A retry checks every piece is there; an input of more pieces than Lua
- * unpacks at once (8000: over 31 GiB) is checked too, not an error. */
+ * unpacks at once (8000: over 31 GiB) is checked too, not an error, the
+ * last slice of keys as well as the first, and a whole one is kept. */
 Test(pieces, a_retry_of_a_job_of_9000_pieces_checks_them_all)
 {
 	const char *id = "fedcba9876543210fedcba9876543210";
-	char now[24];
+	char now[24], input[80];
+	redisReply *r;
 
 	snprintf(now, sizeof now, "%lld", (long long)job_now_ms());
 	freeReplyObject(redis_cmd("HSET jobq:job:%s status failed id %s task cat queue default "
@@ -374,7 +376,19 @@ Test(pieces, a_retry_of_a_job_of_9000_pieces_checks_them_all)
 				  "created_at %s finished_at %s max_attempts 1 timeout 0 "
 				  "input_key 1 input_pieces 9000 attempts 1 token 1",
 				  id, id, now, now));
-	job_request("POST", id, "/retry", 410); /* no piece is there */
+	snprintf(input, sizeof input, "jobq:job:%s:input", id);
+	/* Every piece but the last, each with a TTL as a failed job's has. */
+	freeReplyObject(redis_cmd("EVAL %s 1 %s", "for i = 0, 8998 do redis.call('SET', "
+				  "KEYS[1] .. ':' .. i, 'a', 'EX', 3600) end", input));
+	job_request("POST", id, "/retry", 410);
+	freeReplyObject(redis_cmd("SET %s:8999 a EX 3600", input));
+	job_request("POST", id, "/retry", 202);
+	r = redis_cmd("TTL %s:8999", input);
+	cr_assert_eq(r->integer, -1, "the last piece kept its TTL: %lld", r->integer);
+	freeReplyObject(r);
+	r = redis_cmd("TTL %s:0", input);
+	cr_assert_eq(r->integer, -1, "the first piece kept its TTL: %lld", r->integer);
+	freeReplyObject(r);
 }
 
 /* A large input's pieces do not all expire in the same second: past the
