@@ -40,6 +40,11 @@ local function dead_letter(m, ms)
 end
 
 local max = tonumber(ARGV[1])
+-- A limit below 1 would read the whole set (ZREVRANGE 0 -1) and never
+-- move on: Redis would be held until SCRIPT KILL.
+if not max or max < 1 or max ~= math.floor(max) then
+  return redis.error_reply('ERR dead_page: ARGV[1] must be a whole number of at least 1')
+end
 local pos = 0
 if ARGV[2] ~= '' then
   pos = redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[2], '+inf')
