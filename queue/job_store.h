@@ -299,9 +299,12 @@ size_t job_store_enqueue_batch(struct job_store *st, struct job_store_enqueue_cm
 enum job_store_status job_store_max_bulk(struct job_store *st, uint64_t *bytes);
 
 /* job_store_discard_staging deletes the first pieces staging pieces of
- * id (job_store_staging_pieces), one command each, so that no command frees
- * more than JOB_INPUT_PIECE bytes on Redis's main thread. Best effort: the
- * pieces' TTL removes them anyway. */
+ * id (job_store_staging_pieces) in one round trip: the first 16 (64 MiB)
+ * by one UNLINK each, the others by a TTL that ends 16 of them a second
+ * from the next second on, so that neither a command nor a pass of
+ * Redis's expire cycle frees a whole large upload on its main thread, and
+ * the caller's thread does not wait for it. Best effort: the pieces'
+ * staging TTL removes them anyway. */
 enum job_store_status job_store_discard_staging(struct job_store *st, const char *id,
 						uint64_t pieces);
 

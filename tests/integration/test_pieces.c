@@ -421,3 +421,26 @@ Test(pieces, the_pieces_of_a_large_input_expire_16_a_second)
 			  "piece %d ends %lld ms after piece 0, not about %lld", i, later, want);
 	}
 }
+
+/* A discarded upload's staging pieces go in one round trip: the first 16
+ * at once, the others by a TTL ending 16 of them a second, so that no
+ * command or expire pass frees a whole large upload at once. */
+Test(pieces, a_discarded_upload_frees_16_pieces_at_once_and_the_rest_by_ttl)
+{
+	const char *id = "99887766554433221100ffeeddccbbaa";
+	redisReply *r;
+
+	for (int i = 0; i < 40; i++)
+		freeReplyObject(redis_cmd("SET jobq:staging:%s:%d a EX 3600", id, i));
+	cr_assert_eq(job_store_discard_staging(st, id, 40), JOB_STORE_OK);
+	for (int i = 0; i < 40; i++) {
+		r = redis_cmd("PTTL jobq:staging:%s:%d", id, i);
+		long long want = (i / 16) * 1000LL;
+		if (i < 16)
+			cr_assert_eq(r->integer, -2, "piece %d is still there", i);
+		else
+			cr_assert(r->integer > want - 500 && r->integer <= want,
+				  "piece %d: PTTL %lld, not about %lld", i, r->integer, want);
+		freeReplyObject(r);
+	}
+}
