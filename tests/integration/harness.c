@@ -330,6 +330,24 @@ int harness_run(const char *program, const char *name, const char *const *extra_
 	return HARNESS_RUN_TIMEOUT;
 }
 
+int harness_wait_exit(pid_t pid, int timeout_ms)
+{
+	int status;
+
+	for (long long end = monotonic_ms() + timeout_ms; monotonic_ms() < end; sleep_ms(20))
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return status;
+	return -1;
+}
+
+void harness_assert_exited(int status, int code, const char *who)
+{
+	cr_assert(status >= 0, "%s did not exit (%s)", who,
+		  status == HARNESS_RUN_READY ? "it served" : "timed out");
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == code,
+		  "%s ended with status %d, not exit %d", who, status, code);
+}
+
 int harness_stop_worker(int i, int sig, int timeout_ms)
 {
 	int status = stop_pid(harness.worker_pids[i], sig, timeout_ms);

@@ -84,6 +84,15 @@ int harness_start_worker(const char *const *extra_args);
 int harness_run(const char *program, const char *name, const char *const *extra_args,
 		int timeout_ms);
 
+/* harness_wait_exit waits up to timeout_ms for child pid to exit by
+ * itself and returns its wait status, or -1 when it is still running (it
+ * is left running). */
+int harness_wait_exit(pid_t pid, int timeout_ms);
+
+/* harness_assert_exited fails the test unless status (from harness_run or
+ * harness_wait_exit) is an exit with code; who names the process. */
+void harness_assert_exited(int status, int code, const char *who);
+
 /* harness_stop_worker sends sig to worker i and waits for it to exit.
  * Returns its exit status (as from waitpid), or -1 when it did not exit
  * within timeout_ms (then it is killed). */

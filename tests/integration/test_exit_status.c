@@ -22,20 +22,11 @@ static void setup(void)
 
 TestSuite(exit_status, .init = setup, .fini = harness_teardown, .timeout = 60);
 
-/* exited_with asserts that harness_run's status is an exit with code. */
-static void exited_with(int status, int code, const char *who)
-{
-	cr_assert(status >= 0, "%s did not exit (%s)", who,
-		  status == HARNESS_RUN_READY ? "it served" : "timed out");
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == code,
-		  "%s ended with status %d, not exit %d", who, status, code);
-}
-
 Test(exit_status, a_malformed_redis_url_exits_2)
 {
 	const char *args[] = {"--redis-url", "http://127.0.0.1:1", NULL};
 
-	exited_with(harness_run("jobq-api", "bad_url", args, 20000), 2, "jobq-api");
+	harness_assert_exited(harness_run("jobq-api", "bad_url", args, 20000), 2, "jobq-api");
 	cr_assert(harness_log_has("bad_url", "--redis-url"), "the message does not name the flag");
 }
 
@@ -43,7 +34,7 @@ Test(exit_status, a_malformed_prefix_exits_2)
 {
 	const char *args[] = {"--prefix", "no spaces allowed", NULL};
 
-	exited_with(harness_run("jobq-api", "bad_prefix", args, 20000), 2, "jobq-api");
+	harness_assert_exited(harness_run("jobq-api", "bad_prefix", args, 20000), 2, "jobq-api");
 	cr_assert(harness_log_has("bad_prefix", "--prefix"), "the message does not name the flag");
 }
 
@@ -119,6 +110,6 @@ Test(exit_status, a_redis_whose_longest_string_is_below_a_piece_exits_2)
 	freeReplyObject(redis_cmd("CONFIG SET proto-max-bulk-len 1mb"));
 	status = harness_run("jobq-api", "toolarge", NULL, 20000);
 	freeReplyObject(redis_cmd("CONFIG SET proto-max-bulk-len 512mb"));
-	exited_with(status, 2, "jobq-api");
+	harness_assert_exited(status, 2, "jobq-api");
 	cr_assert(harness_log_has("toolarge", "proto-max-bulk-len"), "the message does not say why");
 }

@@ -237,18 +237,6 @@ Test(group_commit, redis_killed_mid_batch_gives_503_never_202_without_a_job_then
 	free(id);
 }
 
-/* gc_wait_exit waits (bounded) for the API to exit; returns its wait
- * status, or -1 when it is still running after timeout_ms. */
-static int gc_wait_exit(int timeout_ms)
-{
-	int status;
-
-	for (long long end = monotonic_ms() + timeout_ms; monotonic_ms() < end; sleep_ms(20))
-		if (waitpid(harness.api_pid, &status, WNOHANG) == harness.api_pid)
-			return status;
-	return -1;
-}
-
 Test(group_commit, sigterm_answers_every_suspended_submission_then_exits_zero)
 {
 	static struct gc_client cl[GC_MAX_CLIENTS];
@@ -261,7 +249,7 @@ Test(group_commit, sigterm_answers_every_suspended_submission_then_exits_zero)
 	sleep_ms(200);
 	kill(harness.redis_pid, SIGCONT);
 	gc_join(cl, 10);
-	status = gc_wait_exit(20000);
+	status = harness_wait_exit(harness.api_pid, 20000);
 	if (status != -1)
 		harness.api_pid = 0; /* reaped: the teardown must not signal the PID again */
 	cr_assert(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
@@ -425,7 +413,7 @@ static void gc_restart_idle(void)
 	int status;
 
 	kill(harness.api_pid, SIGTERM);
-	status = gc_wait_exit(20000);
+	status = harness_wait_exit(harness.api_pid, 20000);
 	cr_assert(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		  "the suite's jobq-api did not exit 0 on SIGTERM (status %d)", status);
 	harness.api_pid = 0;
@@ -443,13 +431,13 @@ Test(group_commit, exit_when_idle_waits_for_submissions_the_committer_holds)
 	gc_restart_idle();
 	kill(harness.redis_pid, SIGSTOP); /* the submissions wait in the committer */
 	gc_start(cl, 5, 1);
-	cr_assert_eq(gc_wait_exit(2500), -1, "the API exited while the committer held submissions");
+	cr_assert_eq(harness_wait_exit(harness.api_pid, 2500), -1, "the API exited while the committer held submissions");
 	kill(harness.redis_pid, SIGCONT);
 	gc_join(cl, 5);
 	cr_assert_eq(gc_count(cl, 5, 202), 5, "want five 202s, got %d (503: %d, none: %d)",
 		     gc_count(cl, 5, 202), gc_count(cl, 5, 503), gc_count(cl, 5, 0));
 	gc_check_every_202_is_queued(cl, 5, true);
-	status = gc_wait_exit(20000);
+	status = harness_wait_exit(harness.api_pid, 20000);
 	if (status != -1)
 		harness.api_pid = 0; /* reaped: the teardown must not signal the PID again */
 	cr_assert(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,

@@ -28,44 +28,6 @@ static void assert_version(const char *want)
 	freeReplyObject(r);
 }
 
-/* exited_with asserts that harness_run's status is an exit with code. */
-static void exited_with(int status, int code, const char *who)
-{
-	cr_assert(status >= 0, "%s did not exit (%s)", who,
-		  status == HARNESS_RUN_READY ? "it served" : "timed out");
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == code,
-		  "%s ended with status %d, not exit %d", who, status, code);
-}
-
-/* log_has tells whether <name>.log contains text. */
-static bool log_has(const char *name, const char *text)
-{
-	char path[400], line[4096];
-	bool found = false;
-
-	snprintf(path, sizeof path, "%s/%s.log", harness.dir, name);
-	FILE *f = fopen(path, "r");
-	cr_assert_not_null(f, "no %s", path);
-	while (!found && fgets(line, sizeof line, f))
-		found = strstr(line, text) != NULL;
-	fclose(f);
-	return found;
-}
-
-/* wait_exit waits up to timeout_ms for child pid and returns its wait
- * status; fails the test if it does not exit. */
-static int wait_exit(pid_t pid, int timeout_ms)
-{
-	long long end = monotonic_ms() + timeout_ms;
-	int status = 0;
-
-	while (waitpid(pid, &status, WNOHANG) == 0) {
-		cr_assert(monotonic_ms() < end, "pid %ld did not exit", (long)pid);
-		sleep_ms(20);
-	}
-	return status;
-}
-
 Test(schema, the_api_records_the_layout_version_it_writes)
 {
 	char want[16];
@@ -80,8 +42,8 @@ Test(schema, an_api_refuses_to_start_on_data_newer_than_itself)
 
 	snprintf(newer, sizeof newer, "%d", JOB_STORE_SCHEMA + 1);
 	freeReplyObject(redis_cmd("SET jobq:schema_version %s", newer));
-	exited_with(harness_run("jobq-api", "api2", NULL, 20000), 2, "a second jobq-api");
-	cr_assert(log_has("api2", "has layout version"), "the refusal does not say why");
+	harness_assert_exited(harness_run("jobq-api", "api2", NULL, 20000), 2, "a second jobq-api");
+	cr_assert(harness_log_has("api2", "has layout version"), "the refusal does not say why");
 	assert_version(newer);
 }
 
@@ -95,8 +57,8 @@ Test(schema, an_api_refuses_to_raise_the_version_while_an_older_worker_lives)
 	freeReplyObject(redis_cmd("HSET jobq:worker:old-host:1:aa id old-host:1:aa queues default"));
 	freeReplyObject(redis_cmd("ZADD jobq:workers 1 old-host:1:aa"));
 	/* 1, not 2: it passes once the worker is upgraded or gone (below). */
-	exited_with(harness_run("jobq-api", "api2", NULL, 20000), 1, "a second jobq-api");
-	cr_assert(log_has("api2", "upgrade them first: old-host:1:aa"),
+	harness_assert_exited(harness_run("jobq-api", "api2", NULL, 20000), 1, "a second jobq-api");
+	cr_assert(harness_log_has("api2", "upgrade them first: old-host:1:aa"),
 		  "the refusal does not name the old worker");
 	assert_version("1");
 
@@ -138,8 +100,8 @@ Test(schema, a_worker_claims_nothing_from_data_newer_than_itself_and_exits_2)
 
 	snprintf(newer, sizeof newer, "%d", JOB_STORE_SCHEMA + 1);
 	freeReplyObject(redis_cmd("SET jobq:schema_version %s", newer));
-	exited_with(harness_run("jobq-worker", "worker-new", args, 20000), 2, "jobq-worker");
-	cr_assert(log_has("worker-new", "\"reason\":\"schema\""), "the worker does not say why");
+	harness_assert_exited(harness_run("jobq-worker", "worker-new", args, 20000), 2, "jobq-worker");
+	cr_assert(harness_log_has("worker-new", "\"reason\":\"schema\""), "the worker does not say why");
 	/* Read from Redis: the running API would now refuse to serve too. */
 	redisReply *r = redis_cmd("HMGET jobq:job:%s status attempts", id);
 	cr_assert_str_eq(r->element[0]->str, "queued");
@@ -158,12 +120,9 @@ Test(schema, a_running_worker_stops_when_the_version_in_use_moves_past_it)
 	snprintf(newer, sizeof newer, "%d", JOB_STORE_SCHEMA + 1);
 	freeReplyObject(redis_cmd("SET jobq:schema_version %s", newer));
 	/* Its next heartbeat, within a third of the lease, tells it. */
-	long long end = monotonic_ms() + 15000;
-	while (waitpid(harness.worker_pids[w], &status, WNOHANG) == 0 && monotonic_ms() < end)
-		sleep_ms(20);
-	cr_assert(monotonic_ms() < end, "the worker did not stop");
+	status = harness_wait_exit(harness.worker_pids[w], 15000);
+	harness_assert_exited(status, 2, "the worker");
 	harness.worker_pids[w] = 0;
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2, "status %d, not exit 2", status);
 }
 
 Test(schema, a_running_api_stops_with_2_when_the_version_moves_past_it)
@@ -184,12 +143,12 @@ Test(schema, a_running_api_stops_with_2_when_the_version_moves_past_it)
 		http_reply_free(&r);
 	}
 	/* Not an outage: the circuit breaker stayed closed. */
-	cr_assert_not(log_has("api", "\"msg\":\"circuit breaker\""), "the breaker opened");
+	cr_assert_not(harness_log_has("api", "\"msg\":\"circuit breaker\""), "the breaker opened");
 	/* ...but main's check, every 5 s, stops the whole process. */
-	status = wait_exit(harness.api_pid, 20000);
+	status = harness_wait_exit(harness.api_pid, 20000);
+	harness_assert_exited(status, 2, "jobq-api");
 	harness.api_pid = 0;
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2, "status %d, not exit 2", status);
-	cr_assert(log_has("api", "\"reason\":\"layout\""), "the API does not say why it stopped");
+	cr_assert(harness_log_has("api", "\"reason\":\"layout\""), "the API does not say why it stopped");
 }
 
 /* Redis lost the version (a restart without persistence) while an older
@@ -202,10 +161,10 @@ Test(schema, a_running_api_stops_with_1_when_older_workers_hold_the_version_back
 	freeReplyObject(redis_cmd("HSET jobq:worker:old-host:1:aa id old-host:1:aa schema 1"));
 	freeReplyObject(redis_cmd("ZADD jobq:workers 1 old-host:1:aa"));
 	freeReplyObject(redis_cmd("DEL jobq:schema_version"));
-	status = wait_exit(harness.api_pid, 20000);
+	status = harness_wait_exit(harness.api_pid, 20000);
+	harness_assert_exited(status, 1, "jobq-api");
 	harness.api_pid = 0;
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "status %d, not exit 1", status);
-	cr_assert(log_has("api", "upgrade them first: old-host:1:aa"), "the log does not say why");
+	cr_assert(harness_log_has("api", "upgrade them first: old-host:1:aa"), "the log does not say why");
 }
 
 /* Only digits make a version: anything else (written by hand) counts as
@@ -245,13 +204,13 @@ static void claim_refused_under(const char *version)
 				  "bytes 4 input v\\n1\\n"));
 	freeReplyObject(redis_cmd("LPUSH jobq:queue:default 00000000000000000000000000000abc"));
 	freeReplyObject(redis_cmd("RPUSH jobq:wake:default 1 1"));
-	status = wait_exit(harness.worker_pids[w], 15000);
+	status = harness_wait_exit(harness.worker_pids[w], 15000);
+	harness_assert_exited(status, 2, "the worker");
 	harness.worker_pids[w] = 0;
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2, "status %d, not exit 2", status);
 	redisReply *r = redis_cmd("HGET jobq:job:00000000000000000000000000000abc status");
 	cr_assert_str_eq(r->str, "queued", "the worker claimed the job");
 	freeReplyObject(r);
-	cr_assert(log_has("worker0", "\"error\":\"redis claim: the data layout in use"),
+	cr_assert(harness_log_has("worker0", "\"error\":\"redis claim: the data layout in use"),
 		  "the claim did not say why (see worker0.log)");
 	/* It took one wake-up token, to wake; not the one a newer worker needs. */
 	r = redis_cmd("LLEN jobq:wake:default");

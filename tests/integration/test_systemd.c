@@ -50,20 +50,6 @@ static int listen_loopback(int *port)
 	return fd;
 }
 
-/* wait_exit waits up to timeout_ms for pid to exit by itself and returns
- * its wait status, or -1 if it is still running (it is left running). */
-static int wait_exit(pid_t pid, int timeout_ms)
-{
-	int status;
-	long long end = monotonic_ms() + timeout_ms;
-	do {
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			return status;
-		sleep_ms(20);
-	} while (monotonic_ms() < end);
-	return -1;
-}
-
 static void assert_exited_zero(int status, const char *what)
 {
 	cr_assert_neq(status, -1, "%s did not exit within %d ms", what, EXIT_WAIT_MS);
@@ -101,7 +87,7 @@ Test(systemd, idle_api_exits_and_the_next_one_serves_the_backlog)
 	struct http_reply r = http_get("/healthz");
 	cr_assert_eq(r.status, 200);
 	http_reply_free(&r);
-	assert_exited_zero(wait_exit(harness.api_pid, EXIT_WAIT_MS), "the idle jobq-api");
+	assert_exited_zero(harness_wait_exit(harness.api_pid, EXIT_WAIT_MS), "the idle jobq-api");
 	harness.api_pid = 0;
 	cr_assert(harness_log_has("api", "\"reason\":\"idle\""), "no idle shutdown line in api.log");
 
@@ -123,10 +109,10 @@ Test(systemd, idle_api_waits_while_a_connection_is_open)
 	harness_start_api_activated(fd, "api", args);
 	int c = raw_try_connect(port, NULL);
 	cr_assert_geq(c, 0);
-	cr_assert_eq(wait_exit(harness.api_pid, 2500), -1,
+	cr_assert_eq(harness_wait_exit(harness.api_pid, 2500), -1,
 		     "the API exited with a connection open");
 	close(c);
-	assert_exited_zero(wait_exit(harness.api_pid, EXIT_WAIT_MS), "the idle jobq-api");
+	assert_exited_zero(harness_wait_exit(harness.api_pid, EXIT_WAIT_MS), "the idle jobq-api");
 	harness.api_pid = 0;
 	close(fd);
 }
@@ -135,7 +121,7 @@ Test(systemd, api_without_socket_activation_exits_when_idle_too)
 {
 	const char *args[] = {"--exit-when-idle", "1", NULL};
 	harness_start_api(args);
-	assert_exited_zero(wait_exit(harness.api_pid, EXIT_WAIT_MS), "the idle jobq-api");
+	assert_exited_zero(harness_wait_exit(harness.api_pid, EXIT_WAIT_MS), "the idle jobq-api");
 	harness.api_pid = 0;
 }
 
@@ -166,7 +152,7 @@ static int run_api_on_fds(const int *fds, int n)
 		execl(exe, exe, "--redis-url", harness.redis_url, (char *)NULL);
 		_exit(127);
 	}
-	int status = wait_exit(pid, EXIT_WAIT_MS);
+	int status = harness_wait_exit(pid, EXIT_WAIT_MS);
 	if (status == -1) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
@@ -201,7 +187,7 @@ Test(systemd, idle_worker_exits_zero_after_its_queue_stays_empty)
 {
 	const char *args[] = {"--exit-when-idle", "1", NULL};
 	int w = harness_start_worker(args);
-	assert_exited_zero(wait_exit(harness.worker_pids[w], EXIT_WAIT_MS), "the idle jobq-worker");
+	assert_exited_zero(harness_wait_exit(harness.worker_pids[w], EXIT_WAIT_MS), "the idle jobq-worker");
 	harness.worker_pids[w] = 0;
 	cr_assert(harness_log_has("worker0", "\"reason\":\"idle\""),
 		  "no idle shutdown line in worker0.log");
@@ -219,12 +205,12 @@ Test(systemd, worker_does_not_exit_while_jobs_keep_arriving)
 		id = submit_csv(NULL, "a,b\n1,2\n");
 		sleep_ms(250);
 	}
-	cr_assert_eq(wait_exit(harness.worker_pids[w], 0), -1,
+	cr_assert_eq(harness_wait_exit(harness.worker_pids[w], 0), -1,
 		     "the worker exited while jobs kept arriving");
 	json_t *job = wait_for_status(id, "succeeded", 20000);
 	cr_assert_str_eq(json_string_value(json_object_get(job, "status")), "succeeded");
 	json_decref(job);
-	assert_exited_zero(wait_exit(harness.worker_pids[w], EXIT_WAIT_MS), "the idle jobq-worker");
+	assert_exited_zero(harness_wait_exit(harness.worker_pids[w], EXIT_WAIT_MS), "the idle jobq-worker");
 	harness.worker_pids[w] = 0;
 	free(id);
 }
@@ -253,7 +239,7 @@ Test(systemd, idle_worker_waits_for_a_scheduled_retry)
 	cr_assert_str_eq(json_string_value(json_object_get(job, "status")), "succeeded",
 			 "the worker left before the retry was due");
 	json_decref(job);
-	assert_exited_zero(wait_exit(harness.worker_pids[w], EXIT_WAIT_MS), "the idle jobq-worker");
+	assert_exited_zero(harness_wait_exit(harness.worker_pids[w], EXIT_WAIT_MS), "the idle jobq-worker");
 	harness.worker_pids[w] = 0;
 	free(id);
 }
@@ -298,7 +284,7 @@ Test(systemd, api_notifies_ready_and_stopping)
 	expect_notify(fd, "READY=1");
 	kill(harness.api_pid, SIGTERM);
 	expect_notify(fd, "STOPPING=1");
-	assert_exited_zero(wait_exit(harness.api_pid, EXIT_WAIT_MS), "jobq-api after SIGTERM");
+	assert_exited_zero(harness_wait_exit(harness.api_pid, EXIT_WAIT_MS), "jobq-api after SIGTERM");
 	harness.api_pid = 0;
 	close(fd);
 }
@@ -310,7 +296,7 @@ Test(systemd, worker_notifies_ready_and_stopping)
 	expect_notify(fd, "READY=1");
 	kill(harness.worker_pids[w], SIGTERM);
 	expect_notify(fd, "STOPPING=1");
-	assert_exited_zero(wait_exit(harness.worker_pids[w], EXIT_WAIT_MS), "jobq-worker after SIGTERM");
+	assert_exited_zero(harness_wait_exit(harness.worker_pids[w], EXIT_WAIT_MS), "jobq-worker after SIGTERM");
 	harness.worker_pids[w] = 0;
 	close(fd);
 }
@@ -357,7 +343,7 @@ Test(systemd, sigterm_refuses_new_connections_and_lets_an_upload_finish)
 	raw_send(c, csv + len / 2, len - len / 2);
 	int status = raw_read_reply(c, EXIT_WAIT_MS);
 	cr_assert_eq(status, 202, "the upload in flight got %d", status);
-	assert_exited_zero(wait_exit(harness.api_pid, EXIT_WAIT_MS), "jobq-api after SIGTERM");
+	assert_exited_zero(harness_wait_exit(harness.api_pid, EXIT_WAIT_MS), "jobq-api after SIGTERM");
 	harness.api_pid = 0;
 	cr_assert_eq(redis_count_keys("jobq:staging:*"), 0);
 	cr_assert_eq(redis_count_keys(JOB_KEYS), 1);
@@ -371,7 +357,7 @@ Test(systemd, sigterm_grace_cuts_an_upload_and_leaves_no_staging_key)
 	size_t len;
 	int c = start_half_upload("1", &csv, &len);
 	kill(harness.api_pid, SIGTERM);
-	assert_exited_zero(wait_exit(harness.api_pid, EXIT_WAIT_MS), "jobq-api after SIGTERM");
+	assert_exited_zero(harness_wait_exit(harness.api_pid, EXIT_WAIT_MS), "jobq-api after SIGTERM");
 	harness.api_pid = 0;
 	cr_assert(harness_log_wait("api", "requests still in flight are cut off", EXIT_WAIT_MS),
 		  "api.log never showed the cut-off");
