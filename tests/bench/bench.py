@@ -215,12 +215,9 @@ def cancel_once(base, prefix, port, wpid, task, body):
     # Keep Redis small over many large inputs: the cancelled input is done.
     # It is pieces {input}:0.. (layout 3), as many as the hash says.
     key = "%s:job:%s" % (prefix, job["id"])
-    got = subprocess.run(["redis-cli", "-p", port, "HGET", key, "input_pieces"],
-                         capture_output=True, text=True, check=False).stdout.strip()
+    got = redis_cli(port, "HGET", key, "input_pieces")
     pieces = int(got) if got.isdigit() else 0
-    subprocess.run(["redis-cli", "-p", port, "DEL", key + ":input"] +
-                   ["%s:input:%d" % (key, i) for i in range(pieces)],
-                   stdout=subprocess.DEVNULL, check=False)
+    redis_cli(port, "DEL", key + ":input", *["%s:input:%d" % (key, i) for i in range(pieces)])
     return ms if done else "not cancelled within 30 s (%s)" % state()
 
 

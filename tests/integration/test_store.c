@@ -775,7 +775,7 @@ Test(store, batch_a_job_past_the_string_limit_gets_its_own_answer_and_the_others
  * its tail fails (the caller sets it back to 512mb). */
 static void stage_past_a_lowered_limit(const char *id)
 {
-	size_t staged = 1024 * 1024 - 2;
+	size_t staged = STAGED_PAST;
 	char *body = malloc(staged);
 
 	cr_assert_not_null(body);
