@@ -4,7 +4,9 @@
  */
 #include "edge.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 
@@ -105,4 +107,16 @@ void edge_raise_nofile(int max_connections)
 		  json_pack("{s:I, s:I, s:I}", "from", (json_int_t)before,
 			    "to", (json_int_t)rl.rlim_cur, "hard", (json_int_t)rl.rlim_max));
 	edge_nofile_warn(rl.rlim_cur, max_connections);
+}
+
+void edge_client_text(const struct sockaddr *addr, char out[INET6_ADDRSTRLEN])
+{
+	const void *a = NULL;
+
+	if (addr != NULL && addr->sa_family == AF_INET)
+		a = &((const struct sockaddr_in *)(const void *)addr)->sin_addr;
+	else if (addr != NULL && addr->sa_family == AF_INET6)
+		a = &((const struct sockaddr_in6 *)(const void *)addr)->sin6_addr;
+	if (a == NULL || inet_ntop(addr->sa_family, a, out, INET6_ADDRSTRLEN) == NULL)
+		snprintf(out, INET6_ADDRSTRLEN, "?");
 }

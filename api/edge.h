@@ -40,6 +40,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 /* Descriptors the process needs besides its connections: Redis (one per
  * thread), the listening socket, the log, libmicrohttpd's channels. */
@@ -73,5 +75,9 @@ size_t edge_unescape(void *cls, struct MHD_Connection *conn, char *s);
  * does not fit. Best effort: a failure is logged and the process goes on
  * with the limit it has. */
 void edge_raise_nofile(int max_connections);
+
+/* edge_client_text writes a client's address (IPv4 or IPv6; NULL allowed)
+ * as text into out, "?" when it is neither. */
+void edge_client_text(const struct sockaddr *addr, char out[INET6_ADDRSTRLEN]);
 
 #endif

@@ -3,6 +3,7 @@
  * handler (see gate.h).
  */
 #include "gate.h"
+#include "edge.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -107,15 +108,8 @@ static void gate_client_ip(struct api_request *req, char out[INET6_ADDRSTRLEN])
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
-	const void *addr = NULL;
 
-	if (sa != NULL && sa->sa_family == AF_INET)
-		addr = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
-	else if (sa != NULL && sa->sa_family == AF_INET6)
-		addr = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
-	if (addr == NULL || inet_ntop(sa->sa_family, addr, out, INET6_ADDRSTRLEN) == NULL)
-		snprintf(out, INET6_ADDRSTRLEN, "?");
+	edge_client_text(ci != NULL ? ci->client_addr : NULL, out);
 }
 
 /* gate_rate takes req's token: from its tenant's bucket, or, with no

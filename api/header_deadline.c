@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "edge.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -26,7 +27,7 @@ struct header_watch {
 	int fd;
 	atomic_int_fast64_t due_ms;       /* monotonic ms; 0 while not waiting for headers */
 	atomic_bool kept_alive;           /* waiting for a request after another one */
-	char client[INET6_ADDRSTRLEN];
+	struct sockaddr_storage client;   /* AF_UNSPEC when unknown; text only when cut */
 };
 
 struct header_deadline {
@@ -49,18 +50,17 @@ static int64_t header_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* header_client writes addr as text into out ("" when unknown). */
-static void header_client(const struct sockaddr *addr, char out[INET6_ADDRSTRLEN])
+/* header_client copies addr (NULL allowed) into out, formatted only
+ * when the connection is cut (inet_ntop on every connection would cost
+ * what gate_rate saves). */
+static void header_client(const struct sockaddr *addr, struct sockaddr_storage *out)
 {
-	out[0] = '\0';
-	if (addr == NULL)
-		return;
-	if (addr->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)addr)->sin_addr, out,
-			  INET6_ADDRSTRLEN);
-	else if (addr->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)addr)->sin6_addr, out,
-			  INET6_ADDRSTRLEN);
+	memset(out, 0, sizeof *out);
+	out->ss_family = AF_UNSPEC;
+	if (addr != NULL && addr->sa_family == AF_INET)
+		memcpy(out, addr, sizeof(struct sockaddr_in));
+	else if (addr != NULL && addr->sa_family == AF_INET6)
+		memcpy(out, addr, sizeof(struct sockaddr_in6));
 }
 
 /* Connections cut in one sweep whose log lines are written after the
@@ -71,7 +71,7 @@ static void header_client(const struct sockaddr *addr, char out[INET6_ADDRSTRLEN
 struct header_cuts {
 	size_t n;
 	struct {
-		char client[INET6_ADDRSTRLEN];
+		struct sockaddr_storage client;
 		bool kept_alive;
 	} cut[HEADER_CUT_LOGGED];
 };
@@ -92,7 +92,7 @@ static void header_cut(struct header_deadline *hd, struct header_watch *w, int64
 	shutdown(w->fd, SHUT_RDWR);
 	metrics_header_timeout(hd->metrics);
 	if (cuts->n < HEADER_CUT_LOGGED) {
-		memcpy(cuts->cut[cuts->n].client, w->client, sizeof w->client);
+		cuts->cut[cuts->n].client = w->client;
 		cuts->cut[cuts->n].kept_alive = atomic_load(&w->kept_alive);
 	}
 	cuts->n++;
@@ -102,12 +102,15 @@ static void header_cut(struct header_deadline *hd, struct header_watch *w, int64
 static void header_log_cuts(const struct header_deadline *hd, const struct header_cuts *cuts)
 {
 	json_int_t timeout_s = (json_int_t)(hd->timeout_ms / 1000);
+	char client[INET6_ADDRSTRLEN];
 
-	for (size_t i = 0; i < cuts->n && i < HEADER_CUT_LOGGED; i++)
+	for (size_t i = 0; i < cuts->n && i < HEADER_CUT_LOGGED; i++) {
+		edge_client_text((const struct sockaddr *)&cuts->cut[i].client, client);
 		log_event(LOG_WARN, "connection closed: its request headers did not arrive in time",
-			  json_pack("{s:s, s:I, s:b}", "client", cuts->cut[i].client,
+			  json_pack("{s:s, s:I, s:b}", "client", client,
 				    "header_timeout_s", timeout_s, "kept_alive",
 				    cuts->cut[i].kept_alive));
+	}
 	if (cuts->n > HEADER_CUT_LOGGED)
 		log_event(LOG_WARN, "more connections closed: their request headers did not arrive in time",
 			  json_pack("{s:I, s:I}", "connections", (json_int_t)(cuts->n - HEADER_CUT_LOGGED),
@@ -221,7 +224,7 @@ struct header_watch *header_deadline_open(struct header_deadline *hd, int fd,
 	w->fd = fd;
 	atomic_init(&w->due_ms, header_now_ms() + hd->timeout_ms);
 	atomic_init(&w->kept_alive, false);
-	header_client(addr, w->client);
+	header_client(addr, &w->client);
 	pthread_mutex_lock(&hd->lock);
 	w->next = hd->watches;
 	if (hd->watches != NULL)

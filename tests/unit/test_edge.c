@@ -1,5 +1,6 @@
 /* Unit tests: edge — the connection timeout under an upload deadline, and
  * the unescaping of paths and queries that keeps "%00" as it is. */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
@@ -62,4 +63,21 @@ Test(edge, malformed_escapes_are_kept)
 	unescape("%4", "%4", 2);
 	unescape("%zz%4g", "%zz%4g", 6);
 	unescape("100%", "100%", 4);
+}
+
+Test(edge, a_client_address_is_written_as_text_and_an_unknown_one_as_a_question_mark)
+{
+	struct sockaddr_in v4 = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+	struct sockaddr_in6 v6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	struct sockaddr other = {.sa_family = AF_UNSPEC};
+	char out[INET6_ADDRSTRLEN];
+
+	edge_client_text((const struct sockaddr *)&v4, out);
+	cr_assert_str_eq(out, "127.0.0.1");
+	edge_client_text((const struct sockaddr *)&v6, out);
+	cr_assert_str_eq(out, "::1");
+	edge_client_text(&other, out);
+	cr_assert_str_eq(out, "?");
+	edge_client_text(NULL, out);
+	cr_assert_str_eq(out, "?");
 }
