@@ -29,9 +29,9 @@ struct upload {
 	size_t buf_len;           /* bytes in buf not yet staged */
 	struct job_store_enqueue_cmd *cmd; /* owned; made by upload_commit_prepare */
 	uint64_t bytes;           /* bytes fed so far */
-	bool staged;              /* a staging piece may exist */
 	uint64_t staged_bytes;    /* bytes staged, the tail not counted */
-	uint64_t staged_end;      /* staged_bytes, or past them while a flush is under way */
+	uint64_t staged_end;      /* staged_bytes, or past them while a flush is under way;
+	                             0 once no staging piece may exist (none yet, or gone) */
 	bool committed;
 	struct idem_hash *idem;   /* owned; NULL without an Idempotency-Key */
 	char idem_tenant[65];
@@ -168,7 +168,6 @@ static int upload_flush(struct upload *up, struct job_store *st, struct reply_er
 
 	/* Set before the call: a SET that timed out may still have landed, and
 	 * upload_abort should then try to delete its piece. */
-	up->staged = true;
 	up->staged_end = up->staged_bytes + up->buf_len;
 	s = job_store_stage_append(st, up->spec.id, up->staged_bytes, up->buf, up->buf_len,
 				   up->lim.staging_ttl_s);
@@ -334,7 +333,7 @@ static int upload_enqueued(struct upload *up, struct job_store *st, enum job_sto
 	if (s != JOB_STORE_OK)
 		return upload_store_failed(up, errstr, "enqueue", s, err);
 	up->committed = true;
-	up->staged = false; /* the enqueue script renamed the staging pieces */
+	up->staged_end = 0; /* the enqueue script renamed the staging pieces */
 	return 0;
 }
 
@@ -452,12 +451,13 @@ const struct job_spec *upload_spec(const struct upload *up)
  * best effort (their TTL is the durable fallback), and forgets them. */
 static void upload_discard(struct upload *up, struct job_store *st)
 {
+	uint64_t pieces = job_store_staging_pieces(up->staged_end);
 	enum job_store_status s;
 
-	if (!up->staged || st == NULL)
+	if (pieces == 0 || st == NULL)
 		return;
-	up->staged = false;
-	s = job_store_discard_staging(st, up->spec.id, job_store_staging_pieces(up->staged_end));
+	up->staged_end = 0;
+	s = job_store_discard_staging(st, up->spec.id, pieces);
 	if (s != JOB_STORE_OK)
 		log_job(LOG_INFO, "staging pieces left to their TTL", up->spec.request_id, up->spec.id,
 			json_pack("{s:s}", "error", job_store_errstr(st)));
